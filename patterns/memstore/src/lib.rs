@@ -1,0 +1,34 @@
+//! `prism-memstore`: the embedded in-memory backend. It serves KeyValue with
+//! TTL (enforced on read and by a periodic sweep), a max-keys capacity and
+//! paginated prefix scans.
+//!
+//! Modules: [`config`] (the namespace's config block), [`store`] (the pure
+//! data structure), [`keyvalue`] (the gRPC service), [`pattern`] (lifecycle
+//! hooks and health).
+
+pub mod config;
+pub mod keyvalue;
+pub mod pattern;
+pub mod store;
+
+pub use config::MemStoreConfig;
+pub use pattern::MemStore;
+
+use std::sync::Arc;
+
+use prism_pattern_sdk::{Args, Gate, ServeError};
+use prism_proto::keyvalue::v1::key_value_server::KeyValueServer;
+use tonic::service::Routes;
+
+/// Serves the MemStore pattern as the flags say, until it is stopped.
+pub async fn run(args: Args) -> Result<(), ServeError> {
+    let gate = Gate::new();
+    let memstore = Arc::new(MemStore::new());
+    let kv = KeyValueServer::new(keyvalue::KeyValueService::new(
+        memstore.clone(),
+        gate.clone(),
+    ))
+    .max_decoding_message_size(prism_pattern_sdk::MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(prism_pattern_sdk::MAX_MESSAGE_BYTES);
+    prism_pattern_sdk::serve(&args, memstore, gate, Routes::new(kv)).await
+}

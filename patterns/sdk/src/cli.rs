@@ -1,0 +1,62 @@
+//! Flags every pattern binary accepts.
+
+use clap::Parser;
+
+use crate::listen::ListenAddr;
+
+#[derive(Debug, Clone, Parser)]
+#[command(about = "A Prism pattern process, normally spawned by prism-proxy")]
+pub struct Args {
+    /// Where to serve gRPC: `unix:/path/to.sock` or `HOST:PORT`.
+    #[arg(long, value_parser = ListenAddr::parse, conflicts_with = "grpc_port")]
+    pub listen: Option<ListenAddr>,
+
+    /// Shorthand for `--listen 127.0.0.1:PORT`.
+    #[arg(long)]
+    pub grpc_port: Option<u16>,
+
+    /// Initialize with defaults and start at once, without waiting for a
+    /// proxy (for running a pattern by hand or benchmarking it directly).
+    #[arg(long)]
+    pub autostart: bool,
+
+    /// Exit when the parent process goes away, so a killed proxy leaves no
+    /// orphans. The proxy passes this to every pattern it spawns.
+    #[arg(long)]
+    pub exit_with_parent: bool,
+}
+
+impl Args {
+    /// The address to serve on; `127.0.0.1:0` (any free port) when none is given.
+    pub fn listen_addr(&self) -> ListenAddr {
+        match (&self.listen, self.grpc_port) {
+            (Some(addr), _) => addr.clone(),
+            (None, Some(port)) => ListenAddr::Tcp(([127, 0, 0, 1], port).into()),
+            (None, None) => ListenAddr::Tcp(([127, 0, 0, 1], 0).into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_port_means_loopback() {
+        let args = Args::parse_from(["p", "--grpc-port", "5001"]);
+        assert_eq!(args.listen_addr().to_string(), "127.0.0.1:5001");
+    }
+
+    #[test]
+    fn listen_takes_unix_paths() {
+        let args = Args::parse_from(["p", "--listen", "unix:/tmp/x.sock"]);
+        assert_eq!(args.listen_addr().to_string(), "unix:/tmp/x.sock");
+    }
+
+    #[test]
+    fn listen_and_grpc_port_conflict() {
+        assert!(
+            Args::try_parse_from(["p", "--listen", "127.0.0.1:1", "--grpc-port", "2"]).is_err()
+        );
+    }
+}

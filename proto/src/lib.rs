@@ -1,0 +1,29 @@
+//! Prism's wire contract: the generated gRPC code for every `prism.*.v1`
+//! package, the descriptor set for server reflection, and conversions between
+//! JSON config and `google.protobuf.Struct`.
+//!
+//! Modules: [`lifecycle`], [`keyvalue`], [`admin`], [`json`], [`limits`].
+
+pub mod json;
+pub mod limits;
+
+pub mod lifecycle {
+    pub mod v1 {
+        tonic::include_proto!("prism.lifecycle.v1");
+    }
+}
+
+pub mod keyvalue {
+    pub mod v1 {
+        tonic::include_proto!("prism.keyvalue.v1");
+    }
+}
+
+pub mod admin {
+    pub mod v1 {
+        tonic::include_proto!("prism.admin.v1");
+    }
+}
+
+/// Encoded `FileDescriptorSet` of every Prism service, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("prism_descriptor");

@@ -1,0 +1,463 @@
+//! `prism.yaml`: the proxy's whole configuration, every field defaulted.
+//! Loading is a pure function of the text ([`Config::from_yaml`]) so tests
+//! never touch the file system; errors name the field (and the line, when the
+//! YAML parser knows it).
+
+use std::{
+    collections::HashSet,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use prism_proto::limits::Limits;
+use serde::Deserialize;
+
+/// A config that cannot be used. The message names the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Parse(String),
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+impl ConfigError {
+    fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Data-plane gRPC address.
+    pub listen: SocketAddr,
+    /// Admin gRPC address (prism-console attaches here).
+    pub admin_listen: SocketAddr,
+    /// Where pattern binaries live; default: beside the proxy's executable.
+    pub patterns_dir: Option<PathBuf>,
+    pub supervisor: SupervisorConfig,
+    pub namespaces: Vec<NamespaceConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: ([127, 0, 0, 1], 8980).into(),
+            admin_listen: ([127, 0, 0, 1], 8981).into(),
+            patterns_dir: None,
+            supervisor: SupervisorConfig::default(),
+            namespaces: vec![NamespaceConfig::default_memstore()],
+        }
+    }
+}
+
+/// How the proxy watches over pattern processes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupervisorConfig {
+    /// How long a new process may take to accept connections.
+    pub ready_timeout_ms: u64,
+    pub health_interval_ms: u64,
+    /// A HealthCheck slower than this counts as UNHEALTHY.
+    pub health_timeout_ms: u64,
+    /// Consecutive UNHEALTHY checks before the process is restarted.
+    pub unhealthy_threshold: u32,
+    pub restart_backoff_initial_ms: u64,
+    pub restart_backoff_max_ms: u64,
+    /// Consecutive failed starts or crashes before the namespace is FAILED.
+    pub max_consecutive_failures: u32,
+    /// A process that ran this long resets the failure count when it dies.
+    pub stable_after_ms: u64,
+    /// How long in-flight calls and `Stop` may take on shutdown before kill.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        Self {
+            ready_timeout_ms: 10_000,
+            health_interval_ms: 1_000,
+            health_timeout_ms: 1_000,
+            unhealthy_threshold: 3,
+            restart_backoff_initial_ms: 100,
+            restart_backoff_max_ms: 10_000,
+            max_consecutive_failures: 5,
+            stable_after_ms: 10_000,
+            shutdown_grace_ms: 5_000,
+        }
+    }
+}
+
+impl SupervisorConfig {
+    pub fn ready_timeout(&self) -> Duration {
+        Duration::from_millis(self.ready_timeout_ms)
+    }
+    pub fn health_interval(&self) -> Duration {
+        Duration::from_millis(self.health_interval_ms)
+    }
+    pub fn health_timeout(&self) -> Duration {
+        Duration::from_millis(self.health_timeout_ms)
+    }
+    pub fn stable_after(&self) -> Duration {
+        Duration::from_millis(self.stable_after_ms)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PatternKind {
+    Keyvalue,
+    Pubsub,
+    MulticastRegistry,
+}
+
+impl PatternKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Keyvalue => "keyvalue",
+            Self::Pubsub => "pubsub",
+            Self::MulticastRegistry => "multicast-registry",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Memstore,
+    Redis,
+    Nats,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Memstore => "memstore",
+            Self::Redis => "redis",
+            Self::Nats => "nats",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub max_key_bytes: usize,
+    pub max_value_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let l = Limits::default();
+        Self {
+            max_key_bytes: l.max_key_bytes,
+            max_value_bytes: l.max_value_bytes,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceConfig {
+    pub name: String,
+    pub pattern: PatternKind,
+    pub backend: Backend,
+    /// Path of the pattern binary; default `prism-<backend>` (or
+    /// `prism-multicast-registry`) in `patterns_dir`.
+    #[serde(default)]
+    pub binary: Option<PathBuf>,
+    /// Request size limits the proxy enforces before routing.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Handed to the pattern's `Initialize` as is.
+    #[serde(default)]
+    pub config: serde_json::Value,
+}
+
+impl NamespaceConfig {
+    pub fn default_memstore() -> Self {
+        Self {
+            name: "default".into(),
+            pattern: PatternKind::Keyvalue,
+            backend: Backend::Memstore,
+            binary: None,
+            limits: LimitsConfig::default(),
+            config: serde_json::Value::Null,
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_key_bytes: self.limits.max_key_bytes,
+            max_value_bytes: self.limits.max_value_bytes,
+        }
+    }
+
+    /// The binary to spawn: the configured path, or the conventional name in `dir`.
+    pub fn binary_path(&self, dir: &Path) -> PathBuf {
+        if let Some(binary) = &self.binary {
+            return binary.clone();
+        }
+        let name = match self.pattern {
+            PatternKind::MulticastRegistry => "prism-multicast-registry".to_string(),
+            _ => format!("prism-{}", self.backend.as_str()),
+        };
+        dir.join(name)
+    }
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_yaml(&text)
+    }
+
+    /// Parses and validates YAML text. An empty document is the default config.
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = if text.trim().is_empty() {
+            Config::default()
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.namespaces.is_empty() {
+            return Err(ConfigError::invalid(
+                "namespaces",
+                "at least one namespace is needed",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, ns) in self.namespaces.iter().enumerate() {
+            let field = |f: &str| format!("namespaces[{i}].{f}");
+            validate_name(&ns.name)
+                .map_err(|reason| ConfigError::invalid(field("name"), reason))?;
+            if !seen.insert(ns.name.as_str()) {
+                return Err(ConfigError::invalid(
+                    field("name"),
+                    format!("duplicate namespace `{}`", ns.name),
+                ));
+            }
+            let supported = match ns.pattern {
+                PatternKind::Keyvalue => matches!(ns.backend, Backend::Memstore | Backend::Redis),
+                PatternKind::Pubsub => matches!(ns.backend, Backend::Memstore | Backend::Nats),
+                PatternKind::MulticastRegistry => true,
+            };
+            if !supported {
+                return Err(ConfigError::invalid(
+                    field("backend"),
+                    format!(
+                        "backend `{}` does not serve pattern `{}`",
+                        ns.backend.as_str(),
+                        ns.pattern.as_str()
+                    ),
+                ));
+            }
+            if !(ns.config.is_null() || ns.config.is_object()) {
+                return Err(ConfigError::invalid(field("config"), "must be a mapping"));
+            }
+            if ns.limits.max_key_bytes == 0 {
+                return Err(ConfigError::invalid(
+                    field("limits.max_key_bytes"),
+                    "must be at least 1",
+                ));
+            }
+            if ns.limits.max_value_bytes > prism_proto::limits::MAX_MESSAGE_BYTES - 1024 * 1024 {
+                return Err(ConfigError::invalid(
+                    field("limits.max_value_bytes"),
+                    format!(
+                        "must be at most {} bytes",
+                        prism_proto::limits::MAX_MESSAGE_BYTES - 1024 * 1024
+                    ),
+                ));
+            }
+        }
+        let s = &self.supervisor;
+        for (name, value) in [
+            ("supervisor.ready_timeout_ms", s.ready_timeout_ms),
+            ("supervisor.health_interval_ms", s.health_interval_ms),
+            ("supervisor.health_timeout_ms", s.health_timeout_ms),
+            (
+                "supervisor.restart_backoff_initial_ms",
+                s.restart_backoff_initial_ms,
+            ),
+            (
+                "supervisor.restart_backoff_max_ms",
+                s.restart_backoff_max_ms,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(name, "must be at least 1"));
+            }
+        }
+        if s.max_consecutive_failures == 0 {
+            return Err(ConfigError::invalid(
+                "supervisor.max_consecutive_failures",
+                "must be at least 1",
+            ));
+        }
+        if s.unhealthy_threshold == 0 {
+            return Err(ConfigError::invalid(
+                "supervisor.unhealthy_threshold",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Namespace names go into socket paths, health service names and metric
+/// labels, so they stay short and plain.
+fn validate_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 63 {
+        return Err(format!("`{name}` must be 1 to 63 characters"));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "`{name}` may only hold lowercase letters, digits, `-` and `_`"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_memstore_default() {
+        let c = Config::from_yaml("").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.namespaces[0].name, "default");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8980");
+        assert_eq!(c.admin_listen.to_string(), "127.0.0.1:8981");
+    }
+
+    #[test]
+    fn design_example_parses() {
+        let c = Config::from_yaml(
+            r#"
+listen: 127.0.0.1:8980
+admin_listen: 127.0.0.1:8981
+namespaces:
+  - name: default
+    pattern: keyvalue
+    backend: memstore
+  - name: cache
+    pattern: keyvalue
+    backend: redis
+    config:
+      address: redis://127.0.0.1:6379
+  - name: orders
+    pattern: pubsub
+    backend: nats
+    config:
+      url: nats://127.0.0.1:4222
+      jetstream: false
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.namespaces.len(), 3);
+        assert_eq!(c.namespaces[1].backend, Backend::Redis);
+        assert_eq!(
+            c.namespaces[1].config["address"],
+            serde_json::json!("redis://127.0.0.1:6379")
+        );
+        assert_eq!(
+            c.namespaces[2].binary_path(Path::new("/opt/prism")),
+            Path::new("/opt/prism/prism-nats")
+        );
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let err = Config::from_yaml("lisen: 127.0.0.1:1\n").unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn bad_listen_names_the_field_and_line() {
+        let err = Config::from_yaml("admin_listen: 1.2.3.4:1\nlisten: nowhere\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("listen") || msg.contains("line 2"), "{msg}");
+        assert!(msg.contains('2'), "names the line: {msg}");
+    }
+
+    #[test]
+    fn unknown_backend_is_named() {
+        let err = Config::from_yaml(
+            "namespaces:\n  - name: a\n    pattern: keyvalue\n    backend: mongo\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("mongo"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_and_bad_names_are_refused() {
+        let dup = "namespaces:\n  - {name: a, pattern: keyvalue, backend: memstore}\n  - {name: a, pattern: keyvalue, backend: memstore}\n";
+        let err = Config::from_yaml(dup).unwrap_err();
+        assert!(err.to_string().starts_with("namespaces[1].name"), "{err}");
+        let bad = "namespaces:\n  - {name: 'A/b', pattern: keyvalue, backend: memstore}\n";
+        assert!(
+            Config::from_yaml(bad)
+                .unwrap_err()
+                .to_string()
+                .starts_with("namespaces[0].name")
+        );
+    }
+
+    #[test]
+    fn backend_must_serve_the_pattern() {
+        let err =
+            Config::from_yaml("namespaces:\n  - {name: a, pattern: keyvalue, backend: nats}\n")
+                .unwrap_err();
+        assert!(
+            err.to_string().starts_with("namespaces[0].backend"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn zero_supervisor_values_are_refused() {
+        let err = Config::from_yaml("supervisor:\n  health_interval_ms: 0\n").unwrap_err();
+        assert!(
+            err.to_string().starts_with("supervisor.health_interval_ms"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn explicit_binary_wins() {
+        let c = Config::from_yaml(
+            "namespaces:\n  - {name: a, pattern: keyvalue, backend: memstore, binary: /x/y}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.namespaces[0].binary_path(Path::new("/d")),
+            Path::new("/x/y")
+        );
+    }
+}

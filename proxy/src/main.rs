@@ -1,0 +1,72 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use prism_proxy::{Listeners, cli::Args};
+use tokio::{
+    net::TcpListener,
+    signal::unix::{SignalKind, signal},
+};
+
+/// sysexits' EX_USAGE: bad flags or config, refused before binding anything.
+const EXIT_CONFIG: u8 = 64;
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) if e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    let config = match args.load_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("prism-proxy: invalid config: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("prism-proxy: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("prism-proxy: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: prism_proxy::Config) -> anyhow::Result<()> {
+    let _guard = prism_observability::init(&prism_observability::Settings::from_env("prism-proxy"));
+    let data = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let admin = TcpListener::bind(config.admin_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {} (admin): {e}", config.admin_listen))?;
+    // One line on stdout that scripts and the test harness wait for.
+    println!(
+        "prism-proxy listening on {} (admin {})",
+        data.local_addr()?,
+        admin.local_addr()?
+    );
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = sigterm.recv() => tracing::info!("SIGTERM received"),
+            _ = sigint.recv() => tracing::info!("SIGINT received"),
+        }
+    };
+    prism_proxy::run(config, Listeners { data, admin }, shutdown).await?;
+    Ok(())
+}

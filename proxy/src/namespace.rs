@@ -1,0 +1,237 @@
+//! The proxy's live view of its namespaces: for each, the config, where
+//! calls go right now (the route), and a status the admin API reports. The
+//! supervisor writes; the data plane and the admin API read.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::PathBuf,
+    sync::{Arc, Mutex, RwLock},
+    time::Instant,
+};
+
+use prism_proto::{
+    lifecycle::v1::{HealthCheckResponse, HealthStatus},
+    limits::Limits,
+};
+use tonic::transport::Channel;
+
+use crate::{config::NamespaceConfig, error::ProxyError};
+
+/// Where a namespace's pattern process is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Starting,
+    Running,
+    Restarting,
+    Draining,
+    Stopped,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    pub status: HealthStatus,
+    pub message: String,
+    pub details: BTreeMap<String, String>,
+}
+
+impl Health {
+    pub fn unhealthy(message: impl Into<String>) -> Self {
+        Self {
+            status: HealthStatus::Unhealthy,
+            message: message.into(),
+            details: BTreeMap::new(),
+        }
+    }
+
+    /// HEALTHY and DEGRADED still serve traffic.
+    pub fn is_serving(&self) -> bool {
+        matches!(self.status, HealthStatus::Healthy | HealthStatus::Degraded)
+    }
+}
+
+impl From<HealthCheckResponse> for Health {
+    fn from(r: HealthCheckResponse) -> Self {
+        let status = match HealthStatus::try_from(r.status) {
+            Ok(HealthStatus::Healthy) => HealthStatus::Healthy,
+            Ok(HealthStatus::Degraded) => HealthStatus::Degraded,
+            // Anything else, including values from a newer pattern, is not fit to serve.
+            _ => HealthStatus::Unhealthy,
+        };
+        Self {
+            status,
+            message: r.message,
+            details: r.details.into_iter().collect(),
+        }
+    }
+}
+
+/// What the admin API shows for one namespace.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub state: State,
+    pub health: Health,
+    pub pid: Option<u32>,
+    pub endpoint: String,
+    pub started_at: Option<Instant>,
+    pub restart_count: u32,
+    pub last_error: Option<String>,
+    pub version: String,
+}
+
+pub struct Namespace {
+    pub config: NamespaceConfig,
+    pub binary: PathBuf,
+    pub limits: Limits,
+    /// The channel to the running pattern; `None` while (re)starting.
+    route: RwLock<Option<Channel>>,
+    status: Mutex<Status>,
+}
+
+impl Namespace {
+    pub fn new(config: NamespaceConfig, binary: PathBuf) -> Self {
+        Self {
+            limits: config.limits(),
+            config,
+            binary,
+            route: RwLock::new(None),
+            status: Mutex::new(Status {
+                state: State::Starting,
+                health: Health::unhealthy("starting"),
+                pid: None,
+                endpoint: String::new(),
+                started_at: None,
+                restart_count: 0,
+                last_error: None,
+                version: String::new(),
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The channel to send a call on, or why there is none.
+    pub fn route(&self) -> Result<Channel, ProxyError> {
+        if let Some(channel) = self.route.read().expect("route lock").as_ref() {
+            return Ok(channel.clone());
+        }
+        let status = self.status.lock().expect("status lock");
+        let reason = match status.state {
+            State::Failed => format!(
+                "failed: {}",
+                status.last_error.as_deref().unwrap_or("unknown error")
+            ),
+            State::Stopped | State::Draining => "stopped".to_string(),
+            _ => "restarting; retry shortly".to_string(),
+        };
+        Err(ProxyError::NamespaceUnavailable {
+            namespace: self.name().to_string(),
+            reason,
+        })
+    }
+
+    pub fn set_route(&self, channel: Option<Channel>) {
+        *self.route.write().expect("route lock") = channel;
+    }
+
+    pub fn status(&self) -> Status {
+        self.status.lock().expect("status lock").clone()
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut Status)) {
+        f(&mut self.status.lock().expect("status lock"));
+    }
+}
+
+/// Every namespace by name.
+#[derive(Default)]
+pub struct Namespaces {
+    by_name: RwLock<HashMap<String, Arc<Namespace>>>,
+}
+
+impl Namespaces {
+    pub fn insert(&self, ns: Arc<Namespace>) {
+        self.by_name
+            .write()
+            .expect("namespaces lock")
+            .insert(ns.name().to_string(), ns);
+    }
+
+    pub fn get(&self, name: &str) -> Result<Arc<Namespace>, ProxyError> {
+        self.by_name
+            .read()
+            .expect("namespaces lock")
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ProxyError::UnknownNamespace(name.to_string()))
+    }
+
+    /// All namespaces, sorted by name.
+    pub fn list(&self) -> Vec<Arc<Namespace>> {
+        let mut all: Vec<_> = self
+            .by_name
+            .read()
+            .expect("namespaces lock")
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    fn ns() -> Namespace {
+        Namespace::new(NamespaceConfig::default_memstore(), PathBuf::from("/x"))
+    }
+
+    #[test]
+    fn no_route_while_starting_is_unavailable() {
+        let status = tonic::Status::from(ns().route().unwrap_err());
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(
+            status.message().contains("restarting"),
+            "{}",
+            status.message()
+        );
+    }
+
+    #[test]
+    fn failed_namespace_reports_its_reason() {
+        let ns = ns();
+        ns.update(|s| {
+            s.state = State::Failed;
+            s.last_error = Some("pattern binary not found: /x".into());
+        });
+        let status = tonic::Status::from(ns.route().unwrap_err());
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(
+            status.message().contains("binary not found"),
+            "{}",
+            status.message()
+        );
+    }
+
+    #[test]
+    fn unknown_namespace_is_named() {
+        let status = tonic::Status::from(Namespaces::default().get("nope").err().unwrap());
+        assert_eq!(status.code(), Code::NotFound);
+        assert!(status.message().contains("nope"));
+    }
+
+    #[test]
+    fn unknown_health_values_are_unhealthy() {
+        let h = Health::from(HealthCheckResponse {
+            status: 42,
+            ..Default::default()
+        });
+        assert_eq!(h.status, HealthStatus::Unhealthy);
+        assert!(!h.is_serving());
+    }
+}

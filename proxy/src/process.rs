@@ -1,0 +1,269 @@
+//! One pattern child process, as types that follow its lifecycle:
+//! [`Spawned`] (the process exists) → [`Connected`] (it accepts gRPC) →
+//! [`Running`] (initialized and started). Each step consumes the previous
+//! one, so a half-started process cannot be routed to by mistake. The child
+//! is killed when its value is dropped.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{ExitStatus, Stdio},
+    time::Duration,
+};
+
+use hyper_util::rt::TokioIo;
+use prism_proto::lifecycle::v1::{
+    HealthCheckRequest, InitializeRequest, PatternMetadata, StartRequest, StopRequest,
+    pattern_lifecycle_client::PatternLifecycleClient,
+};
+use tokio::{
+    net::UnixStream,
+    process::{Child, Command},
+    time::Instant,
+};
+use tonic::{
+    Code,
+    transport::{Channel, Endpoint, Uri},
+};
+
+use crate::{config::NamespaceConfig, namespace::Health};
+
+/// Why a pattern process could not be brought up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    #[error("pattern binary not found: {0}")]
+    BinaryMissing(PathBuf),
+    #[error("cannot spawn {binary}: {reason}")]
+    Spawn { binary: PathBuf, reason: String },
+    #[error("pattern exited before it was ready ({0})")]
+    ExitedEarly(String),
+    #[error("pattern not ready within {0:?}")]
+    NotReady(Duration),
+    #[error("pattern rejected its config: {0}")]
+    Rejected(String),
+    #[error("{step} failed: {reason}")]
+    Lifecycle { step: &'static str, reason: String },
+}
+
+impl StartError {
+    /// Errors that retrying with the same binary and config cannot fix.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::BinaryMissing(_) | Self::Rejected(_))
+    }
+}
+
+pub struct Spawned {
+    child: Child,
+    pid: u32,
+    socket: PathBuf,
+}
+
+pub struct Connected {
+    child: Child,
+    pid: u32,
+    socket: PathBuf,
+    channel: Channel,
+}
+
+pub struct Running {
+    pub child: Child,
+    pub pid: u32,
+    pub socket: PathBuf,
+    pub channel: Channel,
+    pub metadata: PatternMetadata,
+    lifecycle: PatternLifecycleClient<Channel>,
+}
+
+impl Spawned {
+    /// Starts `binary` listening on the Unix socket `socket`. The child gets
+    /// its own process group, so a terminal's Ctrl-C reaches only the proxy,
+    /// which then stops its patterns in order.
+    pub fn spawn(binary: &Path, socket: &Path) -> Result<Self, StartError> {
+        if !binary.is_file() {
+            return Err(StartError::BinaryMissing(binary.to_path_buf()));
+        }
+        let _ = std::fs::remove_file(socket);
+        let child = Command::new(binary)
+            .arg("--listen")
+            .arg(format!("unix:{}", socket.display()))
+            .arg("--exit-with-parent")
+            // The proxy's service name is not the pattern's.
+            .env_remove("OTEL_SERVICE_NAME")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| StartError::Spawn {
+                binary: binary.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        let pid = child.id().unwrap_or_default();
+        Ok(Self {
+            child,
+            pid,
+            socket: socket.to_path_buf(),
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Polls the socket with backoff until it accepts, the child exits, or
+    /// `timeout` passes.
+    pub async fn connect(mut self, timeout: Duration) -> Result<Connected, StartError> {
+        let deadline = Instant::now() + timeout;
+        let mut delay = Duration::from_millis(2);
+        loop {
+            if let Some(status) = self.child.try_wait().ok().flatten() {
+                return Err(StartError::ExitedEarly(describe_exit(status)));
+            }
+            if UnixStream::connect(&self.socket).await.is_ok() {
+                break;
+            }
+            if Instant::now() + delay > deadline {
+                return Err(StartError::NotReady(timeout));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(100));
+        }
+        let channel = unix_channel(&self.socket)
+            .await
+            .map_err(|e| StartError::Lifecycle {
+                step: "connect",
+                reason: e.to_string(),
+            })?;
+        Ok(Connected {
+            child: self.child,
+            pid: self.pid,
+            socket: self.socket,
+            channel,
+        })
+    }
+}
+
+impl Connected {
+    /// `Initialize` with the namespace's config, then `Start`.
+    pub async fn start(
+        self,
+        ns: &NamespaceConfig,
+        timeout: Duration,
+    ) -> Result<Running, StartError> {
+        let mut lifecycle = PatternLifecycleClient::new(self.channel.clone());
+        let mut init = tonic::Request::new(InitializeRequest {
+            name: ns.name.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            config: (!ns.config.is_null()).then(|| prism_proto::json::to_struct(&ns.config)),
+        });
+        init.set_timeout(timeout);
+        let metadata = match lifecycle.initialize(init).await {
+            Ok(response) => response.into_inner().metadata.unwrap_or_default(),
+            Err(status) if status.code() == Code::InvalidArgument => {
+                return Err(StartError::Rejected(status.message().to_string()));
+            }
+            Err(status) => {
+                return Err(StartError::Lifecycle {
+                    step: "Initialize",
+                    reason: status.message().to_string(),
+                });
+            }
+        };
+        let mut start = tonic::Request::new(StartRequest {});
+        start.set_timeout(timeout);
+        lifecycle
+            .start(start)
+            .await
+            .map_err(|status| StartError::Lifecycle {
+                step: "Start",
+                reason: status.message().to_string(),
+            })?;
+        Ok(Running {
+            child: self.child,
+            pid: self.pid,
+            socket: self.socket,
+            channel: self.channel,
+            metadata,
+            lifecycle,
+        })
+    }
+}
+
+impl Running {
+    /// One `HealthCheck`; a failed or late call counts as UNHEALTHY.
+    pub async fn health(&self, timeout: Duration) -> Health {
+        let mut request = tonic::Request::new(HealthCheckRequest {});
+        request.set_timeout(timeout);
+        let mut lifecycle = self.lifecycle.clone();
+        match tokio::time::timeout(timeout, lifecycle.health_check(request)).await {
+            Ok(Ok(response)) => Health::from(response.into_inner()),
+            Ok(Err(status)) => {
+                Health::unhealthy(format!("health check failed: {}", status.message()))
+            }
+            Err(_) => Health::unhealthy(format!("health check took longer than {timeout:?}")),
+        }
+    }
+
+    /// Asks the pattern to stop, waits up to `grace` for it to exit, then kills it.
+    pub async fn stop(mut self, grace: Duration) -> String {
+        let deadline = Instant::now() + grace;
+        let mut request = tonic::Request::new(StopRequest {
+            timeout_ms: grace.as_millis() as u32,
+        });
+        request.set_timeout(grace);
+        let _ = tokio::time::timeout_at(deadline, self.lifecycle.stop(request)).await;
+        match tokio::time::timeout_at(deadline, self.child.wait()).await {
+            Ok(Ok(status)) => describe_exit(status),
+            _ => {
+                let _ = self.child.start_kill();
+                let _ = self.child.wait().await;
+                "killed after the grace period".to_string()
+            }
+        }
+    }
+}
+
+pub fn describe_exit(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        _ => status.to_string(),
+    }
+}
+
+/// A lazily reconnecting gRPC channel over a Unix socket.
+pub async fn unix_channel(socket: &Path) -> Result<Channel, tonic::transport::Error> {
+    let socket = socket.to_path_buf();
+    // The URI is required by the API but unused: the connector dials the socket.
+    Endpoint::from_static("http://pattern.local")
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let socket = socket.clone();
+            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(socket).await?)) }
+        }))
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_binary_is_permanent() {
+        let err = Spawned::spawn(Path::new("/nonexistent/prism-x"), Path::new("/tmp/x.sock"))
+            .err()
+            .unwrap();
+        assert!(err.is_permanent());
+        assert!(err.to_string().contains("/nonexistent/prism-x"));
+    }
+
+    #[tokio::test]
+    async fn early_exit_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        // `false` exits at once with code 1 whatever its arguments.
+        let spawned = Spawned::spawn(Path::new("/bin/false"), &dir.path().join("s.sock")).unwrap();
+        let err = spawned.connect(Duration::from_secs(5)).await.err().unwrap();
+        assert!(matches!(err, StartError::ExitedEarly(_)), "{err}");
+        assert!(!err.is_permanent());
+    }
+}

@@ -1,0 +1,15 @@
+//! Test harness for Prism's end-to-end suites: it starts the real binaries
+//! on free ports, hands out gRPC clients, waits for asynchronous states with
+//! a deadline, and cleans every process up on drop.
+//!
+//! Modules: [`bins`] (finding the built binaries), [`proxy`] (a running
+//! `prism-proxy` and its builder), [`wait`] (bounded polling), [`procs`]
+//! (process checks by PID).
+
+pub mod bins;
+pub mod procs;
+pub mod proxy;
+pub mod wait;
+
+pub use proxy::{Proxy, ProxyBuilder};
+pub use wait::eventually;

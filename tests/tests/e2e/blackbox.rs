@@ -1,0 +1,94 @@
+//! An independent client: grpcurl, which knows nothing of Prism but what
+//! server reflection tells it. `scripts/test.sh` installs it; `GRPCURL`
+//! names the binary when it is not on PATH.
+
+use std::process::Command;
+
+use prism_tests::Proxy;
+
+fn grpcurl(args: &[&str]) -> (bool, String) {
+    let bin = std::env::var("GRPCURL").unwrap_or_else(|_| "grpcurl".to_string());
+    let output = Command::new(&bin)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {bin} ({e}): scripts/test.sh installs it"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcurl_lists_and_calls_keyvalue_through_reflection() {
+    let proxy = Proxy::start_default().await;
+    let addr = proxy.data_addr.to_string();
+
+    let (ok, services) = grpcurl(&["-plaintext", &addr, "list"]);
+    assert!(ok, "{services}");
+    for service in ["prism.keyvalue.v1.KeyValue", "grpc.health.v1.Health"] {
+        assert!(
+            services.contains(service),
+            "{service} missing from:\n{services}"
+        );
+    }
+    let (ok, described) = grpcurl(&[
+        "-plaintext",
+        &addr,
+        "describe",
+        "prism.keyvalue.v1.SetRequest",
+    ]);
+    assert!(ok && described.contains("ttl_seconds"), "{described}");
+
+    let call = |method: &str, body: &str| {
+        grpcurl(&[
+            "-plaintext",
+            "-d",
+            body,
+            &addr,
+            &format!("prism.keyvalue.v1.KeyValue/{method}"),
+        ])
+    };
+    // "aGVsbG8=" is base64 for "hello".
+    let (ok, out) = call("Set", r#"{"key": "greeting", "value": "aGVsbG8="}"#);
+    assert!(ok, "{out}");
+    let (ok, out) = call("Get", r#"{"key": "greeting"}"#);
+    assert!(ok && out.contains("aGVsbG8="), "{out}");
+    let (ok, out) = call("Scan", r#"{"prefix": "greet"}"#);
+    assert!(ok && out.contains("greeting"), "{out}");
+    let (ok, out) = call("Delete", r#"{"key": "greeting"}"#);
+    assert!(ok && out.contains("\"deleted\": true"), "{out}");
+    let (ok, out) = call("Get", r#"{"key": "greeting"}"#);
+    assert!(!ok && out.contains("NotFound"), "{out}");
+    let (ok, out) = call("Set", r#"{"key": ""}"#);
+    assert!(!ok && out.contains("InvalidArgument"), "{out}");
+
+    let (ok, out) = grpcurl(&[
+        "-plaintext",
+        "-H",
+        "x-prism-namespace: elsewhere",
+        "-d",
+        r#"{"key": "k"}"#,
+        &addr,
+        "prism.keyvalue.v1.KeyValue/Get",
+    ]);
+    assert!(
+        !ok && out.contains("NotFound") && out.contains("elsewhere"),
+        "{out}"
+    );
+
+    let (ok, out) = grpcurl(&[
+        "-plaintext",
+        "-d",
+        r#"{"service": "default"}"#,
+        &addr,
+        "grpc.health.v1.Health/Check",
+    ]);
+    assert!(ok && out.contains("SERVING"), "{out}");
+
+    // The admin port is discoverable too.
+    let admin = proxy.admin_addr.to_string();
+    let (ok, out) = grpcurl(&["-plaintext", &admin, "prism.admin.v1.Admin/ListPatterns"]);
+    assert!(ok && out.contains("\"namespace\": \"default\""), "{out}");
+}

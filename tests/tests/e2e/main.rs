@@ -1,0 +1,17 @@
+//! End-to-end suites, one test binary so everything links once. Every test
+//! starts its own real `prism-proxy` (which spawns real pattern processes) on
+//! free ports.
+//!
+//! - `keyvalue`: the KeyValue section of ACCEPTANCE.md, written once and
+//!   instantiated per backend (`keyvalue_suite!`).
+//! - `lifecycle`: the proxy ⇄ pattern lifecycle section.
+//! - `memstore`: MemStore-only behaviour (capacity, health details).
+//! - `blackbox`: an independent client (grpcurl) using reflection.
+
+#[macro_use]
+mod keyvalue;
+mod blackbox;
+mod lifecycle;
+mod memstore;
+
+keyvalue_suite!(keyvalue_memstore, crate::memstore::kv_env);
