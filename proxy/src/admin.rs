@@ -4,8 +4,12 @@
 use std::sync::Arc;
 
 use prism_proto::admin::v1::{
-    self as pb, ListPatternsRequest, ListPatternsResponse, PatternInfo, admin_server::Admin,
+    self as pb, Event, GetLatencyRequest, LatencyHistogram, ListEventsRequest, ListEventsResponse,
+    ListPatternsRequest, ListPatternsResponse, PatternInfo, ReloadConfigRequest,
+    ReloadConfigResponse, ReloadPatternRequest, ReloadPatternResponse, RestartPatternRequest,
+    RestartPatternResponse, WatchEventsRequest, WatchPatternsRequest, admin_server::Admin,
 };
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -34,7 +38,61 @@ impl Admin for AdminService {
         Ok(Response::new(ListPatternsResponse {
             patterns,
             in_flight: self.drain.in_flight() as u64,
+            ..Default::default()
         }))
+    }
+
+    type WatchPatternsStream = ReceiverStream<Result<ListPatternsResponse, Status>>;
+
+    async fn watch_patterns(
+        &self,
+        _: Request<WatchPatternsRequest>,
+    ) -> Result<Response<Self::WatchPatternsStream>, Status> {
+        Err(Status::unimplemented("WatchPatterns"))
+    }
+
+    async fn get_latency(
+        &self,
+        _: Request<GetLatencyRequest>,
+    ) -> Result<Response<LatencyHistogram>, Status> {
+        Err(Status::unimplemented("GetLatency"))
+    }
+
+    async fn list_events(
+        &self,
+        _: Request<ListEventsRequest>,
+    ) -> Result<Response<ListEventsResponse>, Status> {
+        Err(Status::unimplemented("ListEvents"))
+    }
+
+    type WatchEventsStream = ReceiverStream<Result<Event, Status>>;
+
+    async fn watch_events(
+        &self,
+        _: Request<WatchEventsRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        Err(Status::unimplemented("WatchEvents"))
+    }
+
+    async fn restart_pattern(
+        &self,
+        _: Request<RestartPatternRequest>,
+    ) -> Result<Response<RestartPatternResponse>, Status> {
+        Err(Status::unimplemented("RestartPattern"))
+    }
+
+    async fn reload_pattern(
+        &self,
+        _: Request<ReloadPatternRequest>,
+    ) -> Result<Response<ReloadPatternResponse>, Status> {
+        Err(Status::unimplemented("ReloadPattern"))
+    }
+
+    async fn reload_config(
+        &self,
+        _: Request<ReloadConfigRequest>,
+    ) -> Result<Response<ReloadConfigResponse>, Status> {
+        Err(Status::unimplemented("ReloadConfig"))
     }
 }
 
@@ -60,6 +118,7 @@ fn info(ns: &Namespace) -> PatternInfo {
         last_error: status.last_error.unwrap_or_default(),
         binary: ns.binary.display().to_string(),
         version: status.version,
+        traffic: None,
     }
 }
 
