@@ -7,9 +7,11 @@
 //! - `lifecycle`: the proxy ⇄ pattern lifecycle section.
 //! - `memstore`: MemStore-only behaviour (capacity, health details).
 //! - `blackbox`: an independent client (grpcurl) using reflection.
+//! - `bench`: a short `prism-bench` run over every path (JSON sanity).
 
 #[macro_use]
 mod keyvalue;
+mod bench;
 mod blackbox;
 mod lifecycle;
 mod memstore;

@@ -1,0 +1,280 @@
+//! Command-line flags and their translation into a validated [`Config`].
+//! `prism-bench <target> [flags]`; only the `kv` target exists so far
+//! (`pubsub` and `registry` join as further subcommands).
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+
+use crate::{
+    BenchError, Config,
+    config::{Endpoints, KvSettings, LoadSettings, Mode, Output, TargetSettings},
+    paths,
+};
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "prism-bench",
+    version,
+    about = "Open-loop gRPC load generator: Prism through the proxy, direct to the pattern, and a bare gRPC floor"
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum TargetArgs {
+    /// KeyValue: a Get/Set mix over a key space written before measuring.
+    Kv {
+        #[command(flatten)]
+        kv: KvArgs,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct KvArgs {
+    /// Fraction of requests that are Gets, 0..=1; the rest are Sets.
+    #[arg(long, default_value_t = 0.9)]
+    pub get_ratio: f64,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 1024)]
+    pub value_size: usize,
+    /// Size of the key space; every key is written before measuring so Gets hit.
+    #[arg(long, default_value_t = 10_000)]
+    pub keys: u64,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct CommonArgs {
+    /// Open loop: requests per second on a fixed schedule (the default, at 1000).
+    #[arg(long, conflicts_with = "concurrency")]
+    pub rate: Option<u64>,
+    /// Closed loop: this many requests in flight, each sent when the last returns.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Measured time per path, e.g. `10s`, `1500ms`.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Load before measuring starts, per path.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// HTTP/2 connections to spread requests over.
+    #[arg(long, default_value_t = 1)]
+    pub connections: usize,
+    /// Per-request deadline.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Open loop: most requests outstanding before the generator waits
+    /// (waiting still counts in latency).
+    #[arg(long, default_value_t = 10_000)]
+    pub max_in_flight: usize,
+    /// Namespace sent in `x-prism-namespace`.
+    #[arg(long, default_value = "default")]
+    pub namespace: String,
+    /// Paths to measure, in order: proxy, pattern, floor (redis, nats later).
+    /// Default: every one of proxy, pattern, floor that can run.
+    #[arg(long)]
+    pub paths: Option<String>,
+    /// A running proxy's data address; default: start one.
+    #[arg(long)]
+    pub proxy: Option<SocketAddr>,
+    /// A running pattern's address; default: start one.
+    #[arg(long)]
+    pub pattern: Option<SocketAddr>,
+    /// Folder with prism-proxy and the pattern binaries; default: beside prism-bench.
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Show a live view while running.
+    #[arg(long)]
+    pub tui: bool,
+}
+
+impl Args {
+    /// Checks the flags and builds the run's [`Config`]. Fails with
+    /// [`BenchError::Usage`] naming the flag.
+    pub fn into_config(self) -> Result<Config, BenchError> {
+        let TargetArgs::Kv { kv, common } = self.target;
+        let target = TargetSettings::Kv(kv.into_settings()?);
+        common.into_config(target)
+    }
+}
+
+impl KvArgs {
+    fn into_settings(self) -> Result<KvSettings, BenchError> {
+        if !(0.0..=1.0).contains(&self.get_ratio) {
+            return usage(format!(
+                "--get-ratio {} is not within 0..=1",
+                self.get_ratio
+            ));
+        }
+        if self.keys == 0 {
+            return usage("--keys must be at least 1");
+        }
+        Ok(KvSettings {
+            get_ratio: self.get_ratio,
+            value_size: self.value_size,
+            keys: self.keys,
+        })
+    }
+}
+
+impl CommonArgs {
+    fn into_config(self, target: TargetSettings) -> Result<Config, BenchError> {
+        let mode = match (self.rate, self.concurrency) {
+            (Some(0), _) => return usage("--rate must be at least 1"),
+            (_, Some(0)) => return usage("--concurrency must be at least 1"),
+            (Some(rate), _) => Mode::OpenLoop { rate },
+            (None, Some(concurrency)) => Mode::ClosedLoop { concurrency },
+            (None, None) => Mode::OpenLoop { rate: 1000 },
+        };
+        if self.duration.is_zero() {
+            return usage("--duration must be more than 0");
+        }
+        if self.connections == 0 {
+            return usage("--connections must be at least 1");
+        }
+        if self.max_in_flight == 0 {
+            return usage("--max-in-flight must be at least 1");
+        }
+        if self.timeout.is_zero() {
+            return usage("--timeout must be more than 0");
+        }
+        if self.namespace.is_empty() || !self.namespace.is_ascii() {
+            return usage("--namespace must be non-empty ASCII");
+        }
+        let paths = self.paths.as_deref().map(paths::parse_list).transpose()?;
+        let bin_dir = match self.bin_dir {
+            Some(dir) => dir,
+            None => own_dir()?,
+        };
+        Ok(Config {
+            target,
+            load: LoadSettings {
+                mode,
+                duration: self.duration,
+                warmup: self.warmup,
+                connections: self.connections,
+                timeout: self.timeout,
+                max_in_flight: self.max_in_flight,
+            },
+            namespace: self.namespace,
+            paths,
+            endpoints: Endpoints {
+                proxy: self.proxy,
+                pattern: self.pattern,
+                bin_dir,
+            },
+            output: if self.json {
+                Output::Json
+            } else {
+                Output::Table
+            },
+            tui: self.tui,
+        })
+    }
+}
+
+fn usage<T>(message: impl Into<String>) -> Result<T, BenchError> {
+    Err(BenchError::Usage(message.into()))
+}
+
+/// The folder of the running executable: where the workspace's other
+/// binaries are built.
+fn own_dir() -> Result<PathBuf, BenchError> {
+    let exe = std::env::current_exe().map_err(|e| BenchError::io("locating prism-bench", e))?;
+    Ok(exe.parent().map(PathBuf::from).unwrap_or_default())
+}
+
+/// Parses `250ms`, `10s`, `1.5s`, `2m`, `500us`: a number and a unit.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("`{s}` needs a unit: ms, s, m (or us, ns)"))?;
+    let (number, unit) = s.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{s}`: `{number}` is not a number"))?;
+    let seconds = match unit {
+        "ns" => value / 1e9,
+        "us" | "µs" => value / 1e6,
+        "ms" => value / 1e3,
+        "s" => value,
+        "m" => value * 60.0,
+        other => return Err(format!("`{s}`: unknown unit `{other}` (ns, us, ms, s, m)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{s}`: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paths::PathKind;
+
+    fn config(args: &[&str]) -> Result<Config, BenchError> {
+        let mut argv = vec!["prism-bench", "kv", "--bin-dir", "/nowhere"];
+        argv.extend_from_slice(args);
+        Args::try_parse_from(argv).unwrap().into_config()
+    }
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("500us"), Ok(Duration::from_micros(500)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("10h").is_err());
+        assert!(parse_duration("ms").is_err());
+    }
+
+    #[test]
+    fn defaults_are_an_open_loop_at_1000_rps_on_every_path() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.load.mode, Mode::OpenLoop { rate: 1000 });
+        assert_eq!(config.load.duration, Duration::from_secs(10));
+        assert_eq!(config.load.connections, 1);
+        assert_eq!(config.namespace, "default");
+        assert_eq!(config.paths, None);
+        assert_eq!(
+            config.target,
+            TargetSettings::Kv(KvSettings {
+                get_ratio: 0.9,
+                value_size: 1024,
+                keys: 10_000
+            })
+        );
+    }
+
+    #[test]
+    fn concurrency_is_a_closed_loop_and_conflicts_with_rate() {
+        let config = config(&["--concurrency", "8", "--paths", "floor"]).unwrap();
+        assert_eq!(config.load.mode, Mode::ClosedLoop { concurrency: 8 });
+        assert_eq!(config.paths, Some(vec![PathKind::Floor]));
+        assert!(
+            Args::try_parse_from(["prism-bench", "kv", "--rate", "1", "--concurrency", "1"])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn out_of_range_flags_are_usage_errors() {
+        for args in [
+            &["--get-ratio", "1.5"][..],
+            &["--keys", "0"],
+            &["--rate", "0"],
+            &["--connections", "0"],
+            &["--duration", "0s"],
+            &["--paths", "proxy,nope"],
+        ] {
+            let err = config(args).unwrap_err();
+            assert!(err.is_usage(), "{args:?}: {err}");
+        }
+    }
+}

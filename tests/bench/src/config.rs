@@ -1,0 +1,88 @@
+//! A validated run: what to send, how hard, for how long, over which paths.
+//! Built from flags by [`crate::cli`]; everything downstream reads only this.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use serde::Serialize;
+
+use crate::paths::PathKind;
+
+/// How requests are paced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Mode {
+    /// Open loop: `rate` requests per second on a fixed grid of send times,
+    /// whatever the server does; latency counts from the intended send time.
+    OpenLoop { rate: u64 },
+    /// Closed loop: `concurrency` workers, each sending its next request when
+    /// the last one returns.
+    ClosedLoop { concurrency: usize },
+}
+
+/// How load is applied on every path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoadSettings {
+    pub mode: Mode,
+    #[serde(rename = "duration_s", serialize_with = "secs")]
+    pub duration: Duration,
+    #[serde(rename = "warmup_s", serialize_with = "secs")]
+    pub warmup: Duration,
+    /// HTTP/2 connections (tonic channels) the requests are spread over.
+    pub connections: usize,
+    /// Per-request deadline; a request over it counts as DEADLINE_EXCEEDED.
+    #[serde(rename = "timeout_s", serialize_with = "secs")]
+    pub timeout: Duration,
+    /// Open loop only: requests outstanding at once before the generator
+    /// waits (the wait still counts in latency). Bounds memory.
+    pub max_in_flight: usize,
+}
+
+/// The KeyValue target: a Get/Set mix over a pre-populated key space.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KvSettings {
+    /// Fraction of requests that are Gets (the rest are Sets).
+    pub get_ratio: f64,
+    pub value_size: usize,
+    pub keys: u64,
+}
+
+/// The operation mix of one target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "target", rename_all = "lowercase")]
+pub enum TargetSettings {
+    Kv(KvSettings),
+}
+
+/// Where each path's server comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoints {
+    /// A running proxy to use instead of starting one.
+    pub proxy: Option<SocketAddr>,
+    /// A running pattern to use instead of starting one.
+    pub pattern: Option<SocketAddr>,
+    /// Where `prism-proxy` and the pattern binaries are.
+    pub bin_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Output {
+    #[default]
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub target: TargetSettings,
+    pub load: LoadSettings,
+    pub namespace: String,
+    /// Paths named by `--paths`; `None` means every default path that can run.
+    pub paths: Option<Vec<PathKind>>,
+    pub endpoints: Endpoints,
+    pub output: Output,
+    pub tui: bool,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}

@@ -1,0 +1,60 @@
+//! `prism-bench`: parses flags, runs the benchmark, prints the report.
+//! Everything else is in the library.
+
+use std::{process::ExitCode, sync::Arc};
+
+use clap::Parser;
+use prism_bench::{BenchError, cli::Args, config::Output, live::Board, table};
+
+/// sysexits' EX_USAGE: flags that cannot be used.
+const EXIT_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let config = match Args::parse().into_config() {
+        Ok(config) => config,
+        Err(e) => return fail(&e),
+    };
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => match e.downcast_ref::<BenchError>() {
+            Some(bench) => fail(bench),
+            None => {
+                eprintln!("prism-bench: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn run(config: prism_bench::Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let output = config.output;
+    let report = if config.tui {
+        match prism_bench::tui::run(&runtime, config)? {
+            Some(report) => report,
+            None => return Err(BenchError::Interrupted.into()),
+        }
+    } else {
+        let board = Arc::new(Board::default());
+        runtime.block_on(async {
+            tokio::select! {
+                report = prism_bench::run(config, board) => report,
+                _ = tokio::signal::ctrl_c() => Err(BenchError::Interrupted),
+            }
+        })?
+    };
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Output::Table => print!("{}", table::render(&report)),
+    }
+    Ok(())
+}
+
+fn fail(e: &BenchError) -> ExitCode {
+    eprintln!("prism-bench: {e}");
+    if e.is_usage() {
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        ExitCode::FAILURE
+    }
+}

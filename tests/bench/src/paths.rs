@@ -1,0 +1,145 @@
+//! The paths a run compares, and which one is a baseline for which.
+//!
+//! Adding a path (e.g. `redis`: the same operations sent straight to Redis
+//! with the Rust redis client) means: a variant here, how it is reached in
+//! `endpoint::Endpoint::start`, a `transport::Transport` variant for its
+//! client, and the matching arm in the target's `call`. `redis` and `nats`
+//! are parsed already so the flag's shape does not change when they land.
+
+use std::{fmt, str::FromStr};
+
+use serde::Serialize;
+
+use crate::BenchError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PathKind {
+    /// Through `prism-proxy` (routing by `x-prism-namespace`) to the pattern.
+    Proxy,
+    /// Straight to the pattern process over TCP.
+    Pattern,
+    /// A bare tonic server in the bench process that does no work: the cost
+    /// of gRPC and HTTP/2 on loopback alone.
+    Floor,
+    /// Straight to Redis with the same client a Redis pattern uses (not yet).
+    Redis,
+    /// Straight to NATS (not yet).
+    Nats,
+}
+
+impl PathKind {
+    /// The paths a run takes when `--paths` is not given, in run order; the
+    /// ones that cannot run are skipped.
+    pub const DEFAULT: [PathKind; 3] = [PathKind::Proxy, PathKind::Pattern, PathKind::Floor];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Proxy => "proxy",
+            Self::Pattern => "pattern",
+            Self::Floor => "floor",
+            Self::Redis => "redis",
+            Self::Nats => "nats",
+        }
+    }
+
+    /// The paths this one is compared against when both ran: each baseline
+    /// does a strict subset of this path's work.
+    pub fn baselines(self) -> &'static [PathKind] {
+        match self {
+            Self::Proxy => &[Self::Pattern, Self::Floor],
+            Self::Pattern | Self::Redis | Self::Nats => &[Self::Floor],
+            Self::Floor => &[],
+        }
+    }
+
+    /// Why the path cannot run in this build, if it cannot.
+    pub fn not_implemented(self) -> Option<&'static str> {
+        match self {
+            Self::Redis => Some("the redis path is not implemented yet"),
+            Self::Nats => Some("the nats path is not implemented yet"),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for PathKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for PathKind {
+    type Err = BenchError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "proxy" => Ok(Self::Proxy),
+            "pattern" => Ok(Self::Pattern),
+            "floor" => Ok(Self::Floor),
+            "redis" => Ok(Self::Redis),
+            "nats" => Ok(Self::Nats),
+            other => Err(BenchError::Usage(format!(
+                "--paths: unknown path `{other}` (expected proxy, pattern, floor, redis or nats)"
+            ))),
+        }
+    }
+}
+
+/// Parses `proxy,pattern,floor`: order kept, duplicates refused.
+pub fn parse_list(s: &str) -> Result<Vec<PathKind>, BenchError> {
+    let mut paths = Vec::new();
+    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+        let path: PathKind = part.parse()?;
+        if paths.contains(&path) {
+            return Err(BenchError::Usage(format!(
+                "--paths: `{path}` is listed twice"
+            )));
+        }
+        paths.push(path);
+    }
+    if paths.is_empty() {
+        return Err(BenchError::Usage("--paths: name at least one path".into()));
+    }
+    Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_list_in_order() {
+        assert_eq!(
+            parse_list("floor, proxy").unwrap(),
+            vec![PathKind::Floor, PathKind::Proxy]
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_duplicate_and_empty() {
+        assert!(parse_list("proxy,bogus").is_err());
+        assert!(parse_list("proxy,proxy").is_err());
+        assert!(parse_list(" , ").is_err());
+    }
+
+    #[test]
+    fn future_paths_parse_but_are_not_implemented() {
+        let paths = parse_list("redis,nats").unwrap();
+        assert!(paths.iter().all(|p| p.not_implemented().is_some()));
+        assert!(
+            PathKind::DEFAULT
+                .iter()
+                .all(|p| p.not_implemented().is_none())
+        );
+    }
+
+    #[test]
+    fn baselines_do_less_work() {
+        assert_eq!(
+            PathKind::Proxy.baselines(),
+            &[PathKind::Pattern, PathKind::Floor]
+        );
+        assert!(PathKind::Floor.baselines().is_empty());
+    }
+}

@@ -1,0 +1,143 @@
+//! One run: for each path in turn, start its server, connect, pre-populate,
+//! drive the load while watching the processes, stop the server; then put
+//! the figures together.
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    BenchError, Config, Report,
+    endpoint::Endpoint,
+    live::{Board, Live, Phase},
+    load,
+    paths::PathKind,
+    procstat::{self, ProcessWatch, Watched},
+    report::{self, PathReport},
+    target::Target,
+    transport::{GrpcPool, Transport},
+};
+
+/// Load begins this long after it is set up, so the first slots are not late.
+const START_DELAY: Duration = Duration::from_millis(5);
+
+/// Measures every chosen path, one after another, with the same settings.
+/// Progress goes to `board`. Fails on the first path that cannot be started
+/// or pre-populated; failed requests during measuring are counted, not fatal.
+pub async fn run(config: Config, board: Arc<Board>) -> Result<Report, BenchError> {
+    let target = Arc::new(Target::new(&config.target));
+    let (paths, skipped) = choose_paths(&config, &target)?;
+    let ticks = procstat::ticks_per_second();
+    let mut reports = Vec::with_capacity(paths.len());
+    for (index, &path) in paths.iter().enumerate() {
+        board.begin_path(path, index, paths.len());
+        let endpoint = Endpoint::start(path, &config, &target).await?;
+        let measured = measure(&endpoint, &config, target.clone(), &board, ticks).await;
+        board.set_phase(Phase::Stopping);
+        endpoint.stop().await;
+        reports.push(measured?);
+    }
+    board.set_phase(Phase::Done);
+    Ok(Report {
+        target: target.name(),
+        workload: target.describe(),
+        namespace: config.namespace.clone(),
+        settings: config.target.clone(),
+        load: config.load.clone(),
+        comparisons: report::compare(&reports),
+        paths: reports,
+        skipped,
+    })
+}
+
+/// The paths asked for (each must be able to run), or every default path
+/// that can run, with the reasons the others cannot.
+fn choose_paths(
+    config: &Config,
+    target: &Target,
+) -> Result<(Vec<PathKind>, BTreeMap<String, String>), BenchError> {
+    if let Some(paths) = &config.paths {
+        for &path in paths {
+            if let Some(reason) = Endpoint::unavailable(path, config, target) {
+                return Err(BenchError::PathUnavailable {
+                    path: path.name(),
+                    reason,
+                });
+            }
+        }
+        return Ok((paths.clone(), BTreeMap::new()));
+    }
+    let mut paths = Vec::new();
+    let mut skipped = BTreeMap::new();
+    for path in PathKind::DEFAULT {
+        match Endpoint::unavailable(path, config, target) {
+            None => paths.push(path),
+            Some(reason) => {
+                skipped.insert(path.name().to_string(), reason);
+            }
+        }
+    }
+    Ok((paths, skipped))
+}
+
+async fn measure(
+    endpoint: &Endpoint,
+    config: &Config,
+    target: Arc<Target>,
+    board: &Board,
+    ticks_per_second: u64,
+) -> Result<PathReport, BenchError> {
+    let load = &config.load;
+    let pool = GrpcPool::connect(
+        endpoint.addr,
+        load.connections,
+        &config.namespace,
+        load.timeout,
+    )
+    .await?;
+    let transport = Arc::new(Transport::Grpc(pool));
+    board.set_phase(Phase::Populating);
+    target.populate(&transport).await?;
+
+    let live = Arc::new(Live::default());
+    let start = Instant::now() + START_DELAY;
+    board.begin_load(start, live.clone());
+    let mut watched = endpoint.processes.clone();
+    watched.push(Watched {
+        role: "bench",
+        pid: std::process::id(),
+        idle_rss_kb: None,
+    });
+    let measure_start = start + load.warmup;
+    let watch = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_start.into()).await;
+        ProcessWatch::start(watched)
+    });
+    let outcome = load::drive(load, start, live, move |req| {
+        let (target, transport) = (target.clone(), transport.clone());
+        async move { target.call(&transport, req).await }
+    })
+    .await?;
+    let processes = watch
+        .await
+        .map_err(|e| BenchError::Load(format!("process watch: {e}")))?
+        .finish(ticks_per_second);
+
+    let recorder = &outcome.measured.recorder;
+    let elapsed_s = outcome.elapsed.as_secs_f64();
+    Ok(PathReport {
+        path: endpoint.path,
+        address: endpoint.addr.to_string(),
+        requests: recorder.total(),
+        ok: recorder.ok(),
+        error_count: recorder.error_count(),
+        errors: recorder.errors().clone(),
+        elapsed_s,
+        throughput_rps: report::ratio(recorder.ok() as f64, elapsed_s).unwrap_or(0.0),
+        latency_us: recorder.summary(),
+        max_send_lag_us: outcome.max_send_lag.map(|lag| lag.as_secs_f64() * 1e6),
+        processes,
+    })
+}
