@@ -14,5 +14,6 @@ mod admin;
 mod blackbox;
 mod lifecycle;
 mod memstore;
+mod observability;
 
 keyvalue_suite!(keyvalue_memstore, crate::memstore::kv_env);
