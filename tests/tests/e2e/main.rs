@@ -12,6 +12,7 @@
 mod keyvalue;
 mod admin;
 mod blackbox;
+mod compose;
 mod lifecycle;
 mod memstore;
 mod observability;
