@@ -1,235 +1,100 @@
-//! The KeyValue data plane: each call is admitted (not draining), routed by
-//! the `x-prism-namespace` header, checked against the namespace's limits,
-//! forwarded to the pattern within the caller's deadline, and its reply
-//! passed back.
+//! The KeyValue data plane: each call is checked against the namespace's
+//! limits and forwarded to its pattern by [`dataplane::unary`].
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use prism_proto::keyvalue::v1::{
     DeleteRequest, DeleteResponse, ExistsRequest, ExistsResponse, GetRequest, GetResponse,
     ScanRequest, ScanResponse, SetRequest, SetResponse, key_value_client::KeyValueClient,
     key_value_server::KeyValue,
 };
-use tonic::{Request, Response, Status, metadata::MetadataMap, transport::Channel};
+use tonic::{Request, Response, Status, transport::Channel};
 
-use crate::{
-    drain::{Drain, InFlight},
-    error::ProxyError,
-    namespace::{Namespace, Namespaces},
-};
+use crate::{config::PatternKind, dataplane, state::ProxyState};
 
-pub const NAMESPACE_HEADER: &str = "x-prism-namespace";
-pub const DEFAULT_NAMESPACE: &str = "default";
+const SERVICE: &str = "prism.keyvalue.v1.KeyValue";
 
 pub struct KeyValueProxy {
-    namespaces: Arc<Namespaces>,
-    drain: Drain,
-}
-
-/// A call that has been admitted and routed.
-struct Call {
-    namespace: Arc<Namespace>,
-    channel: Channel,
-    deadline: Option<Duration>,
-    _in_flight: InFlight,
+    state: Arc<ProxyState>,
 }
 
 impl KeyValueProxy {
-    pub fn new(namespaces: Arc<Namespaces>, drain: Drain) -> Self {
-        Self { namespaces, drain }
-    }
-
-    fn route(&self, metadata: &MetadataMap) -> Result<Call, ProxyError> {
-        let in_flight = self.drain.enter()?;
-        let namespace = self.namespaces.get(namespace_of(metadata)?)?;
-        let channel = namespace.route()?;
-        Ok(Call {
-            namespace,
-            channel,
-            deadline: grpc_timeout(metadata),
-            _in_flight: in_flight,
-        })
+    pub fn new(state: Arc<ProxyState>) -> Self {
+        Self { state }
     }
 }
 
-impl Call {
-    /// Sends `body` to the pattern with `op`, within the caller's deadline.
-    async fn forward<Req, Resp, F, Fut>(self, body: Req, op: F) -> Result<Response<Resp>, Status>
-    where
-        F: FnOnce(KeyValueClient<Channel>, Request<Req>) -> Fut,
-        Fut: Future<Output = Result<Response<Resp>, Status>>,
-    {
-        let mut request = Request::new(body);
-        if let Some(deadline) = self.deadline {
-            request.set_timeout(deadline);
-        }
-        let client = KeyValueClient::new(self.channel)
-            .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES);
-        let reply = op(client, request);
-        let result = match self.deadline {
-            Some(deadline) => tokio::time::timeout(deadline, reply)
-                .await
-                .map_err(|_| ProxyError::DeadlineExceeded(deadline))?,
-            None => reply.await,
-        };
-        match result {
-            Ok(response) => Ok(Response::new(response.into_inner())),
-            Err(status) => Err(from_pattern(self.namespace.name(), status)),
-        }
-    }
-}
-
-/// A status the pattern sent passes through as is; one the transport made up
-/// (the connection broke, the process died) means the pattern is unreachable.
-fn from_pattern(namespace: &str, status: Status) -> Status {
-    if std::error::Error::source(&status).is_some() {
-        ProxyError::PatternUnreachable {
-            namespace: namespace.to_string(),
-            reason: status.message().to_string(),
-        }
-        .into()
-    } else {
-        status
-    }
-}
-
-fn namespace_of(metadata: &MetadataMap) -> Result<&str, ProxyError> {
-    match metadata.get(NAMESPACE_HEADER) {
-        None => Ok(DEFAULT_NAMESPACE),
-        Some(value) => match value.to_str() {
-            Ok("") => Ok(DEFAULT_NAMESPACE),
-            Ok(name) => Ok(name),
-            Err(_) => Err(ProxyError::BadHeader {
-                header: NAMESPACE_HEADER,
-                reason: "must be ASCII".into(),
-            }),
-        },
-    }
-}
-
-/// The caller's deadline from the `grpc-timeout` header (`<digits><unit>`).
-pub fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
-    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
-    if value.len() < 2 || value.len() > 9 {
-        return None;
-    }
-    let (digits, unit) = value.split_at(value.len() - 1);
-    let amount: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(amount.saturating_mul(3600)),
-        "M" => Duration::from_secs(amount.saturating_mul(60)),
-        "S" => Duration::from_secs(amount),
-        "m" => Duration::from_millis(amount),
-        "u" => Duration::from_micros(amount),
-        "n" => Duration::from_nanos(amount),
-        _ => return None,
-    })
+fn client(channel: Channel) -> KeyValueClient<Channel> {
+    KeyValueClient::new(channel)
+        .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
 }
 
 #[tonic::async_trait]
 impl KeyValue for KeyValueProxy {
     async fn set(&self, request: Request<SetRequest>) -> Result<Response<SetResponse>, Status> {
-        let call = self.route(request.metadata())?;
-        let body = request.into_inner();
-        call.namespace
-            .limits
-            .check_set(&body.key, &body.value, body.ttl_seconds)?;
-        call.forward(body, |mut c, r| async move { c.set(r).await })
-            .await
+        dataplane::unary(
+            &self.state,
+            PatternKind::Keyvalue,
+            (SERVICE, "Set"),
+            request,
+            |limits, r| limits.check_set(&r.key, &r.value, r.ttl_seconds),
+            |ch, r| async move { client(ch).set(r).await },
+        )
+        .await
     }
 
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
-        let call = self.route(request.metadata())?;
-        let body = request.into_inner();
-        call.namespace.limits.check_key(&body.key)?;
-        call.forward(body, |mut c, r| async move { c.get(r).await })
-            .await
+        dataplane::unary(
+            &self.state,
+            PatternKind::Keyvalue,
+            (SERVICE, "Get"),
+            request,
+            |limits, r| limits.check_key(&r.key),
+            |ch, r| async move { client(ch).get(r).await },
+        )
+        .await
     }
 
     async fn delete(
         &self,
         request: Request<DeleteRequest>,
     ) -> Result<Response<DeleteResponse>, Status> {
-        let call = self.route(request.metadata())?;
-        let body = request.into_inner();
-        call.namespace.limits.check_key(&body.key)?;
-        call.forward(body, |mut c, r| async move { c.delete(r).await })
-            .await
+        dataplane::unary(
+            &self.state,
+            PatternKind::Keyvalue,
+            (SERVICE, "Delete"),
+            request,
+            |limits, r| limits.check_key(&r.key),
+            |ch, r| async move { client(ch).delete(r).await },
+        )
+        .await
     }
 
     async fn exists(
         &self,
         request: Request<ExistsRequest>,
     ) -> Result<Response<ExistsResponse>, Status> {
-        let call = self.route(request.metadata())?;
-        let body = request.into_inner();
-        call.namespace.limits.check_key(&body.key)?;
-        call.forward(body, |mut c, r| async move { c.exists(r).await })
-            .await
-    }
-
-    async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
-        let call = self.route(request.metadata())?;
-        call.forward(
-            request.into_inner(),
-            |mut c, r| async move { c.scan(r).await },
+        dataplane::unary(
+            &self.state,
+            PatternKind::Keyvalue,
+            (SERVICE, "Exists"),
+            request,
+            |limits, r| limits.check_key(&r.key),
+            |ch, r| async move { client(ch).exists(r).await },
         )
         .await
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tonic::Code;
-
-    fn metadata(pairs: &[(&'static str, &'static str)]) -> MetadataMap {
-        let mut m = MetadataMap::new();
-        for (k, v) in pairs {
-            m.insert(*k, v.parse().unwrap());
-        }
-        m
-    }
-
-    #[test]
-    fn namespace_defaults_to_default() {
-        assert_eq!(namespace_of(&metadata(&[])).unwrap(), "default");
-        assert_eq!(
-            namespace_of(&metadata(&[(NAMESPACE_HEADER, "")])).unwrap(),
-            "default"
-        );
-        assert_eq!(
-            namespace_of(&metadata(&[(NAMESPACE_HEADER, "cache")])).unwrap(),
-            "cache"
-        );
-    }
-
-    #[test]
-    fn parses_grpc_timeout_units() {
-        let t = |v| grpc_timeout(&metadata(&[("grpc-timeout", v)]));
-        assert_eq!(t("250m"), Some(Duration::from_millis(250)));
-        assert_eq!(t("2S"), Some(Duration::from_secs(2)));
-        assert_eq!(t("1M"), Some(Duration::from_secs(60)));
-        assert_eq!(t("1H"), Some(Duration::from_secs(3600)));
-        assert_eq!(t("5u"), Some(Duration::from_micros(5)));
-        assert_eq!(t("7n"), Some(Duration::from_nanos(7)));
-        assert_eq!(t("10x"), None);
-        assert_eq!(t("m"), None);
-        assert_eq!(t("123456789m"), None, "more than 8 digits");
-    }
-
-    #[test]
-    fn pattern_statuses_pass_through_but_transport_errors_are_unavailable() {
-        let own = from_pattern("default", Status::not_found("key not found"));
-        assert_eq!(own.code(), Code::NotFound);
-        let broken = Status::from_error(Box::new(std::io::Error::other("connection reset")));
-        let mapped = from_pattern("default", broken);
-        assert_eq!(mapped.code(), Code::Unavailable);
-        assert!(
-            mapped.message().contains("`default`"),
-            "{}",
-            mapped.message()
-        );
+    async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
+        dataplane::unary(
+            &self.state,
+            PatternKind::Keyvalue,
+            (SERVICE, "Scan"),
+            request,
+            |_, _| Ok(()),
+            |ch, r| async move { client(ch).scan(r).await },
+        )
+        .await
     }
 }

@@ -38,6 +38,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct ProxyBuilder {
     namespaces: Vec<String>,
     supervisor: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl ProxyBuilder {
@@ -55,6 +56,12 @@ impl ProxyBuilder {
     /// Sets one `supervisor:` field, e.g. `("restart_backoff_initial_ms", "50")`.
     pub fn supervisor(mut self, field: &str, value: &str) -> Self {
         self.supervisor.push(format!("  {field}: {value}"));
+        self
+    }
+
+    /// Sets an environment variable for the proxy (and the patterns it spawns).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -80,7 +87,9 @@ impl ProxyBuilder {
 
     /// Starts the proxy and waits until it listens (not until its patterns run).
     pub async fn start(self) -> Proxy {
-        Proxy::start_with_config(&self.config_yaml()).await
+        let config = (!self.namespaces.is_empty() || !self.supervisor.is_empty())
+            .then(|| self.config_yaml());
+        Proxy::spawn(config.as_deref(), &self.env)
     }
 }
 
@@ -88,25 +97,33 @@ pub struct Proxy {
     child: Option<Child>,
     pub data_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
     pub dir: tempfile::TempDir,
 }
 
 impl Proxy {
     /// A proxy with no config file at all: `default` on MemStore.
     pub async fn start_default() -> Self {
-        let proxy = Self::spawn(None);
+        let proxy = Self::spawn(None, &[]);
         proxy.wait_healthy("default").await;
         proxy
     }
 
     pub async fn start_with_config(yaml: &str) -> Self {
-        Self::spawn(Some(yaml))
+        Self::spawn(Some(yaml), &[])
     }
 
-    fn spawn(config: Option<&str>) -> Self {
+    fn spawn(config: Option<&str>, env: &[(String, String)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut command = Command::new(bins::bin("prism-proxy"));
-        command.args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+        command.args([
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ]);
         if let Some(yaml) = config {
             let path = dir.path().join("prism.yaml");
             fs::write(&path, yaml).expect("write config");
@@ -118,6 +135,10 @@ impl Proxy {
             .stdout(Stdio::piped())
             .stderr(log)
             .env("RUST_LOG", "info")
+            // The harness decides about export; the developer's shell does not.
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .spawn()
             .expect("spawn prism-proxy");
         let (tx, rx) = mpsc::channel();
@@ -128,12 +149,16 @@ impl Proxy {
             }
         });
         let deadline = Instant::now() + START_TIMEOUT;
+        let mut metrics_addr = None;
         let (data_addr, admin_addr) = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
                     if let Some(addrs) = parse_listening(&line) {
                         break addrs;
+                    }
+                    if let Some(addr) = parse_metrics(&line) {
+                        metrics_addr = Some(addr);
                     }
                 }
                 Err(_) => {
@@ -147,6 +172,7 @@ impl Proxy {
             child: Some(child),
             data_addr,
             admin_addr,
+            metrics_addr: metrics_addr.expect("the metrics line comes before the listening line"),
             dir,
         }
     }
@@ -161,6 +187,25 @@ impl Proxy {
 
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("prism.yaml")
+    }
+
+    /// The body of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.metrics_addr)
+            .await
+            .expect("connect to /metrics");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: prism\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("send request");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .await
+            .expect("read response");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        response
     }
 
     pub async fn channel(&self) -> Channel {
@@ -275,6 +320,13 @@ impl Drop for Proxy {
     }
 }
 
+fn parse_metrics(line: &str) -> Option<SocketAddr> {
+    line.strip_prefix("prism-proxy metrics on http://")?
+        .strip_suffix("/metrics")?
+        .parse()
+        .ok()
+}
+
 fn parse_listening(line: &str) -> Option<(SocketAddr, SocketAddr)> {
     let rest = line.strip_prefix("prism-proxy listening on ")?;
     let (data, admin) = rest.split_once(" (admin ")?;
@@ -327,6 +379,12 @@ mod tests {
         assert_eq!(data.port(), 1);
         assert_eq!(admin.port(), 2);
         assert!(parse_listening("something else").is_none());
+        assert_eq!(
+            parse_metrics("prism-proxy metrics on http://127.0.0.1:3/metrics")
+                .unwrap()
+                .port(),
+            3
+        );
     }
 
     #[test]

@@ -9,8 +9,11 @@ use tokio::{
     signal::unix::{SignalKind, signal},
     sync::Notify,
 };
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
-use tonic::{service::Routes, transport::Server};
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::{
+    service::Routes,
+    transport::{Server, server::TcpIncoming},
+};
 
 use crate::{Args, Gate, ListenAddr, Pattern, lifecycle};
 
@@ -61,6 +64,7 @@ pub async fn serve<P: Pattern>(
         .build_v1alpha()?;
     let lifecycle = lifecycle::LifecycleService::new(pattern.clone(), gate.clone(), stop.clone());
     let router = Server::builder()
+        .layer(prism_observability::grpc::TraceLayer::data_plane())
         .add_routes(data)
         .add_service(PatternLifecycleServer::new(lifecycle))
         .add_service(health_service)
@@ -97,7 +101,10 @@ pub async fn serve<P: Pattern>(
             tracing::info!(addr = %local, "pattern listening");
             println!("listening on {local}");
             router
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+                .serve_with_incoming_shutdown(
+                    TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    shutdown,
+                )
                 .await?;
         }
     }

@@ -11,9 +11,15 @@
 
 #[macro_use]
 mod keyvalue;
+#[macro_use]
+mod pubsub;
+mod admin;
 mod bench;
 mod blackbox;
+mod compose;
 mod lifecycle;
 mod memstore;
+mod observability;
 
 keyvalue_suite!(keyvalue_memstore, crate::memstore::kv_env);
+pubsub_suite!(pubsub_memstore, crate::memstore::pubsub_env);
