@@ -3,6 +3,8 @@
 //! generated config, a pattern process run by hand (`--autostart`), or the
 //! in-process [`Floor`]. Started processes are owned (`kill_on_drop`),
 //! stopped by PID with SIGTERM, and their PIDs handed to the resource watch.
+//! They inherit the bench's environment, so e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! measures them with trace export on.
 
 use std::{
     net::SocketAddr,
@@ -258,6 +260,8 @@ async fn start_proxy(config: &Config, target: &Target) -> Result<Endpoint, Bench
             "--listen",
             "127.0.0.1:0",
             "--admin-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
             "127.0.0.1:0",
         ],
         dir,
