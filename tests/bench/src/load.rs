@@ -287,8 +287,9 @@ mod tests {
         .await
         .unwrap();
         let recorder = &outcome.measured.recorder;
-        // 4 workers × ~100 ms / ~2-3 ms each.
-        assert!(recorder.total() > 60, "{}", recorder.total());
+        // 4 workers × ~100 ms / ~2-3 ms each is 130-200; far fewer on a
+        // loaded machine, but never a handful.
+        assert!(recorder.total() > 20, "{}", recorder.total());
         assert!(recorder.errors()["UNAVAILABLE"] > 0);
         assert!(outcome.max_send_lag.is_none());
     }
