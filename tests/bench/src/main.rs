@@ -10,7 +10,18 @@ use prism_bench::{BenchError, cli::Args, config::Output, live::Board, table};
 const EXIT_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
-    let config = match Args::parse().into_config() {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let config = match args.into_config() {
         Ok(config) => config,
         Err(e) => return fail(&e),
     };
