@@ -6,6 +6,8 @@
 //!   instantiated per backend (`keyvalue_suite!`).
 //! - `lifecycle`: the proxy ⇄ pattern lifecycle section.
 //! - `memstore`: MemStore-only behaviour (capacity, health details).
+//! - `redis`: Redis-only behaviour (healing after Redis dies, config reaching
+//!   Redis, glob characters in scan prefixes) against a real `redis-server`.
 //! - `blackbox`: an independent client (grpcurl) using reflection.
 
 #[macro_use]
@@ -13,5 +15,7 @@ mod keyvalue;
 mod blackbox;
 mod lifecycle;
 mod memstore;
+mod redis;
 
 keyvalue_suite!(keyvalue_memstore, crate::memstore::kv_env);
+keyvalue_suite!(keyvalue_redis, crate::redis::kv_env);
