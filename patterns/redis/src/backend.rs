@@ -210,17 +210,19 @@ impl Backend {
     pub async fn ping(&self) -> Result<Duration, String> {
         let timeout = self.config.health_timeout();
         let mut probe = self.probe.lock().await;
-        let started = Instant::now();
         let result = tokio::time::timeout(timeout, async {
             if probe.is_none() {
                 *probe = Some(self.pool.manager().connect().await?);
             }
             let conn = probe.as_mut().expect("connected above");
-            redis::cmd("PING").query_async::<String>(conn).await
+            // Only the round trip counts, not reconnecting.
+            let sent = Instant::now();
+            redis::cmd("PING").query_async::<String>(conn).await?;
+            Ok::<_, redis::RedisError>(sent.elapsed())
         })
         .await;
         let err = match result {
-            Ok(Ok(_)) => return Ok(started.elapsed()),
+            Ok(Ok(rtt)) => return Ok(rtt),
             Ok(Err(err)) => err.to_string(),
             Err(_) => format!("no PONG within {timeout:?} (health_timeout_ms)"),
         };
@@ -234,5 +236,83 @@ impl Backend {
     pub async fn close(&self) {
         self.pool.close();
         *self.probe.lock().await = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::{
+        Subscriber,
+        field::{Field, Visit},
+        span::{Attributes, Id, Record},
+    };
+    use tracing_subscriber::{Layer, layer::Context, prelude::*};
+
+    use super::*;
+
+    /// Every span field as `name=value`, in the order set.
+    #[derive(Clone, Default)]
+    struct Fields(Arc<Mutex<Vec<String>>>);
+
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            let value = format!("{value:?}");
+            let value = value.trim_matches('"');
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{}={value}", field.name()));
+        }
+    }
+
+    impl<S: Subscriber> Layer<S> for Fields {
+        fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
+            attrs.record(&mut self.clone());
+        }
+        fn on_record(&self, _: &Id, values: &Record<'_>, _: Context<'_, S>) {
+            values.record(&mut self.clone());
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn each_command_runs_in_a_client_span_that_names_no_key() {
+        let fields = Fields::default();
+        let _subscriber = tracing_subscriber::registry()
+            .with(fields.clone())
+            .set_default();
+        let config = RedisConfig {
+            address: "redis://127.0.0.1:1".into(),
+            read_retries: 0,
+            ..RedisConfig::default()
+        };
+        let backend = Backend::new(config).unwrap();
+        let err = backend.get("secret-key").await.unwrap_err();
+        assert_eq!(
+            crate::error::to_status(&err).code(),
+            tonic::Code::Unavailable,
+            "{err}"
+        );
+
+        let fields = fields.0.lock().unwrap().clone();
+        for expected in [
+            "otel.name=redis GET",
+            "otel.kind=client",
+            "db.system=redis",
+            "db.operation.name=GET",
+            "server.address=127.0.0.1",
+            "server.port=1",
+            "otel.status_code=ERROR",
+        ] {
+            assert!(
+                fields.iter().any(|f| f == expected),
+                "{expected} in {fields:?}"
+            );
+        }
+        assert!(
+            fields.iter().all(|f| !f.contains("secret-key")),
+            "a key leaked into a span: {fields:?}"
+        );
     }
 }
