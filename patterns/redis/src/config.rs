@@ -24,8 +24,9 @@ pub struct RedisConfig {
     pub connect_timeout_ms: u64,
     /// Bound on one command's reply, and on waiting for a free connection.
     pub command_timeout_ms: u64,
-    /// Extra attempts for reads (GET, EXISTS, SCAN) that failed because a
-    /// connection broke. Writes are never retried.
+    /// Extra attempts for reads (GET, EXISTS, SCAN) that failed on a reused
+    /// connection that turned out broken (Redis restarted since it was
+    /// opened); each retry runs on a fresh connection. Writes never retry.
     pub read_retries: u32,
     /// A health PING slower than this makes health DEGRADED.
     pub slow_ping_ms: u64,
