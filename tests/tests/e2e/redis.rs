@@ -176,11 +176,16 @@ async fn starts_unhealthy_while_redis_is_down_then_heals() {
             "cache",
             Duration::from_secs(15),
             "RUNNING and UNHEALTHY",
-            |p| p.state() == PatternState::Running && has_status(p, HealthStatus::Unhealthy),
+            |p| {
+                // Past the proxy's own "starting" placeholder: the pattern's verdict.
+                p.state() == PatternState::Running
+                    && has_status(p, HealthStatus::Unhealthy)
+                    && p.health
+                        .as_ref()
+                        .is_some_and(|h| h.message.contains("unreachable"))
+            },
         )
         .await;
-    let message = &info.health.as_ref().unwrap().message;
-    assert!(message.contains("unreachable"), "{message}");
     assert_fails_fast(&mut proxy.kv("cache").await).await;
 
     server.restart().await;
@@ -284,7 +289,11 @@ async fn password_db_and_ttl_reach_redis() {
 
     let info = proxy
         .wait_pattern("wrong", Duration::from_secs(15), "UNHEALTHY", |p| {
-            p.state() == PatternState::Running && has_status(p, HealthStatus::Unhealthy)
+            p.state() == PatternState::Running
+                && has_status(p, HealthStatus::Unhealthy)
+                && p.health
+                    .as_ref()
+                    .is_some_and(|h| h.message.contains("authentication"))
         })
         .await;
     let message = &info.health.unwrap().message;
@@ -368,7 +377,7 @@ async fn scan_pages_a_large_keyspace_without_repeats_or_gaps() {
         .map(|w| {
             let mut kv = kv.clone();
             tokio::spawn(async move {
-                for i in 0..100 {
+                for i in 0..50 {
                     kv.set(set(&format!("bulk:{w}:{i}"), b"v", 0))
                         .await
                         .unwrap();
@@ -391,7 +400,7 @@ async fn scan_pages_a_large_keyspace_without_repeats_or_gaps() {
         let all = pages.concat();
         let unique: HashSet<&String> = all.iter().collect();
         assert_eq!(all.len(), unique.len(), "a key came twice (limit {limit})");
-        assert_eq!(unique.len(), 1000, "a key was missed (limit {limit})");
+        assert_eq!(unique.len(), 500, "a key was missed (limit {limit})");
         assert!(all.iter().all(|k| k.starts_with("bulk:")));
     }
 }
