@@ -6,6 +6,8 @@
 //! [`Guard`] that flushes on drop. Settings are a plain value so tests can
 //! build them without touching the real environment.
 
+pub mod latency;
+
 use std::{collections::HashMap, io::IsTerminal};
 
 use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};

@@ -1,30 +1,65 @@
 //! `prism.admin.v1.Admin` on the admin port: what the console and operators
-//! see of each namespace.
+//! see of each namespace, and the levers they pull (restart, hot reload,
+//! config reload). Domain values become proto messages here and nowhere else.
 
-use std::sync::Arc;
-
-use prism_proto::admin::v1::{
-    self as pb, Event, GetLatencyRequest, LatencyHistogram, ListEventsRequest, ListEventsResponse,
-    ListPatternsRequest, ListPatternsResponse, PatternInfo, ReloadConfigRequest,
-    ReloadConfigResponse, ReloadPatternRequest, ReloadPatternResponse, RestartPatternRequest,
-    RestartPatternResponse, WatchEventsRequest, WatchPatternsRequest, admin_server::Admin,
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
+
+use prism_observability::latency::WindowSnapshot;
+use prism_proto::admin::v1::{
+    self as pb, GetLatencyRequest, LatencyBucket, LatencyHistogram, ListEventsRequest,
+    ListEventsResponse, ListPatternsRequest, ListPatternsResponse, PatternInfo, ProxyInfo,
+    ReloadConfigRequest, ReloadConfigResponse, ReloadPatternRequest, ReloadPatternResponse,
+    RestartPatternRequest, RestartPatternResponse, TrafficSummary, WatchEventsRequest,
+    WatchPatternsRequest, admin_server::Admin,
+};
+use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    drain::Drain,
-    namespace::{Namespace, Namespaces, State},
+    activity::{Event, EventKind},
+    namespace::{Namespace, State},
+    state::ProxyState,
 };
 
+/// Snapshots go out at least this often on `WatchPatterns`.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
 pub struct AdminService {
-    namespaces: Arc<Namespaces>,
-    drain: Drain,
+    state: Arc<ProxyState>,
 }
 
 impl AdminService {
-    pub fn new(namespaces: Arc<Namespaces>, drain: Drain) -> Self {
-        Self { namespaces, drain }
+    pub fn new(state: Arc<ProxyState>) -> Self {
+        Self { state }
+    }
+}
+
+/// Every namespace with its live figures.
+pub fn snapshot(state: &ProxyState) -> ListPatternsResponse {
+    ListPatternsResponse {
+        patterns: state
+            .namespaces
+            .list()
+            .iter()
+            .map(|ns| info(ns, &state.latency.window(ns.name(), None)))
+            .collect(),
+        in_flight: state.drain.in_flight() as u64,
+        proxy: Some(ProxyInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            listen: state.listen.to_string(),
+            admin_listen: state.admin_listen.to_string(),
+            uptime_ms: state.started_at.elapsed().as_millis() as u64,
+            config_path: state
+                .config_path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        }),
+        timestamp_ms: epoch_ms(SystemTime::now()),
     }
 }
 
@@ -34,12 +69,7 @@ impl Admin for AdminService {
         &self,
         _: Request<ListPatternsRequest>,
     ) -> Result<Response<ListPatternsResponse>, Status> {
-        let patterns = self.namespaces.list().iter().map(|ns| info(ns)).collect();
-        Ok(Response::new(ListPatternsResponse {
-            patterns,
-            in_flight: self.drain.in_flight() as u64,
-            ..Default::default()
-        }))
+        Ok(Response::new(snapshot(&self.state)))
     }
 
     type WatchPatternsStream = ReceiverStream<Result<ListPatternsResponse, Status>>;
@@ -48,60 +78,191 @@ impl Admin for AdminService {
         &self,
         _: Request<WatchPatternsRequest>,
     ) -> Result<Response<Self::WatchPatternsStream>, Status> {
-        Err(Status::unimplemented("WatchPatterns"))
+        let (tx, rx) = mpsc::channel(4);
+        let state = self.state.clone();
+        let mut changes = state.activity.changes();
+        tokio::spawn(async move {
+            loop {
+                changes.mark_unchanged();
+                if tx.send(Ok(snapshot(&state))).await.is_err() {
+                    return;
+                }
+                tokio::select! {
+                    changed = changes.changed() => if changed.is_err() { return },
+                    _ = tokio::time::sleep(WATCH_INTERVAL) => {}
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
     }
 
     async fn get_latency(
         &self,
-        _: Request<GetLatencyRequest>,
+        request: Request<GetLatencyRequest>,
     ) -> Result<Response<LatencyHistogram>, Status> {
-        Err(Status::unimplemented("GetLatency"))
+        let request = request.into_inner();
+        self.state.namespaces.get(&request.namespace)?;
+        let operation = (!request.operation.is_empty()).then_some(request.operation.as_str());
+        let w = self.state.latency.window(&request.namespace, operation);
+        Ok(Response::new(LatencyHistogram {
+            operations: self.state.latency.operations(&request.namespace),
+            namespace: request.namespace,
+            operation: request.operation,
+            window_seconds: w.window.as_secs() as u32,
+            count: w.count,
+            min_us: w.min_us,
+            max_us: w.max_us,
+            mean_us: w.mean_us,
+            p50_us: w.p50_us,
+            p90_us: w.p90_us,
+            p99_us: w.p99_us,
+            p999_us: w.p999_us,
+            buckets: w
+                .buckets
+                .iter()
+                .map(|&(upper_bound_us, count)| LatencyBucket {
+                    upper_bound_us,
+                    count,
+                })
+                .collect(),
+            rps: w.rps,
+            error_rate: w.error_rate,
+            rps_history: w.rps_history,
+        }))
     }
 
     async fn list_events(
         &self,
-        _: Request<ListEventsRequest>,
+        request: Request<ListEventsRequest>,
     ) -> Result<Response<ListEventsResponse>, Status> {
-        Err(Status::unimplemented("ListEvents"))
+        let request = request.into_inner();
+        let namespace = (!request.namespace.is_empty()).then_some(request.namespace.as_str());
+        let events = self
+            .state
+            .activity
+            .recent(namespace, request.limit as usize)
+            .iter()
+            .map(event)
+            .collect();
+        Ok(Response::new(ListEventsResponse { events }))
     }
 
-    type WatchEventsStream = ReceiverStream<Result<Event, Status>>;
+    type WatchEventsStream = ReceiverStream<Result<pb::Event, Status>>;
 
     async fn watch_events(
         &self,
-        _: Request<WatchEventsRequest>,
+        request: Request<WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        Err(Status::unimplemented("WatchEvents"))
+        let namespace = request.into_inner().namespace;
+        let mut live = self.state.activity.subscribe();
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    next = live.recv() => next,
+                    _ = tx.closed() => return,
+                };
+                match next {
+                    Ok(e) if namespace.is_empty() || e.namespace == namespace => {
+                        if tx.send(Ok(event(&e))).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
     }
 
     async fn restart_pattern(
         &self,
-        _: Request<RestartPatternRequest>,
+        request: Request<RestartPatternRequest>,
     ) -> Result<Response<RestartPatternResponse>, Status> {
-        Err(Status::unimplemented("RestartPattern"))
+        let name = request.into_inner().namespace;
+        let ns = self.state.namespaces.get(&name)?;
+        let old_pid = ns.status().pid.unwrap_or_default();
+        let new_pid = self
+            .state
+            .supervisor
+            .restart(&name)
+            .await
+            .map_err(|reason| Status::aborted(format!("restart of `{name}` failed: {reason}")))?;
+        Ok(Response::new(RestartPatternResponse {
+            pattern: Some(info(&ns, &self.state.latency.window(&name, None))),
+            message: format!("restarted `{name}`: pid {old_pid} → {new_pid}"),
+        }))
     }
 
     async fn reload_pattern(
         &self,
-        _: Request<ReloadPatternRequest>,
+        request: Request<ReloadPatternRequest>,
     ) -> Result<Response<ReloadPatternResponse>, Status> {
-        Err(Status::unimplemented("ReloadPattern"))
+        let name = request.into_inner().namespace;
+        self.state.namespaces.get(&name)?;
+        let reloaded = self
+            .state
+            .supervisor
+            .reload(&name, None)
+            .await
+            .map_err(|reason| {
+                Status::aborted(format!("hot reload of `{name}` failed: {reason}"))
+            })?;
+        Ok(Response::new(ReloadPatternResponse {
+            old_pid: reloaded.old_pid,
+            new_pid: reloaded.new_pid,
+            message: format!(
+                "hot-reloaded `{name}`: pid {} → {}",
+                reloaded.old_pid, reloaded.new_pid
+            ),
+        }))
     }
 
     async fn reload_config(
         &self,
         _: Request<ReloadConfigRequest>,
     ) -> Result<Response<ReloadConfigResponse>, Status> {
-        Err(Status::unimplemented("ReloadConfig"))
+        let changes = self
+            .state
+            .reload_config()
+            .await
+            .map_err(|e| Status::invalid_argument(format!("config not reloaded: {e}")))?;
+        let mut message = format!(
+            "{} added, {} removed, {} changed",
+            changes.added.len(),
+            changes.removed.len(),
+            changes.changed.len()
+        );
+        if !changes.failed.is_empty() {
+            message.push_str(&format!(
+                "; hot reload failed for {} (old process kept)",
+                changes.failed.join(", ")
+            ));
+        }
+        if !changes.needs_restart.is_empty() {
+            message.push_str(&format!(
+                "; {} take effect on a proxy restart",
+                changes.needs_restart.join(", ")
+            ));
+        }
+        Ok(Response::new(ReloadConfigResponse {
+            added: changes.added,
+            removed: changes.removed,
+            changed: changes.changed,
+            message,
+        }))
     }
 }
 
-fn info(ns: &Namespace) -> PatternInfo {
+fn info(ns: &Namespace, traffic: &WindowSnapshot) -> PatternInfo {
     let status = ns.status();
+    let spec = ns.spec();
     PatternInfo {
         namespace: ns.name().to_string(),
-        pattern: ns.config.pattern.as_str().to_string(),
-        backend: ns.config.backend.as_str().to_string(),
+        pattern: spec.config.pattern.as_str().to_string(),
+        backend: spec.config.backend.as_str().to_string(),
         state: state(status.state) as i32,
         health: Some(pb::Health {
             status: status.health.status as i32,
@@ -116,9 +277,18 @@ fn info(ns: &Namespace) -> PatternInfo {
             .unwrap_or_default(),
         restart_count: status.restart_count,
         last_error: status.last_error.unwrap_or_default(),
-        binary: ns.binary.display().to_string(),
+        binary: spec.binary.display().to_string(),
         version: status.version,
-        traffic: None,
+        traffic: Some(TrafficSummary {
+            rps: traffic.rps,
+            error_rate: traffic.error_rate,
+            p50_us: traffic.p50_us,
+            p90_us: traffic.p90_us,
+            p99_us: traffic.p99_us,
+            max_us: traffic.max_us,
+            count: traffic.count,
+            total: traffic.total,
+        }),
     }
 }
 
@@ -131,4 +301,39 @@ fn state(state: State) -> pb::PatternState {
         State::Stopped => pb::PatternState::Stopped,
         State::Failed => pb::PatternState::Failed,
     }
+}
+
+fn event(e: &Event) -> pb::Event {
+    pb::Event {
+        timestamp_ms: epoch_ms(e.at),
+        namespace: e.namespace.clone(),
+        kind: event_kind(e.kind) as i32,
+        reason: e.reason.clone(),
+        pid: e.pid.unwrap_or_default(),
+    }
+}
+
+fn event_kind(kind: EventKind) -> pb::EventKind {
+    match kind {
+        EventKind::PatternStarted => pb::EventKind::PatternStarted,
+        EventKind::PatternExited => pb::EventKind::PatternExited,
+        EventKind::PatternRestarting => pb::EventKind::PatternRestarting,
+        EventKind::HealthChanged => pb::EventKind::HealthChanged,
+        EventKind::NamespaceFailed => pb::EventKind::NamespaceFailed,
+        EventKind::ReloadStarted => pb::EventKind::ReloadStarted,
+        EventKind::ReloadSucceeded => pb::EventKind::ReloadSucceeded,
+        EventKind::ReloadFailed => pb::EventKind::ReloadFailed,
+        EventKind::ConfigReloaded => pb::EventKind::ConfigReloaded,
+        EventKind::ConfigReloadFailed => pb::EventKind::ConfigReloadFailed,
+        EventKind::PatternStopped => pb::EventKind::PatternStopped,
+        EventKind::RestartRequested => pb::EventKind::RestartRequested,
+        EventKind::NamespaceAdded => pb::EventKind::NamespaceAdded,
+        EventKind::NamespaceRemoved => pb::EventKind::NamespaceRemoved,
+    }
+}
+
+fn epoch_ms(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }

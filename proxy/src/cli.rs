@@ -20,6 +20,25 @@ pub struct Args {
     /// Admin gRPC address for prism-console (default 127.0.0.1:8981).
     #[arg(long)]
     pub admin_listen: Option<SocketAddr>,
+
+    /// Prometheus `/metrics` address (default 127.0.0.1:9090), or `off`.
+    #[arg(long, value_parser = parse_metrics_listen)]
+    pub metrics_listen: Option<MetricsListen>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsListen {
+    Off,
+    On(SocketAddr),
+}
+
+fn parse_metrics_listen(s: &str) -> Result<MetricsListen, String> {
+    if s == "off" {
+        return Ok(MetricsListen::Off);
+    }
+    s.parse()
+        .map(MetricsListen::On)
+        .map_err(|_| format!("`{s}` is neither IP:PORT nor `off`"))
 }
 
 impl Args {
@@ -34,6 +53,11 @@ impl Args {
         }
         if let Some(admin) = self.admin_listen {
             config.admin_listen = admin;
+        }
+        match self.metrics_listen {
+            Some(MetricsListen::Off) => config.metrics_listen = None,
+            Some(MetricsListen::On(addr)) => config.metrics_listen = Some(addr),
+            None => {}
         }
         Ok(config)
     }
@@ -56,6 +80,8 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:0");
         assert_eq!(config.admin_listen.to_string(), "127.0.0.1:1");
         assert_eq!(config.namespaces[0].name, "default");
+        let off = Args::parse_from(["prism-proxy", "--metrics-listen", "off"]);
+        assert_eq!(off.load_config().unwrap().metrics_listen, None);
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Admin gRPC address (prism-console attaches here).
     pub admin_listen: SocketAddr,
+    /// Prometheus `/metrics` address; `null` turns the endpoint off.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Re-apply the config file whenever it changes on disk.
+    pub watch_config: bool,
     /// Where pattern binaries live; default: beside the proxy's executable.
     pub patterns_dir: Option<PathBuf>,
     pub supervisor: SupervisorConfig,
@@ -54,6 +58,8 @@ impl Default for Config {
         Self {
             listen: ([127, 0, 0, 1], 8980).into(),
             admin_listen: ([127, 0, 0, 1], 8981).into(),
+            metrics_listen: Some(([127, 0, 0, 1], 9090).into()),
+            watch_config: true,
             patterns_dir: None,
             supervisor: SupervisorConfig::default(),
             namespaces: vec![NamespaceConfig::default_memstore()],
@@ -354,6 +360,17 @@ mod tests {
         assert_eq!(c.namespaces[0].name, "default");
         assert_eq!(c.listen.to_string(), "127.0.0.1:8980");
         assert_eq!(c.admin_listen.to_string(), "127.0.0.1:8981");
+        assert_eq!(c.metrics_listen.unwrap().to_string(), "127.0.0.1:9090");
+    }
+
+    #[test]
+    fn metrics_can_be_turned_off() {
+        assert_eq!(
+            Config::from_yaml("metrics_listen: null\n")
+                .unwrap()
+                .metrics_listen,
+            None
+        );
     }
 
     #[test]

@@ -1,83 +1,99 @@
 //! The KeyValue data plane: each call is admitted (not draining), routed by
 //! the `x-prism-namespace` header, checked against the namespace's limits,
-//! forwarded to the pattern within the caller's deadline, and its reply
-//! passed back.
+//! forwarded to the pattern within the caller's deadline, its reply passed
+//! back, and its latency and outcome recorded.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use prism_proto::keyvalue::v1::{
-    DeleteRequest, DeleteResponse, ExistsRequest, ExistsResponse, GetRequest, GetResponse,
-    ScanRequest, ScanResponse, SetRequest, SetResponse, key_value_client::KeyValueClient,
-    key_value_server::KeyValue,
+use prism_proto::{
+    keyvalue::v1::{
+        DeleteRequest, DeleteResponse, ExistsRequest, ExistsResponse, GetRequest, GetResponse,
+        ScanRequest, ScanResponse, SetRequest, SetResponse, key_value_client::KeyValueClient,
+        key_value_server::KeyValue,
+    },
+    limits::Limits,
 };
+use tokio::time::Instant;
 use tonic::{Request, Response, Status, metadata::MetadataMap, transport::Channel};
 
-use crate::{
-    drain::{Drain, InFlight},
-    error::ProxyError,
-    namespace::{Namespace, Namespaces},
-};
+use crate::{error::ProxyError, state::ProxyState};
 
 pub const NAMESPACE_HEADER: &str = "x-prism-namespace";
 pub const DEFAULT_NAMESPACE: &str = "default";
 
-pub struct KeyValueProxy {
-    namespaces: Arc<Namespaces>,
-    drain: Drain,
-}
+type Client = KeyValueClient<Channel>;
 
-/// A call that has been admitted and routed.
-struct Call {
-    namespace: Arc<Namespace>,
-    channel: Channel,
-    deadline: Option<Duration>,
-    _in_flight: InFlight,
+pub struct KeyValueProxy {
+    state: Arc<ProxyState>,
 }
 
 impl KeyValueProxy {
-    pub fn new(namespaces: Arc<Namespaces>, drain: Drain) -> Self {
-        Self { namespaces, drain }
+    pub fn new(state: Arc<ProxyState>) -> Self {
+        Self { state }
     }
 
-    fn route(&self, metadata: &MetadataMap) -> Result<Call, ProxyError> {
-        let in_flight = self.drain.enter()?;
-        let namespace = self.namespaces.get(namespace_of(metadata)?)?;
-        let channel = namespace.route()?;
-        Ok(Call {
-            namespace,
-            channel,
-            deadline: grpc_timeout(metadata),
-            _in_flight: in_flight,
-        })
+    /// Admit → route → check → forward → record, for one call.
+    async fn call<Req, Resp, Fut>(
+        &self,
+        operation: &'static str,
+        request: Request<Req>,
+        check: impl FnOnce(&Limits, &Req) -> Result<(), Status>,
+        send: impl FnOnce(Client, Request<Req>) -> Fut,
+    ) -> Result<Response<Resp>, Status>
+    where
+        Fut: Future<Output = Result<Response<Resp>, Status>>,
+    {
+        let started = Instant::now();
+        let _in_flight = self.state.drain.enter()?;
+        let namespace = self
+            .state
+            .namespaces
+            .get(namespace_of(request.metadata())?)?;
+        let deadline = grpc_timeout(request.metadata());
+        let result = async {
+            let routed = namespace.route()?;
+            let body = request.into_inner();
+            check(&routed.spec.limits, &body)?;
+            forward(routed.channel, body, deadline, send)
+                .await
+                .map_err(|status| from_pattern(namespace.name(), status))
+        }
+        .await;
+        let code = result
+            .as_ref()
+            .map_or_else(Status::code, |_| tonic::Code::Ok);
+        self.state
+            .latency
+            .record(namespace.name(), operation, code, started.elapsed());
+        result
     }
 }
 
-impl Call {
-    /// Sends `body` to the pattern with `op`, within the caller's deadline.
-    async fn forward<Req, Resp, F, Fut>(self, body: Req, op: F) -> Result<Response<Resp>, Status>
-    where
-        F: FnOnce(KeyValueClient<Channel>, Request<Req>) -> Fut,
-        Fut: Future<Output = Result<Response<Resp>, Status>>,
-    {
-        let mut request = Request::new(body);
-        if let Some(deadline) = self.deadline {
-            request.set_timeout(deadline);
-        }
-        let client = KeyValueClient::new(self.channel)
-            .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES);
-        let reply = op(client, request);
-        let result = match self.deadline {
-            Some(deadline) => tokio::time::timeout(deadline, reply)
-                .await
-                .map_err(|_| ProxyError::DeadlineExceeded(deadline))?,
-            None => reply.await,
-        };
-        match result {
-            Ok(response) => Ok(Response::new(response.into_inner())),
-            Err(status) => Err(from_pattern(self.namespace.name(), status)),
-        }
+/// Sends `body` to the pattern within the caller's deadline.
+async fn forward<Req, Resp, Fut>(
+    channel: Channel,
+    body: Req,
+    deadline: Option<Duration>,
+    send: impl FnOnce(Client, Request<Req>) -> Fut,
+) -> Result<Response<Resp>, Status>
+where
+    Fut: Future<Output = Result<Response<Resp>, Status>>,
+{
+    let mut request = Request::new(body);
+    if let Some(deadline) = deadline {
+        request.set_timeout(deadline);
     }
+    let client = KeyValueClient::new(channel)
+        .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES);
+    let reply = send(client, request);
+    let response = match deadline {
+        Some(deadline) => tokio::time::timeout(deadline, reply)
+            .await
+            .map_err(|_| ProxyError::DeadlineExceeded(deadline))??,
+        None => reply.await?,
+    };
+    Ok(Response::new(response.into_inner()))
 }
 
 /// A status the pattern sent passes through as is; one the transport made up
@@ -130,49 +146,56 @@ pub fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
 #[tonic::async_trait]
 impl KeyValue for KeyValueProxy {
     async fn set(&self, request: Request<SetRequest>) -> Result<Response<SetResponse>, Status> {
-        let call = self.route(request.metadata())?;
-        let body = request.into_inner();
-        call.namespace
-            .limits
-            .check_set(&body.key, &body.value, body.ttl_seconds)?;
-        call.forward(body, |mut c, r| async move { c.set(r).await })
-            .await
+        self.call(
+            "Set",
+            request,
+            |limits, r| limits.check_set(&r.key, &r.value, r.ttl_seconds),
+            |mut c, r| async move { c.set(r).await },
+        )
+        .await
     }
 
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
-        let call = self.route(request.metadata())?;
-        let body = request.into_inner();
-        call.namespace.limits.check_key(&body.key)?;
-        call.forward(body, |mut c, r| async move { c.get(r).await })
-            .await
+        self.call(
+            "Get",
+            request,
+            |limits, r| limits.check_key(&r.key),
+            |mut c, r| async move { c.get(r).await },
+        )
+        .await
     }
 
     async fn delete(
         &self,
         request: Request<DeleteRequest>,
     ) -> Result<Response<DeleteResponse>, Status> {
-        let call = self.route(request.metadata())?;
-        let body = request.into_inner();
-        call.namespace.limits.check_key(&body.key)?;
-        call.forward(body, |mut c, r| async move { c.delete(r).await })
-            .await
+        self.call(
+            "Delete",
+            request,
+            |limits, r| limits.check_key(&r.key),
+            |mut c, r| async move { c.delete(r).await },
+        )
+        .await
     }
 
     async fn exists(
         &self,
         request: Request<ExistsRequest>,
     ) -> Result<Response<ExistsResponse>, Status> {
-        let call = self.route(request.metadata())?;
-        let body = request.into_inner();
-        call.namespace.limits.check_key(&body.key)?;
-        call.forward(body, |mut c, r| async move { c.exists(r).await })
-            .await
+        self.call(
+            "Exists",
+            request,
+            |limits, r| limits.check_key(&r.key),
+            |mut c, r| async move { c.exists(r).await },
+        )
+        .await
     }
 
     async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
-        let call = self.route(request.metadata())?;
-        call.forward(
-            request.into_inner(),
+        self.call(
+            "Scan",
+            request,
+            |_, _| Ok(()),
             |mut c, r| async move { c.scan(r).await },
         )
         .await

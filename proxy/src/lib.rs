@@ -1,20 +1,26 @@
-//! `prism-proxy`: the gRPC front door. It loads `prism.yaml` ([`config`]),
-//! supervises one pattern process per namespace ([`supervisor`] over
-//! [`process`]), keeps the live routing table ([`namespace`]), forwards
-//! data-plane calls ([`keyvalue`]), serves the admin API ([`admin`]) and
-//! shuts down without dropping in-flight calls ([`drain`], [`server`]).
-//! [`error`] is the one place proxy errors become gRPC statuses.
+//! `prism-proxy`: the gRPC front door. It loads `prism.yaml` ([`config`],
+//! [`cli`]), supervises one pattern process per namespace ([`supervisor`]
+//! over [`process`]), keeps the live routing table ([`namespace`]) inside the
+//! shared [`state`], forwards data-plane calls ([`keyvalue`]), records what
+//! happens ([`activity`]), serves the admin API ([`admin`]) and Prometheus
+//! metrics ([`metrics`]), follows config file changes ([`watch`]) and shuts
+//! down without dropping in-flight calls ([`drain`], [`server`]). [`error`]
+//! is the one place proxy errors become gRPC statuses.
 
+pub mod activity;
 pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod drain;
 pub mod error;
 pub mod keyvalue;
+pub mod metrics;
 pub mod namespace;
 pub mod process;
 pub mod server;
+pub mod state;
 pub mod supervisor;
+pub mod watch;
 
 pub use config::{Config, ConfigError};
 pub use server::{Listeners, RunError, run};

@@ -36,7 +36,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(serve(config, args.config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("prism-proxy: {e:#}");
@@ -45,7 +45,10 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: prism_proxy::Config) -> anyhow::Result<()> {
+async fn serve(
+    config: prism_proxy::Config,
+    config_path: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     let _guard = prism_observability::init(&prism_observability::Settings::from_env("prism-proxy"));
     let data = TcpListener::bind(config.listen)
         .await
@@ -53,7 +56,21 @@ async fn serve(config: prism_proxy::Config) -> anyhow::Result<()> {
     let admin = TcpListener::bind(config.admin_listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {} (admin): {e}", config.admin_listen))?;
-    // One line on stdout that scripts and the test harness wait for.
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (metrics): {e}"))?,
+        ),
+        None => None,
+    };
+    if let Some(metrics) = &metrics {
+        println!(
+            "prism-proxy metrics on http://{}/metrics",
+            metrics.local_addr()?
+        );
+    }
+    // The last line on stdout at start-up; scripts and the test harness wait for it.
     println!(
         "prism-proxy listening on {} (admin {})",
         data.local_addr()?,
@@ -67,6 +84,11 @@ async fn serve(config: prism_proxy::Config) -> anyhow::Result<()> {
             _ = sigint.recv() => tracing::info!("SIGINT received"),
         }
     };
-    prism_proxy::run(config, Listeners { data, admin }, shutdown).await?;
+    let listeners = Listeners {
+        data,
+        admin,
+        metrics,
+    };
+    prism_proxy::run(config, config_path, listeners, shutdown).await?;
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! The proxy's live view of its namespaces: for each, the config, where
-//! calls go right now (the route), and a status the admin API reports. The
-//! supervisor writes; the data plane and the admin API read.
+//! The proxy's live view of its namespaces: for each, its spec (config,
+//! binary, limits), where calls go right now (the route), and a status the
+//! admin API reports. The supervisor writes; the data plane and the admin
+//! API read.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -15,7 +16,12 @@ use prism_proto::{
 };
 use tonic::transport::Channel;
 
-use crate::{config::NamespaceConfig, error::ProxyError};
+use crate::{
+    activity::Activity,
+    config::NamespaceConfig,
+    drain::{Drain, InFlight},
+    error::ProxyError,
+};
 
 /// Where a namespace's pattern process is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,21 +85,63 @@ pub struct Status {
     pub version: String,
 }
 
-pub struct Namespace {
+/// How a namespace is served: replaced whole on a config reload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
     pub config: NamespaceConfig,
     pub binary: PathBuf,
     pub limits: Limits,
-    /// The channel to the running pattern; `None` while (re)starting.
-    route: RwLock<Option<Channel>>,
-    status: Mutex<Status>,
 }
 
-impl Namespace {
+impl Spec {
     pub fn new(config: NamespaceConfig, binary: PathBuf) -> Self {
         Self {
             limits: config.limits(),
             config,
             binary,
+        }
+    }
+}
+
+/// One live pattern process calls can be sent to. Counting the calls on it
+/// lets a hot reload wait for them before stopping the process.
+pub struct Route {
+    pub channel: Channel,
+    pub pid: u32,
+    pub calls: Drain,
+}
+
+impl Route {
+    pub fn new(channel: Channel, pid: u32) -> Arc<Self> {
+        Arc::new(Self {
+            channel,
+            pid,
+            calls: Drain::default(),
+        })
+    }
+}
+
+/// A routed call: the channel to use, the spec it was checked against, and
+/// its place in the route's in-flight count.
+pub struct Routed {
+    pub channel: Channel,
+    pub spec: Arc<Spec>,
+    _call: InFlight,
+}
+
+pub struct Namespace {
+    name: String,
+    spec: RwLock<Arc<Spec>>,
+    route: RwLock<Option<Arc<Route>>>,
+    status: Mutex<Status>,
+    activity: Arc<Activity>,
+}
+
+impl Namespace {
+    pub fn new(spec: Spec, activity: Arc<Activity>) -> Self {
+        Self {
+            name: spec.config.name.clone(),
+            spec: RwLock::new(Arc::new(spec)),
             route: RwLock::new(None),
             status: Mutex::new(Status {
                 state: State::Starting,
@@ -105,17 +153,35 @@ impl Namespace {
                 last_error: None,
                 version: String::new(),
             }),
+            activity,
         }
     }
 
     pub fn name(&self) -> &str {
-        &self.config.name
+        &self.name
     }
 
-    /// The channel to send a call on, or why there is none.
-    pub fn route(&self) -> Result<Channel, ProxyError> {
-        if let Some(channel) = self.route.read().expect("route lock").as_ref() {
-            return Ok(channel.clone());
+    pub fn spec(&self) -> Arc<Spec> {
+        self.spec.read().expect("spec lock").clone()
+    }
+
+    pub fn set_spec(&self, spec: Arc<Spec>) {
+        *self.spec.write().expect("spec lock") = spec;
+        self.activity.touch();
+    }
+
+    /// The route to send a call on, or why there is none.
+    pub fn route(&self) -> Result<Routed, ProxyError> {
+        if let Some(route) = self.route.read().expect("route lock").as_ref() {
+            // Entered under the read lock: a route swapped out after this
+            // point still counts this call before it is stopped.
+            if let Ok(call) = route.calls.enter() {
+                return Ok(Routed {
+                    channel: route.channel.clone(),
+                    spec: self.spec(),
+                    _call: call,
+                });
+            }
         }
         let status = self.status.lock().expect("status lock");
         let reason = match status.state {
@@ -127,13 +193,14 @@ impl Namespace {
             _ => "restarting; retry shortly".to_string(),
         };
         Err(ProxyError::NamespaceUnavailable {
-            namespace: self.name().to_string(),
+            namespace: self.name.clone(),
             reason,
         })
     }
 
-    pub fn set_route(&self, channel: Option<Channel>) {
-        *self.route.write().expect("route lock") = channel;
+    /// Replaces the route; returns the previous one so it can be drained.
+    pub fn set_route(&self, route: Option<Arc<Route>>) -> Option<Arc<Route>> {
+        std::mem::replace(&mut *self.route.write().expect("route lock"), route)
     }
 
     pub fn status(&self) -> Status {
@@ -142,6 +209,7 @@ impl Namespace {
 
     pub fn update(&self, f: impl FnOnce(&mut Status)) {
         f(&mut self.status.lock().expect("status lock"));
+        self.activity.touch();
     }
 }
 
@@ -157,6 +225,10 @@ impl Namespaces {
             .write()
             .expect("namespaces lock")
             .insert(ns.name().to_string(), ns);
+    }
+
+    pub fn remove(&self, name: &str) -> Option<Arc<Namespace>> {
+        self.by_name.write().expect("namespaces lock").remove(name)
     }
 
     pub fn get(&self, name: &str) -> Result<Arc<Namespace>, ProxyError> {
@@ -188,12 +260,15 @@ mod tests {
     use tonic::Code;
 
     fn ns() -> Namespace {
-        Namespace::new(NamespaceConfig::default_memstore(), PathBuf::from("/x"))
+        Namespace::new(
+            Spec::new(NamespaceConfig::default_memstore(), PathBuf::from("/x")),
+            Arc::new(Activity::default()),
+        )
     }
 
     #[test]
     fn no_route_while_starting_is_unavailable() {
-        let status = tonic::Status::from(ns().route().unwrap_err());
+        let status = tonic::Status::from(ns().route().err().unwrap());
         assert_eq!(status.code(), Code::Unavailable);
         assert!(
             status.message().contains("restarting"),
@@ -209,13 +284,25 @@ mod tests {
             s.state = State::Failed;
             s.last_error = Some("pattern binary not found: /x".into());
         });
-        let status = tonic::Status::from(ns.route().unwrap_err());
+        let status = tonic::Status::from(ns.route().err().unwrap());
         assert_eq!(status.code(), Code::Unavailable);
         assert!(
             status.message().contains("binary not found"),
             "{}",
             status.message()
         );
+    }
+
+    #[tokio::test]
+    async fn swapped_out_route_still_counts_its_calls() {
+        let ns = ns();
+        let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        ns.set_route(Some(Route::new(channel.clone(), 1)));
+        let call = ns.route().unwrap();
+        let old = ns.set_route(Some(Route::new(channel, 2))).unwrap();
+        assert_eq!(old.calls.in_flight(), 1);
+        drop(call);
+        assert_eq!(old.calls.in_flight(), 0);
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! Runs the proxy: the data-plane and admin gRPC servers on listeners the
-//! caller bound, the pattern supervisor, and the shutdown sequence (refuse
-//! new calls → let in-flight calls finish → stop the servers → stop the
-//! patterns).
+//! Runs the proxy: the data-plane, admin and metrics servers on listeners the
+//! caller bound, the pattern supervisor, the config watcher, and the
+//! shutdown sequence (refuse new calls → let in-flight calls finish → stop
+//! the servers → stop the patterns).
 
-use std::{future::Future, path::PathBuf, sync::Arc};
+use std::{future::Future, path::PathBuf};
 
 use prism_proto::{
     admin::v1::admin_server::AdminServer, keyvalue::v1::key_value_server::KeyValueServer,
@@ -14,12 +14,7 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
 use crate::{
-    admin::AdminService,
-    config::Config,
-    drain::Drain,
-    keyvalue::KeyValueProxy,
-    namespace::{Namespace, Namespaces},
-    supervisor::Supervisor,
+    admin::AdminService, config::Config, keyvalue::KeyValueProxy, metrics, state::ProxyState,
 };
 
 const KEYVALUE_SERVICE: &str = "prism.keyvalue.v1.KeyValue";
@@ -32,6 +27,8 @@ pub enum RunError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("metrics server: {0}")]
+    Metrics(std::io::Error),
     #[error("server task: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -40,51 +37,58 @@ pub enum RunError {
 pub struct Listeners {
     pub data: TcpListener,
     pub admin: TcpListener,
-}
-
-/// Where pattern binaries are looked for when the config does not say.
-pub fn default_patterns_dir() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("."))
+    pub metrics: Option<TcpListener>,
 }
 
 /// Serves until `shutdown` resolves, then drains and stops the patterns.
+/// `config_path` is re-read by `ReloadConfig` and watched when the config
+/// says so.
 pub async fn run(
     config: Config,
+    config_path: Option<PathBuf>,
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let patterns_dir = config
-        .patterns_dir
-        .clone()
-        .unwrap_or_else(default_patterns_dir);
-    let namespaces = Arc::new(Namespaces::default());
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("", ServingStatus::Serving).await;
     health
         .set_service_status(KEYVALUE_SERVICE, ServingStatus::Serving)
         .await;
     for ns in &config.namespaces {
-        let binary = ns.binary_path(&patterns_dir);
-        namespaces.insert(Arc::new(Namespace::new(ns.clone(), binary)));
         health
             .set_service_status(&ns.name, ServingStatus::NotServing)
             .await;
     }
+    let listen = listeners.data.local_addr().map_err(RunError::SocketDir)?;
+    let admin_listen = listeners.admin.local_addr().map_err(RunError::SocketDir)?;
+    let watch_config = config.watch_config;
+    let grace = config.supervisor.shutdown_grace();
+    let state = ProxyState::start(
+        config,
+        config_path.clone(),
+        health.clone(),
+        listen,
+        admin_listen,
+    )
+    .map_err(RunError::SocketDir)?;
+    let _watcher = match (&config_path, watch_config) {
+        (Some(path), true) => match crate::watch::watch_config(path, state.clone()) {
+            Ok(watcher) => Some(watcher),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the config file; ReloadConfig still works");
+                None
+            }
+        },
+        _ => None,
+    };
 
-    let supervisor = Supervisor::start(&namespaces, config.supervisor.clone(), health.clone())
-        .map_err(RunError::SocketDir)?;
-    let drain = Drain::default();
     let (stop_servers, servers_stopped) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-
     let data = Server::builder()
         .add_service(
-            KeyValueServer::new(KeyValueProxy::new(namespaces.clone(), drain.clone()))
+            KeyValueServer::new(KeyValueProxy::new(state.clone()))
                 .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES),
         )
@@ -96,39 +100,48 @@ pub async fn run(
             stopped(servers_stopped.clone()),
         );
     let admin = Server::builder()
-        .add_service(AdminServer::new(AdminService::new(
-            namespaces.clone(),
-            drain.clone(),
-        )))
+        .add_service(AdminServer::new(AdminService::new(state.clone())))
         .add_service(health_service)
         .add_service(reflection_v1()?)
         .add_service(reflection_v1alpha()?)
         .serve_with_incoming_shutdown(
             TcpListenerStream::new(listeners.admin),
-            stopped(servers_stopped),
+            stopped(servers_stopped.clone()),
         );
     let data = tokio::spawn(data);
     let admin = tokio::spawn(admin);
+    let metrics = listeners.metrics.map(|listener| {
+        tokio::spawn(metrics::serve(
+            listener,
+            state.clone(),
+            stopped(servers_stopped),
+        ))
+    });
 
     shutdown.await;
-    let grace = config.supervisor.shutdown_grace();
-    tracing::info!(in_flight = drain.in_flight(), "shutting down: draining");
-    drain.start_draining();
+    tracing::info!(
+        in_flight = state.drain.in_flight(),
+        "shutting down: draining"
+    );
+    state.drain.start_draining();
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;
     health
         .set_service_status(KEYVALUE_SERVICE, ServingStatus::NotServing)
         .await;
-    if !drain.wait_idle(Instant::now() + grace).await {
+    if !state.drain.wait_idle(Instant::now() + grace).await {
         tracing::warn!(
-            in_flight = drain.in_flight(),
+            in_flight = state.drain.in_flight(),
             "grace period over with calls still in flight"
         );
     }
     let _ = stop_servers.send(true);
     let served = (data.await, admin.await);
-    supervisor.shutdown().await;
+    if let Some(metrics) = metrics {
+        metrics.await?.map_err(RunError::Metrics)?;
+    }
+    state.supervisor.shutdown().await;
     tracing::info!("proxy stopped");
     served.0??;
     served.1??;

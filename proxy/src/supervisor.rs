@@ -2,30 +2,58 @@
 //! readiness, `Initialize` → `Start`, poll health, restart with exponential
 //! backoff and jitter when it dies or stays UNHEALTHY, give up (FAILED) after
 //! too many consecutive failures, and stop everything in order on shutdown.
+//! Operators steer a namespace through [`Supervisor::restart`] and
+//! [`Supervisor::reload`] (make-before-break replacement).
 
 use std::{
+    collections::HashMap,
     path::{Path, PathBuf},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 
+use prism_proto::lifecycle::v1::HealthStatus;
 use rand::Rng;
-use tokio::{sync::watch, task::JoinSet};
+use tokio::{
+    sync::{mpsc, oneshot, watch},
+    task::JoinHandle,
+};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
+    activity::{Activity, EventKind},
     config::SupervisorConfig,
-    namespace::{Health, Namespace, Namespaces, State},
+    namespace::{Health, Namespace, Route, Spec, State},
     process::{Running, Spawned, StartError, describe_exit},
 };
 
-/// Owns the supervision tasks and the folder holding the pattern sockets.
-pub struct Supervisor {
-    tasks: JoinSet<()>,
+/// What `ReloadPattern` reports: the process replaced and its successor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reloaded {
+    pub old_pid: u32,
+    pub new_pid: u32,
+}
+
+enum Command {
+    /// Kill the process and start a new one at once; answers with the new pid.
+    Restart(oneshot::Sender<Result<u32, String>>),
+    /// Make-before-break replacement, optionally with a new spec.
+    Reload(Option<Arc<Spec>>, oneshot::Sender<Result<Reloaded, String>>),
+}
+
+struct Task {
+    commands: mpsc::Sender<Command>,
     shutdown: watch::Sender<bool>,
+    join: JoinHandle<()>,
+}
+
+/// Owns one supervision task per namespace and the folder of pattern sockets.
+pub struct Supervisor {
+    tasks: Mutex<HashMap<String, Task>>,
+    context: Arc<Context>,
     _socket_dir: tempfile::TempDir,
 }
 
@@ -33,41 +61,110 @@ struct Context {
     config: SupervisorConfig,
     socket_dir: PathBuf,
     health: HealthReporter,
+    activity: Arc<Activity>,
     /// Makes every socket path unique, so a new process never races an old one.
     generation: AtomicU64,
 }
 
 impl Supervisor {
-    /// Starts supervising every namespace in `namespaces`.
-    pub fn start(
-        namespaces: &Namespaces,
+    pub fn new(
         config: SupervisorConfig,
         health: HealthReporter,
+        activity: Arc<Activity>,
     ) -> std::io::Result<Self> {
         let socket_dir = tempfile::Builder::new().prefix("prism-").tempdir()?;
-        let context = Arc::new(Context {
-            config,
-            socket_dir: socket_dir.path().to_path_buf(),
-            health,
-            generation: AtomicU64::new(0),
-        });
-        let (shutdown, _) = watch::channel(false);
-        let mut tasks = JoinSet::new();
-        for ns in namespaces.list() {
-            tasks.spawn(supervise(ns, context.clone(), shutdown.subscribe()));
-        }
         Ok(Self {
-            tasks,
-            shutdown,
+            tasks: Mutex::new(HashMap::new()),
+            context: Arc::new(Context {
+                config,
+                socket_dir: socket_dir.path().to_path_buf(),
+                health,
+                activity,
+                generation: AtomicU64::new(0),
+            }),
             _socket_dir: socket_dir,
         })
     }
 
+    /// Starts supervising `ns`.
+    pub fn add(&self, ns: Arc<Namespace>) {
+        let (commands, receiver) = mpsc::channel(8);
+        let (shutdown, watcher) = watch::channel(false);
+        let name = ns.name().to_string();
+        let join = tokio::spawn(supervise(ns, self.context.clone(), watcher, receiver));
+        let task = Task {
+            commands,
+            shutdown,
+            join,
+        };
+        if let Some(old) = self.tasks.lock().expect("tasks").insert(name, task) {
+            let _ = old.shutdown.send(true);
+        }
+    }
+
+    /// Stops the namespace's pattern and forgets it.
+    pub async fn remove(&self, namespace: &str) {
+        let task = self.tasks.lock().expect("tasks").remove(namespace);
+        if let Some(task) = task {
+            let _ = task.shutdown.send(true);
+            let _ = task.join.await;
+        }
+        let mut health = self.context.health.clone();
+        health.clear_service_status(namespace).await;
+    }
+
+    /// Kills the pattern process and starts a new one; waits until it runs.
+    pub async fn restart(&self, namespace: &str) -> Result<u32, String> {
+        let (reply, answer) = oneshot::channel();
+        self.send(namespace, Command::Restart(reply)).await?;
+        answer
+            .await
+            .map_err(|_| "the namespace was stopped".to_string())?
+    }
+
+    /// Replaces the pattern process without failing calls (see module docs).
+    pub async fn reload(
+        &self,
+        namespace: &str,
+        spec: Option<Arc<Spec>>,
+    ) -> Result<Reloaded, String> {
+        let (reply, answer) = oneshot::channel();
+        self.send(namespace, Command::Reload(spec, reply)).await?;
+        answer
+            .await
+            .map_err(|_| "the namespace was stopped".to_string())?
+    }
+
+    async fn send(&self, namespace: &str, command: Command) -> Result<(), String> {
+        let sender = self
+            .tasks
+            .lock()
+            .expect("tasks")
+            .get(namespace)
+            .map(|t| t.commands.clone())
+            .ok_or_else(|| format!("namespace `{namespace}` not found"))?;
+        sender
+            .send(command)
+            .await
+            .map_err(|_| "the namespace is shutting down".to_string())
+    }
+
     /// Stops every pattern (`Stop`, then kill after the grace period) and
     /// waits until all are gone.
-    pub async fn shutdown(mut self) {
-        let _ = self.shutdown.send(true);
-        while self.tasks.join_next().await.is_some() {}
+    pub async fn shutdown(&self) {
+        let tasks: Vec<Task> = self
+            .tasks
+            .lock()
+            .expect("tasks")
+            .drain()
+            .map(|(_, t)| t)
+            .collect();
+        for task in &tasks {
+            let _ = task.shutdown.send(true);
+        }
+        for task in tasks {
+            let _ = task.join.await;
+        }
     }
 }
 
@@ -75,11 +172,25 @@ impl Supervisor {
 enum Ended {
     Shutdown,
     Crashed(String),
+    Restart(oneshot::Sender<Result<u32, String>>),
 }
 
-async fn supervise(ns: Arc<Namespace>, cx: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
+/// What to do after a failed start or a crash.
+enum Next {
+    Retry,
+    Stop,
+}
+
+async fn supervise(
+    ns: Arc<Namespace>,
+    cx: Arc<Context>,
+    mut shutdown: watch::Receiver<bool>,
+    mut commands: mpsc::Receiver<Command>,
+) {
     let mut failures = 0u32;
     let mut first = true;
+    // An operator's restart waiting for the next start to finish.
+    let mut waiting: Option<oneshot::Sender<Result<u32, String>>> = None;
     loop {
         if *shutdown.borrow() {
             break;
@@ -89,34 +200,56 @@ async fn supervise(ns: Arc<Namespace>, cx: Arc<Context>, mut shutdown: watch::Re
                 State::Starting
             } else {
                 State::Restarting
-            };
+            }
         });
+        let spec = ns.spec();
         let socket = cx.socket_path(ns.name());
         let started = tokio::select! {
-            started = start(&ns, &socket, &cx.config) => started,
+            started = start(&ns, &spec, &socket, &cx.config) => started,
             _ = shutdown.changed() => break,
         };
-        let ended = match started {
+        first = false;
+        let reason = match started {
             Ok(running) => {
+                if let Some(reply) = waiting.take() {
+                    let _ = reply.send(Ok(running.pid));
+                }
                 let began = Instant::now();
-                let ended = watch_running(&ns, running, &cx, &mut shutdown).await;
+                let ended = watch_running(&ns, running, &cx, &mut shutdown, &mut commands).await;
                 if began.elapsed() >= cx.config.stable_after() {
                     failures = 0;
                 }
-                ended
+                match ended {
+                    Ended::Shutdown => break,
+                    Ended::Restart(reply) => {
+                        waiting = Some(reply);
+                        ns.update(|s| s.restart_count += 1);
+                        continue;
+                    }
+                    Ended::Crashed(reason) => reason,
+                }
             }
-            Err(err) if err.is_permanent() => {
-                fail(&ns, &cx, err.to_string()).await;
-                return;
+            Err(err) => {
+                if let Some(reply) = waiting.take() {
+                    let _ = reply.send(Err(err.to_string()));
+                }
+                if err.is_permanent() {
+                    fail(&ns, &cx, err.to_string()).await;
+                    match wait_for_revival(&ns, &mut shutdown, &mut commands, &mut waiting).await {
+                        Next::Retry => {
+                            failures = 0;
+                            continue;
+                        }
+                        Next::Stop => break,
+                    }
+                }
+                err.to_string()
             }
-            Err(err) => Ended::Crashed(err.to_string()),
-        };
-        let Ended::Crashed(reason) = ended else {
-            break;
         };
         failures += 1;
-        first = false;
         tracing::warn!(namespace = ns.name(), %reason, failures, "pattern failed");
+        cx.activity
+            .emit(ns.name(), EventKind::PatternExited, reason.clone(), None);
         if failures >= cx.config.max_consecutive_failures {
             fail(
                 &ns,
@@ -124,7 +257,13 @@ async fn supervise(ns: Arc<Namespace>, cx: Arc<Context>, mut shutdown: watch::Re
                 format!("{failures} consecutive failures; last: {reason}"),
             )
             .await;
-            return;
+            match wait_for_revival(&ns, &mut shutdown, &mut commands, &mut waiting).await {
+                Next::Retry => {
+                    failures = 0;
+                    continue;
+                }
+                Next::Stop => break,
+            }
         }
         ns.update(|s| {
             s.state = State::Restarting;
@@ -132,9 +271,22 @@ async fn supervise(ns: Arc<Namespace>, cx: Arc<Context>, mut shutdown: watch::Re
             s.last_error = Some(reason);
         });
         let delay = backoff(failures, &cx.config, &mut rand::rng());
+        cx.activity.emit(
+            ns.name(),
+            EventKind::PatternRestarting,
+            format!(
+                "restarting in {} ms (failure {failures})",
+                delay.as_millis()
+            ),
+            None,
+        );
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = shutdown.changed() => break,
+            Some(command) = commands.recv() => {
+                // An operator asking now skips the rest of the backoff.
+                accept_while_down(&ns, command, &mut waiting);
+            }
         }
     }
     ns.update(|s| {
@@ -142,41 +294,87 @@ async fn supervise(ns: Arc<Namespace>, cx: Arc<Context>, mut shutdown: watch::Re
         s.pid = None;
         s.started_at = None;
     });
+    cx.activity
+        .emit(ns.name(), EventKind::PatternStopped, "stopped", None);
+}
+
+/// A FAILED namespace waits for an operator's restart or reload.
+async fn wait_for_revival(
+    ns: &Namespace,
+    shutdown: &mut watch::Receiver<bool>,
+    commands: &mut mpsc::Receiver<Command>,
+    waiting: &mut Option<oneshot::Sender<Result<u32, String>>>,
+) -> Next {
+    tokio::select! {
+        _ = shutdown.changed() => Next::Stop,
+        command = commands.recv() => match command {
+            Some(command) => {
+                accept_while_down(ns, command, waiting);
+                Next::Retry
+            }
+            None => Next::Stop,
+        },
+    }
+}
+
+/// Restart or reload of a namespace with no running process: start afresh
+/// (with the new spec, if any) and answer once that start is done.
+fn accept_while_down(
+    ns: &Namespace,
+    command: Command,
+    waiting: &mut Option<oneshot::Sender<Result<u32, String>>>,
+) {
+    match command {
+        Command::Restart(reply) => *waiting = Some(reply),
+        Command::Reload(spec, reply) => {
+            if let Some(spec) = spec {
+                ns.set_spec(spec);
+            }
+            let (restart, started) = oneshot::channel();
+            *waiting = Some(restart);
+            tokio::spawn(async move {
+                let answer = match started.await {
+                    Ok(Ok(new_pid)) => Ok(Reloaded {
+                        old_pid: 0,
+                        new_pid,
+                    }),
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err("the namespace was stopped".to_string()),
+                };
+                let _ = reply.send(answer);
+            });
+        }
+    }
 }
 
 /// Spawn → connect → Initialize → Start, recording the pid as soon as it exists.
 async fn start(
     ns: &Namespace,
+    spec: &Spec,
     socket: &Path,
     config: &SupervisorConfig,
 ) -> Result<Running, StartError> {
-    let spawned = Spawned::spawn(&ns.binary, socket)?;
+    let spawned = Spawned::spawn(&spec.binary, socket)?;
     let pid = spawned.pid();
     ns.update(|s| {
         s.pid = Some(pid);
         s.endpoint = format!("unix:{}", socket.display());
     });
     let connected = spawned.connect(config.ready_timeout()).await?;
-    connected.start(&ns.config, config.ready_timeout()).await
+    connected.start(&spec.config, config.ready_timeout()).await
 }
 
-/// Routes to `running` and watches it until it exits, stays UNHEALTHY, or
-/// the proxy shuts down.
+/// Routes to `running` and watches it until it exits, stays UNHEALTHY, is
+/// restarted, or the proxy shuts down. A reload swaps `running` for its
+/// successor and keeps watching.
 async fn watch_running(
     ns: &Namespace,
     mut running: Running,
     cx: &Context,
     shutdown: &mut watch::Receiver<bool>,
+    commands: &mut mpsc::Receiver<Command>,
 ) -> Ended {
-    let pid = running.pid;
-    ns.update(|s| {
-        s.state = State::Running;
-        s.started_at = Some(Instant::now());
-        s.version = running.metadata.version.clone();
-    });
-    ns.set_route(Some(running.channel.clone()));
-    tracing::info!(namespace = ns.name(), pid, "pattern running");
-
+    go_live(ns, &running, cx, None);
     let mut tick = tokio::time::interval(cx.config.health_interval());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut unhealthy = 0u32;
@@ -185,35 +383,206 @@ async fn watch_running(
             status = running.child.wait() => {
                 ns.set_route(None);
                 let how = status.map(describe_exit).unwrap_or_else(|e| e.to_string());
-                break Ended::Crashed(format!("pattern process {pid} exited ({how})"));
+                break Ended::Crashed(format!("pattern process {} exited ({how})", running.pid));
             }
             _ = shutdown.changed() => break Ended::Shutdown,
+            command = commands.recv() => match command {
+                None => break Ended::Shutdown,
+                Some(Command::Restart(reply)) => {
+                    cx.activity.emit(ns.name(), EventKind::RestartRequested, "restart requested", Some(running.pid));
+                    ns.set_route(None);
+                    let _ = running.child.start_kill();
+                    let _ = running.child.wait().await;
+                    break Ended::Restart(reply);
+                }
+                Some(Command::Reload(spec, reply)) => {
+                    match reload(ns, running, spec, cx).await {
+                        (next, Ok(reloaded)) => {
+                            running = next;
+                            unhealthy = 0;
+                            let _ = reply.send(Ok(reloaded));
+                        }
+                        (same, Err(reason)) => {
+                            running = same;
+                            let _ = reply.send(Err(reason));
+                        }
+                    }
+                }
+            },
             _ = tick.tick() => {
                 let health = running.health(cx.config.health_timeout()).await;
                 unhealthy = if health.is_serving() { 0 } else { unhealthy + 1 };
-                cx.report(ns.name(), health.is_serving()).await;
-                let message = health.message.clone();
-                ns.update(|s| s.health = health);
+                record_health(ns, cx, health, running.pid).await;
                 if unhealthy >= cx.config.unhealthy_threshold {
                     ns.set_route(None);
                     let _ = running.child.start_kill();
                     let _ = running.child.wait().await;
+                    let message = ns.status().health.message;
                     break Ended::Crashed(format!("UNHEALTHY {unhealthy} times in a row: {message}"));
                 }
             }
         }
     };
-    if let Ended::Shutdown = ended {
-        ns.set_route(None);
-        ns.update(|s| s.state = State::Draining);
-        cx.report(ns.name(), false).await;
-        let how = running.stop(cx.config.shutdown_grace()).await;
-        tracing::info!(namespace = ns.name(), pid, %how, "pattern stopped");
-    } else {
-        cx.report(ns.name(), false).await;
-        ns.update(|s| s.health = Health::unhealthy("pattern process is gone"));
+    match &ended {
+        Ended::Shutdown => {
+            ns.set_route(None);
+            ns.update(|s| s.state = State::Draining);
+            cx.report(ns.name(), false).await;
+            let pid = running.pid;
+            let how = running.stop(cx.config.shutdown_grace()).await;
+            tracing::info!(namespace = ns.name(), pid, %how, "pattern stopped");
+        }
+        Ended::Crashed(_) | Ended::Restart(_) => {
+            cx.report(ns.name(), false).await;
+            ns.update(|s| s.health = Health::unhealthy("pattern process is gone"));
+        }
     }
     ended
+}
+
+/// Points routing at `running` and records it as the namespace's process.
+fn go_live(
+    ns: &Namespace,
+    running: &Running,
+    cx: &Context,
+    previous: Option<u32>,
+) -> Option<Arc<Route>> {
+    ns.update(|s| {
+        s.state = State::Running;
+        s.pid = Some(running.pid);
+        s.endpoint = format!("unix:{}", running.socket.display());
+        s.started_at = Some(Instant::now());
+        s.version = running.metadata.version.clone();
+    });
+    let old = ns.set_route(Some(Route::new(running.channel.clone(), running.pid)));
+    let reason = match previous {
+        Some(old_pid) => format!("pid {} replaced pid {old_pid}", running.pid),
+        None => format!("pid {} serving", running.pid),
+    };
+    cx.activity.emit(
+        ns.name(),
+        EventKind::PatternStarted,
+        reason,
+        Some(running.pid),
+    );
+    tracing::info!(namespace = ns.name(), pid = running.pid, "pattern running");
+    old
+}
+
+/// Make-before-break: start a successor, wait for HEALTHY, switch routing,
+/// then drain and stop the old process in the background. On failure the
+/// old process keeps serving and is handed back.
+async fn reload(
+    ns: &Namespace,
+    old: Running,
+    spec: Option<Arc<Spec>>,
+    cx: &Context,
+) -> (Running, Result<Reloaded, String>) {
+    let old_pid = old.pid;
+    cx.activity.emit(
+        ns.name(),
+        EventKind::ReloadStarted,
+        "hot reload started",
+        Some(old_pid),
+    );
+    let spec = spec.unwrap_or_else(|| ns.spec());
+    let socket = cx.socket_path(ns.name());
+    let successor = async {
+        let spawned = Spawned::spawn(&spec.binary, &socket)?;
+        let connected = spawned.connect(cx.config.ready_timeout()).await?;
+        connected
+            .start(&spec.config, cx.config.ready_timeout())
+            .await
+    };
+    let new = match successor.await {
+        Ok(new) => new,
+        Err(err) => {
+            let reason = format!("new process did not start: {err}");
+            cx.activity.emit(
+                ns.name(),
+                EventKind::ReloadFailed,
+                reason.clone(),
+                Some(old_pid),
+            );
+            return (old, Err(reason));
+        }
+    };
+    let health = match wait_healthy(&new, cx).await {
+        Ok(health) => health,
+        Err(reason) => {
+            let reason = format!("new process {} never became HEALTHY: {reason}", new.pid);
+            cx.activity.emit(
+                ns.name(),
+                EventKind::ReloadFailed,
+                reason.clone(),
+                Some(old_pid),
+            );
+            drop(new); // killed on drop
+            return (old, Err(reason));
+        }
+    };
+    if !Arc::ptr_eq(&spec, &ns.spec()) {
+        ns.set_spec(spec);
+    }
+    let new_pid = new.pid;
+    let old_route = go_live(ns, &new, cx, Some(old_pid));
+    record_health(ns, cx, health, new_pid).await;
+    let grace = cx.config.shutdown_grace();
+    tokio::spawn(async move {
+        if let Some(route) = old_route {
+            route
+                .calls
+                .wait_idle(tokio::time::Instant::now() + grace)
+                .await;
+        }
+        old.stop(grace).await;
+    });
+    cx.activity.emit(
+        ns.name(),
+        EventKind::ReloadSucceeded,
+        format!("pid {new_pid} replaced pid {old_pid}"),
+        Some(new_pid),
+    );
+    (new, Ok(Reloaded { old_pid, new_pid }))
+}
+
+/// Polls a new process's health until HEALTHY, within the ready timeout.
+async fn wait_healthy(running: &Running, cx: &Context) -> Result<Health, String> {
+    let deadline = tokio::time::Instant::now() + cx.config.ready_timeout();
+    let mut delay = Duration::from_millis(5);
+    loop {
+        let health = running.health(cx.config.health_timeout()).await;
+        if health.status == HealthStatus::Healthy {
+            return Ok(health);
+        }
+        if tokio::time::Instant::now() + delay > deadline {
+            return Err(format!(
+                "last health: {:?} {}",
+                health.status, health.message
+            ));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(200));
+    }
+}
+
+async fn record_health(ns: &Namespace, cx: &Context, health: Health, pid: u32) {
+    cx.report(ns.name(), health.is_serving()).await;
+    let before = ns.status().health.status;
+    if before != health.status {
+        cx.activity.emit(
+            ns.name(),
+            EventKind::HealthChanged,
+            format!(
+                "{} → {}: {}",
+                before.as_str_name(),
+                health.status.as_str_name(),
+                health.message
+            ),
+            Some(pid),
+        );
+    }
+    ns.update(|s| s.health = health);
 }
 
 async fn fail(ns: &Namespace, cx: &Context, reason: String) {
@@ -225,8 +594,10 @@ async fn fail(ns: &Namespace, cx: &Context, reason: String) {
         s.pid = None;
         s.started_at = None;
         s.health = Health::unhealthy(reason.clone());
-        s.last_error = Some(reason);
+        s.last_error = Some(reason.clone());
     });
+    cx.activity
+        .emit(ns.name(), EventKind::NamespaceFailed, reason, None);
 }
 
 impl Context {

@@ -88,6 +88,7 @@ pub struct Proxy {
     child: Option<Child>,
     pub data_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
     pub dir: tempfile::TempDir,
 }
 
@@ -106,7 +107,14 @@ impl Proxy {
     fn spawn(config: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut command = Command::new(bins::bin("prism-proxy"));
-        command.args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+        command.args([
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ]);
         if let Some(yaml) = config {
             let path = dir.path().join("prism.yaml");
             fs::write(&path, yaml).expect("write config");
@@ -128,12 +136,16 @@ impl Proxy {
             }
         });
         let deadline = Instant::now() + START_TIMEOUT;
+        let mut metrics_addr = None;
         let (data_addr, admin_addr) = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
                     if let Some(addrs) = parse_listening(&line) {
                         break addrs;
+                    }
+                    if let Some(addr) = parse_metrics(&line) {
+                        metrics_addr = Some(addr);
                     }
                 }
                 Err(_) => {
@@ -147,6 +159,7 @@ impl Proxy {
             child: Some(child),
             data_addr,
             admin_addr,
+            metrics_addr: metrics_addr.expect("the metrics line comes before the listening line"),
             dir,
         }
     }
@@ -161,6 +174,25 @@ impl Proxy {
 
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("prism.yaml")
+    }
+
+    /// The body of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.metrics_addr)
+            .await
+            .expect("connect to /metrics");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: prism\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("send request");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .await
+            .expect("read response");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        response
     }
 
     pub async fn channel(&self) -> Channel {
@@ -275,6 +307,13 @@ impl Drop for Proxy {
     }
 }
 
+fn parse_metrics(line: &str) -> Option<SocketAddr> {
+    line.strip_prefix("prism-proxy metrics on http://")?
+        .strip_suffix("/metrics")?
+        .parse()
+        .ok()
+}
+
 fn parse_listening(line: &str) -> Option<(SocketAddr, SocketAddr)> {
     let rest = line.strip_prefix("prism-proxy listening on ")?;
     let (data, admin) = rest.split_once(" (admin ")?;
@@ -327,6 +366,12 @@ mod tests {
         assert_eq!(data.port(), 1);
         assert_eq!(admin.port(), 2);
         assert!(parse_listening("something else").is_none());
+        assert_eq!(
+            parse_metrics("prism-proxy metrics on http://127.0.0.1:3/metrics")
+                .unwrap()
+                .port(),
+            3
+        );
     }
 
     #[test]

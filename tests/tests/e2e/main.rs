@@ -10,6 +10,7 @@
 
 #[macro_use]
 mod keyvalue;
+mod admin;
 mod blackbox;
 mod lifecycle;
 mod memstore;

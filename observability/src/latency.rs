@@ -1,0 +1,511 @@
+//! Latency and outcome recording for the proxy's data plane: one HDR
+//! histogram series per namespace × operation, split by outcome (ok /
+//! error), over a sliding window (six 10-second slots, so the window covers
+//! the last 50–60 s) and since start. The admin API and the console read
+//! [`LatencyRecorder::window`]; Prometheus scrapes [`LatencyRecorder::prometheus`].
+//!
+//! Labels are bounded: callers pass only configured namespaces and the fixed
+//! operation names of the gRPC services — never keys or payloads.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt::Write as _,
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
+};
+
+use hdrhistogram::Histogram;
+use tonic::Code;
+
+const SLOT_SECONDS: u64 = 10;
+const SLOTS: usize = 6;
+/// Per-second request counts kept for the throughput history.
+const HISTORY_SECONDS: usize = 60;
+/// Seconds averaged for the live requests-per-second figure.
+const RPS_SECONDS: u64 = 5;
+/// Highest latency tracked: 60 s, in microseconds; slower calls are clamped.
+const MAX_MICROS: u64 = 60_000_000;
+/// Bucket bounds of `prism_request_duration_seconds`, sub-millisecond first.
+pub const PROMETHEUS_BUCKETS: [f64; 17] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_MICROS, 2).expect("valid histogram bounds")
+}
+
+/// One namespace × operation.
+struct Series {
+    slots: [Slot; SLOTS],
+    /// (second, requests) ring for the throughput history.
+    per_second: [(u64, u64); HISTORY_SECONDS],
+    total: Histogram<u64>,
+    total_sum_us: u64,
+    by_code: BTreeMap<i32, u64>,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// Which 10-second period the slot holds.
+    epoch: u64,
+    ok: Option<Histogram<u64>>,
+    error: Option<Histogram<u64>>,
+}
+
+impl Series {
+    fn new() -> Self {
+        Self {
+            slots: Default::default(),
+            per_second: [(u64::MAX, 0); HISTORY_SECONDS],
+            total: histogram(),
+            total_sum_us: 0,
+            by_code: BTreeMap::new(),
+        }
+    }
+
+    fn record(&mut self, now_s: u64, code: Code, micros: u64) {
+        let epoch = now_s / SLOT_SECONDS;
+        let slot = &mut self.slots[(epoch as usize) % SLOTS];
+        if slot.epoch != epoch {
+            *slot = Slot {
+                epoch,
+                ..Default::default()
+            };
+        }
+        let hist = if code == Code::Ok {
+            slot.ok.get_or_insert_with(histogram)
+        } else {
+            slot.error.get_or_insert_with(histogram)
+        };
+        hist.saturating_record(micros);
+        self.total.saturating_record(micros);
+        self.total_sum_us = self.total_sum_us.saturating_add(micros);
+        *self.by_code.entry(code as i32).or_default() += 1;
+        let second = &mut self.per_second[(now_s as usize) % HISTORY_SECONDS];
+        if second.0 != now_s {
+            *second = (now_s, 0);
+        }
+        second.1 += 1;
+    }
+
+    /// Adds the live slots to `ok` / `error`.
+    fn merge_window(&self, now_s: u64, ok: &mut Histogram<u64>, error: &mut Histogram<u64>) {
+        let current = now_s / SLOT_SECONDS;
+        for slot in &self.slots {
+            if current.saturating_sub(slot.epoch) < SLOTS as u64 {
+                if let Some(h) = &slot.ok {
+                    let _ = ok.add(h);
+                }
+                if let Some(h) = &slot.error {
+                    let _ = error.add(h);
+                }
+            }
+        }
+    }
+
+    fn requests_in_second(&self, second: u64) -> u64 {
+        let (at, count) = self.per_second[(second as usize) % HISTORY_SECONDS];
+        if at == second { count } else { 0 }
+    }
+}
+
+/// Figures over the sliding window, latencies in microseconds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WindowSnapshot {
+    pub window: Duration,
+    pub count: u64,
+    pub errors: u64,
+    pub rps: f64,
+    pub error_rate: f64,
+    pub min_us: u64,
+    pub max_us: u64,
+    pub mean_us: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    /// (inclusive upper bound in µs, count), powers of two, from the first to
+    /// the last non-empty bucket.
+    pub buckets: Vec<(u64, u64)>,
+    /// Requests in each of the last 60 complete seconds, oldest first.
+    pub rps_history: Vec<u64>,
+    /// Requests since start.
+    pub total: u64,
+}
+
+type Key = (String, String);
+
+/// Thread-safe recorder shared by the data plane (writers) and the admin
+/// API and metrics endpoint (readers).
+pub struct LatencyRecorder {
+    series: RwLock<HashMap<Key, Arc<Mutex<Series>>>>,
+    start: Instant,
+}
+
+impl Default for LatencyRecorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LatencyRecorder {
+    pub fn new() -> Self {
+        Self {
+            series: RwLock::new(HashMap::new()),
+            start: Instant::now(),
+        }
+    }
+
+    fn now_s(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.start).as_secs()
+    }
+
+    /// Records one finished call.
+    pub fn record(&self, namespace: &str, operation: &str, code: Code, elapsed: Duration) {
+        self.record_at(namespace, operation, code, elapsed, Instant::now());
+    }
+
+    /// [`record`](Self::record) at an explicit time (for tests).
+    pub fn record_at(
+        &self,
+        namespace: &str,
+        operation: &str,
+        code: Code,
+        elapsed: Duration,
+        now: Instant,
+    ) {
+        let micros = (elapsed.as_micros() as u64).clamp(1, MAX_MICROS);
+        let series = self.series_for(namespace, operation);
+        series
+            .lock()
+            .expect("series lock")
+            .record(self.now_s(now), code, micros);
+    }
+
+    fn series_for(&self, namespace: &str, operation: &str) -> Arc<Mutex<Series>> {
+        let key = (namespace.to_string(), operation.to_string());
+        if let Some(series) = self.series.read().expect("series map").get(&key) {
+            return series.clone();
+        }
+        self.series
+            .write()
+            .expect("series map")
+            .entry(key)
+            .or_insert_with(|| Arc::new(Mutex::new(Series::new())))
+            .clone()
+    }
+
+    fn matching(&self, namespace: &str, operation: Option<&str>) -> Vec<Arc<Mutex<Series>>> {
+        self.series
+            .read()
+            .expect("series map")
+            .iter()
+            .filter(|((ns, op), _)| ns == namespace && operation.is_none_or(|o| o == op))
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+
+    /// Operations recorded for `namespace`, sorted.
+    pub fn operations(&self, namespace: &str) -> Vec<String> {
+        let mut ops: Vec<String> = self
+            .series
+            .read()
+            .expect("series map")
+            .keys()
+            .filter(|(ns, _)| ns == namespace)
+            .map(|(_, op)| op.clone())
+            .collect();
+        ops.sort();
+        ops
+    }
+
+    /// Drops every series of a namespace that no longer exists.
+    pub fn forget(&self, namespace: &str) {
+        self.series
+            .write()
+            .expect("series map")
+            .retain(|(ns, _), _| ns != namespace);
+    }
+
+    /// The sliding-window figures of `namespace` (one operation, or all when `None`).
+    pub fn window(&self, namespace: &str, operation: Option<&str>) -> WindowSnapshot {
+        self.window_at(namespace, operation, Instant::now())
+    }
+
+    pub fn window_at(
+        &self,
+        namespace: &str,
+        operation: Option<&str>,
+        now: Instant,
+    ) -> WindowSnapshot {
+        let now_s = self.now_s(now);
+        let mut ok = histogram();
+        let mut error = histogram();
+        let mut history = vec![0u64; HISTORY_SECONDS];
+        let mut total = 0;
+        for series in self.matching(namespace, operation) {
+            let series = series.lock().expect("series lock");
+            series.merge_window(now_s, &mut ok, &mut error);
+            total += series.total.len();
+            for (i, slot) in history.iter_mut().enumerate() {
+                // Complete seconds only: the oldest is 60 s ago, the newest 1 s ago.
+                let back = (HISTORY_SECONDS - i) as u64;
+                if let Some(second) = now_s.checked_sub(back) {
+                    *slot += series.requests_in_second(second);
+                }
+            }
+        }
+        let errors = error.len();
+        let mut all = ok;
+        let _ = all.add(&error);
+        let count = all.len();
+        let elapsed = now.saturating_duration_since(self.start).as_secs_f64();
+        let window_s = (SLOT_SECONDS * SLOTS as u64) as f64;
+        let rps_span = (RPS_SECONDS as f64).min(elapsed.max(1.0));
+        let recent: u64 = history[HISTORY_SECONDS - RPS_SECONDS as usize..]
+            .iter()
+            .sum();
+        let (min_us, max_us, mean_us) = if count == 0 {
+            (0, 0, 0.0)
+        } else {
+            (all.min(), all.max(), all.mean())
+        };
+        WindowSnapshot {
+            window: Duration::from_secs(window_s as u64),
+            count,
+            errors,
+            rps: recent as f64 / rps_span,
+            error_rate: if count == 0 {
+                0.0
+            } else {
+                errors as f64 / count as f64
+            },
+            min_us,
+            max_us,
+            mean_us,
+            p50_us: quantile(&all, 0.50),
+            p90_us: quantile(&all, 0.90),
+            p99_us: quantile(&all, 0.99),
+            p999_us: quantile(&all, 0.999),
+            buckets: log2_buckets(&all),
+            rps_history: history,
+            total,
+        }
+    }
+
+    /// Prometheus text exposition of every series since start.
+    pub fn prometheus(&self) -> String {
+        let mut entries: Vec<(Key, Arc<Mutex<Series>>)> = self
+            .series
+            .read()
+            .expect("series map")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out = String::new();
+        out.push_str("# HELP prism_requests_total Data-plane requests by namespace, operation and gRPC status code.\n");
+        out.push_str("# TYPE prism_requests_total counter\n");
+        for ((ns, op), series) in &entries {
+            let series = series.lock().expect("series lock");
+            for (code, count) in &series.by_code {
+                let code = format!("{:?}", Code::from_i32(*code));
+                let _ = writeln!(
+                    out,
+                    "prism_requests_total{{namespace=\"{}\",operation=\"{}\",code=\"{}\"}} {count}",
+                    escape(ns),
+                    escape(op),
+                    code_name(&code)
+                );
+            }
+        }
+        out.push_str("# HELP prism_request_duration_seconds Data-plane request latency as seen by the proxy.\n");
+        out.push_str("# TYPE prism_request_duration_seconds histogram\n");
+        for ((ns, op), series) in &entries {
+            let series = series.lock().expect("series lock");
+            let labels = format!("namespace=\"{}\",operation=\"{}\"", escape(ns), escape(op));
+            for bound in PROMETHEUS_BUCKETS {
+                let micros = (bound * 1e6) as u64;
+                let count = series.total.count_between(0, micros);
+                let _ = writeln!(
+                    out,
+                    "prism_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
+                );
+            }
+            let count = series.total.len();
+            let _ = writeln!(
+                out,
+                "prism_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(
+                out,
+                "prism_request_duration_seconds_sum{{{labels}}} {}",
+                series.total_sum_us as f64 / 1e6
+            );
+            let _ = writeln!(
+                out,
+                "prism_request_duration_seconds_count{{{labels}}} {count}"
+            );
+        }
+        out
+    }
+}
+
+fn quantile(h: &Histogram<u64>, q: f64) -> u64 {
+    if h.is_empty() {
+        0
+    } else {
+        h.value_at_quantile(q)
+    }
+}
+
+fn log2_buckets(h: &Histogram<u64>) -> Vec<(u64, u64)> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let mut buckets: Vec<(u64, u64)> = h
+        .iter_log(1, 2.0)
+        .map(|v| (v.value_iterated_to(), v.count_since_last_iteration()))
+        .collect();
+    while buckets.last().is_some_and(|b| b.1 == 0) {
+        buckets.pop();
+    }
+    let first = buckets.iter().position(|b| b.1 > 0).unwrap_or(0);
+    buckets.drain(..first);
+    buckets
+}
+
+/// `Code::Ok` → `OK`, `Code::NotFound` → `NOT_FOUND`: the canonical names.
+fn code_name(debug: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    if out == "O_K" { "OK".into() } else { out }
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn quantiles_and_error_rate_over_the_window() {
+        let r = LatencyRecorder::new();
+        let t = r.start + Duration::from_secs(1);
+        for i in 1..=100 {
+            r.record_at("default", "Get", Code::Ok, ms(i), t);
+        }
+        for _ in 0..25 {
+            r.record_at("default", "Set", Code::Unavailable, ms(1), t);
+        }
+        let get = r.window_at("default", Some("Get"), t);
+        assert_eq!(get.count, 100);
+        assert_eq!(get.errors, 0);
+        assert!((49_000..=51_000).contains(&get.p50_us), "{}", get.p50_us);
+        assert!((98_000..=100_500).contains(&get.p99_us), "{}", get.p99_us);
+        assert!(get.max_us >= 99_000);
+        let all = r.window_at("default", None, t);
+        assert_eq!(all.count, 125);
+        assert!((all.error_rate - 0.2).abs() < 1e-9);
+        assert_eq!(r.operations("default"), ["Get", "Set"]);
+        assert_eq!(r.window_at("other", None, t).count, 0);
+    }
+
+    #[test]
+    fn old_slots_leave_the_window_but_stay_in_totals() {
+        let r = LatencyRecorder::new();
+        r.record_at("ns", "Get", Code::Ok, ms(1), r.start);
+        let later = r.start + Duration::from_secs(SLOT_SECONDS * SLOTS as u64 + 1);
+        let w = r.window_at("ns", None, later);
+        assert_eq!(w.count, 0);
+        assert_eq!(w.total, 1);
+        assert!(r.prometheus().contains(
+            "prism_request_duration_seconds_count{namespace=\"ns\",operation=\"Get\"} 1"
+        ));
+    }
+
+    #[test]
+    fn rps_history_counts_complete_seconds() {
+        let r = LatencyRecorder::new();
+        for s in 0..3u64 {
+            for _ in 0..=s {
+                r.record_at(
+                    "ns",
+                    "Get",
+                    Code::Ok,
+                    ms(1),
+                    r.start + Duration::from_secs(s),
+                );
+            }
+        }
+        let w = r.window_at("ns", None, r.start + Duration::from_secs(3));
+        assert_eq!(&w.rps_history[HISTORY_SECONDS - 3..], &[1, 2, 3]);
+        assert!((w.rps - 6.0 / 3.0).abs() < 1e-9, "{}", w.rps);
+    }
+
+    #[test]
+    fn buckets_are_powers_of_two_without_empty_tails() {
+        let r = LatencyRecorder::new();
+        r.record_at("ns", "Get", Code::Ok, Duration::from_micros(100), r.start);
+        r.record_at("ns", "Get", Code::Ok, Duration::from_micros(3000), r.start);
+        let w = r.window_at("ns", None, r.start);
+        assert_eq!(w.buckets.iter().map(|b| b.1).sum::<u64>(), 2);
+        assert!(w.buckets.first().unwrap().1 > 0 && w.buckets.last().unwrap().1 > 0);
+        for pair in w.buckets.windows(2) {
+            assert_eq!(pair[1].0 + 1, (pair[0].0 + 1) * 2, "{pair:?}");
+        }
+    }
+
+    #[test]
+    fn prometheus_text_has_counters_and_cumulative_buckets() {
+        let r = LatencyRecorder::new();
+        r.record_at(
+            "default",
+            "Get",
+            Code::Ok,
+            Duration::from_micros(80),
+            r.start,
+        );
+        r.record_at(
+            "default",
+            "Get",
+            Code::NotFound,
+            Duration::from_micros(700),
+            r.start,
+        );
+        let text = r.prometheus();
+        assert!(
+            text.contains(
+                "prism_requests_total{namespace=\"default\",operation=\"Get\",code=\"OK\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("code=\"NOT_FOUND\"} 1"), "{text}");
+        assert!(text.contains("le=\"0.0001\"} 1"), "{text}");
+        assert!(text.contains("le=\"0.001\"} 2"), "{text}");
+        assert!(text.contains("le=\"+Inf\"} 2"), "{text}");
+    }
+
+    #[test]
+    fn forget_drops_a_namespace() {
+        let r = LatencyRecorder::new();
+        r.record("gone", "Get", Code::Ok, ms(1));
+        r.forget("gone");
+        assert!(r.operations("gone").is_empty());
+    }
+}

@@ -1,0 +1,57 @@
+//! Prometheus text exposition at `GET /metrics`: request counters and latency
+//! histograms from the data plane, plus one gauge per namespace.
+
+use std::{fmt::Write as _, sync::Arc};
+
+use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
+use tokio::net::TcpListener;
+
+use crate::{namespace::State as NsState, state::ProxyState};
+
+/// Serves `/metrics` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<ProxyState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn metrics(State(state): State<Arc<ProxyState>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        render(&state),
+    )
+}
+
+pub fn render(state: &ProxyState) -> String {
+    let mut out = state.latency.prometheus();
+    out.push_str("# HELP prism_pattern_up 1 when the namespace's pattern process is RUNNING.\n");
+    out.push_str("# TYPE prism_pattern_up gauge\n");
+    let namespaces = state.namespaces.list();
+    for ns in &namespaces {
+        let up = u8::from(ns.status().state == NsState::Running);
+        let _ = writeln!(out, "prism_pattern_up{{namespace=\"{}\"}} {up}", ns.name());
+    }
+    out.push_str("# HELP prism_pattern_restarts_total Pattern process restarts per namespace.\n");
+    out.push_str("# TYPE prism_pattern_restarts_total counter\n");
+    for ns in &namespaces {
+        let _ = writeln!(
+            out,
+            "prism_pattern_restarts_total{{namespace=\"{}\"}} {}",
+            ns.name(),
+            ns.status().restart_count
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP prism_in_flight_requests Data-plane calls being served.\n# TYPE prism_in_flight_requests gauge\nprism_in_flight_requests {}",
+        state.drain.in_flight()
+    );
+    out
+}

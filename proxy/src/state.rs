@@ -1,0 +1,209 @@
+//! Everything one running proxy shares between its servers: the namespace
+//! table, the supervisor, the activity log, latency recording, the drain
+//! counter, and the config it was started with — plus applying a new config
+//! file ([`ProxyState::reload_config`]).
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Instant,
+};
+
+use prism_observability::latency::LatencyRecorder;
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{
+    activity::{Activity, EventKind},
+    config::{Config, ConfigError},
+    drain::Drain,
+    namespace::{Namespace, Namespaces, Spec},
+    supervisor::Supervisor,
+};
+
+pub struct ProxyState {
+    pub namespaces: Namespaces,
+    pub supervisor: Supervisor,
+    pub activity: Arc<Activity>,
+    pub latency: LatencyRecorder,
+    pub drain: Drain,
+    pub health: HealthReporter,
+    pub started_at: Instant,
+    pub config_path: Option<PathBuf>,
+    /// Where the servers actually listen (ports chosen by the OS resolved).
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    patterns_dir: PathBuf,
+    /// The config file as last applied (before command-line overrides).
+    config: Mutex<Config>,
+    /// One config reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// What a config reload changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ConfigChanges {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    /// Settings that only take effect on a proxy restart.
+    pub needs_restart: Vec<&'static str>,
+    /// Namespaces whose hot reload failed (they keep their old process).
+    pub failed: Vec<String>,
+}
+
+impl ProxyState {
+    /// Builds the state and starts supervising every configured namespace.
+    pub fn start(
+        config: Config,
+        config_path: Option<PathBuf>,
+        health: HealthReporter,
+        listen: SocketAddr,
+        admin_listen: SocketAddr,
+    ) -> std::io::Result<Arc<Self>> {
+        let activity = Arc::new(Activity::default());
+        let supervisor =
+            Supervisor::new(config.supervisor.clone(), health.clone(), activity.clone())?;
+        let patterns_dir = config
+            .patterns_dir
+            .clone()
+            .unwrap_or_else(default_patterns_dir);
+        // Reloads compare file with file: flags may override the file's
+        // addresses, and that is no change to report.
+        let baseline = config_path
+            .as_deref()
+            .and_then(|path| Config::load(path).ok())
+            .unwrap_or_else(|| config.clone());
+        let state = Arc::new(Self {
+            namespaces: Namespaces::default(),
+            supervisor,
+            activity,
+            latency: LatencyRecorder::new(),
+            drain: Drain::default(),
+            health,
+            started_at: Instant::now(),
+            config_path,
+            listen,
+            admin_listen,
+            patterns_dir,
+            config: Mutex::new(baseline),
+            reloading: tokio::sync::Mutex::new(()),
+        });
+        for ns in &config.namespaces {
+            state.add_namespace(Spec::new(ns.clone(), ns.binary_path(&state.patterns_dir)));
+        }
+        Ok(state)
+    }
+
+    fn add_namespace(&self, spec: Spec) {
+        let ns = Arc::new(Namespace::new(spec, self.activity.clone()));
+        self.namespaces.insert(ns.clone());
+        self.supervisor.add(ns);
+    }
+
+    /// Re-reads the config file and applies it: new namespaces start, removed
+    /// ones stop, changed ones are hot-reloaded with their new spec. An
+    /// invalid file changes nothing.
+    pub async fn reload_config(&self) -> Result<ConfigChanges, ConfigError> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let Some(path) = &self.config_path else {
+            return Err(ConfigError::Invalid {
+                field: "--config".into(),
+                reason: "the proxy was started without a config file".into(),
+            });
+        };
+        let new = match Config::load(path) {
+            Ok(new) => new,
+            Err(e) => {
+                self.activity
+                    .emit("", EventKind::ConfigReloadFailed, e.to_string(), None);
+                return Err(e);
+            }
+        };
+        let old = self.config.lock().expect("config").clone();
+        let mut changes = ConfigChanges::default();
+        if new.listen != old.listen {
+            changes.needs_restart.push("listen");
+        }
+        if new.admin_listen != old.admin_listen {
+            changes.needs_restart.push("admin_listen");
+        }
+        if new.metrics_listen != old.metrics_listen {
+            changes.needs_restart.push("metrics_listen");
+        }
+        if new.supervisor != old.supervisor {
+            changes.needs_restart.push("supervisor");
+        }
+        if new.patterns_dir != old.patterns_dir {
+            changes.needs_restart.push("patterns_dir");
+        }
+
+        for gone in old
+            .namespaces
+            .iter()
+            .filter(|o| !new.namespaces.iter().any(|n| n.name == o.name))
+        {
+            self.supervisor.remove(&gone.name).await;
+            self.namespaces.remove(&gone.name);
+            self.latency.forget(&gone.name);
+            self.activity.emit(
+                &gone.name,
+                EventKind::NamespaceRemoved,
+                "removed from the config",
+                None,
+            );
+            changes.removed.push(gone.name.clone());
+        }
+        for ns in &new.namespaces {
+            let spec = Spec::new(ns.clone(), ns.binary_path(&self.patterns_dir));
+            match old.namespaces.iter().find(|o| o.name == ns.name) {
+                None => {
+                    self.health
+                        .set_service_status(&ns.name, ServingStatus::NotServing)
+                        .await;
+                    self.add_namespace(spec);
+                    self.activity.emit(
+                        &ns.name,
+                        EventKind::NamespaceAdded,
+                        "added by the config",
+                        None,
+                    );
+                    changes.added.push(ns.name.clone());
+                }
+                Some(before) if before != ns => {
+                    match self.supervisor.reload(&ns.name, Some(Arc::new(spec))).await {
+                        Ok(_) => changes.changed.push(ns.name.clone()),
+                        Err(reason) => {
+                            tracing::warn!(namespace = %ns.name, %reason, "reload for the new config failed");
+                            changes.failed.push(ns.name.clone());
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        let summary = format!(
+            "added {:?}, removed {:?}, changed {:?}{}",
+            changes.added,
+            changes.removed,
+            changes.changed,
+            if changes.failed.is_empty() {
+                String::new()
+            } else {
+                format!(", failed to reload {:?}", changes.failed)
+            }
+        );
+        self.activity
+            .emit("", EventKind::ConfigReloaded, summary, None);
+        *self.config.lock().expect("config") = new;
+        Ok(changes)
+    }
+}
+
+/// Where pattern binaries are looked for when the config does not say.
+pub fn default_patterns_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
