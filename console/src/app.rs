@@ -17,6 +17,7 @@ pub const KEY_BINDINGS: &[(&str, &str)] = &[
     ("k, ↑", "move up"),
     ("g, Home", "first row"),
     ("G, End", "last row"),
+    ("PgDn / PgUp", "ten rows down / up"),
     ("/", "filter by namespace (Enter keeps it, Esc clears it)"),
     ("Esc", "clear the filter (table)"),
     ("s", "sort by the next column"),

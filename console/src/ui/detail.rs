@@ -11,20 +11,28 @@ use ratatui::{
 use super::{histogram, theme};
 use crate::view::{Cell, DetailView, LatencyView, Tone};
 
-/// Rows of the health / throughput band, borders included.
+/// Rows of the health / throughput band, borders included; less on short
+/// terminals so the histogram keeps its height.
 const BAND_HEIGHT: u16 = 6;
+const BAND_HEIGHT_SHORT: u16 = 4;
+const SHORT: u16 = 26;
 /// The histogram's minimum: borders, legend, two rows of bars, markers, axis.
 const HISTOGRAM_MIN: u16 = 7;
 
 pub fn render(frame: &mut Frame, area: Rect, detail: &DetailView) {
     let summary_height = detail.summary.len() as u16;
-    let rest = area.height.saturating_sub(1 + summary_height + BAND_HEIGHT);
+    let band_height = if area.height < SHORT {
+        BAND_HEIGHT_SHORT
+    } else {
+        BAND_HEIGHT
+    };
+    let rest = area.height.saturating_sub(1 + summary_height + band_height);
     // The histogram gets three fifths of what is left, the event log the rest.
     let histogram_height = (rest * 3 / 5).max(HISTOGRAM_MIN).min(rest);
     let [title, summary, band, latency, events] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(summary_height),
-        Constraint::Length(BAND_HEIGHT),
+        Constraint::Length(band_height),
         Constraint::Length(histogram_height),
         Constraint::Fill(1),
     ])

@@ -115,7 +115,9 @@ fn the_table_shows_every_column_when_wide_and_marks_the_selection() {
     let (x, y) = find(&buf, "default").unwrap();
     assert!(buf[(x, y)].modifier.contains(Modifier::REVERSED));
     let row = &lines(&buf)[y as usize];
-    for figure in ["keyvalue", "memstore", "100", "1m05s", "5.0", "0.0%"] {
+    for figure in [
+        "keyvalue", "memstore", "100", "1m05s", "5.0", "0.0%", "800µs", "2.5ms",
+    ] {
         assert!(row.contains(figure), "{figure} missing from {row}");
     }
 }
@@ -222,7 +224,7 @@ fn the_detail_view_shows_health_throughput_and_its_own_events() {
     let text = screen(&buf);
     assert!(text.contains("cache · keyvalue on memstore"), "{text}");
     assert!(text.contains("message: ok"), "{text}");
-    assert!(text.contains("throughput · 1.1 rps · peak 3"), "{text}");
+    assert!(text.contains("throughput 1.1 rps · peak 3"), "{text}");
     assert!(text.contains("PATTERN_STARTED"), "{text}");
     assert!(text.contains("10s ago"), "{text}");
     assert!(

@@ -33,6 +33,9 @@ pub fn pattern(namespace: &str, pid: u32, rps: f64) -> Pattern {
         uptime_ms: 65_000,
         traffic: Some(Traffic {
             rps,
+            count: 10,
+            p50_us: 800,
+            p99_us: 2_500,
             ..Default::default()
         }),
         ..Default::default()

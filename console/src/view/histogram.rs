@@ -117,11 +117,7 @@ pub fn throughput(latency: &Latency) -> ThroughputView {
         .copied()
         .unwrap_or_default();
     ThroughputView {
-        title: format!(
-            "throughput · {} rps · peak {peak} · err {}",
-            format::rps(latency.rps),
-            format::percent(latency.error_rate)
-        ),
+        title: format!("throughput {} rps · peak {peak}", format::rps(latency.rps)),
         history: latency.rps_history.clone(),
     }
 }

@@ -7,11 +7,13 @@
 //! - `lifecycle`: the proxy ⇄ pattern lifecycle section.
 //! - `memstore`: MemStore-only behaviour (capacity, health details).
 //! - `blackbox`: an independent client (grpcurl) using reflection.
+//! - `console`: the real `prism-console` in tmux against a real proxy.
 
 #[macro_use]
 mod keyvalue;
 mod admin;
 mod blackbox;
+mod console;
 mod lifecycle;
 mod memstore;
 
