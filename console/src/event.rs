@@ -130,7 +130,11 @@ pub fn spawn_input(events: mpsc::Sender<Event>) {
                 Ok(term::Event::Key(key)) if key.kind != KeyEventKind::Release => Event::Key(key),
                 Ok(term::Event::Resize(width, height)) => Event::Resize { width, height },
                 Ok(_) => continue,
-                Err(_) => Event::Shutdown,
+                // The terminal is gone: nothing more will come.
+                Err(_) => {
+                    let _ = events.blocking_send(Event::Shutdown);
+                    return;
+                }
             };
             if events.blocking_send(event).is_err() {
                 return;
