@@ -8,6 +8,7 @@ use prost::Message;
 const PROTOS: &[&str] = &[
     "proto/prism/lifecycle/v1/lifecycle.proto",
     "proto/prism/keyvalue/v1/keyvalue.proto",
+    "proto/prism/pubsub/v1/pubsub.proto",
     "proto/prism/admin/v1/admin.proto",
 ];
 

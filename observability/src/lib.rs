@@ -1,125 +1,109 @@
-//! Observability shared by the proxy and every pattern: one call sets up
-//! logging, and later OpenTelemetry export, from the process environment.
+//! Observability shared by the proxy and every pattern: logs, OpenTelemetry
+//! traces exported over OTLP/gRPC, W3C trace context over gRPC metadata, and
+//! latency histograms.
 //!
 //! The surface is deliberately tiny: [`Settings::from_env`] reads the
-//! environment once, [`init`] installs the global subscriber and returns a
-//! [`Guard`] that flushes on drop. Settings are a plain value so tests can
-//! build them without touching the real environment.
+//! standard `OTEL_*` variables once, [`init`] installs logging and tracing
+//! and returns a [`Guard`] that flushes on drop. Settings are a plain value so
+//! tests build them without touching the real environment.
+//!
+//! Modules: [`settings`] (the environment, parsed), [`otel`] (tracer
+//! provider, exporter that reports a dead collector once), [`propagation`]
+//! (`traceparent` in gRPC metadata), [`grpc`] (the server layer that opens
+//! one SERVER span per call and returns `x-prism-trace-id`, and client spans),
+//! [`latency`] (HDR histograms and Prometheus text).
+//!
+//! Span and attribute scheme: SERVER spans are named after the RPC
+//! (`prism.keyvalue.v1.KeyValue/Get`), CLIENT spans likewise, backend spans
+//! `<backend> <OPERATION>` (`memstore GET`, `redis GET`); attributes follow
+//! the OpenTelemetry semantic conventions (`rpc.*`, `db.*`, `messaging.*`)
+//! plus `prism.namespace`, `prism.pattern`, `prism.request_id`. Never keys,
+//! values, payloads or tokens.
 
+pub mod grpc;
 pub mod latency;
+pub mod otel;
+pub mod propagation;
+pub mod settings;
 
-use std::{collections::HashMap, io::IsTerminal};
+use std::io::IsTerminal;
 
-use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{
+    EnvFilter, Layer, filter::filter_fn, fmt, layer::SubscriberExt, util::SubscriberInitExt,
+};
 
-/// How log lines are written to stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
+pub use settings::{LogFormat, Sampler, Settings};
+
+/// Keeps observability alive; dropping it flushes buffered spans.
+#[must_use = "dropping the guard flushes and shuts observability down"]
+pub struct Guard {
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
 }
 
-/// Everything [`init`] needs, read from the environment by [`Settings::from_env`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    pub service_name: String,
-    pub log_format: LogFormat,
-    /// An `EnvFilter` directive such as `info,prism_proxy=debug`.
-    pub log_filter: String,
-}
-
-impl Settings {
-    /// Reads `OTEL_SERVICE_NAME`, `PRISM_LOG_FORMAT` (`text` | `json`) and
-    /// `RUST_LOG` from the process environment.
-    pub fn from_env(default_service_name: &str) -> Self {
-        Self::from_map(default_service_name, &std::env::vars().collect())
-    }
-
-    /// Same as [`Settings::from_env`], from an explicit map.
-    pub fn from_map(default_service_name: &str, env: &HashMap<String, String>) -> Self {
-        let service_name = env
-            .get("OTEL_SERVICE_NAME")
-            .filter(|s| !s.is_empty())
-            .cloned()
-            .unwrap_or_else(|| default_service_name.to_string());
-        let log_format = match env.get("PRISM_LOG_FORMAT").map(|s| s.to_ascii_lowercase()) {
-            Some(f) if f == "json" => LogFormat::Json,
-            _ => LogFormat::Text,
-        };
-        let log_filter = env
-            .get("RUST_LOG")
-            .filter(|s| !s.is_empty())
-            .cloned()
-            .unwrap_or_else(|| "info".to_string());
-        Self {
-            service_name,
-            log_format,
-            log_filter,
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            otel::shutdown(provider);
         }
     }
 }
 
-/// Keeps observability alive; dropping it flushes what is buffered.
-#[must_use = "dropping the guard flushes and shuts observability down"]
-pub struct Guard {
-    _private: (),
+/// Targets whose spans go to OpenTelemetry: Prism's own. The exporter's own
+/// gRPC client (tonic, h2, hyper) must never be traced, or exporting would
+/// produce spans to export.
+fn traced_target(target: &str) -> bool {
+    target.starts_with("prism")
 }
 
-/// Installs the global tracing subscriber. Calling it twice in one process
-/// keeps the first subscriber (the second call is a no-op).
+/// Installs the global subscriber: logs to stderr (filtered by `RUST_LOG`)
+/// and, independently of the log level, Prism's spans to OpenTelemetry.
+/// Must run inside a Tokio runtime when an OTLP endpoint is set. Calling it
+/// twice keeps the first subscriber.
 pub fn init(settings: &Settings) -> Guard {
-    let filter =
-        EnvFilter::try_new(&settings.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
-    let _ = match settings.log_format {
-        LogFormat::Text => registry
-            .with(
-                fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(std::io::stderr().is_terminal())
-                    .with_target(true),
-            )
-            .try_init(),
-        LogFormat::Json => registry
-            .with(fmt::layer().json().with_writer(std::io::stderr))
-            .try_init(),
-    };
-    tracing::debug!(service = %settings.service_name, "observability initialised");
-    Guard { _private: () }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn defaults_without_variables() {
-        let s = Settings::from_map("prism-proxy", &env(&[]));
-        assert_eq!(s.service_name, "prism-proxy");
-        assert_eq!(s.log_format, LogFormat::Text);
-        assert_eq!(s.log_filter, "info");
-    }
-
-    #[test]
-    fn reads_service_name_and_json_format() {
-        let s = Settings::from_map(
-            "prism-proxy",
-            &env(&[
-                ("OTEL_SERVICE_NAME", "edge"),
-                ("PRISM_LOG_FORMAT", "JSON"),
-                ("RUST_LOG", "debug"),
-            ]),
+    let provider = otel::provider(settings);
+    let tracer = opentelemetry::trace::TracerProvider::tracer(&provider, "prism");
+    let otel_layer = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_tracked_inactivity(false)
+        .with_filter(filter_fn(|meta| {
+            traced_target(meta.target()) && *meta.level() <= tracing::Level::INFO
+        }));
+    let log_filter = || {
+        // The SDK's own diagnostics are replaced by one line from the exporter.
+        let directives = format!(
+            "{},opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off",
+            settings.log_filter
         );
-        assert_eq!(s.service_name, "edge");
-        assert_eq!(s.log_format, LogFormat::Json);
-        assert_eq!(s.log_filter, "debug");
+        EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("info"))
+    };
+    let log_layer = match settings.log_format {
+        LogFormat::Text => fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(true)
+            .with_filter(log_filter())
+            .boxed(),
+        LogFormat::Json => fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_filter(log_filter())
+            .boxed(),
+    };
+    let installed = tracing_subscriber::registry()
+        .with(otel_layer)
+        .with(log_layer)
+        .try_init()
+        .is_ok();
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    tracing::debug!(service = %settings.service_name, export = ?settings.otlp_endpoint, "observability initialised");
+    Guard {
+        provider: installed.then_some(provider),
     }
 }

@@ -2,7 +2,7 @@
 //! package, the descriptor set for server reflection, and conversions between
 //! JSON config and `google.protobuf.Struct`.
 //!
-//! Modules: [`lifecycle`], [`keyvalue`], [`admin`], [`json`], [`limits`].
+//! Modules: [`lifecycle`], [`keyvalue`], [`pubsub`], [`admin`], [`json`], [`limits`].
 
 pub mod json;
 pub mod limits;
@@ -16,6 +16,12 @@ pub mod lifecycle {
 pub mod keyvalue {
     pub mod v1 {
         tonic::include_proto!("prism.keyvalue.v1");
+    }
+}
+
+pub mod pubsub {
+    pub mod v1 {
+        tonic::include_proto!("prism.pubsub.v1");
     }
 }
 

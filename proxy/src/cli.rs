@@ -21,6 +21,10 @@ pub struct Args {
     #[arg(long)]
     pub admin_listen: Option<SocketAddr>,
 
+    /// Check the config (file and flags) and exit: 0 when valid, 64 when not.
+    #[arg(long)]
+    pub check: bool,
+
     /// Prometheus `/metrics` address (default 127.0.0.1:9090), or `off`.
     #[arg(long, value_parser = parse_metrics_listen)]
     pub metrics_listen: Option<MetricsListen>,

@@ -5,6 +5,7 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use prism_observability::grpc::{self as tracing_grpc, Side};
 use prism_proto::{
     keyvalue::v1::{
         DeleteRequest, DeleteResponse, ExistsRequest, ExistsResponse, GetRequest, GetResponse,
@@ -14,12 +15,18 @@ use prism_proto::{
     limits::Limits,
 };
 use tokio::time::Instant;
-use tonic::{Request, Response, Status, metadata::MetadataMap, transport::Channel};
+use tonic::{
+    Request, Response, Status,
+    metadata::{MetadataMap, MetadataValue},
+    transport::Channel,
+};
+use tracing::{Instrument, Span};
 
 use crate::{error::ProxyError, state::ProxyState};
 
-pub const NAMESPACE_HEADER: &str = "x-prism-namespace";
+pub const NAMESPACE_HEADER: &str = tracing_grpc::NAMESPACE_HEADER;
 pub const DEFAULT_NAMESPACE: &str = "default";
+const SERVICE: &str = "prism.keyvalue.v1.KeyValue";
 
 type Client = KeyValueClient<Channel>;
 
@@ -52,9 +59,17 @@ impl KeyValueProxy {
         let deadline = grpc_timeout(request.metadata());
         let result = async {
             let routed = namespace.route()?;
+            let pattern = routed.spec.config.pattern.as_str();
+            Span::current().record("prism.pattern", pattern);
             let body = request.into_inner();
             check(&routed.spec.limits, &body)?;
-            forward(routed.channel, body, deadline, send)
+            let target = Target {
+                channel: routed.channel,
+                namespace: namespace.name(),
+                pattern,
+                operation,
+            };
+            forward(target, body, deadline, send)
                 .await
                 .map_err(|status| from_pattern(namespace.name(), status))
         }
@@ -62,16 +77,33 @@ impl KeyValueProxy {
         let code = result
             .as_ref()
             .map_or_else(Status::code, |_| tonic::Code::Ok);
+        let elapsed = started.elapsed();
         self.state
             .latency
-            .record(namespace.name(), operation, code, started.elapsed());
+            .record(namespace.name(), operation, code, elapsed);
+        tracing::debug!(
+            namespace = namespace.name(),
+            operation,
+            code = ?code,
+            elapsed_us = elapsed.as_micros() as u64,
+            "call finished"
+        );
         result
     }
 }
 
-/// Sends `body` to the pattern within the caller's deadline.
-async fn forward<Req, Resp, Fut>(
+/// Where a routed call goes.
+struct Target<'a> {
     channel: Channel,
+    namespace: &'a str,
+    pattern: &'static str,
+    operation: &'static str,
+}
+
+/// Sends `body` to the pattern within the caller's deadline, in a CLIENT
+/// span whose context travels in the request's metadata.
+async fn forward<Req, Resp, Fut>(
+    target: Target<'_>,
     body: Req,
     deadline: Option<Duration>,
     send: impl FnOnce(Client, Request<Req>) -> Fut,
@@ -79,25 +111,40 @@ async fn forward<Req, Resp, Fut>(
 where
     Fut: Future<Output = Result<Response<Resp>, Status>>,
 {
+    let span = tracing_grpc::client_span(SERVICE, target.operation);
+    span.record("prism.namespace", target.namespace);
+    span.record("prism.pattern", target.pattern);
     let mut request = Request::new(body);
     if let Some(deadline) = deadline {
         request.set_timeout(deadline);
     }
-    let client = KeyValueClient::new(channel)
+    tracing_grpc::inject(&span, request.metadata_mut());
+    let metadata = request.metadata_mut();
+    if let Ok(value) = MetadataValue::try_from(target.namespace) {
+        metadata.insert(tracing_grpc::NAMESPACE_HEADER, value);
+    }
+    metadata.insert(
+        tracing_grpc::PATTERN_HEADER,
+        MetadataValue::from_static(target.pattern),
+    );
+    let client = KeyValueClient::new(target.channel)
         .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES);
-    let reply = send(client, request);
+    let reply = send(client, request).instrument(span.clone());
     let response = match deadline {
         Some(deadline) => tokio::time::timeout(deadline, reply)
             .await
-            .map_err(|_| ProxyError::DeadlineExceeded(deadline))??,
-        None => reply.await?,
+            .unwrap_or_else(|_| Err(ProxyError::DeadlineExceeded(deadline).into())),
+        None => reply.await,
     };
-    Ok(Response::new(response.into_inner()))
+    let code = response.as_ref().map_or_else(|s| s.code() as i32, |_| 0);
+    tracing_grpc::record_status(&span, code, Side::Client);
+    Ok(Response::new(response?.into_inner()))
 }
 
-/// A status the pattern sent passes through as is; one the transport made up
-/// (the connection broke, the process died) means the pattern is unreachable.
+/// A status the pattern sent passes through (code, message and details, not
+/// the pattern's own headers); one the transport made up (the connection
+/// broke, the process died) means the pattern is unreachable.
 fn from_pattern(namespace: &str, status: Status) -> Status {
     if std::error::Error::source(&status).is_some() {
         ProxyError::PatternUnreachable {
@@ -106,7 +153,11 @@ fn from_pattern(namespace: &str, status: Status) -> Status {
         }
         .into()
     } else {
-        status
+        Status::with_details(
+            status.code(),
+            status.message(),
+            status.details().to_vec().into(),
+        )
     }
 }
 

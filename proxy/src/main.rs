@@ -29,6 +29,24 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if args.check {
+        println!(
+            "config OK: {} namespace(s): {}",
+            config.namespaces.len(),
+            config
+                .namespaces
+                .iter()
+                .map(|ns| format!(
+                    "{} ({} on {})",
+                    ns.name,
+                    ns.pattern.as_str(),
+                    ns.backend.as_str()
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -87,6 +87,7 @@ pub async fn run(
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let data = Server::builder()
+        .layer(prism_observability::grpc::TraceLayer::data_plane())
         .add_service(
             KeyValueServer::new(KeyValueProxy::new(state.clone()))
                 .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)

@@ -4,9 +4,10 @@
 //!
 //! Modules: [`bins`] (finding the built binaries), [`proxy`] (a running
 //! `prism-proxy` and its builder), [`wait`] (bounded polling), [`procs`]
-//! (process checks by PID).
+//! (process checks by PID), [`otlp`] (a real OTLP trace receiver).
 
 pub mod bins;
+pub mod otlp;
 pub mod procs;
 pub mod proxy;
 pub mod wait;

@@ -38,6 +38,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct ProxyBuilder {
     namespaces: Vec<String>,
     supervisor: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl ProxyBuilder {
@@ -55,6 +56,12 @@ impl ProxyBuilder {
     /// Sets one `supervisor:` field, e.g. `("restart_backoff_initial_ms", "50")`.
     pub fn supervisor(mut self, field: &str, value: &str) -> Self {
         self.supervisor.push(format!("  {field}: {value}"));
+        self
+    }
+
+    /// Sets an environment variable for the proxy (and the patterns it spawns).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -80,7 +87,9 @@ impl ProxyBuilder {
 
     /// Starts the proxy and waits until it listens (not until its patterns run).
     pub async fn start(self) -> Proxy {
-        Proxy::start_with_config(&self.config_yaml()).await
+        let config = (!self.namespaces.is_empty() || !self.supervisor.is_empty())
+            .then(|| self.config_yaml());
+        Proxy::spawn(config.as_deref(), &self.env)
     }
 }
 
@@ -95,16 +104,16 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy with no config file at all: `default` on MemStore.
     pub async fn start_default() -> Self {
-        let proxy = Self::spawn(None);
+        let proxy = Self::spawn(None, &[]);
         proxy.wait_healthy("default").await;
         proxy
     }
 
     pub async fn start_with_config(yaml: &str) -> Self {
-        Self::spawn(Some(yaml))
+        Self::spawn(Some(yaml), &[])
     }
 
-    fn spawn(config: Option<&str>) -> Self {
+    fn spawn(config: Option<&str>, env: &[(String, String)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut command = Command::new(bins::bin("prism-proxy"));
         command.args([
@@ -126,6 +135,10 @@ impl Proxy {
             .stdout(Stdio::piped())
             .stderr(log)
             .env("RUST_LOG", "info")
+            // The harness decides about export; the developer's shell does not.
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .spawn()
             .expect("spawn prism-proxy");
         let (tx, rx) = mpsc::channel();

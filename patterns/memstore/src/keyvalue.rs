@@ -41,6 +41,18 @@ impl KeyValueService {
     }
 }
 
+/// The backend span of one store operation (an INTERNAL span: the store
+/// lives in this process). Never carries keys or values.
+fn backend_span(name: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        target: "prism::memstore",
+        "memstore",
+        otel.name = name,
+        otel.kind = "internal",
+        prism.backend = "memstore",
+    )
+}
+
 /// The one place MemStore's errors become gRPC statuses.
 fn to_status(err: StoreError) -> Status {
     match err {
@@ -58,6 +70,7 @@ impl KeyValue for KeyValueService {
             .limits()
             .check_set(&req.key, &req.value, req.ttl_seconds)?;
         let ttl = (req.ttl_seconds > 0).then(|| Duration::from_secs(req.ttl_seconds as u64));
+        let _span = backend_span("memstore SET").entered();
         self.memstore
             .with_store(|s| s.set(&req.key, req.value, ttl, Instant::now()))
             .map_err(to_status)?;
@@ -68,6 +81,7 @@ impl KeyValue for KeyValueService {
         self.admit().await?;
         let key = request.into_inner().key;
         self.memstore.config().limits().check_key(&key)?;
+        let _span = backend_span("memstore GET").entered();
         self.memstore
             .with_store(|s| s.get(&key, Instant::now()).map(<[u8]>::to_vec))
             .map(|value| Response::new(GetResponse { value }))
@@ -81,6 +95,7 @@ impl KeyValue for KeyValueService {
         self.admit().await?;
         let key = request.into_inner().key;
         self.memstore.config().limits().check_key(&key)?;
+        let _span = backend_span("memstore DEL").entered();
         let deleted = self.memstore.with_store(|s| s.delete(&key, Instant::now()));
         Ok(Response::new(DeleteResponse { deleted }))
     }
@@ -92,6 +107,7 @@ impl KeyValue for KeyValueService {
         self.admit().await?;
         let key = request.into_inner().key;
         self.memstore.config().limits().check_key(&key)?;
+        let _span = backend_span("memstore EXISTS").entered();
         let exists = self.memstore.with_store(|s| s.exists(&key, Instant::now()));
         Ok(Response::new(ExistsResponse { exists }))
     }
@@ -104,6 +120,7 @@ impl KeyValue for KeyValueService {
             n => n.min(MAX_SCAN_LIMIT),
         };
         let cursor = (!req.cursor.is_empty()).then_some(req.cursor.as_str());
+        let _span = backend_span("memstore SCAN").entered();
         let Page { keys, next_cursor } = self
             .memstore
             .with_store(|s| s.scan(&req.prefix, cursor, limit, Instant::now()));

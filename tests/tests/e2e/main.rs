@@ -13,8 +13,10 @@
 mod keyvalue;
 mod admin;
 mod blackbox;
+mod compose;
 mod console;
 mod lifecycle;
 mod memstore;
+mod observability;
 
 keyvalue_suite!(keyvalue_memstore, crate::memstore::kv_env);

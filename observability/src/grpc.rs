@@ -1,0 +1,246 @@
+//! Tracing for gRPC servers and clients.
+//!
+//! [`TraceLayer`] wraps a tonic server: for each traced call it continues the
+//! caller's `traceparent` (or starts a trace), opens the SERVER span named
+//! after the RPC (`prism.keyvalue.v1.KeyValue/Get`) with the `rpc.*`,
+//! `prism.namespace`, `prism.pattern` and `prism.request_id` attributes,
+//! records the gRPC status, and answers with `x-prism-trace-id` (and echoes
+//! `x-request-id`) on every response, errors included.
+//!
+//! [`client_span`] and [`inject`] do the same for an outgoing call.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use http::{HeaderMap, HeaderValue};
+use opentelemetry::{
+    propagation::{Injector, TextMapPropagator},
+    trace::{TraceContextExt, TraceId},
+};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tower::{Layer, Service};
+use tracing::{Instrument, Span, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::propagation;
+
+pub const TRACE_ID_HEADER: &str = "x-prism-trace-id";
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub const NAMESPACE_HEADER: &str = "x-prism-namespace";
+pub const PATTERN_HEADER: &str = "x-prism-pattern";
+/// Longest `x-request-id` echoed and recorded.
+const MAX_REQUEST_ID: usize = 128;
+
+/// Which calls get a SERVER span.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceLayer {
+    traced: fn(&str) -> bool,
+}
+
+impl TraceLayer {
+    /// Prism's data-plane services only: not lifecycle, health, admin or
+    /// reflection, which would flood traces with polling.
+    pub fn data_plane() -> Self {
+        Self {
+            traced: |path| {
+                path.starts_with("/prism.")
+                    && !path.starts_with("/prism.lifecycle.")
+                    && !path.starts_with("/prism.admin.")
+            },
+        }
+    }
+}
+
+impl<S> Layer<S> for TraceLayer {
+    type Service = TraceService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TraceService {
+            inner,
+            traced: self.traced,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TraceService<S> {
+    inner: S,
+    traced: fn(&str) -> bool,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, RB> Service<http::Request<B>> for TraceService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        // The ready service answers this call; a fresh clone waits for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        if !(self.traced)(request.uri().path()) {
+            return Box::pin(inner.call(request));
+        }
+        let span = server_span(request.uri().path(), request.headers());
+        let trace_id = trace_id_of(&span);
+        let request_id = request
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .filter(|v| v.len() <= MAX_REQUEST_ID)
+            .and_then(|v| v.to_str().ok().map(|s| (v.clone(), s.to_string())));
+        if let Some((_, id)) = &request_id {
+            span.record("prism.request_id", id.as_str());
+        }
+        let response = {
+            let _entered = span.enter();
+            inner.call(request)
+        };
+        Box::pin(async move {
+            let mut response = response.instrument(span.clone()).await?;
+            let code = grpc_status(response.headers());
+            record_status(&span, code, Side::Server);
+            let headers = response.headers_mut();
+            if let Some(value) = trace_id.and_then(|id| HeaderValue::try_from(id.to_string()).ok())
+            {
+                headers.insert(TRACE_ID_HEADER, value);
+            }
+            if let Some((value, _)) = request_id {
+                headers.insert(REQUEST_ID_HEADER, value);
+            }
+            Ok(response)
+        })
+    }
+}
+
+fn server_span(path: &str, headers: &HeaderMap) -> Span {
+    let name = path.trim_start_matches('/');
+    let (service, method) = name.split_once('/').unwrap_or((name, ""));
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let span = tracing::info_span!(
+        target: "prism::grpc",
+        "grpc.server",
+        otel.name = name,
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = service,
+        rpc.method = method,
+        rpc.grpc.status_code = Empty,
+        otel.status_code = Empty,
+        prism.namespace = header(NAMESPACE_HEADER).filter(|n| !n.is_empty() && n.len() <= 63).unwrap_or("default"),
+        prism.pattern = Empty,
+        prism.request_id = Empty,
+        trace_id = Empty,
+    );
+    if let Some(pattern) = header(PATTERN_HEADER).filter(|p| p.len() <= 63) {
+        span.record("prism.pattern", pattern);
+    }
+    let _ = span.set_parent(propagation::extract(headers));
+    if let Some(id) = trace_id_of(&span) {
+        span.record("trace_id", tracing::field::display(id));
+    }
+    span
+}
+
+/// The CLIENT span for a call to `service/method`.
+pub fn client_span(service: &str, method: &str) -> Span {
+    tracing::info_span!(
+        target: "prism::grpc",
+        "grpc.client",
+        otel.name = %format_args!("{service}/{method}"),
+        otel.kind = "client",
+        rpc.system = "grpc",
+        rpc.service = service,
+        rpc.method = method,
+        rpc.grpc.status_code = Empty,
+        otel.status_code = Empty,
+        prism.namespace = Empty,
+        prism.pattern = Empty,
+    )
+}
+
+/// Writes `span`'s trace context into an outgoing call's metadata.
+pub fn inject(span: &Span, metadata: &mut MetadataMap) {
+    TraceContextPropagator::new().inject_context(&span.context(), &mut Metadata(metadata));
+}
+
+struct Metadata<'a>(&'a mut MetadataMap);
+
+impl Injector for Metadata<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (
+            MetadataKey::from_bytes(key.as_bytes()),
+            MetadataValue::try_from(value),
+        ) {
+            self.0.insert(key, value);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Server,
+    Client,
+}
+
+/// Records the call's gRPC status on its span; errors set the span status.
+/// On the server side only codes that mean the server failed count as
+/// errors (as the OpenTelemetry conventions say); on the client side every
+/// non-OK code does.
+pub fn record_status(span: &Span, code: i32, side: Side) {
+    span.record("rpc.grpc.status_code", code);
+    let server_error = matches!(code, 2 | 4 | 12 | 13 | 14 | 15);
+    if code != 0 && (side == Side::Client || server_error) {
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
+/// The trace id of `span`, when tracing is installed and the id is valid.
+pub fn trace_id_of(span: &Span) -> Option<TraceId> {
+    let id = span.context().span().span_context().trace_id();
+    (id != TraceId::INVALID).then_some(id)
+}
+
+/// `grpc-status` from a trailers-only response; absent means OK (the status
+/// of a successful call travels in the trailers).
+fn grpc_status(headers: &HeaderMap) -> i32 {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_data_plane_paths_are_traced() {
+        let traced = TraceLayer::data_plane().traced;
+        assert!(traced("/prism.keyvalue.v1.KeyValue/Get"));
+        assert!(!traced("/prism.lifecycle.v1.PatternLifecycle/HealthCheck"));
+        assert!(!traced("/prism.admin.v1.Admin/ListPatterns"));
+        assert!(!traced("/grpc.health.v1.Health/Check"));
+    }
+
+    #[test]
+    fn status_comes_from_trailers_only_headers() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(grpc_status(&headers), 0);
+        headers.insert("grpc-status", "5".parse().unwrap());
+        assert_eq!(grpc_status(&headers), 5);
+    }
+}
