@@ -57,8 +57,10 @@ pub fn histogram(latency: &Latency) -> HistogramView {
         ("p99", latency.p99_us, Tone::Bad),
         ("max", latency.max_us, Tone::Accent),
     ];
+    // Quantiles of an empty window are no figures.
     let legend = quantiles
         .iter()
+        .filter(|_| latency.count > 0)
         .map(|(name, us, tone)| Cell::new(format!("{name} {}", format::micros(*us)), *tone))
         .collect();
 
@@ -163,6 +165,7 @@ mod tests {
     #[test]
     fn marks_quantiles_and_merges_those_sharing_a_bucket() {
         let latency = Latency {
+            count: 64,
             buckets: buckets(&[(128, 10), (256, 50), (512, 3), (1024, 1)]),
             p50_us: 200,
             p90_us: 300,
@@ -182,5 +185,11 @@ mod tests {
         assert_eq!(view.bars[3].tone, Tone::Bad);
         assert_eq!(view.axis, ("≤128µs".to_string(), "≤1.0ms".to_string()));
         assert!(view.legend.iter().any(|c| c.text == "p99 900µs"));
+    }
+
+    #[test]
+    fn an_empty_window_has_no_legend_and_no_markers() {
+        let view = histogram(&Latency::default());
+        assert!(view.legend.is_empty() && view.markers.is_empty() && view.bars.is_empty());
     }
 }
