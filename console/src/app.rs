@@ -17,7 +17,7 @@ pub const KEY_BINDINGS: &[(&str, &str)] = &[
     ("k, ↑", "move up"),
     ("g, Home", "first row"),
     ("G, End", "last row"),
-    ("PgDn / PgUp", "ten rows down / up"),
+    ("PgDn / PgUp", "a page down / up"),
     ("/", "filter by namespace (Enter keeps it, Esc clears it)"),
     ("Esc", "clear the filter (table)"),
     ("s", "sort by the next column"),
@@ -171,6 +171,7 @@ pub struct App {
     pub options: Options,
     /// Wall clock of the last tick, Unix epoch milliseconds.
     pub now_ms: i64,
+    /// Terminal (width, height), for paging.
     pub size: (u16, u16),
     pub connection: Connection,
     /// The last snapshot received; kept while disconnected so the operator

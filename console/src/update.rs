@@ -12,7 +12,7 @@ use crate::{
         StatusKind,
     },
     event::{Action, ActionOutcome, Command, Connection, Event},
-    model::{LogEvent, Pattern, RpcError, Snapshot},
+    model::{LogEvent, Pattern, RpcError, Snapshot, Traffic},
 };
 
 /// Applies one event; returns what the admin client should do.
@@ -98,8 +98,8 @@ fn on_normal_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
         _ if in_detail => {}
         KeyCode::Char('j') | KeyCode::Down => move_cursor(app, 1),
         KeyCode::Char('k') | KeyCode::Up => move_cursor(app, -1),
-        KeyCode::PageDown => move_cursor(app, 10),
-        KeyCode::PageUp => move_cursor(app, -10),
+        KeyCode::PageDown => move_cursor(app, page(app)),
+        KeyCode::PageUp => move_cursor(app, -page(app)),
         KeyCode::Char('g') | KeyCode::Home => move_cursor(app, isize::MIN),
         KeyCode::Char('G') | KeyCode::End => move_cursor(app, isize::MAX),
         KeyCode::Char('/') => app.mode = Mode::Filter,
@@ -110,6 +110,12 @@ fn on_normal_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
         _ => {}
     }
     Vec::new()
+}
+
+/// Table rows on one screen: the terminal less header, status line, borders
+/// and column titles.
+fn page(app: &App) -> isize {
+    (app.size.1 as isize - 6).max(1)
 }
 
 fn on_filter_key(app: &mut App, key: KeyEvent) {
@@ -419,12 +425,9 @@ fn refresh_rows(app: &mut App) {
 }
 
 fn compare(column: Column, a: &Pattern, b: &Pattern) -> Ordering {
-    let traffic = |p: &Pattern, f: fn(&crate::model::Traffic) -> f64| p.traffic.as_ref().map(f);
-    let by = |f: fn(&crate::model::Traffic) -> f64| {
-        traffic(a, f)
-            .partial_cmp(&traffic(b, f))
-            .unwrap_or(Ordering::Equal)
-    };
+    // Rows without traffic figures sort below any figure.
+    let figure = |p: &Pattern, f: fn(&Traffic) -> f64| p.traffic.as_ref().map_or(f64::MIN, f);
+    let by = |f: fn(&Traffic) -> f64| figure(a, f).total_cmp(&figure(b, f));
     match column {
         Column::Namespace => a.namespace.cmp(&b.namespace),
         Column::Pattern => a.pattern.cmp(&b.pattern),

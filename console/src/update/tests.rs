@@ -162,6 +162,27 @@ fn j_and_k_move_within_bounds() {
 }
 
 #[test]
+fn page_keys_move_by_the_visible_height() {
+    let mut app = connected(options());
+    let many = (0..40)
+        .map(|i| pattern(&format!("ns{i:02}"), i, 0.0))
+        .collect();
+    update(&mut app, snapshot(many));
+    update(
+        &mut app,
+        Event::Resize {
+            width: 80,
+            height: 16,
+        },
+    );
+    update(&mut app, key(KeyCode::PageDown));
+    assert_eq!(app.cursor, 10, "16 rows less 6 of chrome");
+    assert_eq!(app.selected.as_deref(), Some("ns10"));
+    update(&mut app, key(KeyCode::PageUp));
+    assert_eq!(app.cursor, 0);
+}
+
+#[test]
 fn selection_follows_its_namespace_across_snapshots() {
     let mut app = connected(options());
     press(&mut app, "j");
