@@ -6,7 +6,6 @@
 use std::{
     path::PathBuf,
     process::{Command, Output},
-    sync::atomic::{AtomicUsize, Ordering},
     time::Duration,
 };
 
@@ -16,10 +15,10 @@ use prism_tests::{Proxy, bins, eventually};
 /// How long the screen may take to show what a test waits for.
 const SCREEN_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// One console in its own tmux server (a private socket), killed on drop.
+/// One console in its own tmux server (a private socket in a private
+/// folder, so nothing is left behind), killed on drop.
 struct Console {
     tmux: String,
-    socket: String,
     dir: tempfile::TempDir,
 }
 
@@ -27,16 +26,9 @@ impl Console {
     /// Starts `prism-console --admin <admin> <args>` in a `width`×`height`
     /// terminal.
     fn start(admin: std::net::SocketAddr, args: &[&str], width: u16, height: u16) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let socket = format!(
-            "prism-console-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
         let dir = tempfile::tempdir().expect("tempdir");
         let console = Self {
             tmux: std::env::var("TMUX_BIN").unwrap_or_else(|_| "tmux".to_string()),
-            socket,
             dir,
         };
         let mut command = vec![
@@ -75,7 +67,9 @@ impl Console {
         Command::new(&self.tmux)
             // A private server with no user config; not nested in the
             // caller's own tmux.
-            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .arg("-S")
+            .arg(self.dir.path().join("tmux.sock"))
+            .args(["-f", "/dev/null"])
             .args(args)
             .env_remove("TMUX")
             .output()
