@@ -18,6 +18,7 @@ use crate::{
     config::{Config, ConfigError},
     drain::Drain,
     namespace::{Namespace, Namespaces, Spec},
+    subscriptions::Subscriptions,
     supervisor::Supervisor,
 };
 
@@ -27,6 +28,7 @@ pub struct ProxyState {
     pub activity: Arc<Activity>,
     pub latency: LatencyRecorder,
     pub drain: Drain,
+    pub subscriptions: Subscriptions,
     pub health: HealthReporter,
     pub started_at: Instant,
     pub config_path: Option<PathBuf>,
@@ -80,6 +82,7 @@ impl ProxyState {
             activity,
             latency: LatencyRecorder::new(),
             drain: Drain::default(),
+            subscriptions: Subscriptions::default(),
             health,
             started_at: Instant::now(),
             config_path,

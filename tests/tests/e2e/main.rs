@@ -11,6 +11,8 @@
 
 #[macro_use]
 mod keyvalue;
+#[macro_use]
+mod pubsub;
 mod admin;
 mod blackbox;
 mod compose;
@@ -20,3 +22,4 @@ mod memstore;
 mod observability;
 
 keyvalue_suite!(keyvalue_memstore, crate::memstore::kv_env);
+pubsub_suite!(pubsub_memstore, crate::memstore::pubsub_env);
