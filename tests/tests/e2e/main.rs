@@ -15,6 +15,7 @@
 //! - `redis`: Redis-only behaviour (healing after Redis dies, config reaching
 //!   Redis, glob characters in scan prefixes) against a real `redis-server`.
 //! - `blackbox`: an independent client (grpcurl) using reflection.
+//! - `console`: the real `prism-console` in tmux against a real proxy.
 
 #[macro_use]
 mod keyvalue;
@@ -23,6 +24,7 @@ mod pubsub;
 mod admin;
 mod blackbox;
 mod compose;
+mod console;
 mod lifecycle;
 mod memstore;
 mod observability;
