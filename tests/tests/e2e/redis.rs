@@ -7,11 +7,13 @@ use std::{collections::HashSet, time::Duration};
 use ::redis::AsyncCommands;
 use prism_proto::{
     admin::v1::PatternState,
-    keyvalue::v1::{GetRequest, ScanRequest, SetRequest},
+    keyvalue::v1::{GetRequest, ScanRequest},
     lifecycle::v1::HealthStatus,
 };
 use prism_tests::{Proxy, ProxyBuilder, RedisServer, procs, proxy::KvClient};
 use tokio::time::Instant;
+
+use crate::keyvalue::set;
 use tonic::Code;
 
 use crate::keyvalue::{KvEnv, NS, with_kv_namespace};
@@ -39,14 +41,6 @@ fn patient_proxy() -> ProxyBuilder {
 
 fn redis_namespace(name: &str, config: &str) -> String {
     format!("{{name: {name}, pattern: keyvalue, backend: redis, config: {{{config}}}}}")
-}
-
-fn set(key: &str, value: &[u8], ttl_seconds: i64) -> SetRequest {
-    SetRequest {
-        key: key.into(),
-        value: value.to_vec(),
-        ttl_seconds,
-    }
 }
 
 fn has_status(p: &prism_proto::admin::v1::PatternInfo, status: HealthStatus) -> bool {
