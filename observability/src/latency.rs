@@ -135,12 +135,13 @@ pub struct WindowSnapshot {
 }
 
 type Key = (String, String);
+type ByOperation = HashMap<String, Arc<Mutex<Series>>>;
 
 /// Thread-safe recorder shared by the data plane (writers) and the admin
 /// API and metrics endpoint (readers).
 pub struct LatencyRecorder {
     /// namespace → operation → series.
-    series: RwLock<HashMap<String, HashMap<String, Arc<Mutex<Series>>>>>,
+    series: RwLock<HashMap<String, ByOperation>>,
     start: Instant,
 }
 
