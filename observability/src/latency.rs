@@ -135,11 +135,13 @@ pub struct WindowSnapshot {
 }
 
 type Key = (String, String);
+type ByOperation = HashMap<String, Arc<Mutex<Series>>>;
 
 /// Thread-safe recorder shared by the data plane (writers) and the admin
 /// API and metrics endpoint (readers).
 pub struct LatencyRecorder {
-    series: RwLock<HashMap<Key, Arc<Mutex<Series>>>>,
+    /// namespace → operation → series.
+    series: RwLock<HashMap<String, ByOperation>>,
     start: Instant,
 }
 
@@ -184,26 +186,54 @@ impl LatencyRecorder {
     }
 
     fn series_for(&self, namespace: &str, operation: &str) -> Arc<Mutex<Series>> {
-        let key = (namespace.to_string(), operation.to_string());
-        if let Some(series) = self.series.read().expect("series map").get(&key) {
+        // The hot path: look up by borrowed names, allocate only the first time.
+        if let Some(series) = self
+            .series
+            .read()
+            .expect("series map")
+            .get(namespace)
+            .and_then(|ops| ops.get(operation))
+        {
             return series.clone();
         }
         self.series
             .write()
             .expect("series map")
-            .entry(key)
+            .entry(namespace.to_string())
+            .or_default()
+            .entry(operation.to_string())
             .or_insert_with(|| Arc::new(Mutex::new(Series::new())))
             .clone()
+    }
+
+    /// Every series as ((namespace, operation), series), sorted.
+    fn all(&self) -> Vec<(Key, Arc<Mutex<Series>>)> {
+        let mut all: Vec<(Key, Arc<Mutex<Series>>)> = self
+            .series
+            .read()
+            .expect("series map")
+            .iter()
+            .flat_map(|(ns, ops)| {
+                ops.iter()
+                    .map(move |(op, s)| ((ns.clone(), op.clone()), s.clone()))
+            })
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     fn matching(&self, namespace: &str, operation: Option<&str>) -> Vec<Arc<Mutex<Series>>> {
         self.series
             .read()
             .expect("series map")
-            .iter()
-            .filter(|((ns, op), _)| ns == namespace && operation.is_none_or(|o| o == op))
-            .map(|(_, s)| s.clone())
-            .collect()
+            .get(namespace)
+            .map(|ops| {
+                ops.iter()
+                    .filter(|(op, _)| operation.is_none_or(|o| o == op.as_str()))
+                    .map(|(_, s)| s.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Operations recorded for `namespace`, sorted.
@@ -212,20 +242,16 @@ impl LatencyRecorder {
             .series
             .read()
             .expect("series map")
-            .keys()
-            .filter(|(ns, _)| ns == namespace)
-            .map(|(_, op)| op.clone())
-            .collect();
+            .get(namespace)
+            .map(|ops| ops.keys().cloned().collect())
+            .unwrap_or_default();
         ops.sort();
         ops
     }
 
     /// Drops every series of a namespace that no longer exists.
     pub fn forget(&self, namespace: &str) {
-        self.series
-            .write()
-            .expect("series map")
-            .retain(|(ns, _), _| ns != namespace);
+        self.series.write().expect("series map").remove(namespace);
     }
 
     /// The sliding-window figures of `namespace` (one operation, or all when `None`).
@@ -296,14 +322,7 @@ impl LatencyRecorder {
 
     /// Prometheus text exposition of every series since start.
     pub fn prometheus(&self) -> String {
-        let mut entries: Vec<(Key, Arc<Mutex<Series>>)> = self
-            .series
-            .read()
-            .expect("series map")
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let entries = self.all();
         let mut out = String::new();
         out.push_str("# HELP prism_requests_total Data-plane requests by namespace, operation and gRPC status code.\n");
         out.push_str("# TYPE prism_requests_total counter\n");

@@ -134,8 +134,10 @@ pub async fn run(
         "shutting down: draining"
     );
     state.drain.start_draining();
-    // Subscriptions are not in-flight calls: their streams end now, cleanly.
+    // Subscriptions and admin watch streams are not in-flight calls: they
+    // end now, cleanly, so the servers can finish.
     state.subscriptions.close_all();
+    state.stopping.send_replace(true);
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;

@@ -29,6 +29,8 @@ pub struct ProxyState {
     pub latency: LatencyRecorder,
     pub drain: Drain,
     pub subscriptions: Subscriptions,
+    /// Turns true when shutdown begins; long-lived admin streams end on it.
+    pub stopping: tokio::sync::watch::Sender<bool>,
     pub health: HealthReporter,
     pub started_at: Instant,
     pub config_path: Option<PathBuf>,
@@ -83,6 +85,7 @@ impl ProxyState {
             latency: LatencyRecorder::new(),
             drain: Drain::default(),
             subscriptions: Subscriptions::default(),
+            stopping: tokio::sync::watch::channel(false).0,
             health,
             started_at: Instant::now(),
             config_path,
@@ -96,6 +99,12 @@ impl ProxyState {
             state.add_namespace(Spec::new(ns.clone(), ns.binary_path(&state.patterns_dir)));
         }
         Ok(state)
+    }
+
+    /// Resolves once shutdown has begun.
+    pub async fn stopped(&self) {
+        let mut stopping = self.stopping.subscribe();
+        let _ = stopping.wait_for(|stop| *stop).await;
     }
 
     fn add_namespace(&self, spec: Spec) {

@@ -4,13 +4,16 @@
 //!
 //! Modules: [`bins`] (finding the built binaries), [`proxy`] (a running
 //! `prism-proxy` and its builder), [`wait`] (bounded polling), [`procs`]
-//! (process checks by PID), [`otlp`] (a real OTLP trace receiver).
+//! (process checks by PID), [`otlp`] (a real OTLP trace receiver), [`redis`]
+//! (a real `redis-server` on a free port).
 
 pub mod bins;
 pub mod otlp;
 pub mod procs;
 pub mod proxy;
+pub mod redis;
 pub mod wait;
 
+pub use self::redis::RedisServer;
 pub use proxy::{Proxy, ProxyBuilder};
 pub use wait::eventually;

@@ -15,7 +15,7 @@ use prism_proto::{
         EventKind, GetLatencyRequest, ListEventsRequest, PatternState, ReloadConfigRequest,
         ReloadPatternRequest, RestartPatternRequest, WatchEventsRequest, WatchPatternsRequest,
     },
-    keyvalue::v1::{ExistsRequest, GetRequest, SetRequest},
+    keyvalue::v1::{ExistsRequest, GetRequest},
     lifecycle::v1::HealthStatus,
 };
 use prism_tests::{Proxy, ProxyBuilder, eventually, procs};
@@ -23,20 +23,14 @@ use tokio::time::Instant;
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-fn set(key: &str) -> SetRequest {
-    SetRequest {
-        key: key.into(),
-        value: b"v".to_vec(),
-        ttl_seconds: 0,
-    }
-}
+use crate::keyvalue::set_v;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traffic_latency_and_metrics_are_recorded() {
     let proxy = Proxy::start_default().await;
     let mut kv = proxy.kv("default").await;
     for i in 0..50 {
-        kv.set(set(&format!("k{i}"))).await.unwrap();
+        kv.set(set_v(&format!("k{i}"))).await.unwrap();
         kv.get(GetRequest {
             key: format!("k{i}"),
         })
@@ -152,7 +146,7 @@ async fn restart_changes_the_pid_and_is_streamed_as_events() {
     proxy
         .kv("default")
         .await
-        .set(set("k"))
+        .set(set_v("k"))
         .await
         .expect("serves after restart");
 
@@ -225,7 +219,7 @@ async fn ten_hot_reloads_under_load_fail_no_call() {
                     // Set and Exists never depend on what an earlier process
                     // held, so every failure is the proxy's fault.
                     let result = match i % 2 {
-                        0 => kv.set(set(&key)).await.map(drop),
+                        0 => kv.set(set_v(&key)).await.map(drop),
                         _ => kv.exists(ExistsRequest { key }).await.map(drop),
                     };
                     match result {
@@ -300,7 +294,7 @@ async fn failed_hot_reload_keeps_the_old_process_serving() {
         .start()
         .await;
     let before = proxy.wait_healthy("default").await;
-    proxy.kv("default").await.set(set("kept")).await.unwrap();
+    proxy.kv("default").await.set(set_v("kept")).await.unwrap();
 
     std::fs::remove_file(&binary).unwrap();
     std::fs::write(&binary, "#!/bin/sh\nexit 3\n").unwrap();
@@ -397,7 +391,7 @@ async fn reload_config_adds_removes_and_changes_namespaces() {
     proxy
         .kv("extra")
         .await
-        .set(set("k"))
+        .set(set_v("k"))
         .await
         .expect("new namespace serves");
     let err = proxy

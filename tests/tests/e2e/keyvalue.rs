@@ -80,7 +80,13 @@ macro_rules! keyvalue_suite {
     };
 }
 
-fn set(key: &str, value: &[u8], ttl_seconds: i64) -> SetRequest {
+/// A `Set` of `v` under `key`, with no TTL.
+pub fn set_v(key: &str) -> SetRequest {
+    set(key, b"v", 0)
+}
+
+/// A `Set` request; the other suites use it too.
+pub fn set(key: &str, value: &[u8], ttl_seconds: i64) -> SetRequest {
     SetRequest {
         key: key.to_string(),
         value: value.to_vec(),

