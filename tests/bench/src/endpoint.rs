@@ -25,7 +25,8 @@ use tokio::{
 use tonic::transport::Channel;
 
 use crate::{
-    BenchError, Config, floor::Floor, paths::PathKind, procstat, procstat::Watched, target::Target,
+    BenchError, Config, floor::Floor, paths::PathKind, procstat, procstat::Watched, sink::OtlpSink,
+    target::Target,
 };
 
 /// How long a started server may take to become usable.
@@ -39,6 +40,8 @@ pub struct Endpoint {
     /// Processes the bench started for this path (none for given addresses).
     pub processes: Vec<Watched>,
     server: Server,
+    /// The trace sink of the `proxy-traced` path.
+    pub sink: Option<OtlpSink>,
 }
 
 enum Server {
@@ -67,6 +70,9 @@ impl Endpoint {
             PathKind::Proxy if config.endpoints.proxy.is_none() => {
                 missing("prism-proxy").or_else(|| missing(target.pattern_binary()))
             }
+            PathKind::ProxyTraced => {
+                missing("prism-proxy").or_else(|| missing(target.pattern_binary()))
+            }
             PathKind::Pattern if config.endpoints.pattern.is_none() => {
                 missing(target.pattern_binary())
             }
@@ -91,12 +97,20 @@ impl Endpoint {
             addr,
             processes: Vec::new(),
             server: Server::External,
+            sink: None,
         };
         match path {
             PathKind::Proxy => match config.endpoints.proxy {
                 Some(addr) => Ok(external(addr)),
-                None => start_proxy(config, target).await,
+                None => start_proxy(config, target, None).await,
             },
+            PathKind::ProxyTraced => {
+                let sink = OtlpSink::start().await?;
+                let mut endpoint = start_proxy(config, target, Some(&sink)).await?;
+                endpoint.path = PathKind::ProxyTraced;
+                endpoint.sink = Some(sink);
+                Ok(endpoint)
+            }
             PathKind::Pattern => match config.endpoints.pattern {
                 Some(addr) => Ok(external(addr)),
                 None => start_pattern(&config.endpoints.bin_dir, target).await,
@@ -108,6 +122,7 @@ impl Endpoint {
                     addr: floor.addr(),
                     processes: Vec::new(),
                     server: Server::Floor(floor),
+                    sink: None,
                 })
             }
             PathKind::Redis | PathKind::Nats => unreachable!("refused by `unavailable`"),
@@ -116,6 +131,13 @@ impl Endpoint {
 
     /// Stops what the bench started.
     pub async fn stop(self) {
+        if let Some(sink) = &self.sink {
+            eprintln!(
+                "{}: the OTLP sink received {} spans",
+                self.path,
+                sink.spans()
+            );
+        }
         match self.server {
             Server::External => {}
             Server::Process(child) => child.stop().await,
@@ -131,11 +153,20 @@ struct OwnedChild {
 }
 
 impl OwnedChild {
-    fn spawn(binary: &Path, args: &[&str], dir: tempfile::TempDir) -> Result<Self, BenchError> {
+    fn spawn(
+        binary: &Path,
+        args: &[&str],
+        env: &[(&str, String)],
+        dir: tempfile::TempDir,
+    ) -> Result<Self, BenchError> {
         let log = std::fs::File::create(dir.path().join("log"))
             .map_err(|e| BenchError::io("creating a log file", e))?;
         let child = Command::new(binary)
             .args(args)
+            // Export only where a path asks for it.
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -228,6 +259,7 @@ async fn start_pattern(bin_dir: &Path, target: &Target) -> Result<Endpoint, Benc
             "--listen",
             "127.0.0.1:0",
         ],
+        &[],
         dir,
     )?;
     let what = target.pattern_binary();
@@ -242,10 +274,22 @@ async fn start_pattern(bin_dir: &Path, target: &Target) -> Result<Endpoint, Benc
             idle_rss_kb: procstat::read_rss_kb(pid),
         }],
         server: Server::Process(child),
+        sink: None,
     })
 }
 
-async fn start_proxy(config: &Config, target: &Target) -> Result<Endpoint, BenchError> {
+async fn start_proxy(
+    config: &Config,
+    target: &Target,
+    sink: Option<&OtlpSink>,
+) -> Result<Endpoint, BenchError> {
+    let env: Vec<(&str, String)> = match sink {
+        Some(sink) => vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint()),
+            ("OTEL_TRACES_SAMPLER", "always_on".to_string()),
+        ],
+        None => Vec::new(),
+    };
     let binary = config.endpoints.bin_dir.join("prism-proxy");
     let dir = private_dir()?;
     let config_path: PathBuf = dir.path().join("prism.yaml");
@@ -264,6 +308,7 @@ async fn start_proxy(config: &Config, target: &Target) -> Result<Endpoint, Bench
             "--metrics-listen",
             "127.0.0.1:0",
         ],
+        &env,
         dir,
     )?;
     let (addr, admin) = child
@@ -287,6 +332,7 @@ async fn start_proxy(config: &Config, target: &Target) -> Result<Endpoint, Bench
             },
         ],
         server: Server::Process(child),
+        sink: None,
     })
 }
 

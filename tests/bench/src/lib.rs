@@ -27,6 +27,7 @@ pub mod procstat;
 pub mod report;
 pub mod run;
 pub mod schedule;
+pub mod sink;
 pub mod stats;
 pub mod table;
 pub mod target;

@@ -15,8 +15,13 @@ use crate::BenchError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PathKind {
-    /// Through `prism-proxy` (routing by `x-prism-namespace`) to the pattern.
+    /// Through `prism-proxy` (routing by `x-prism-namespace`) to the pattern,
+    /// trace export off.
     Proxy,
+    /// The same with every span exported (100% sampled) over OTLP to a sink
+    /// in the bench: what tracing costs.
+    #[serde(rename = "proxy-traced")]
+    ProxyTraced,
     /// Straight to the pattern process over TCP.
     Pattern,
     /// A bare tonic server in the bench process that does no work: the cost
@@ -36,6 +41,7 @@ impl PathKind {
     pub fn name(self) -> &'static str {
         match self {
             Self::Proxy => "proxy",
+            Self::ProxyTraced => "proxy-traced",
             Self::Pattern => "pattern",
             Self::Floor => "floor",
             Self::Redis => "redis",
@@ -48,6 +54,7 @@ impl PathKind {
     pub fn baselines(self) -> &'static [PathKind] {
         match self {
             Self::Proxy => &[Self::Pattern, Self::Floor],
+            Self::ProxyTraced => &[Self::Proxy, Self::Pattern, Self::Floor],
             Self::Pattern | Self::Redis | Self::Nats => &[Self::Floor],
             Self::Floor => &[],
         }
@@ -75,6 +82,7 @@ impl FromStr for PathKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim() {
             "proxy" => Ok(Self::Proxy),
+            "proxy-traced" => Ok(Self::ProxyTraced),
             "pattern" => Ok(Self::Pattern),
             "floor" => Ok(Self::Floor),
             "redis" => Ok(Self::Redis),
