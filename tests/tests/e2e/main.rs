@@ -6,6 +6,8 @@
 //!   instantiated per backend (`keyvalue_suite!`).
 //! - `lifecycle`: the proxy ⇄ pattern lifecycle section.
 //! - `memstore`: MemStore-only behaviour (capacity, health details).
+//! - `nats`: the NATS pattern on a real nats-server (core and JetStream
+//!   delivery, redelivery, a NATS restart, trace context in messages).
 //! - `blackbox`: an independent client (grpcurl) using reflection.
 
 #[macro_use]
@@ -15,6 +17,7 @@ mod blackbox;
 mod compose;
 mod lifecycle;
 mod memstore;
+mod nats;
 mod observability;
 
 keyvalue_suite!(keyvalue_memstore, crate::memstore::kv_env);
