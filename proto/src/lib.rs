@@ -2,10 +2,11 @@
 //! package, the descriptor set for server reflection, and conversions between
 //! JSON config and `google.protobuf.Struct`.
 //!
-//! Modules: [`lifecycle`], [`keyvalue`], [`pubsub`], [`admin`], [`json`], [`limits`].
+//! Modules: [`lifecycle`], [`keyvalue`], [`pubsub`], [`admin`], [`json`], [`limits`], [`topic`].
 
 pub mod json;
 pub mod limits;
+pub mod topic;
 
 pub mod lifecycle {
     pub mod v1 {

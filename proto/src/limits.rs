@@ -19,6 +19,8 @@ pub struct Limits {
 impl Limits {
     pub const DEFAULT_MAX_KEY_BYTES: usize = 4096;
     pub const DEFAULT_MAX_VALUE_BYTES: usize = 4 * 1024 * 1024;
+    /// Longest TTL accepted: 100 years.
+    pub const MAX_TTL_SECONDS: i64 = 100 * 365 * 24 * 3600;
 
     /// `INVALID_ARGUMENT` naming the field and limit when `key` is empty or too long.
     pub fn check_key(&self, key: &str) -> Result<(), Status> {
@@ -48,6 +50,12 @@ impl Limits {
         if ttl_seconds < 0 {
             return Err(Status::invalid_argument(format!(
                 "ttl_seconds: {ttl_seconds} is negative; use 0 for no expiry"
+            )));
+        }
+        if ttl_seconds > Self::MAX_TTL_SECONDS {
+            return Err(Status::invalid_argument(format!(
+                "ttl_seconds: {ttl_seconds} exceeds the limit of {} seconds",
+                Self::MAX_TTL_SECONDS
             )));
         }
         Ok(())
@@ -100,6 +108,13 @@ mod tests {
     #[test]
     fn at_the_limit_is_fine() {
         SMALL.check_set("abcd", &[0; 8], 0).unwrap();
+    }
+
+    #[test]
+    fn huge_ttl_is_invalid() {
+        let err = SMALL.check_set("k", b"", i64::MAX).unwrap_err();
+        assert!(err.message().contains("ttl_seconds"), "{}", err.message());
+        SMALL.check_set("k", b"", Limits::MAX_TTL_SECONDS).unwrap();
     }
 
     #[test]

@@ -91,6 +91,7 @@ impl Admin for AdminService {
                     changed = changes.changed() => if changed.is_err() { return },
                     _ = tokio::time::sleep(WATCH_INTERVAL) => {}
                     _ = tx.closed() => return,
+                    _ = state.stopped() => return,
                 }
             }
         });
@@ -157,11 +158,13 @@ impl Admin for AdminService {
         let namespace = request.into_inner().namespace;
         let mut live = self.state.activity.subscribe();
         let (tx, rx) = mpsc::channel(64);
+        let state = self.state.clone();
         tokio::spawn(async move {
             loop {
                 let next = tokio::select! {
                     next = live.recv() => next,
                     _ = tx.closed() => return,
+                    _ = state.stopped() => return,
                 };
                 match next {
                     Ok(e) if namespace.is_empty() || e.namespace == namespace => {

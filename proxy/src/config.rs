@@ -62,7 +62,10 @@ impl Default for Config {
             watch_config: true,
             patterns_dir: None,
             supervisor: SupervisorConfig::default(),
-            namespaces: vec![NamespaceConfig::default_memstore()],
+            namespaces: vec![
+                NamespaceConfig::default_memstore(),
+                NamespaceConfig::events_memstore(),
+            ],
         }
     }
 }
@@ -162,7 +165,12 @@ impl Backend {
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     pub max_key_bytes: usize,
+    /// Largest KeyValue value or PubSub payload.
     pub max_value_bytes: usize,
+    /// PubSub: messages the proxy holds per subscriber before its
+    /// slow-consumer policy applies (drop oldest, or stop reading for
+    /// at-least-once backends).
+    pub subscriber_buffer: usize,
 }
 
 impl Default for LimitsConfig {
@@ -171,6 +179,7 @@ impl Default for LimitsConfig {
         Self {
             max_key_bytes: l.max_key_bytes,
             max_value_bytes: l.max_value_bytes,
+            subscriber_buffer: 1024,
         }
     }
 }
@@ -202,6 +211,15 @@ impl NamespaceConfig {
             binary: None,
             limits: LimitsConfig::default(),
             config: serde_json::Value::Null,
+        }
+    }
+
+    /// `events`: PubSub on MemStore, served with no config file.
+    pub fn events_memstore() -> Self {
+        Self {
+            name: "events".into(),
+            pattern: PatternKind::Pubsub,
+            ..Self::default_memstore()
         }
     }
 
@@ -282,6 +300,12 @@ impl Config {
             if !(ns.config.is_null() || ns.config.is_object()) {
                 return Err(ConfigError::invalid(field("config"), "must be a mapping"));
             }
+            if ns.limits.subscriber_buffer == 0 {
+                return Err(ConfigError::invalid(
+                    field("limits.subscriber_buffer"),
+                    "must be at least 1",
+                ));
+            }
             if ns.limits.max_key_bytes == 0 {
                 return Err(ConfigError::invalid(
                     field("limits.max_key_bytes"),
@@ -358,6 +382,8 @@ mod tests {
         let c = Config::from_yaml("").unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(c.namespaces[0].name, "default");
+        assert_eq!(c.namespaces[1].name, "events");
+        assert_eq!(c.namespaces[1].pattern, PatternKind::Pubsub);
         assert_eq!(c.listen.to_string(), "127.0.0.1:8980");
         assert_eq!(c.admin_listen.to_string(), "127.0.0.1:8981");
         assert_eq!(c.metrics_listen.unwrap().to_string(), "127.0.0.1:9090");

@@ -19,6 +19,12 @@ pub enum ProxyError {
         header: &'static str,
         reason: String,
     },
+    #[error("namespace `{namespace}` serves {serves}, not {called}")]
+    WrongPattern {
+        namespace: String,
+        serves: &'static str,
+        called: &'static str,
+    },
 }
 
 impl From<ProxyError> for Status {
@@ -31,6 +37,7 @@ impl From<ProxyError> for Status {
             | ProxyError::Draining => Status::unavailable(message),
             ProxyError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
             ProxyError::BadHeader { .. } => Status::invalid_argument(message),
+            ProxyError::WrongPattern { .. } => Status::unimplemented(message),
         }
     }
 }
@@ -70,6 +77,14 @@ mod tests {
                     reason: "r".into(),
                 },
                 Code::InvalidArgument,
+            ),
+            (
+                ProxyError::WrongPattern {
+                    namespace: "events".into(),
+                    serves: "pubsub",
+                    called: "keyvalue",
+                },
+                Code::Unimplemented,
             ),
         ];
         for (err, code) in cases {

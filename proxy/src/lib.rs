@@ -1,7 +1,8 @@
 //! `prism-proxy`: the gRPC front door. It loads `prism.yaml` ([`config`],
 //! [`cli`]), supervises one pattern process per namespace ([`supervisor`]
 //! over [`process`]), keeps the live routing table ([`namespace`]) inside the
-//! shared [`state`], forwards data-plane calls ([`keyvalue`]), records what
+//! shared [`state`], forwards data-plane calls ([`dataplane`], [`keyvalue`],
+//! [`pubsub`] with per-subscriber buffers in [`subscriptions`]), records what
 //! happens ([`activity`]), serves the admin API ([`admin`]) and Prometheus
 //! metrics ([`metrics`]), follows config file changes ([`watch`]) and shuts
 //! down without dropping in-flight calls ([`drain`], [`server`]). [`error`]
@@ -11,14 +12,17 @@ pub mod activity;
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod dataplane;
 pub mod drain;
 pub mod error;
 pub mod keyvalue;
 pub mod metrics;
 pub mod namespace;
 pub mod process;
+pub mod pubsub;
 pub mod server;
 pub mod state;
+pub mod subscriptions;
 pub mod supervisor;
 pub mod watch;
 

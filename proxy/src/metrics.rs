@@ -48,6 +48,29 @@ pub fn render(state: &ProxyState) -> String {
             ns.status().restart_count
         );
     }
+    let pubsub = state.subscriptions.stats();
+    let mut names: Vec<&String> = pubsub.keys().collect();
+    names.sort();
+    out.push_str("# HELP prism_pubsub_subscriptions Live subscriber streams per namespace.\n");
+    out.push_str("# TYPE prism_pubsub_subscriptions gauge\n");
+    for ns in &names {
+        let _ = writeln!(
+            out,
+            "prism_pubsub_subscriptions{{namespace=\"{ns}\"}} {}",
+            pubsub[*ns].0
+        );
+    }
+    out.push_str(
+        "# HELP prism_pubsub_dropped_total Messages dropped for slow subscribers per namespace.\n",
+    );
+    out.push_str("# TYPE prism_pubsub_dropped_total counter\n");
+    for ns in &names {
+        let _ = writeln!(
+            out,
+            "prism_pubsub_dropped_total{{namespace=\"{ns}\"}} {}",
+            pubsub[*ns].1
+        );
+    }
     let _ = writeln!(
         out,
         "# HELP prism_in_flight_requests Data-plane calls being served.\n# TYPE prism_in_flight_requests gauge\nprism_in_flight_requests {}",

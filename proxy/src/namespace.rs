@@ -18,7 +18,7 @@ use tonic::transport::Channel;
 
 use crate::{
     activity::Activity,
-    config::NamespaceConfig,
+    config::{NamespaceConfig, PatternKind},
     drain::{Drain, InFlight},
     error::ProxyError,
 };
@@ -83,6 +83,8 @@ pub struct Status {
     pub restart_count: u32,
     pub last_error: Option<String>,
     pub version: String,
+    /// What the running pattern said it can do (`Initialize` metadata).
+    pub capabilities: Vec<String>,
 }
 
 /// How a namespace is served: replaced whole on a config reload.
@@ -152,6 +154,7 @@ impl Namespace {
                 restart_count: 0,
                 last_error: None,
                 version: String::new(),
+                capabilities: Vec::new(),
             }),
             activity,
         }
@@ -170,8 +173,16 @@ impl Namespace {
         self.activity.touch();
     }
 
-    /// The route to send a call on, or why there is none.
-    pub fn route(&self) -> Result<Routed, ProxyError> {
+    /// The route to send a call of a `kind` service on, or why there is none.
+    pub fn route(&self, kind: PatternKind) -> Result<Routed, ProxyError> {
+        let serves = self.spec().config.pattern;
+        if serves != kind {
+            return Err(ProxyError::WrongPattern {
+                namespace: self.name.clone(),
+                serves: serves.as_str(),
+                called: kind.as_str(),
+            });
+        }
         if let Some(route) = self.route.read().expect("route lock").as_ref() {
             // Entered under the read lock: a route swapped out after this
             // point still counts this call before it is stopped.
@@ -268,7 +279,7 @@ mod tests {
 
     #[test]
     fn no_route_while_starting_is_unavailable() {
-        let status = tonic::Status::from(ns().route().err().unwrap());
+        let status = tonic::Status::from(ns().route(PatternKind::Keyvalue).err().unwrap());
         assert_eq!(status.code(), Code::Unavailable);
         assert!(
             status.message().contains("restarting"),
@@ -284,7 +295,7 @@ mod tests {
             s.state = State::Failed;
             s.last_error = Some("pattern binary not found: /x".into());
         });
-        let status = tonic::Status::from(ns.route().err().unwrap());
+        let status = tonic::Status::from(ns.route(PatternKind::Keyvalue).err().unwrap());
         assert_eq!(status.code(), Code::Unavailable);
         assert!(
             status.message().contains("binary not found"),
@@ -298,11 +309,22 @@ mod tests {
         let ns = ns();
         let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
         ns.set_route(Some(Route::new(channel.clone(), 1)));
-        let call = ns.route().unwrap();
+        let call = ns.route(PatternKind::Keyvalue).unwrap();
         let old = ns.set_route(Some(Route::new(channel, 2))).unwrap();
         assert_eq!(old.calls.in_flight(), 1);
         drop(call);
         assert_eq!(old.calls.in_flight(), 0);
+    }
+
+    #[test]
+    fn calling_the_wrong_interface_is_unimplemented() {
+        let status = tonic::Status::from(ns().route(PatternKind::Pubsub).err().unwrap());
+        assert_eq!(status.code(), Code::Unimplemented);
+        assert!(
+            status.message().contains("keyvalue"),
+            "{}",
+            status.message()
+        );
     }
 
     #[test]

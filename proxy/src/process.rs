@@ -232,11 +232,19 @@ pub fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
+const PATTERN_CONNECTION_WINDOW: u32 = 64 * 1024 * 1024;
+const PATTERN_STREAM_WINDOW: u32 = 1024 * 1024;
+
 /// A lazily reconnecting gRPC channel over a Unix socket.
 pub async fn unix_channel(socket: &Path) -> Result<Channel, tonic::transport::Error> {
     let socket = socket.to_path_buf();
     // The URI is required by the API but unused: the connector dials the socket.
     Endpoint::from_static("http://pattern.local")
+        // Many subscription streams share this connection; a generous
+        // connection window keeps one the proxy is not reading (a slow
+        // at-least-once subscriber) from stalling the others.
+        .initial_connection_window_size(PATTERN_CONNECTION_WINDOW)
+        .initial_stream_window_size(PATTERN_STREAM_WINDOW)
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let socket = socket.clone();
             async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(socket).await?)) }

@@ -7,17 +7,19 @@ use std::{future::Future, path::PathBuf};
 
 use prism_proto::{
     admin::v1::admin_server::AdminServer, keyvalue::v1::key_value_server::KeyValueServer,
+    pubsub::v1::pub_sub_server::PubSubServer,
 };
 use tokio::{net::TcpListener, sync::watch, time::Instant};
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::ServingStatus;
 
 use crate::{
-    admin::AdminService, config::Config, keyvalue::KeyValueProxy, metrics, state::ProxyState,
+    admin::AdminService, config::Config, keyvalue::KeyValueProxy, metrics, pubsub::PubSubProxy,
+    state::ProxyState,
 };
 
-const KEYVALUE_SERVICE: &str = "prism.keyvalue.v1.KeyValue";
+/// Data-plane services, each with a `grpc.health.v1` entry.
+const SERVICES: [&str; 2] = ["prism.keyvalue.v1.KeyValue", "prism.pubsub.v1.PubSub"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -51,9 +53,11 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("", ServingStatus::Serving).await;
-    health
-        .set_service_status(KEYVALUE_SERVICE, ServingStatus::Serving)
-        .await;
+    for service in SERVICES {
+        health
+            .set_service_status(service, ServingStatus::Serving)
+            .await;
+    }
     for ns in &config.namespaces {
         health
             .set_service_status(&ns.name, ServingStatus::NotServing)
@@ -93,11 +97,16 @@ pub async fn run(
                 .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES),
         )
+        .add_service(
+            PubSubServer::new(PubSubProxy::new(state.clone()))
+                .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES),
+        )
         .add_service(health_service.clone())
         .add_service(reflection_v1()?)
         .add_service(reflection_v1alpha()?)
         .serve_with_incoming_shutdown(
-            TcpListenerStream::new(listeners.data),
+            TcpIncoming::from(listeners.data).with_nodelay(Some(true)),
             stopped(servers_stopped.clone()),
         );
     let admin = Server::builder()
@@ -106,7 +115,7 @@ pub async fn run(
         .add_service(reflection_v1()?)
         .add_service(reflection_v1alpha()?)
         .serve_with_incoming_shutdown(
-            TcpListenerStream::new(listeners.admin),
+            TcpIncoming::from(listeners.admin).with_nodelay(Some(true)),
             stopped(servers_stopped.clone()),
         );
     let data = tokio::spawn(data);
@@ -125,12 +134,18 @@ pub async fn run(
         "shutting down: draining"
     );
     state.drain.start_draining();
+    // Subscriptions and admin watch streams are not in-flight calls: they
+    // end now, cleanly, so the servers can finish.
+    state.subscriptions.close_all();
+    state.stopping.send_replace(true);
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;
-    health
-        .set_service_status(KEYVALUE_SERVICE, ServingStatus::NotServing)
-        .await;
+    for service in SERVICES {
+        health
+            .set_service_status(service, ServingStatus::NotServing)
+            .await;
+    }
     if !state.drain.wait_idle(Instant::now() + grace).await {
         tracing::warn!(
             in_flight = state.drain.in_flight(),

@@ -18,6 +18,7 @@ use crate::{
     config::{Config, ConfigError},
     drain::Drain,
     namespace::{Namespace, Namespaces, Spec},
+    subscriptions::Subscriptions,
     supervisor::Supervisor,
 };
 
@@ -27,6 +28,9 @@ pub struct ProxyState {
     pub activity: Arc<Activity>,
     pub latency: LatencyRecorder,
     pub drain: Drain,
+    pub subscriptions: Subscriptions,
+    /// Turns true when shutdown begins; long-lived admin streams end on it.
+    pub stopping: tokio::sync::watch::Sender<bool>,
     pub health: HealthReporter,
     pub started_at: Instant,
     pub config_path: Option<PathBuf>,
@@ -80,6 +84,8 @@ impl ProxyState {
             activity,
             latency: LatencyRecorder::new(),
             drain: Drain::default(),
+            subscriptions: Subscriptions::default(),
+            stopping: tokio::sync::watch::channel(false).0,
             health,
             started_at: Instant::now(),
             config_path,
@@ -93,6 +99,12 @@ impl ProxyState {
             state.add_namespace(Spec::new(ns.clone(), ns.binary_path(&state.patterns_dir)));
         }
         Ok(state)
+    }
+
+    /// Resolves once shutdown has begun.
+    pub async fn stopped(&self) {
+        let mut stopping = self.stopping.subscribe();
+        let _ = stopping.wait_for(|stop| *stop).await;
     }
 
     fn add_namespace(&self, spec: Spec) {

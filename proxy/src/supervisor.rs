@@ -453,6 +453,7 @@ fn go_live(
         s.endpoint = format!("unix:{}", running.socket.display());
         s.started_at = Some(Instant::now());
         s.version = running.metadata.version.clone();
+        s.capabilities = running.metadata.capabilities.clone();
     });
     let old = ns.set_route(Some(Route::new(running.channel.clone(), running.pid)));
     let reason = match previous {

@@ -1,14 +1,17 @@
 //! `prism-memstore`: the embedded in-memory backend. It serves KeyValue with
 //! TTL (enforced on read and by a periodic sweep), a max-keys capacity and
-//! paginated prefix scans.
+//! paginated prefix scans, and at-most-once PubSub with NATS-style wildcards.
 //!
 //! Modules: [`config`] (the namespace's config block), [`store`] (the pure
-//! data structure), [`keyvalue`] (the gRPC service), [`pattern`] (lifecycle
+//! key/value structure), [`keyvalue`] (its gRPC service), [`broker`] (the
+//! in-memory fan-out), [`pubsub`] (its gRPC service), [`pattern`] (lifecycle
 //! hooks and health).
 
+pub mod broker;
 pub mod config;
 pub mod keyvalue;
 pub mod pattern;
+pub mod pubsub;
 pub mod store;
 
 pub use config::MemStoreConfig;
@@ -17,7 +20,9 @@ pub use pattern::MemStore;
 use std::sync::Arc;
 
 use prism_pattern_sdk::{Args, Gate, ServeError};
-use prism_proto::keyvalue::v1::key_value_server::KeyValueServer;
+use prism_proto::{
+    keyvalue::v1::key_value_server::KeyValueServer, pubsub::v1::pub_sub_server::PubSubServer,
+};
 use tonic::service::Routes;
 
 /// Serves the MemStore pattern as the flags say, until it is stopped.
@@ -30,5 +35,9 @@ pub async fn run(args: Args) -> Result<(), ServeError> {
     ))
     .max_decoding_message_size(prism_pattern_sdk::MAX_MESSAGE_BYTES)
     .max_encoding_message_size(prism_pattern_sdk::MAX_MESSAGE_BYTES);
-    prism_pattern_sdk::serve(&args, memstore, gate, Routes::new(kv)).await
+    let pubsub = PubSubServer::new(pubsub::PubSubService::new(memstore.clone(), gate.clone()))
+        .max_decoding_message_size(prism_pattern_sdk::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(prism_pattern_sdk::MAX_MESSAGE_BYTES);
+    let routes = Routes::new(kv).add_service(pubsub);
+    prism_pattern_sdk::serve(&args, memstore, gate, routes).await
 }

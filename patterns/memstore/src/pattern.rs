@@ -10,7 +10,7 @@ use prism_pattern_sdk::{
 };
 use tokio::task::JoinHandle;
 
-use crate::{config::MemStoreConfig, store::Store};
+use crate::{broker::Broker, config::MemStoreConfig, store::Store};
 
 /// Health turns DEGRADED at this fill ratio.
 const DEGRADED_FILL: f64 = 0.9;
@@ -20,6 +20,7 @@ pub struct MemStore {
     /// One lock for the map: operations are short and never await inside it.
     store: Arc<Mutex<Store>>,
     sweeper: Mutex<Option<JoinHandle<()>>>,
+    broker: Arc<Broker>,
 }
 
 impl Default for MemStore {
@@ -35,11 +36,16 @@ impl MemStore {
             store: Arc::new(Mutex::new(Store::new(config.max_keys))),
             config: RwLock::new(config),
             sweeper: Mutex::new(None),
+            broker: Arc::new(Broker::default()),
         }
     }
 
     pub fn config(&self) -> MemStoreConfig {
         self.config.read().expect("config lock").clone()
+    }
+
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
     }
 
     /// Runs `f` on the store under its lock.
@@ -53,8 +59,11 @@ impl Pattern for MemStore {
         PatternMetadata {
             name: "memstore".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            interfaces: vec!["prism.keyvalue.v1.KeyValue".into()],
-            capabilities: vec!["ttl".into(), "scan".into()],
+            interfaces: vec![
+                "prism.keyvalue.v1.KeyValue".into(),
+                "prism.pubsub.v1.PubSub".into(),
+            ],
+            capabilities: vec!["ttl".into(), "scan".into(), "wildcards".into()],
         }
     }
 
@@ -97,7 +106,21 @@ impl Pattern for MemStore {
 
     async fn health(&self) -> Health {
         let (keys, max_keys) = self.with_store(|s| (s.len(), s.max_keys()));
+        let stats = &self.broker.stats;
         health_for(keys, max_keys)
+            .detail("subscriptions", self.broker.subscriptions())
+            .detail(
+                "in_msgs",
+                stats.published.load(std::sync::atomic::Ordering::Relaxed),
+            )
+            .detail(
+                "out_msgs",
+                stats.delivered.load(std::sync::atomic::Ordering::Relaxed),
+            )
+            .detail(
+                "dropped",
+                stats.dropped.load(std::sync::atomic::Ordering::Relaxed),
+            )
     }
 }
 

@@ -70,7 +70,8 @@ impl Store {
         ttl: Option<Duration>,
         now: Instant,
     ) -> Result<(), StoreError> {
-        let expires_at = ttl.map(|ttl| now + ttl);
+        // An expiry past what the clock can hold is as good as none.
+        let expires_at = ttl.and_then(|ttl| now.checked_add(ttl));
         if let Some(entry) = self.entries.get_mut(key) {
             *entry = Entry { value, expires_at };
             return Ok(());

@@ -9,8 +9,11 @@ use tokio::{
     signal::unix::{SignalKind, signal},
     sync::Notify,
 };
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
-use tonic::{service::Routes, transport::Server};
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::{
+    service::Routes,
+    transport::{Server, server::TcpIncoming},
+};
 
 use crate::{Args, Gate, ListenAddr, Pattern, lifecycle};
 
@@ -98,7 +101,10 @@ pub async fn serve<P: Pattern>(
             tracing::info!(addr = %local, "pattern listening");
             println!("listening on {local}");
             router
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+                .serve_with_incoming_shutdown(
+                    TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    shutdown,
+                )
                 .await?;
         }
     }

@@ -199,9 +199,11 @@ pub async fn invalid_keys_and_values_name_the_limit(env: &KvEnv) {
         "nothing stored"
     );
 
-    let err = kv.set(set("neg", b"v", -1)).await.unwrap_err();
-    assert_eq!(err.code(), Code::InvalidArgument);
-    assert!(err.message().contains("ttl_seconds"), "{}", err.message());
+    for ttl in [-1, i64::MAX] {
+        let err = kv.set(set("ttl", b"v", ttl)).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "ttl {ttl}");
+        assert!(err.message().contains("ttl_seconds"), "{}", err.message());
+    }
 }
 
 pub async fn missing_keys(env: &KvEnv) {

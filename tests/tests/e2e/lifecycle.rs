@@ -384,3 +384,49 @@ fn bad_config_exits_64_naming_the_field_before_binding() {
     assert_eq!(output.status.code(), Some(64));
     drop(held);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_admin_watch_streams_and_subscriptions() {
+    use prism_proto::{
+        admin::v1::{WatchEventsRequest, WatchPatternsRequest},
+        pubsub::v1::{SubscribeRequest, pub_sub_client::PubSubClient},
+    };
+    let mut proxy = Proxy::start_default().await;
+    proxy.wait_healthy("events").await;
+    let mut admin = proxy.admin().await;
+    let mut snapshots = admin
+        .watch_patterns(WatchPatternsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut events = admin
+        .watch_events(WatchEventsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut request = tonic::Request::new(SubscribeRequest {
+        topic: "t".into(),
+        ..Default::default()
+    });
+    request
+        .metadata_mut()
+        .insert("x-prism-namespace", "events".parse().unwrap());
+    let mut messages = PubSubClient::new(proxy.channel().await)
+        .subscribe(request)
+        .await
+        .unwrap()
+        .into_inner();
+    snapshots.message().await.unwrap();
+
+    proxy.signal(libc::SIGTERM);
+    let status = proxy.wait_exit(Duration::from_secs(10)).await;
+    assert!(
+        status.success(),
+        "exit status {status:?}; log:\n{}",
+        proxy.log()
+    );
+    // Every stream ended rather than hanging the shutdown.
+    while let Ok(Some(_)) = snapshots.message().await {}
+    while let Ok(Some(_)) = events.message().await {}
+    assert!(matches!(messages.message().await, Ok(None) | Err(_)));
+}

@@ -4,20 +4,35 @@
 //!
 //! - `keyvalue`: the KeyValue section of ACCEPTANCE.md, written once and
 //!   instantiated per backend (`keyvalue_suite!`).
+//! - `pubsub`: the PubSub section, written once, instantiated per backend
+//!   (`pubsub_suite!`).
 //! - `lifecycle`: the proxy ⇄ pattern lifecycle section.
+//! - `admin`: the admin API (traffic, latency, events, restart, hot reload,
+//!   config reload) and Prometheus metrics.
+//! - `observability`: one trace per request, exported to a real OTLP receiver.
+//! - `compose`: the compose stack's files, checked without Docker.
 //! - `memstore`: MemStore-only behaviour (capacity, health details).
 //! - `nats`: the NATS pattern on a real nats-server (core and JetStream
 //!   delivery, redelivery, a NATS restart, trace context in messages).
+//! - `redis`: Redis-only behaviour (healing after Redis dies, config reaching
+//!   Redis, glob characters in scan prefixes) against a real `redis-server`.
 //! - `blackbox`: an independent client (grpcurl) using reflection.
+//! - `console`: the real `prism-console` in tmux against a real proxy.
 
 #[macro_use]
 mod keyvalue;
+#[macro_use]
+mod pubsub;
 mod admin;
 mod blackbox;
 mod compose;
+mod console;
 mod lifecycle;
 mod memstore;
 mod nats;
 mod observability;
+mod redis;
 
 keyvalue_suite!(keyvalue_memstore, crate::memstore::kv_env);
+keyvalue_suite!(keyvalue_redis, crate::redis::kv_env);
+pubsub_suite!(pubsub_memstore, crate::memstore::pubsub_env);

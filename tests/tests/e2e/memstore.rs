@@ -7,7 +7,10 @@ use prism_proto::{keyvalue::v1::SetRequest, lifecycle::v1::HealthStatus};
 use prism_tests::ProxyBuilder;
 use tonic::Code;
 
-use crate::keyvalue::{KvEnv, NS, with_kv_namespace};
+use crate::{
+    keyvalue::{KvEnv, NS, with_kv_namespace},
+    pubsub::{self, PubSubEnv, with_ps_namespace},
+};
 
 /// Setup for the KeyValue suite on MemStore.
 pub async fn kv_env(builder: ProxyBuilder) -> KvEnv {
@@ -17,6 +20,19 @@ pub async fn kv_env(builder: ProxyBuilder) -> KvEnv {
     proxy.wait_healthy(NS).await;
     KvEnv {
         proxy,
+        _backend: None,
+    }
+}
+
+/// Setup for the PubSub suite on MemStore (at most once).
+pub async fn pubsub_env(builder: ProxyBuilder) -> PubSubEnv {
+    let proxy = with_ps_namespace(builder, "backend: memstore")
+        .start()
+        .await;
+    proxy.wait_healthy(pubsub::NS).await;
+    PubSubEnv {
+        proxy,
+        durable: false,
         _backend: None,
     }
 }

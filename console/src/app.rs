@@ -1,0 +1,256 @@
+//! The console's state, and nothing else: no I/O, no drawing. It changes only
+//! in [`crate::update::update`]; [`crate::view`] derives what to draw from it.
+
+use crate::{
+    event::{Action, Connection},
+    model::{Latency, LogEvent, Pattern, RpcError, Snapshot},
+};
+
+/// Events kept for the detail view, like the proxy's own log.
+pub const EVENT_LOG_CAPACITY: usize = 1000;
+
+/// Every key binding, in the order the help overlay and the README list them.
+pub const KEY_BINDINGS: &[(&str, &str)] = &[
+    ("?", "show or hide this help"),
+    ("q, Ctrl-C", "quit"),
+    ("j, ↓", "move down"),
+    ("k, ↑", "move up"),
+    ("g, Home", "first row"),
+    ("G, End", "last row"),
+    ("PgDn / PgUp", "a page down / up"),
+    ("/", "filter by namespace (Enter keeps it, Esc clears it)"),
+    ("Esc", "clear the filter (table)"),
+    ("s", "sort by the next column"),
+    ("S", "reverse the sort order"),
+    ("Enter", "detail view of the selected pattern"),
+    ("Esc, ←, Backspace", "back to the table (detail view)"),
+    ("o", "next operation in the latency histogram (detail view)"),
+    ("r", "restart the pattern process (asks y/n)"),
+    ("R", "hot-reload the pattern process (asks y/n)"),
+    ("y / n, Esc", "confirm / cancel the dialog"),
+];
+
+/// How the console was started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The proxy's admin address as given on the command line.
+    pub admin: String,
+    /// Restart and reload are refused.
+    pub readonly: bool,
+    /// Restart and reload ask y/n first.
+    pub confirm: bool,
+}
+
+/// A table column; also what the table can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Namespace,
+    Pattern,
+    Backend,
+    State,
+    Health,
+    Pid,
+    Uptime,
+    Restarts,
+    Rps,
+    ErrorRate,
+    P50,
+    P99,
+}
+
+impl Column {
+    pub const ALL: [Column; 12] = [
+        Column::Namespace,
+        Column::Pattern,
+        Column::Backend,
+        Column::State,
+        Column::Health,
+        Column::Pid,
+        Column::Uptime,
+        Column::Restarts,
+        Column::Rps,
+        Column::ErrorRate,
+        Column::P50,
+        Column::P99,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Column::Namespace => "NAMESPACE",
+            Column::Pattern => "PATTERN",
+            Column::Backend => "BACKEND",
+            Column::State => "STATE",
+            Column::Health => "HEALTH",
+            Column::Pid => "PID",
+            Column::Uptime => "UPTIME",
+            Column::Restarts => "RESTARTS",
+            Column::Rps => "RPS",
+            Column::ErrorRate => "ERR%",
+            Column::P50 => "P50",
+            Column::P99 => "P99",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Column::ALL.iter().position(|c| *c == self).unwrap_or(0)
+    }
+
+    /// The column after this one, wrapping around (the `s` key).
+    pub fn next(self) -> Column {
+        Column::ALL[(self.index() + 1) % Column::ALL.len()]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    pub column: Column,
+    pub descending: bool,
+}
+
+/// Which screen fills the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screen {
+    Table,
+    Detail { namespace: String },
+}
+
+/// Who gets the next key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// Typing into the filter.
+    Filter,
+    Help,
+    Confirm(Confirm),
+}
+
+/// A restart or reload waiting for y/n.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    pub action: Action,
+    pub namespace: String,
+    pub pid: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusKind {
+    Info,
+    /// An action is under way.
+    Pending,
+    Success,
+    Error,
+}
+
+/// The status line: the outcome of the last thing the operator did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub kind: StatusKind,
+    pub text: String,
+}
+
+/// The latency histogram of the detail view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyState {
+    pub namespace: String,
+    /// Empty: every operation together.
+    pub operation: String,
+    pub data: LatencyData,
+    /// A `GetLatency` call is out; no second one is sent meanwhile.
+    pub in_flight: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LatencyData {
+    Loading,
+    Ready(Latency),
+    Failed(RpcError),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct App {
+    pub options: Options,
+    /// Wall clock of the last tick, Unix epoch milliseconds.
+    pub now_ms: i64,
+    /// Terminal (width, height), for paging.
+    pub size: (u16, u16),
+    pub connection: Connection,
+    /// The last snapshot received; kept while disconnected so the operator
+    /// still sees the last known state.
+    pub snapshot: Option<Snapshot>,
+    /// Indices into `snapshot.patterns` that pass the filter, in sort order.
+    pub rows: Vec<usize>,
+    /// Position of the selection in `rows`.
+    pub cursor: usize,
+    /// Namespace under the cursor, so the selection follows the row when
+    /// snapshots reorder or the filter changes.
+    pub selected: Option<String>,
+    pub filter: String,
+    pub sort: Sort,
+    pub screen: Screen,
+    pub mode: Mode,
+    pub status: Option<Status>,
+    /// Oldest first, at most [`EVENT_LOG_CAPACITY`].
+    pub events: Vec<LogEvent>,
+    /// `None` until the proxy answered `ListEvents`/`WatchEvents` either way.
+    pub events_available: Option<bool>,
+    pub latency: Option<LatencyState>,
+    pub should_quit: bool,
+}
+
+impl App {
+    pub fn new(options: Options, now_ms: i64) -> Self {
+        Self {
+            options,
+            now_ms,
+            size: (0, 0),
+            connection: Connection::Connecting,
+            snapshot: None,
+            rows: Vec::new(),
+            cursor: 0,
+            selected: None,
+            filter: String::new(),
+            sort: Sort {
+                column: Column::Namespace,
+                descending: false,
+            },
+            screen: Screen::Table,
+            mode: Mode::Normal,
+            status: None,
+            events: Vec::new(),
+            events_available: None,
+            latency: None,
+            should_quit: false,
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        matches!(self.connection, Connection::Connected(_))
+    }
+
+    pub fn pattern(&self, namespace: &str) -> Option<&Pattern> {
+        self.snapshot
+            .as_ref()?
+            .patterns
+            .iter()
+            .find(|p| p.namespace == namespace)
+    }
+
+    /// The visible rows, in order.
+    pub fn visible(&self) -> impl Iterator<Item = &Pattern> {
+        let patterns = self
+            .snapshot
+            .as_ref()
+            .map(|s| s.patterns.as_slice())
+            .unwrap_or_default();
+        self.rows.iter().filter_map(move |&i| patterns.get(i))
+    }
+
+    /// The namespace an action applies to: the detail view's, else the
+    /// selected row's.
+    pub fn target(&self) -> Option<&Pattern> {
+        match &self.screen {
+            Screen::Detail { namespace } => self.pattern(namespace),
+            Screen::Table => self.pattern(self.selected.as_deref()?),
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! The admin API task: connects to the proxy's admin port, follows
+//! `WatchPatterns` and `WatchEvents`, executes [`Command`]s, and reconnects
+//! with exponential backoff when the proxy goes away. Everything it learns
+//! becomes an [`Event`]; wire types are converted to [`crate::model`] here.
+//!
+//! A proxy that answers UNIMPLEMENTED degrades the console instead of
+//! breaking it: `WatchPatterns` falls back to `ListPatterns` once a second,
+//! `WatchEvents` to `ListEvents` once a second.
+
+use std::time::Duration;
+
+use prism_proto::admin::v1::{
+    ListEventsRequest, ListPatternsRequest, ListPatternsResponse, ReloadPatternRequest,
+    RestartPatternRequest, WatchEventsRequest, WatchPatternsRequest, admin_client::AdminClient,
+};
+use tokio::{
+    sync::mpsc,
+    task::JoinHandle,
+    time::{Interval, MissedTickBehavior},
+};
+use tonic::{Code, Request, Streaming, transport::Channel};
+
+use crate::{
+    event::{Action, ActionOutcome, Command, Connection, Event, Feed, Pids, now_ms},
+    model::{Latency, LogEvent, RpcError, Snapshot},
+};
+
+/// Timings of the admin client; tests shorten them.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// e.g. `http://127.0.0.1:8981`
+    pub uri: String,
+    pub connect_timeout: Duration,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Between `ListPatterns` (or `ListEvents`) calls when the proxy does
+    /// not stream.
+    pub poll_interval: Duration,
+    /// Restart and reload wait for the new process; this bounds the wait.
+    pub action_timeout: Duration,
+}
+
+impl ClientConfig {
+    pub fn new(uri: String) -> Self {
+        Self {
+            uri,
+            connect_timeout: Duration::from_secs(2),
+            backoff_initial: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(10),
+            poll_interval: Duration::from_secs(1),
+            action_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Starts the admin task. It runs until `commands` closes or `events`
+/// has no receiver.
+pub fn spawn(
+    config: ClientConfig,
+    events: mpsc::Sender<Event>,
+    commands: mpsc::UnboundedReceiver<Command>,
+) -> JoinHandle<()> {
+    tokio::spawn(run(config, events, commands))
+}
+
+/// Exponential backoff: `initial`, doubling up to `max`.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Self {
+            initial,
+            max,
+            next: initial,
+        }
+    }
+
+    pub fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(self.max);
+        delay
+    }
+
+    pub fn reset(&mut self) {
+        self.next = self.initial;
+    }
+}
+
+enum SessionEnd {
+    /// The connection or a stream broke; try again.
+    Lost(String),
+    /// The console is quitting.
+    Closed,
+}
+
+async fn run(
+    config: ClientConfig,
+    events: mpsc::Sender<Event>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let mut backoff = Backoff::new(config.backoff_initial, config.backoff_max);
+    loop {
+        if events
+            .send(Event::Connection(Connection::Connecting))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let error = match connect(&config).await {
+            Ok(channel) => {
+                match session(&config, channel, &events, &mut commands, &mut backoff).await {
+                    SessionEnd::Lost(error) => error,
+                    SessionEnd::Closed => return,
+                }
+            }
+            Err(error) => error,
+        };
+        let delay = backoff.next_delay();
+        let retry_at_ms = now_ms() + delay.as_millis() as i64;
+        let disconnected = Event::Connection(Connection::Disconnected { error, retry_at_ms });
+        if events.send(disconnected).await.is_err() {
+            return;
+        }
+        // Wait out the backoff, answering commands that cannot be run now.
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => break,
+                command = commands.recv() => {
+                    let Some(command) = command else { return };
+                    let refused = refuse(command, RpcError::Failed("not connected".to_string()));
+                    if events.send(refused).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn connect(config: &ClientConfig) -> Result<Channel, String> {
+    let endpoint = Channel::from_shared(config.uri.clone())
+        .map_err(|e| e.to_string())?
+        .connect_timeout(config.connect_timeout)
+        // A proxy that hangs without closing the connection is noticed too.
+        .http2_keep_alive_interval(Duration::from_secs(5))
+        .keep_alive_timeout(Duration::from_secs(5));
+    endpoint.connect().await.map_err(|e| {
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(inner) = source {
+            message = format!("{message}: {inner}");
+            source = inner.source();
+        }
+        message
+    })
+}
+
+/// One connection's life: the pattern feed in the foreground, the event log
+/// in a task of its own, commands run concurrently so a slow restart never
+/// stalls the feed.
+async fn session(
+    config: &ClientConfig,
+    channel: Channel,
+    events: &mpsc::Sender<Event>,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    backoff: &mut Backoff,
+) -> SessionEnd {
+    let client = AdminClient::new(channel);
+    let mut feed = match client.clone().watch_patterns(WatchPatternsRequest {}).await {
+        Ok(response) => PatternFeed::Stream(response.into_inner()),
+        Err(status) if status.code() == Code::Unimplemented => {
+            PatternFeed::Poll(client.clone(), poll_timer(config.poll_interval))
+        }
+        Err(status) => return SessionEnd::Lost(RpcError::from_status(&status).to_string()),
+    };
+    let connected = Connection::Connected(match feed {
+        PatternFeed::Stream(_) => Feed::Stream,
+        PatternFeed::Poll(..) => Feed::Polling,
+    });
+    if events.send(Event::Connection(connected)).await.is_err() {
+        return SessionEnd::Closed;
+    }
+    let event_log = AbortOnDrop(tokio::spawn(follow_event_log(
+        client.clone(),
+        events.clone(),
+        config.poll_interval,
+    )));
+    let end = loop {
+        tokio::select! {
+            snapshot = feed.next() => match snapshot {
+                Ok(snapshot) => {
+                    // Only a session that delivered something earns a fresh backoff,
+                    // so a proxy that accepts and then fails is not hammered.
+                    backoff.reset();
+                    if events.send(Event::Snapshot(snapshot)).await.is_err() {
+                        break SessionEnd::Closed;
+                    }
+                }
+                Err(error) => break SessionEnd::Lost(error),
+            },
+            command = commands.recv() => match command {
+                Some(command) => {
+                    tokio::spawn(execute(client.clone(), command, events.clone(), config.action_timeout));
+                }
+                None => break SessionEnd::Closed,
+            },
+        }
+    };
+    drop(event_log);
+    end
+}
+
+enum PatternFeed {
+    Stream(Streaming<ListPatternsResponse>),
+    Poll(AdminClient<Channel>, Interval),
+}
+
+impl PatternFeed {
+    /// The next snapshot; an error means the session is over. Cancel-safe
+    /// enough for `select!`: a cancelled poll is simply retried at the next
+    /// tick.
+    async fn next(&mut self) -> Result<Snapshot, String> {
+        match self {
+            PatternFeed::Stream(stream) => match stream.message().await {
+                Ok(Some(response)) => Ok(response.into()),
+                Ok(None) => Err("the proxy closed the pattern stream".to_string()),
+                Err(status) => Err(RpcError::from_status(&status).to_string()),
+            },
+            PatternFeed::Poll(client, timer) => {
+                timer.tick().await;
+                client
+                    .list_patterns(ListPatternsRequest {})
+                    .await
+                    .map(|r| r.into_inner().into())
+                    .map_err(|status| RpcError::from_status(&status).to_string())
+            }
+        }
+    }
+}
+
+fn poll_timer(period: Duration) -> Interval {
+    let mut timer = tokio::time::interval(period);
+    timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    timer
+}
+
+/// Follows the proxy's event log: `WatchEvents`, then `ListEvents` for what
+/// happened before (the watch starts first so nothing falls in between;
+/// the state drops duplicates). Without `WatchEvents`, polls `ListEvents`.
+async fn follow_event_log(
+    mut client: AdminClient<Channel>,
+    events: mpsc::Sender<Event>,
+    poll_interval: Duration,
+) {
+    let all = WatchEventsRequest {
+        namespace: String::new(),
+    };
+    match client.watch_events(all).await {
+        Ok(response) => {
+            let mut stream = response.into_inner();
+            if let Ok(list) = list_events(&mut client).await
+                && events.send(Event::EventLog(list)).await.is_err()
+            {
+                return;
+            }
+            while let Ok(Some(event)) = stream.message().await {
+                if events
+                    .send(Event::LogEvent(LogEvent::from(event)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+        Err(status) if status.code() == Code::Unimplemented => {
+            let mut timer = poll_timer(poll_interval);
+            loop {
+                timer.tick().await;
+                let event = match list_events(&mut client).await {
+                    Ok(list) => Event::EventLog(list),
+                    Err(RpcError::Unimplemented) => Event::EventLogUnavailable,
+                    // The pattern feed notices a lost connection and reconnects.
+                    Err(RpcError::Failed(_)) => return,
+                };
+                let unavailable = event == Event::EventLogUnavailable;
+                if events.send(event).await.is_err() || unavailable {
+                    return;
+                }
+            }
+        }
+        Err(_) => {}
+    }
+}
+
+async fn list_events(client: &mut AdminClient<Channel>) -> Result<Vec<LogEvent>, RpcError> {
+    let response = client
+        .list_events(ListEventsRequest {
+            namespace: String::new(),
+            limit: 0,
+        })
+        .await
+        .map_err(|status| RpcError::from_status(&status))?;
+    Ok(response
+        .into_inner()
+        .events
+        .into_iter()
+        .map(LogEvent::from)
+        .collect())
+}
+
+fn with_timeout<T>(message: T, timeout: Duration) -> Request<T> {
+    let mut request = Request::new(message);
+    request.set_timeout(timeout);
+    request
+}
+
+/// Runs one command and reports how it went.
+async fn execute(
+    mut client: AdminClient<Channel>,
+    command: Command,
+    events: mpsc::Sender<Event>,
+    action_timeout: Duration,
+) {
+    let event = match command {
+        Command::Restart { namespace, old_pid } => {
+            let request = with_timeout(
+                RestartPatternRequest {
+                    namespace: namespace.clone(),
+                },
+                action_timeout,
+            );
+            let result = client
+                .restart_pattern(request)
+                .await
+                .map(|response| Pids {
+                    old: old_pid,
+                    new: response.into_inner().pattern.map_or(0, |p| p.pid),
+                })
+                .map_err(|status| RpcError::from_status(&status));
+            Event::Action(ActionOutcome {
+                action: Action::Restart,
+                namespace,
+                result,
+            })
+        }
+        Command::Reload { namespace, old_pid } => {
+            let request = with_timeout(
+                ReloadPatternRequest {
+                    namespace: namespace.clone(),
+                },
+                action_timeout,
+            );
+            let result = client
+                .reload_pattern(request)
+                .await
+                .map(|response| {
+                    let response = response.into_inner();
+                    Pids {
+                        old: if response.old_pid == 0 {
+                            old_pid
+                        } else {
+                            response.old_pid
+                        },
+                        new: response.new_pid,
+                    }
+                })
+                .map_err(|status| RpcError::from_status(&status));
+            Event::Action(ActionOutcome {
+                action: Action::Reload,
+                namespace,
+                result,
+            })
+        }
+        Command::FetchLatency {
+            namespace,
+            operation,
+        } => {
+            let request = prism_proto::admin::v1::GetLatencyRequest {
+                namespace: namespace.clone(),
+                operation: operation.clone(),
+            };
+            let result = client
+                .get_latency(request)
+                .await
+                .map(|response| Latency::from(response.into_inner()))
+                .map_err(|status| RpcError::from_status(&status));
+            Event::Latency {
+                namespace,
+                operation,
+                result,
+            }
+        }
+    };
+    let _ = events.send(event).await;
+}
+
+/// The reply to a command that cannot run.
+fn refuse(command: Command, error: RpcError) -> Event {
+    let outcome = |action, namespace| {
+        Event::Action(ActionOutcome {
+            action,
+            namespace,
+            result: Err(error.clone()),
+        })
+    };
+    match command {
+        Command::Restart { namespace, .. } => outcome(Action::Restart, namespace),
+        Command::Reload { namespace, .. } => outcome(Action::Reload, namespace),
+        Command::FetchLatency {
+            namespace,
+            operation,
+        } => Event::Latency {
+            namespace,
+            operation,
+            result: Err(error),
+        },
+    }
+}
+
+/// Aborts the task when the session that owns it ends.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+//! The messages of the console loop. Every producer — terminal input, the
+//! redraw tick, signals and the admin client — sends an [`Event`] into one
+//! tokio channel; [`crate::update::update`] turns each into state changes and
+//! [`Command`]s, which the admin client executes.
+//!
+//! The producers that are not the admin client live here too:
+//! [`spawn_input`], [`spawn_ticker`] and [`spawn_signals`].
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ratatui::crossterm::event::{self as term, KeyEvent, KeyEventKind};
+use tokio::sync::mpsc;
+
+use crate::model::{Latency, LogEvent, RpcError, Snapshot};
+
+/// Everything that can change what the console shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Key(KeyEvent),
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    /// Wall clock, for relative times and the reconnect countdown.
+    Tick {
+        now_ms: i64,
+    },
+    Connection(Connection),
+    Snapshot(Snapshot),
+    /// `ListEvents` answered: the log as the proxy keeps it.
+    EventLog(Vec<LogEvent>),
+    /// One event from `WatchEvents`.
+    LogEvent(LogEvent),
+    /// Neither `WatchEvents` nor `ListEvents` is served by this proxy.
+    EventLogUnavailable,
+    Latency {
+        namespace: String,
+        operation: String,
+        result: Result<Latency, RpcError>,
+    },
+    Action(ActionOutcome),
+    /// SIGTERM, SIGHUP or SIGINT: leave like `q`.
+    Shutdown,
+}
+
+/// The admin client's link to the proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    Connecting,
+    Connected(Feed),
+    /// Lost or refused; the next attempt is at `retry_at_ms` (wall clock).
+    Disconnected {
+        error: String,
+        retry_at_ms: i64,
+    },
+}
+
+/// How pattern snapshots arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    /// `WatchPatterns`: pushed on every change.
+    Stream,
+    /// `WatchPatterns` is not served: `ListPatterns` once a second.
+    Polling,
+}
+
+/// What the admin client is asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Restart {
+        namespace: String,
+        old_pid: u32,
+    },
+    Reload {
+        namespace: String,
+        old_pid: u32,
+    },
+    /// `operation` empty: every operation of the namespace together.
+    FetchLatency {
+        namespace: String,
+        operation: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Restart,
+    Reload,
+}
+
+impl Action {
+    /// The verb as the status line uses it: "restart", "reload".
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Restart => "restart",
+            Action::Reload => "hot-reload",
+        }
+    }
+}
+
+/// How a restart or reload ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionOutcome {
+    pub action: Action,
+    pub namespace: String,
+    pub result: Result<Pids, RpcError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pids {
+    pub old: u32,
+    pub new: u32,
+}
+
+/// Milliseconds since the Unix epoch, as the admin API counts time.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Reads terminal input on its own thread (crossterm's `read` blocks) and
+/// forwards key presses and resizes. The thread ends when the loop is gone;
+/// at exit it may still sit in `read`, which is harmless.
+pub fn spawn_input(events: mpsc::Sender<Event>) {
+    std::thread::spawn(move || {
+        loop {
+            let event = match term::read() {
+                Ok(term::Event::Key(key)) if key.kind != KeyEventKind::Release => Event::Key(key),
+                Ok(term::Event::Resize(width, height)) => Event::Resize { width, height },
+                Ok(_) => continue,
+                // The terminal is gone: nothing more will come.
+                Err(_) => {
+                    let _ = events.blocking_send(Event::Shutdown);
+                    return;
+                }
+            };
+            if events.blocking_send(event).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// A tick every `period`, so relative times and countdowns move while
+/// nothing else happens. Missed ticks are skipped, never bunched.
+pub fn spawn_ticker(events: mpsc::Sender<Event>, period: Duration) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            interval.tick().await;
+            if events.send(Event::Tick { now_ms: now_ms() }).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Turns SIGTERM, SIGHUP and SIGINT into [`Event::Shutdown`] so the terminal
+/// is restored on the way out.
+pub fn spawn_signals(events: mpsc::Sender<Event>) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+            _ = int.recv() => {}
+        }
+        let _ = events.send(Event::Shutdown).await;
+    });
+    Ok(())
+}

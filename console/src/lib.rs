@@ -1,0 +1,93 @@
+//! `prism-console`: the operator's terminal UI over a running proxy's admin
+//! API (`prism.admin.v1.Admin`). It depends on the wire contract
+//! (`prism-proto`) only, never on proxy internals.
+//!
+//! The loop: every producer sends an [`event::Event`] into one channel;
+//! [`update::update`] applies it to the [`app::App`] state and returns
+//! [`event::Command`]s for the admin [`client`]; [`view::View::build`]
+//! derives what to show and [`ui::render`] draws it.
+//!
+//! Modules: [`cli`] (flags), [`app`] (state), [`event`] (messages and the
+//! input, tick and signal producers), [`update`] (transitions), [`view`]
+//! (display model), [`ui`] (render), [`client`] (admin API task),
+//! [`model`] (domain types), [`terminal`] (setup, restore, panic hook),
+//! [`error`].
+
+pub mod app;
+pub mod cli;
+pub mod client;
+pub mod error;
+pub mod event;
+pub mod model;
+pub mod terminal;
+pub mod ui;
+pub mod update;
+pub mod view;
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+pub use cli::Args;
+pub use error::Error;
+
+use crate::{app::App, client::ClientConfig, event::Event, view::View};
+
+/// How often the screen refreshes when nothing happens (relative times,
+/// the reconnect countdown).
+const TICK: Duration = Duration::from_secs(1);
+
+/// Runs the console until the operator quits.
+///
+/// Fails when `--admin` is unusable or there is no terminal to draw on. A
+/// missing or vanishing proxy is not an error: the console shows it and
+/// keeps reconnecting.
+pub fn run(args: Args) -> Result<(), Error> {
+    let uri = args.admin_uri()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    runtime.block_on(run_loop(args, uri))
+}
+
+async fn run_loop(args: Args, uri: String) -> Result<(), Error> {
+    let (events_tx, mut events) = mpsc::channel(256);
+    let (commands, commands_rx) = mpsc::unbounded_channel();
+    event::spawn_signals(events_tx.clone()).map_err(Error::Signals)?;
+
+    let mut terminal = terminal::init()?;
+    event::spawn_input(events_tx.clone());
+    event::spawn_ticker(events_tx.clone(), TICK);
+    let _client = client::spawn(ClientConfig::new(uri), events_tx.clone(), commands_rx);
+    drop(events_tx);
+
+    let mut app = App::new(args.options(), event::now_ms());
+    let size = terminal.size().map_err(Error::Terminal)?;
+    update::update(
+        &mut app,
+        Event::Resize {
+            width: size.width,
+            height: size.height,
+        },
+    );
+    while !app.should_quit {
+        let view = View::build(&app);
+        terminal
+            .draw(|frame| ui::render(frame, &view))
+            .map_err(Error::Terminal)?;
+        // Block until something happens, then take whatever else is queued
+        // so a burst costs one redraw.
+        let Some(first) = events.recv().await else {
+            break;
+        };
+        let mut next = Some(first);
+        while let Some(event) = next {
+            for command in update::update(&mut app, event) {
+                let _ = commands.send(command);
+            }
+            next = events.try_recv().ok();
+        }
+    }
+    Ok(())
+}

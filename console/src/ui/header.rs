@@ -1,0 +1,38 @@
+//! The two header lines: brand, connection state and proxy address; then
+//! the totals.
+
+use ratatui::{
+    Frame,
+    layout::Rect,
+    style::{Color, Modifier, Style, Stylize},
+    text::{Line, Span},
+    widgets::Paragraph,
+};
+
+use super::theme;
+use crate::view::HeaderView;
+
+pub fn render(frame: &mut Frame, area: Rect, header: &HeaderView) {
+    let brand = Span::styled(
+        " PRISM ",
+        Style::new()
+            .fg(Color::Black)
+            .bg(Color::Cyan)
+            .add_modifier(Modifier::BOLD),
+    );
+    let first = Line::from(vec![
+        brand,
+        Span::raw(" "),
+        theme::span(&header.connection).add_modifier(Modifier::BOLD),
+        Span::raw("  "),
+        Span::styled(header.proxy.as_str(), theme::style(crate::view::Tone::Dim)),
+    ]);
+    let mut second = vec![Span::raw(" ")];
+    for (i, cell) in header.totals.iter().enumerate() {
+        if i > 0 {
+            second.push(Span::styled(" │ ", theme::border()));
+        }
+        second.push(theme::span(cell));
+    }
+    frame.render_widget(Paragraph::new(vec![first, Line::from(second)]), area);
+}

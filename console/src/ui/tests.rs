@@ -1,0 +1,361 @@
+//! Widgets rendered into a `Buffer` and read back: text, position, colour.
+
+use ratatui::{
+    Terminal,
+    backend::TestBackend,
+    buffer::Buffer,
+    crossterm::event::KeyCode,
+    style::{Color, Modifier},
+};
+
+use super::{render, table::columns_for};
+use crate::{
+    app::{App, Column, KEY_BINDINGS, Options},
+    event::{Action, ActionOutcome, Connection, Event, Pids},
+    model::{Bucket, HealthStatus, Latency, LogEvent, RpcError, State},
+    update::{
+        tests::{connected, key, options, pattern, press, snapshot},
+        update,
+    },
+    view::View,
+};
+
+fn draw(app: &App, width: u16, height: u16) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    let view = View::build(app);
+    terminal
+        .draw(|frame| render(frame, &view))
+        .expect("draw into the test backend");
+    terminal.backend().buffer().clone()
+}
+
+fn lines(buf: &Buffer) -> Vec<String> {
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+        })
+        .collect()
+}
+
+fn screen(buf: &Buffer) -> String {
+    lines(buf).join("\n")
+}
+
+/// Where `needle` starts, in cells (every character of it one cell wide).
+fn find(buf: &Buffer, needle: &str) -> Option<(u16, u16)> {
+    let chars: Vec<String> = needle.chars().map(String::from).collect();
+    let width = chars.len() as u16;
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width.saturating_sub(width - 1) {
+            if chars
+                .iter()
+                .enumerate()
+                .all(|(i, c)| buf[(x + i as u16, y)].symbol() == c)
+            {
+                return Some((x, y));
+            }
+        }
+    }
+    None
+}
+
+/// Where `needle` starts on the line that holds `row_key` too.
+fn find_in_row(buf: &Buffer, row_key: &str, needle: &str) -> (u16, u16) {
+    let (_, y) = find(buf, row_key).unwrap_or_else(|| panic!("{row_key} not on screen"));
+    let line = &lines(buf)[y as usize];
+    let prefix = line
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle} not in row {line}"));
+    (line[..prefix].chars().count() as u16, y)
+}
+
+fn mixed_health() -> App {
+    let mut app = connected(options());
+    let mut sick = pattern("orders", 300, 0.0);
+    sick.health.status = HealthStatus::Unhealthy;
+    let mut failed = pattern("zeta", 0, 0.0);
+    failed.state = State::Failed;
+    failed.health.status = HealthStatus::Degraded;
+    update(
+        &mut app,
+        snapshot(vec![pattern("default", 100, 5.0), sick, failed]),
+    );
+    app
+}
+
+#[test]
+fn the_table_shows_health_and_state_in_colour() {
+    let buf = draw(&mixed_health(), 120, 30);
+    let at = find_in_row(&buf, "default", "HEALTHY");
+    assert_eq!(buf[at].fg, Color::Green);
+    let at = find_in_row(&buf, "orders", "UNHEALTHY");
+    assert_eq!(buf[at].fg, Color::Red);
+    let at = find_in_row(&buf, "zeta", "DEGRADED");
+    assert_eq!(buf[at].fg, Color::Yellow);
+    let at = find_in_row(&buf, "zeta", "FAILED");
+    assert_eq!(buf[at].fg, Color::Red);
+    let at = find_in_row(&buf, "default", "RUNNING");
+    assert_eq!(buf[at].fg, Color::Green);
+}
+
+#[test]
+fn the_table_shows_every_column_when_wide_and_marks_the_selection() {
+    let buf = draw(&mixed_health(), 120, 30);
+    let text = screen(&buf);
+    for column in Column::ALL {
+        assert!(
+            text.contains(column.title()),
+            "{} missing:\n{text}",
+            column.title()
+        );
+    }
+    assert!(text.contains("NAMESPACE▲"), "sort marker:\n{text}");
+    let (x, y) = find(&buf, "default").unwrap();
+    assert!(buf[(x, y)].modifier.contains(Modifier::REVERSED));
+    let row = &lines(&buf)[y as usize];
+    for figure in [
+        "keyvalue", "memstore", "100", "1m05s", "5.0", "0.0%", "800µs", "2.5ms",
+    ] {
+        assert!(row.contains(figure), "{figure} missing from {row}");
+    }
+}
+
+#[test]
+fn at_80x24_the_header_stays_and_columns_degrade() {
+    let buf = draw(&mixed_health(), 80, 24);
+    let text = screen(&buf);
+    assert!(text.contains("● connected"), "{text}");
+    assert!(text.contains("namespaces 3"), "{text}");
+    assert!(text.contains("healthy 1/3"), "{text}");
+    assert!(text.contains("in-flight 2"), "{text}");
+    for kept in ["NAMESPACE", "STATE", "HEALTH", "PID", "RPS", "P99"] {
+        assert!(text.contains(kept), "{kept} dropped:\n{text}");
+    }
+    assert!(
+        !text.contains("PATTERN"),
+        "PATTERN should go first:\n{text}"
+    );
+    assert!(find_in_row(&buf, "orders", "UNHEALTHY").0 < 80);
+}
+
+#[test]
+fn column_choice_follows_the_width() {
+    assert_eq!(columns_for(200), Column::ALL.to_vec());
+    let narrow = columns_for(78);
+    assert!(!narrow.contains(&Column::Pattern));
+    assert!(narrow.contains(&Column::Health) && narrow.contains(&Column::P99));
+    let tiny = columns_for(10);
+    assert_eq!(tiny, [Column::Namespace, Column::Health]);
+}
+
+fn detail_with_latency() -> App {
+    let mut app = connected(options());
+    update(&mut app, key(KeyCode::Enter));
+    let latency = Latency {
+        namespace: "cache".to_string(),
+        window_seconds: 60,
+        count: 64,
+        mean_us: 300.0,
+        p50_us: 200,
+        p90_us: 300,
+        p99_us: 900,
+        max_us: 1000,
+        buckets: [(128, 10), (256, 50), (512, 3), (1024, 1)]
+            .map(|(upper_bound_us, count)| Bucket {
+                upper_bound_us,
+                count,
+            })
+            .to_vec(),
+        rps: 1.1,
+        rps_history: vec![0, 1, 2, 3, 2, 1],
+        ..Default::default()
+    };
+    update(
+        &mut app,
+        Event::Latency {
+            namespace: "cache".to_string(),
+            operation: String::new(),
+            result: Ok(latency),
+        },
+    );
+    update(
+        &mut app,
+        Event::LogEvent(LogEvent {
+            timestamp_ms: 990_000,
+            namespace: "cache".to_string(),
+            kind: "PATTERN_STARTED".to_string(),
+            reason: "pid 200 serving".to_string(),
+            pid: 200,
+        }),
+    );
+    update(
+        &mut app,
+        Event::LogEvent(LogEvent {
+            namespace: "default".to_string(),
+            kind: "SOMEONE_ELSES".to_string(),
+            ..Default::default()
+        }),
+    );
+    app
+}
+
+#[test]
+fn the_detail_histogram_marks_the_quantiles() {
+    let buf = draw(&detail_with_latency(), 120, 30);
+    let text = screen(&buf);
+    assert!(text.contains("p50 200µs"), "{text}");
+    assert!(text.contains("p99 900µs"), "{text}");
+    let p99 = find(&buf, "▲p99/max").unwrap_or_else(|| panic!("no p99 marker:\n{text}"));
+    assert_eq!(buf[p99].fg, Color::Red);
+    let p50 = find(&buf, "▲p50").unwrap();
+    assert_eq!(buf[p50].fg, Color::Green);
+    assert!(p50.0 < p99.0, "markers follow the buckets left to right");
+    // The bar above the p99 marker is drawn in the marker's colour.
+    let bar = (p99.0, p99.1 - 1);
+    assert_eq!(buf[bar].fg, Color::Red, "{text}");
+    assert!(text.contains("≤128µs") && text.contains("≤1.0ms"), "{text}");
+}
+
+#[test]
+fn the_detail_view_shows_health_throughput_and_its_own_events() {
+    let buf = draw(&detail_with_latency(), 120, 30);
+    let text = screen(&buf);
+    assert!(text.contains("cache · keyvalue on memstore"), "{text}");
+    assert!(text.contains("message: ok"), "{text}");
+    assert!(text.contains("throughput 1.1 rps · peak 3"), "{text}");
+    assert!(text.contains("PATTERN_STARTED"), "{text}");
+    assert!(text.contains("10s ago"), "{text}");
+    assert!(
+        !text.contains("SOMEONE_ELSES"),
+        "filtered by namespace:\n{text}"
+    );
+}
+
+#[test]
+fn a_proxy_without_get_latency_shows_n_a() {
+    let mut app = connected(options());
+    update(&mut app, key(KeyCode::Enter));
+    update(
+        &mut app,
+        Event::Latency {
+            namespace: "cache".to_string(),
+            operation: String::new(),
+            result: Err(RpcError::Unimplemented),
+        },
+    );
+    update(&mut app, Event::EventLogUnavailable);
+    let text = screen(&draw(&app, 80, 24));
+    assert!(
+        text.contains("n/a (this proxy does not serve GetLatency)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("n/a (this proxy does not serve the event log)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_screen_renders_at_any_size() {
+    let mut states = vec![
+        App::new(options(), 0),
+        mixed_health(),
+        detail_with_latency(),
+    ];
+    let mut help = mixed_health();
+    press(&mut help, "?");
+    states.push(help);
+    let mut confirm = mixed_health();
+    press(&mut confirm, "r");
+    states.push(confirm);
+    for app in &states {
+        for (w, h) in [
+            (1, 1),
+            (10, 3),
+            (20, 6),
+            (40, 10),
+            (80, 24),
+            (120, 30),
+            (250, 70),
+        ] {
+            draw(app, w, h);
+        }
+    }
+}
+
+#[test]
+fn help_lists_every_binding() {
+    let mut app = mixed_health();
+    press(&mut app, "?");
+    let text = screen(&draw(&app, 80, 24));
+    for (keys, what) in KEY_BINDINGS {
+        assert!(text.contains(keys), "{keys} missing:\n{text}");
+        let start: String = what.chars().take(20).collect();
+        assert!(text.contains(&start), "{what} missing:\n{text}");
+    }
+}
+
+#[test]
+fn the_confirm_dialog_names_the_namespace_and_pid() {
+    let mut app = mixed_health();
+    press(&mut app, "R");
+    let text = screen(&draw(&app, 80, 24));
+    assert!(text.contains("Hot-reload default?"), "{text}");
+    assert!(text.contains("default (pid 100)"), "{text}");
+    assert!(text.contains("y: yes"), "{text}");
+}
+
+#[test]
+fn the_header_counts_down_to_the_next_attempt() {
+    let mut app = connected(options());
+    let retry_at_ms = app.now_ms + 2_500;
+    update(
+        &mut app,
+        Event::Connection(Connection::Disconnected {
+            error: "refused".to_string(),
+            retry_at_ms,
+        }),
+    );
+    let buf = draw(&app, 80, 24);
+    let at = find(&buf, "○ disconnected, reconnecting in 3s")
+        .unwrap_or_else(|| panic!("{}", screen(&buf)));
+    assert_eq!(buf[at].fg, Color::Red);
+    assert!(screen(&buf).contains("last known"));
+}
+
+#[test]
+fn the_status_line_shows_outcomes_and_read_only() {
+    let mut app = connected(options());
+    update(
+        &mut app,
+        Event::Action(ActionOutcome {
+            action: Action::Restart,
+            namespace: "default".to_string(),
+            result: Ok(Pids { old: 100, new: 101 }),
+        }),
+    );
+    let buf = draw(&app, 80, 24);
+    let at = find(&buf, "restarted default: pid 100 → 101").expect("outcome shown");
+    assert_eq!(at.1, 23, "on the last line");
+    assert_eq!(buf[at].fg, Color::Green);
+
+    let mut app = connected(Options {
+        readonly: true,
+        ..options()
+    });
+    press(&mut app, "r");
+    let text = screen(&draw(&app, 80, 24));
+    assert!(text.contains("read-only: restart is disabled"), "{text}");
+}
+
+#[test]
+fn the_filter_prompt_replaces_the_status_while_typing() {
+    let mut app = mixed_health();
+    press(&mut app, "/ord");
+    let text = screen(&draw(&app, 80, 24));
+    assert!(text.contains("/ord"), "{text}");
+    assert!(text.contains("patterns (1/3) · filter \"ord\""), "{text}");
+    assert!(!text.contains("zeta"), "{text}");
+}

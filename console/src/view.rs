@@ -1,0 +1,369 @@
+//! What to draw, derived from [`App`] by one pure function, [`View::build`]:
+//! every string is formatted and every colour decided here, so the render
+//! functions in [`crate::ui`] only lay out. [`detail`] builds the detail
+//! view, [`histogram`] its latency histogram and throughput figures,
+//! [`format`] the number formats.
+
+pub mod detail;
+pub mod format;
+pub mod histogram;
+
+use crate::{
+    app::{App, Column, KEY_BINDINGS, Mode, Screen, StatusKind},
+    event::{Action, Connection, Feed},
+    model::{HealthStatus, Pattern, State},
+};
+
+pub use histogram::{HistogramView, ThroughputView};
+
+/// A colour role; [`crate::ui::theme`] maps it to a style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Normal,
+    Dim,
+    Good,
+    Warn,
+    Bad,
+    Accent,
+    /// Histogram bars that hold no quantile.
+    Bar,
+}
+
+/// A piece of text with its colour role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    pub text: String,
+    pub tone: Tone,
+}
+
+impl Cell {
+    pub fn new(text: impl Into<String>, tone: Tone) -> Self {
+        Self {
+            text: text.into(),
+            tone,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    pub header: HeaderView,
+    pub body: Body,
+    pub status: StatusView,
+    pub overlay: Option<Overlay>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeaderView {
+    /// Where the console is attached.
+    pub proxy: String,
+    pub connection: Cell,
+    pub totals: Vec<Cell>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Table(TableView),
+    Detail(Box<DetailView>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableView {
+    pub title: String,
+    /// One per [`Column::ALL`], the sort column marked ▲ or ▼.
+    pub headers: Vec<String>,
+    /// Cells in [`Column::ALL`] order.
+    pub rows: Vec<Vec<Cell>>,
+    pub selected: Option<usize>,
+    /// Shown instead of rows when there are none.
+    pub empty: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetailView {
+    pub title: String,
+    /// State, health and process figures, a line each.
+    pub summary: Vec<Vec<Cell>>,
+    /// The health message, then the details map, as label/value pairs.
+    pub health: Vec<(String, String)>,
+    pub latency: LatencyView,
+    /// Newest first.
+    pub events: Vec<EventRow>,
+    pub events_note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LatencyView {
+    Loading,
+    /// Why there is no histogram (e.g. the proxy does not serve `GetLatency`).
+    NotAvailable(String),
+    Ready {
+        histogram: HistogramView,
+        throughput: ThroughputView,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub age: String,
+    pub kind: Cell,
+    pub pid: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusView {
+    /// The outcome of the last action, or the filter being typed.
+    pub message: Option<Cell>,
+    pub hints: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    Help(Vec<(String, String)>),
+    Confirm { title: String, lines: Vec<String> },
+}
+
+impl View {
+    pub fn build(app: &App) -> View {
+        View {
+            header: header(app),
+            body: match &app.screen {
+                Screen::Table => Body::Table(table(app)),
+                Screen::Detail { namespace } => {
+                    Body::Detail(Box::new(detail::detail(app, namespace)))
+                }
+            },
+            status: status(app),
+            overlay: overlay(app),
+        }
+    }
+}
+
+fn header(app: &App) -> HeaderView {
+    let proxy = match app.snapshot.as_ref().and_then(|s| s.proxy.as_ref()) {
+        Some(p) if !p.version.is_empty() => format!(
+            "prism-proxy {} · admin {} · data {}",
+            p.version, app.options.admin, p.listen
+        ),
+        _ => format!("prism-proxy · admin {}", app.options.admin),
+    };
+    let connection = match &app.connection {
+        Connection::Connecting => Cell::new("◌ connecting…", Tone::Warn),
+        Connection::Connected(Feed::Stream) => Cell::new("● connected", Tone::Good),
+        Connection::Connected(Feed::Polling) => Cell::new("● connected (polling)", Tone::Good),
+        Connection::Disconnected { retry_at_ms, .. } => {
+            let secs = ((retry_at_ms - app.now_ms).max(0) + 999) / 1000;
+            Cell::new(
+                format!("○ disconnected, reconnecting in {secs}s"),
+                Tone::Bad,
+            )
+        }
+    };
+    let patterns = app
+        .snapshot
+        .as_ref()
+        .map(|s| s.patterns.as_slice())
+        .unwrap_or_default();
+    let healthy = patterns
+        .iter()
+        .filter(|p| p.health.status == HealthStatus::Healthy)
+        .count();
+    let healthy_tone = if patterns.is_empty() {
+        Tone::Dim
+    } else if healthy == patterns.len() {
+        Tone::Good
+    } else {
+        Tone::Warn
+    };
+    let total_rps: f64 = patterns
+        .iter()
+        .filter_map(|p| p.traffic.map(|t| t.rps))
+        .sum();
+    let in_flight = app.snapshot.as_ref().map_or(0, |s| s.in_flight);
+    HeaderView {
+        proxy,
+        connection,
+        totals: vec![
+            Cell::new(format!("namespaces {}", patterns.len()), Tone::Normal),
+            Cell::new(
+                format!("healthy {healthy}/{}", patterns.len()),
+                healthy_tone,
+            ),
+            Cell::new(format!("rps {}", format::rps(total_rps)), Tone::Normal),
+            Cell::new(format!("in-flight {in_flight}"), Tone::Normal),
+        ],
+    }
+}
+
+fn table(app: &App) -> TableView {
+    let headers = Column::ALL
+        .iter()
+        .map(|&c| {
+            if c == app.sort.column {
+                let arrow = if app.sort.descending { "▼" } else { "▲" };
+                format!("{}{arrow}", c.title())
+            } else {
+                c.title().to_string()
+            }
+        })
+        .collect();
+    let rows: Vec<Vec<Cell>> = app.visible().map(row).collect();
+    let total = app.snapshot.as_ref().map_or(0, |s| s.patterns.len());
+    let mut title = format!("patterns ({}/{total})", rows.len());
+    if !app.filter.is_empty() {
+        title.push_str(&format!(" · filter \"{}\"", app.filter));
+    }
+    if app.snapshot.is_some() && !app.is_connected() {
+        title.push_str(" · last known");
+    }
+    let empty = if app.snapshot.is_none() {
+        Some("waiting for the proxy…".to_string())
+    } else if rows.is_empty() && !app.filter.is_empty() {
+        Some(format!("no namespace matches \"{}\"", app.filter))
+    } else if rows.is_empty() {
+        Some("the proxy serves no namespace".to_string())
+    } else {
+        None
+    };
+    TableView {
+        title,
+        headers,
+        selected: (!rows.is_empty()).then_some(app.cursor),
+        rows,
+        empty,
+    }
+}
+
+/// One table row, cells in [`Column::ALL`] order.
+pub fn row(p: &Pattern) -> Vec<Cell> {
+    let traffic = p.traffic.as_ref();
+    let figure = |f: &dyn Fn(&crate::model::Traffic) -> String| {
+        traffic.map_or_else(
+            || Cell::new("-", Tone::Dim),
+            |t| Cell::new(f(t), Tone::Normal),
+        )
+    };
+    let error_rate = match traffic {
+        Some(t) if t.error_rate >= 0.05 => Cell::new(format::percent(t.error_rate), Tone::Bad),
+        Some(t) if t.error_rate > 0.0 => Cell::new(format::percent(t.error_rate), Tone::Warn),
+        Some(t) => Cell::new(format::percent(t.error_rate), Tone::Normal),
+        None => Cell::new("-", Tone::Dim),
+    };
+    // A quantile of nothing is no figure.
+    let latency = |figure: Option<(u64, u64)>| match figure {
+        Some((count, us)) if count > 0 => Cell::new(format::micros(us), Tone::Normal),
+        _ => Cell::new("-", Tone::Dim),
+    };
+    let running = p.pid != 0;
+    vec![
+        Cell::new(&p.namespace, Tone::Normal),
+        Cell::new(&p.pattern, Tone::Normal),
+        Cell::new(&p.backend, Tone::Normal),
+        Cell::new(p.state.as_str(), state_tone(p.state)),
+        Cell::new(p.health.status.as_str(), health_tone(p.health.status)),
+        if running {
+            Cell::new(p.pid.to_string(), Tone::Normal)
+        } else {
+            Cell::new("-", Tone::Dim)
+        },
+        if running {
+            Cell::new(format::uptime(p.uptime_ms), Tone::Normal)
+        } else {
+            Cell::new("-", Tone::Dim)
+        },
+        Cell::new(
+            p.restart_count.to_string(),
+            if p.restart_count > 0 {
+                Tone::Warn
+            } else {
+                Tone::Normal
+            },
+        ),
+        figure(&|t| format::rps(t.rps)),
+        error_rate,
+        latency(traffic.map(|t| (t.count, t.p50_us))),
+        latency(traffic.map(|t| (t.count, t.p99_us))),
+    ]
+}
+
+pub fn state_tone(state: State) -> Tone {
+    match state {
+        State::Running => Tone::Good,
+        State::Starting | State::Restarting | State::Draining => Tone::Warn,
+        State::Failed => Tone::Bad,
+        State::Stopped | State::Unknown => Tone::Dim,
+    }
+}
+
+pub fn health_tone(status: HealthStatus) -> Tone {
+    match status {
+        HealthStatus::Healthy => Tone::Good,
+        HealthStatus::Degraded => Tone::Warn,
+        HealthStatus::Unhealthy => Tone::Bad,
+        HealthStatus::Unknown => Tone::Dim,
+    }
+}
+
+fn status(app: &App) -> StatusView {
+    let hints = match (&app.mode, &app.screen) {
+        (Mode::Filter, _) => "Enter keep · Esc clear",
+        (Mode::Confirm(_), _) => "y confirm · n cancel",
+        (Mode::Help, _) => "any key closes the help",
+        (Mode::Normal, Screen::Table) => "? help · / filter · s sort · Enter detail · q quit",
+        (Mode::Normal, Screen::Detail { .. }) => "? help · Esc back · o operation · q quit",
+    }
+    .to_string();
+    let message = if app.mode == Mode::Filter {
+        Some(Cell::new(format!("/{}▏", app.filter), Tone::Accent))
+    } else {
+        app.status.as_ref().map(|s| {
+            let tone = match s.kind {
+                StatusKind::Info => Tone::Normal,
+                StatusKind::Pending => Tone::Warn,
+                StatusKind::Success => Tone::Good,
+                StatusKind::Error => Tone::Bad,
+            };
+            Cell::new(&s.text, tone)
+        })
+    };
+    StatusView { message, hints }
+}
+
+fn overlay(app: &App) -> Option<Overlay> {
+    match &app.mode {
+        Mode::Help => Some(Overlay::Help(
+            KEY_BINDINGS
+                .iter()
+                .map(|(k, d)| (k.to_string(), d.to_string()))
+                .collect(),
+        )),
+        Mode::Confirm(c) => {
+            let pid = if c.pid == 0 {
+                "no process".to_string()
+            } else {
+                format!("pid {}", c.pid)
+            };
+            let (title, what) = match c.action {
+                Action::Restart => (
+                    format!("Restart {}?", c.namespace),
+                    "The process is stopped and started again; calls fail UNAVAILABLE meanwhile.",
+                ),
+                Action::Reload => (
+                    format!("Hot-reload {}?", c.namespace),
+                    "A new process starts; routing moves once it is HEALTHY.",
+                ),
+            };
+            Some(Overlay::Confirm {
+                title,
+                lines: vec![
+                    format!("{} ({pid})", c.namespace),
+                    what.to_string(),
+                    String::new(),
+                    "y: yes    n: no".to_string(),
+                ],
+            })
+        }
+        Mode::Normal | Mode::Filter => None,
+    }
+}

@@ -1,0 +1,38 @@
+//! `prism-redis`: the KeyValue pattern on Redis. Each call runs one Redis
+//! command (`SET … EX`, `GET`, `DEL`, `EXISTS`, `SCAN`) on a pooled
+//! connection, inside a client span; a Redis that goes away makes calls fail
+//! fast with `UNAVAILABLE` and health UNHEALTHY, and the pattern reconnects
+//! by itself when it returns.
+//!
+//! Modules: [`config`] (the namespace's config block), [`pool`] (pooled
+//! connections that heal), [`backend`] (the commands and the health probe),
+//! [`scan`] (prefix scans as pages over `SCAN`, cursor encoding), [`error`]
+//! (failures and their one mapping to gRPC status), [`keyvalue`] (the gRPC
+//! service), [`pattern`] (lifecycle hooks and health).
+
+pub mod backend;
+pub mod config;
+pub mod error;
+pub mod keyvalue;
+pub mod pattern;
+pub mod pool;
+pub mod scan;
+
+pub use config::RedisConfig;
+pub use pattern::RedisPattern;
+
+use std::sync::Arc;
+
+use prism_pattern_sdk::{Args, Gate, ServeError};
+use prism_proto::keyvalue::v1::key_value_server::KeyValueServer;
+use tonic::service::Routes;
+
+/// Serves the Redis pattern as the flags say, until it is stopped.
+pub async fn run(args: Args) -> Result<(), ServeError> {
+    let gate = Gate::new();
+    let redis = Arc::new(RedisPattern::new());
+    let kv = KeyValueServer::new(keyvalue::KeyValueService::new(redis.clone(), gate.clone()))
+        .max_decoding_message_size(prism_pattern_sdk::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(prism_pattern_sdk::MAX_MESSAGE_BYTES);
+    prism_pattern_sdk::serve(&args, redis, gate, Routes::new(kv)).await
+}

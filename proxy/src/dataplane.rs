@@ -1,0 +1,211 @@
+//! What every data-plane service shares: reading the namespace and deadline
+//! from the call, routing to the namespace's pattern, the CLIENT span and
+//! trace context on the way to the pattern, mapping the pattern's answer, and
+//! recording latency. [`unary`] runs one whole unary call as named steps:
+//! admit → route → check → forward → record.
+
+use std::{future::Future, time::Duration};
+
+use prism_observability::grpc::{self as tracing_grpc, Side};
+use prism_proto::limits::Limits;
+use tokio::time::Instant;
+use tonic::{
+    Request, Response, Status,
+    metadata::{MetadataMap, MetadataValue},
+    transport::Channel,
+};
+use tracing::{Instrument, Span};
+
+use crate::{config::PatternKind, error::ProxyError, state::ProxyState};
+
+pub const NAMESPACE_HEADER: &str = tracing_grpc::NAMESPACE_HEADER;
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// One unary call of `service/operation` on a namespace serving `kind`.
+pub async fn unary<Req, Resp, Fut>(
+    state: &ProxyState,
+    kind: PatternKind,
+    (service, operation): (&'static str, &'static str),
+    request: Request<Req>,
+    check: impl FnOnce(&Limits, &Req) -> Result<(), Status>,
+    send: impl FnOnce(Channel, Request<Req>) -> Fut,
+) -> Result<Response<Resp>, Status>
+where
+    Fut: Future<Output = Result<Response<Resp>, Status>>,
+{
+    let started = Instant::now();
+    let _in_flight = state.drain.enter()?;
+    let namespace = state.namespaces.get(namespace_of(request.metadata())?)?;
+    let deadline = grpc_timeout(request.metadata());
+    let result = async {
+        let routed = namespace.route(kind)?;
+        Span::current().record("prism.pattern", kind.as_str());
+        let body = request.into_inner();
+        check(&routed.spec.limits, &body)?;
+        let mut outgoing = Request::new(body);
+        let span = client_span(service, operation, namespace.name(), kind, &mut outgoing);
+        if let Some(deadline) = deadline {
+            outgoing.set_timeout(deadline);
+        }
+        let reply = send(routed.channel, outgoing).instrument(span.clone());
+        let response = match deadline {
+            Some(deadline) => tokio::time::timeout(deadline, reply)
+                .await
+                .unwrap_or_else(|_| Err(ProxyError::DeadlineExceeded(deadline).into())),
+            None => reply.await,
+        };
+        let code = response.as_ref().map_or_else(|s| s.code() as i32, |_| 0);
+        tracing_grpc::record_status(&span, code, Side::Client);
+        response
+            .map(|r| Response::new(r.into_inner()))
+            .map_err(|status| from_pattern(namespace.name(), status))
+    }
+    .await;
+    let code = result
+        .as_ref()
+        .map_or_else(Status::code, |_| tonic::Code::Ok);
+    let elapsed = started.elapsed();
+    state
+        .latency
+        .record(namespace.name(), operation, code, elapsed);
+    tracing::debug!(
+        namespace = namespace.name(),
+        operation,
+        code = ?code,
+        elapsed_us = elapsed.as_micros() as u64,
+        "call finished"
+    );
+    result
+}
+
+/// Opens the CLIENT span for a call to the pattern and writes its trace
+/// context, the namespace and the pattern into the outgoing metadata.
+pub fn client_span<T>(
+    service: &str,
+    operation: &str,
+    namespace: &str,
+    kind: PatternKind,
+    request: &mut Request<T>,
+) -> Span {
+    let span = tracing_grpc::client_span(service, operation);
+    span.record("prism.namespace", namespace);
+    span.record("prism.pattern", kind.as_str());
+    tracing_grpc::inject(&span, request.metadata_mut());
+    let metadata = request.metadata_mut();
+    if let Ok(value) = MetadataValue::try_from(namespace) {
+        metadata.insert(tracing_grpc::NAMESPACE_HEADER, value);
+    }
+    metadata.insert(
+        tracing_grpc::PATTERN_HEADER,
+        MetadataValue::from_static(kind.as_str()),
+    );
+    span
+}
+
+/// A status the pattern sent passes through (code, message and details, not
+/// the pattern's own headers); one the transport made up (the connection
+/// broke, the process died) means the pattern is unreachable.
+pub fn from_pattern(namespace: &str, status: Status) -> Status {
+    if std::error::Error::source(&status).is_some() {
+        ProxyError::PatternUnreachable {
+            namespace: namespace.to_string(),
+            reason: status.message().to_string(),
+        }
+        .into()
+    } else {
+        Status::with_details(
+            status.code(),
+            status.message(),
+            status.details().to_vec().into(),
+        )
+    }
+}
+
+/// The namespace a call names in `x-prism-namespace` (default `default`).
+pub fn namespace_of(metadata: &MetadataMap) -> Result<&str, ProxyError> {
+    match metadata.get(NAMESPACE_HEADER) {
+        None => Ok(DEFAULT_NAMESPACE),
+        Some(value) => match value.to_str() {
+            Ok("") => Ok(DEFAULT_NAMESPACE),
+            Ok(name) => Ok(name),
+            Err(_) => Err(ProxyError::BadHeader {
+                header: NAMESPACE_HEADER,
+                reason: "must be ASCII".into(),
+            }),
+        },
+    }
+}
+
+/// The caller's deadline from the `grpc-timeout` header (`<digits><unit>`).
+pub fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => Duration::from_secs(amount.saturating_mul(60)),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    fn metadata(pairs: &[(&'static str, &'static str)]) -> MetadataMap {
+        let mut m = MetadataMap::new();
+        for (k, v) in pairs {
+            m.insert(*k, v.parse().unwrap());
+        }
+        m
+    }
+
+    #[test]
+    fn namespace_defaults_to_default() {
+        assert_eq!(namespace_of(&metadata(&[])).unwrap(), "default");
+        assert_eq!(
+            namespace_of(&metadata(&[(NAMESPACE_HEADER, "")])).unwrap(),
+            "default"
+        );
+        assert_eq!(
+            namespace_of(&metadata(&[(NAMESPACE_HEADER, "cache")])).unwrap(),
+            "cache"
+        );
+    }
+
+    #[test]
+    fn parses_grpc_timeout_units() {
+        let t = |v| grpc_timeout(&metadata(&[("grpc-timeout", v)]));
+        assert_eq!(t("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(t("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(t("1M"), Some(Duration::from_secs(60)));
+        assert_eq!(t("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(t("5u"), Some(Duration::from_micros(5)));
+        assert_eq!(t("7n"), Some(Duration::from_nanos(7)));
+        assert_eq!(t("10x"), None);
+        assert_eq!(t("m"), None);
+        assert_eq!(t("123456789m"), None, "more than 8 digits");
+    }
+
+    #[test]
+    fn pattern_statuses_pass_through_but_transport_errors_are_unavailable() {
+        let own = from_pattern("default", Status::not_found("key not found"));
+        assert_eq!(own.code(), Code::NotFound);
+        let broken = Status::from_error(Box::new(std::io::Error::other("connection reset")));
+        let mapped = from_pattern("default", broken);
+        assert_eq!(mapped.code(), Code::Unavailable);
+        assert!(
+            mapped.message().contains("`default`"),
+            "{}",
+            mapped.message()
+        );
+    }
+}

@@ -1,0 +1,370 @@
+//! The PubSub data plane. Publish, Ack and Unsubscribe are unary calls
+//! forwarded by [`dataplane::unary`]. Subscribe opens the pattern's stream
+//! and pumps it through the subscriber's [`Buffer`] (see
+//! [`crate::subscriptions`] for the slow-consumer policy) into the client's
+//! stream. If the pattern's stream ends without the client asking — the
+//! pattern was restarted or hot-reloaded — the pump subscribes again on the
+//! namespace's new process, so a client's subscription outlives its pattern.
+//! For at-least-once backends the proxy acknowledges each message once it is
+//! handed to the client's stream, unless the client asked for `manual_ack`.
+
+use std::{pin::Pin, sync::Arc, time::Duration};
+
+use prism_proto::pubsub::v1::{
+    AckRequest, AckResponse, Message, PublishRequest, PublishResponse, SubscribeRequest,
+    UnsubscribeRequest, UnsubscribeResponse, pub_sub_client::PubSubClient, pub_sub_server::PubSub,
+};
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tonic::{Code, Request, Response, Status, Streaming, transport::Channel};
+
+use crate::{
+    config::PatternKind,
+    dataplane,
+    namespace::Namespace,
+    state::ProxyState,
+    subscriptions::{Buffer, Policy},
+};
+
+const SERVICE: &str = "prism.pubsub.v1.PubSub";
+/// Largest metadata map on a message, keys and values together.
+pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+/// Waits between attempts to subscribe again after the pattern went away.
+const RESUBSCRIBE_BACKOFF: (Duration, Duration) =
+    (Duration::from_millis(20), Duration::from_secs(1));
+/// Acknowledgements sent to the pattern in one call, at most.
+const ACK_BATCH: usize = 256;
+
+pub struct PubSubProxy {
+    state: Arc<ProxyState>,
+}
+
+impl PubSubProxy {
+    pub fn new(state: Arc<ProxyState>) -> Self {
+        Self { state }
+    }
+}
+
+fn client(channel: Channel) -> PubSubClient<Channel> {
+    PubSubClient::new(channel)
+        .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
+}
+
+fn check_publish(max_payload: usize, r: &PublishRequest) -> Result<(), Status> {
+    prism_proto::topic::check("topic", &r.topic, false)?;
+    if r.payload.len() > max_payload {
+        return Err(Status::invalid_argument(format!(
+            "payload: {} bytes exceeds the limit of {max_payload} bytes (max_value_bytes)",
+            r.payload.len()
+        )));
+    }
+    let mut size = 0;
+    for (key, value) in &r.metadata {
+        let reserved = key.starts_with("prism-") || key == "traceparent" || key == "tracestate";
+        if key.is_empty() || reserved {
+            return Err(Status::invalid_argument(format!(
+                "metadata: key `{key}` is empty or reserved (prism-*, traceparent, tracestate)"
+            )));
+        }
+        size += key.len() + value.len();
+    }
+    if size > MAX_METADATA_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "metadata: {size} bytes exceeds the limit of {MAX_METADATA_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a failed (re)subscription is worth another try.
+fn retryable(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled | Code::Aborted
+    )
+}
+
+#[tonic::async_trait]
+impl PubSub for PubSubProxy {
+    async fn publish(
+        &self,
+        request: Request<PublishRequest>,
+    ) -> Result<Response<PublishResponse>, Status> {
+        dataplane::unary(
+            &self.state,
+            PatternKind::Pubsub,
+            (SERVICE, "Publish"),
+            request,
+            |limits, r| check_publish(limits.max_value_bytes, r),
+            |ch, r| async move { client(ch).publish(r).await },
+        )
+        .await
+    }
+
+    type SubscribeStream = Pin<Box<dyn Stream<Item = Result<Message, Status>> + Send>>;
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let setup = self.state.drain.enter()?;
+        let namespace = self
+            .state
+            .namespaces
+            .get(dataplane::namespace_of(request.metadata())?)?;
+        let mut subscribe = request.into_inner();
+        prism_proto::topic::check("topic", &subscribe.topic, true)?;
+        if subscribe.subscriber_id.is_empty() {
+            subscribe.subscriber_id = format!("{:032x}", rand::rng().random::<u128>());
+        }
+        let at_least_once = namespace.status().capabilities.iter().any(|c| c == "ack");
+        if subscribe.manual_ack && !at_least_once {
+            return Err(Status::unimplemented(format!(
+                "manual_ack: namespace `{}` delivers at most once",
+                namespace.name()
+            )));
+        }
+        let upstream = open(&namespace, &subscribe).await?;
+        let capacity = namespace.spec().config.limits.subscriber_buffer;
+        let policy = if at_least_once {
+            Policy::Backpressure
+        } else {
+            Policy::DropOldest
+        };
+        let buffer = Arc::new(Buffer::new(capacity, policy));
+        let id = self.state.subscriptions.register(
+            namespace.name(),
+            &subscribe.topic,
+            &subscribe.subscriber_id,
+            buffer.clone(),
+        );
+        let acks = (at_least_once && !subscribe.manual_ack)
+            .then(|| spawn_acker(namespace.clone(), subscribe.clone()));
+        tokio::spawn(pump(namespace, subscribe, upstream, buffer.clone()));
+        drop(setup);
+        let delivery = Delivery {
+            buffer,
+            acks,
+            _registration: Registration {
+                state: self.state.clone(),
+                id,
+            },
+        };
+        Ok(Response::new(Box::pin(delivery.into_stream())))
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: Request<UnsubscribeRequest>,
+    ) -> Result<Response<UnsubscribeResponse>, Status> {
+        let namespace = dataplane::namespace_of(request.metadata())?.to_string();
+        let (topic, subscriber_id) = (
+            request.get_ref().topic.clone(),
+            request.get_ref().subscriber_id.clone(),
+        );
+        // Local streams end first, so their pumps do not subscribe again.
+        let closed = self
+            .state
+            .subscriptions
+            .close(&namespace, &topic, &subscriber_id);
+        let mut response = dataplane::unary(
+            &self.state,
+            PatternKind::Pubsub,
+            (SERVICE, "Unsubscribe"),
+            request,
+            |_, r| prism_proto::topic::check("topic", &r.topic, true),
+            |ch, r| async move { client(ch).unsubscribe(r).await },
+        )
+        .await?;
+        response.get_mut().unsubscribed |= closed > 0;
+        Ok(response)
+    }
+
+    async fn ack(&self, request: Request<AckRequest>) -> Result<Response<AckResponse>, Status> {
+        dataplane::unary(
+            &self.state,
+            PatternKind::Pubsub,
+            (SERVICE, "Ack"),
+            request,
+            |_, r| prism_proto::topic::check("topic", &r.topic, true),
+            |ch, r| async move { client(ch).ack(r).await },
+        )
+        .await
+    }
+}
+
+/// Opens the pattern's stream for `subscribe` on the namespace's current process.
+async fn open(
+    namespace: &Namespace,
+    subscribe: &SubscribeRequest,
+) -> Result<Streaming<Message>, Status> {
+    // The route's call count is for unary calls a hot reload waits for; a
+    // stream must not hold it, so it is released once the stream is open.
+    let channel = namespace.route(PatternKind::Pubsub)?.channel;
+    let mut request = Request::new(subscribe.clone());
+    let _span = dataplane::client_span(
+        SERVICE,
+        "Subscribe",
+        namespace.name(),
+        PatternKind::Pubsub,
+        &mut request,
+    );
+    client(channel)
+        .subscribe(request)
+        .await
+        .map(Response::into_inner)
+        .map_err(|status| dataplane::from_pattern(namespace.name(), status))
+}
+
+/// Moves messages from the pattern into the buffer until the client leaves;
+/// subscribes again when the pattern's stream ends under it.
+async fn pump(
+    namespace: Arc<Namespace>,
+    subscribe: SubscribeRequest,
+    mut upstream: Streaming<Message>,
+    buffer: Arc<Buffer>,
+) {
+    loop {
+        let next = tokio::select! {
+            next = upstream.message() => next,
+            _ = buffer.closed() => return,
+        };
+        let ended = match next {
+            Ok(Some(mut message)) => {
+                message.subscriber_id.clone_from(&subscribe.subscriber_id);
+                if !buffer.push(message).await {
+                    return;
+                }
+                continue;
+            }
+            Ok(None) => Status::unavailable("the pattern ended the stream"),
+            Err(status) => status,
+        };
+        if !retryable(&ended) {
+            buffer.fail(dataplane::from_pattern(namespace.name(), ended));
+            return;
+        }
+        tracing::debug!(namespace = namespace.name(), topic = %subscribe.topic, reason = %ended.message(), "subscribing again");
+        let mut delay = RESUBSCRIBE_BACKOFF.0;
+        upstream = loop {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = buffer.closed() => return,
+            }
+            match open(&namespace, &subscribe).await {
+                Ok(stream) => break stream,
+                Err(status) if retryable(&status) => {
+                    delay = (delay * 2).min(RESUBSCRIBE_BACKOFF.1);
+                }
+                Err(status) => {
+                    buffer.fail(status);
+                    return;
+                }
+            }
+        };
+    }
+}
+
+/// Sends acknowledgements for messages handed to the client, in batches.
+fn spawn_acker(
+    namespace: Arc<Namespace>,
+    subscribe: SubscribeRequest,
+) -> mpsc::UnboundedSender<String> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut message_ids = vec![first];
+            while message_ids.len() < ACK_BATCH {
+                match rx.try_recv() {
+                    Ok(id) => message_ids.push(id),
+                    Err(_) => break,
+                }
+            }
+            let Ok(routed) = namespace.route(PatternKind::Pubsub) else {
+                continue; // unacknowledged messages come back by redelivery
+            };
+            let ack = AckRequest {
+                topic: subscribe.topic.clone(),
+                subscriber_id: subscribe.subscriber_id.clone(),
+                message_ids,
+            };
+            if let Err(status) = client(routed.channel).ack(ack).await {
+                tracing::debug!(namespace = namespace.name(), error = %status.message(), "ack failed; the backend will redeliver");
+            }
+        }
+    });
+    tx
+}
+
+/// The client's side of one subscription.
+struct Delivery {
+    buffer: Arc<Buffer>,
+    acks: Option<mpsc::UnboundedSender<String>>,
+    _registration: Registration,
+}
+
+impl Delivery {
+    fn into_stream(self) -> impl Stream<Item = Result<Message, Status>> + Send {
+        futures_util::stream::unfold(self, |delivery| async move {
+            let item = delivery.buffer.pop().await?;
+            if let (Ok(message), Some(acks)) = (&item, &delivery.acks) {
+                let _ = acks.send(message.message_id.clone());
+            }
+            Some((item, delivery))
+        })
+    }
+}
+
+/// Unregisters (and so stops the pump) when the client's stream is dropped.
+struct Registration {
+    state: Arc<ProxyState>,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.state.subscriptions.remove(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish(topic: &str, payload: usize, metadata: &[(&str, &str)]) -> PublishRequest {
+        PublishRequest {
+            topic: topic.into(),
+            payload: vec![0; payload],
+            metadata: metadata
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn publish_checks_name_the_field() {
+        assert!(check_publish(10, &publish("a.b", 10, &[("k", "v")])).is_ok());
+        for (request, field) in [
+            (publish("a.*", 1, &[]), "topic"),
+            (publish("a", 11, &[]), "payload"),
+            (publish("a", 1, &[("prism-id", "x")]), "metadata"),
+            (publish("a", 1, &[("traceparent", "x")]), "metadata"),
+        ] {
+            let err = check_publish(10, &request).unwrap_err();
+            assert_eq!(err.code(), Code::InvalidArgument);
+            assert!(err.message().starts_with(field), "{}", err.message());
+        }
+        let big = "v".repeat(MAX_METADATA_BYTES);
+        assert!(check_publish(10, &publish("a", 1, &[("k", &big)])).is_err());
+    }
+
+    #[test]
+    fn only_transient_failures_are_retried() {
+        assert!(retryable(&Status::unavailable("restarting")));
+        assert!(!retryable(&Status::invalid_argument("topic")));
+        assert!(!retryable(&Status::unimplemented("manual_ack")));
+    }
+}

@@ -1,0 +1,330 @@
+//! Live subscriptions: one bounded [`Buffer`] per subscriber between the
+//! pattern's stream and the client's, and the registry that `Unsubscribe`
+//! and shutdown use to end them.
+//!
+//! Slow-consumer policy, per subscriber, so one slow client never delays
+//! another: for at-most-once backends the buffer drops its *oldest* message
+//! when full and counts it (the next delivered message carries the count in
+//! `dropped_before`); for at-least-once backends the proxy stops reading the
+//! pattern's stream until the client catches up, so the backend stops
+//! handing out messages rather than losing them.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use prism_proto::pubsub::v1::Message;
+use tokio::sync::Notify;
+use tonic::Status;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    DropOldest,
+    Backpressure,
+}
+
+pub struct Buffer {
+    state: Mutex<Queue>,
+    capacity: usize,
+    policy: Policy,
+    /// Woken when an item arrives or the buffer closes.
+    items: Notify,
+    /// Woken when room frees up or the buffer closes.
+    room: Notify,
+    /// Dropped over the buffer's life, for metrics.
+    pub dropped_total: AtomicU64,
+}
+
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<Result<Message, Status>>,
+    /// Dropped since the last message handed to the client.
+    dropped: u64,
+    closed: bool,
+}
+
+impl Buffer {
+    pub fn new(capacity: usize, policy: Policy) -> Self {
+        Self {
+            state: Mutex::new(Queue::default()),
+            capacity: capacity.max(1),
+            policy,
+            items: Notify::new(),
+            room: Notify::new(),
+            dropped_total: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds a message by the buffer's policy; false once the buffer is closed.
+    pub async fn push(&self, message: Message) -> bool {
+        let mut message = Some(message);
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            {
+                let mut queue = self.state.lock().expect("buffer");
+                if queue.closed {
+                    return false;
+                }
+                if queue.items.len() >= self.capacity && self.policy == Policy::DropOldest {
+                    queue.items.pop_front();
+                    queue.dropped += 1;
+                    self.dropped_total.fetch_add(1, Ordering::Relaxed);
+                }
+                if queue.items.len() < self.capacity {
+                    queue
+                        .items
+                        .push_back(Ok(message.take().expect("pushed once")));
+                    drop(queue);
+                    self.items.notify_one();
+                    return true;
+                }
+            }
+            room.await;
+        }
+    }
+
+    /// Ends the stream with `status` after what is already buffered.
+    pub fn fail(&self, status: Status) {
+        let mut queue = self.state.lock().expect("buffer");
+        if !queue.closed {
+            queue.items.push_back(Err(status));
+            queue.closed = true;
+        }
+        drop(queue);
+        self.wake_all();
+    }
+
+    /// Ends the stream after what is already buffered.
+    pub fn close(&self) {
+        self.state.lock().expect("buffer").closed = true;
+        self.wake_all();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.state.lock().expect("buffer").closed
+    }
+
+    /// Resolves once the buffer is closed.
+    pub async fn closed(&self) {
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            room.await;
+        }
+    }
+
+    /// The next item, stamped with the drops before it; `None` once closed
+    /// and empty.
+    pub async fn pop(&self) -> Option<Result<Message, Status>> {
+        loop {
+            let items = self.items.notified();
+            tokio::pin!(items);
+            items.as_mut().enable();
+            {
+                let mut queue = self.state.lock().expect("buffer");
+                if let Some(mut item) = queue.items.pop_front() {
+                    if let Ok(message) = &mut item {
+                        message.dropped_before += std::mem::take(&mut queue.dropped);
+                    }
+                    drop(queue);
+                    self.room.notify_waiters();
+                    return Some(item);
+                }
+                if queue.closed {
+                    return None;
+                }
+            }
+            items.await;
+        }
+    }
+
+    fn wake_all(&self) {
+        self.items.notify_waiters();
+        self.items.notify_one();
+        self.room.notify_waiters();
+    }
+}
+
+struct Entry {
+    namespace: String,
+    topic: String,
+    subscriber_id: String,
+    buffer: Arc<Buffer>,
+}
+
+/// Every live subscription of this proxy.
+#[derive(Default)]
+pub struct Subscriptions {
+    next: AtomicU64,
+    live: Mutex<HashMap<u64, Entry>>,
+    /// Drops of subscriptions that have ended, per namespace, for metrics.
+    dropped_ended: Mutex<HashMap<String, u64>>,
+}
+
+impl Subscriptions {
+    pub fn register(
+        &self,
+        namespace: &str,
+        topic: &str,
+        subscriber_id: &str,
+        buffer: Arc<Buffer>,
+    ) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.live.lock().expect("subscriptions").insert(
+            id,
+            Entry {
+                namespace: namespace.to_string(),
+                topic: topic.to_string(),
+                subscriber_id: subscriber_id.to_string(),
+                buffer,
+            },
+        );
+        id
+    }
+
+    pub fn remove(&self, id: u64) {
+        let entry = self.live.lock().expect("subscriptions").remove(&id);
+        if let Some(entry) = entry {
+            entry.buffer.close();
+            *self
+                .dropped_ended
+                .lock()
+                .expect("dropped")
+                .entry(entry.namespace)
+                .or_default() += entry.buffer.dropped_total.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Closes the streams of `subscriber_id` on `topic`; returns how many.
+    pub fn close(&self, namespace: &str, topic: &str, subscriber_id: &str) -> usize {
+        let live = self.live.lock().expect("subscriptions");
+        let mut closed = 0;
+        for entry in live.values().filter(|e| {
+            e.namespace == namespace && e.topic == topic && e.subscriber_id == subscriber_id
+        }) {
+            entry.buffer.close();
+            closed += 1;
+        }
+        closed
+    }
+
+    /// Ends every stream (proxy shutdown).
+    pub fn close_all(&self) {
+        for entry in self.live.lock().expect("subscriptions").values() {
+            entry.buffer.close();
+        }
+    }
+
+    /// (live subscriptions, messages dropped so far) per namespace.
+    pub fn stats(&self) -> HashMap<String, (u64, u64)> {
+        let mut stats: HashMap<String, (u64, u64)> = self
+            .dropped_ended
+            .lock()
+            .expect("dropped")
+            .iter()
+            .map(|(ns, dropped)| (ns.clone(), (0, *dropped)))
+            .collect();
+        for entry in self.live.lock().expect("subscriptions").values() {
+            let s = stats.entry(entry.namespace.clone()).or_default();
+            s.0 += 1;
+            s.1 += entry.buffer.dropped_total.load(Ordering::Relaxed);
+        }
+        stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn msg(n: u8) -> Message {
+        Message {
+            payload: vec![n],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn drop_oldest_keeps_the_newest_and_counts() {
+        let b = Buffer::new(2, Policy::DropOldest);
+        for n in 0..5 {
+            assert!(b.push(msg(n)).await);
+        }
+        let first = b.pop().await.unwrap().unwrap();
+        assert_eq!(first.payload, [3]);
+        assert_eq!(first.dropped_before, 3);
+        let second = b.pop().await.unwrap().unwrap();
+        assert_eq!((second.payload[0], second.dropped_before), (4, 0));
+        assert_eq!(b.dropped_total.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn backpressure_waits_for_room() {
+        let b = Arc::new(Buffer::new(1, Policy::Backpressure));
+        assert!(b.push(msg(1)).await);
+        let pusher = {
+            let b = b.clone();
+            tokio::spawn(async move { b.push(msg(2)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!pusher.is_finished(), "a full buffer holds the producer");
+        assert_eq!(b.pop().await.unwrap().unwrap().payload, [1]);
+        assert!(pusher.await.unwrap());
+        assert_eq!(b.pop().await.unwrap().unwrap().payload, [2]);
+        assert_eq!(b.dropped_total.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn close_delivers_what_is_buffered_then_ends() {
+        let b = Arc::new(Buffer::new(4, Policy::DropOldest));
+        b.push(msg(1)).await;
+        b.close();
+        assert!(!b.push(msg(2)).await);
+        assert_eq!(b.pop().await.unwrap().unwrap().payload, [1]);
+        assert!(b.pop().await.is_none());
+        b.closed().await;
+    }
+
+    #[tokio::test]
+    async fn a_waiting_pop_wakes_on_close_and_failures_end_the_stream() {
+        let b = Arc::new(Buffer::new(4, Policy::DropOldest));
+        let popper = {
+            let b = b.clone();
+            tokio::spawn(async move { b.pop().await.map(|r| r.map(|_| ())) })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        b.fail(Status::invalid_argument("topic: bad"));
+        let item = popper.await.unwrap().unwrap();
+        assert_eq!(item.unwrap_err().code(), tonic::Code::InvalidArgument);
+        assert!(b.pop().await.is_none());
+    }
+
+    #[test]
+    fn registry_closes_by_subscriber_and_keeps_drop_totals() {
+        let subs = Subscriptions::default();
+        let a = Arc::new(Buffer::new(1, Policy::DropOldest));
+        let id = subs.register("events", "t", "alice", a.clone());
+        subs.register(
+            "events",
+            "t",
+            "bob",
+            Arc::new(Buffer::new(1, Policy::DropOldest)),
+        );
+        a.dropped_total.store(7, Ordering::Relaxed);
+        assert_eq!(subs.close("events", "t", "alice"), 1);
+        assert!(a.is_closed());
+        subs.remove(id);
+        assert_eq!(subs.stats()["events"], (1, 7));
+    }
+}
