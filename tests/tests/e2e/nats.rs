@@ -1,34 +1,264 @@
-//! The NATS pattern against a real `nats-server`, driven directly over gRPC
-//! (lifecycle then PubSub, as the proxy does): core NATS and JetStream
-//! delivery, acks and redelivery, slow subscribers, a NATS server that dies
-//! and comes back, and trace context carried inside messages.
+//! The NATS pattern on a real `nats-server`. The shared PubSub suite runs
+//! through the proxy on core NATS and on JetStream (the setups below); the
+//! NATS-specific cases follow: through the proxy, a nats-server that dies
+//! and comes back, and the consumer span in the publisher's trace; on the
+//! pattern alone (lifecycle then PubSub over gRPC, as the proxy drives it),
+//! what the proxy would hide: the pattern's own validation, drops,
+//! backpressure, acks and redelivery.
 
 use std::{collections::HashMap, time::Duration};
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prism_proto::{
+    admin::v1::PatternState,
     lifecycle::v1::HealthStatus,
     pubsub::v1::{
         AckRequest, Message, PublishRequest, SubscribeRequest, UnsubscribeRequest,
         pub_sub_client::PubSubClient,
     },
 };
-use prism_tests::{NatsServer, eventually, otlp::OtlpReceiver, pattern::PatternProcess};
+use prism_tests::{
+    NatsServer, Proxy, ProxyBuilder, eventually, otlp::OtlpReceiver, pattern::PatternProcess,
+};
 use serde_json::{Value, json};
 use tonic::{Code, Streaming, transport::Channel};
+
+use crate::pubsub::{self as suite, NS, PubSubEnv, with_ps_namespace};
 
 /// Longest wait for one expected message.
 const RECEIVE: Duration = Duration::from_secs(10);
 const WAIT: Duration = Duration::from_secs(15);
 
-async fn pattern_with(nats: &NatsServer, config: Value, env: &[(&str, &str)]) -> PatternProcess {
-    let mut config = config;
-    config["url"] = json!(nats.url());
-    PatternProcess::start("prism-nats", "events", config, env).await
+/// Setup for the PubSub suite on core NATS (at most once).
+pub async fn pubsub_core_env(builder: ProxyBuilder) -> PubSubEnv {
+    nats_env(builder, false).await
 }
 
-async fn pattern(nats: &NatsServer, config: Value) -> PatternProcess {
-    pattern_with(nats, config, &[]).await
+/// Setup for the PubSub suite on JetStream (at least once, durable).
+pub async fn pubsub_jetstream_env(builder: ProxyBuilder) -> PubSubEnv {
+    nats_env(builder, true).await
+}
+
+async fn nats_env(builder: ProxyBuilder, jetstream: bool) -> PubSubEnv {
+    let nats = NatsServer::start().await;
+    let backend = format!(
+        "backend: nats, config: {{url: \"{}\", jetstream: {jetstream}}}",
+        nats.url()
+    );
+    let proxy = with_ps_namespace(builder, &backend).start().await;
+    let info = proxy.wait_healthy(NS).await;
+    assert_eq!(
+        info.health.unwrap().details["jetstream"],
+        if jetstream { "on" } else { "off" }
+    );
+    PubSubEnv {
+        proxy,
+        durable: jetstream,
+        _backend: Some(Box::new(nats)),
+    }
+}
+
+/// A proxy serving `ps` on `nats` with `config` (YAML flow mapping body),
+/// polling health often and never restarting an UNHEALTHY pattern, so the
+/// pattern has to heal by itself.
+async fn patient_proxy(nats: &NatsServer, config: &str) -> Proxy {
+    let backend = format!(
+        "backend: nats, config: {{url: \"{}\", {config}}}",
+        nats.url()
+    );
+    let proxy = with_ps_namespace(
+        ProxyBuilder::new()
+            .supervisor("health_interval_ms", "100")
+            .supervisor("unhealthy_threshold", "1000"),
+        &backend,
+    )
+    .start()
+    .await;
+    proxy.wait_healthy(NS).await;
+    proxy
+}
+
+async fn health_through(proxy: &Proxy) -> HealthStatus {
+    let info = proxy.pattern(NS).await;
+    info.health.map(|h| h.status()).unwrap_or_default()
+}
+
+/// Kills nats-server under a running pattern and starts it again: health
+/// leaves HEALTHY and comes back, the proxy never restarts the process, and
+/// delivery resumes on the subscription opened before.
+async fn heals_after_a_nats_restart(jetstream: bool) {
+    let mut nats = NatsServer::start().await;
+    let proxy = patient_proxy(
+        &nats,
+        &format!("jetstream: {jetstream}, request_timeout_ms: 1000"),
+    )
+    .await;
+    let pid = proxy.pattern(NS).await.pid;
+    let env = PubSubEnv {
+        proxy,
+        durable: jetstream,
+        _backend: None,
+    };
+    let mut ps = env.client().await;
+    let mut stream = suite::subscribe(&mut ps, "heal", "survivor").await;
+    let id = suite::publish(&mut ps, "heal", b"before").await;
+    assert_eq!(suite::next(&mut stream).await.message_id, id);
+
+    nats.kill();
+    let info = env
+        .proxy
+        .wait_pattern(NS, WAIT, "UNHEALTHY while NATS is down", |p| {
+            p.health
+                .as_ref()
+                .is_some_and(|h| h.status() == HealthStatus::Unhealthy)
+        })
+        .await;
+    assert!(
+        info.health.unwrap().message.contains("reconnecting"),
+        "health says why"
+    );
+    let err = ps
+        .publish(PublishRequest {
+            topic: "heal".into(),
+            payload: b"down".to_vec(),
+            metadata: HashMap::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+
+    nats.restart().await;
+    let info = env.proxy.wait_healthy(NS).await;
+    assert_eq!(info.pid, pid, "the same process reconnected by itself");
+    assert_eq!(info.restart_count, 0);
+    assert_eq!(info.state(), PatternState::Running);
+    let id = eventually(WAIT, "a publish after the restart", || {
+        let mut ps = ps.clone();
+        async move {
+            ps.publish(PublishRequest {
+                topic: "heal".into(),
+                payload: b"after".to_vec(),
+                metadata: HashMap::new(),
+            })
+            .await
+            .ok()
+            .map(|r| r.into_inner().message_id)
+        }
+    })
+    .await;
+    let m = suite::next(&mut stream).await;
+    assert_eq!(m.message_id, id, "delivery resumed on the old subscription");
+    assert_eq!(m.payload, b"after");
+    assert_eq!(health_through(&env.proxy).await, HealthStatus::Healthy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn core_nats_heals_after_nats_restarts() {
+    heals_after_a_nats_restart(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_heals_after_nats_restarts() {
+    heals_after_a_nats_restart(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consumer_span_is_a_child_of_the_producer_span() {
+    let receiver = OtlpReceiver::start().await;
+    let nats = NatsServer::start().await;
+    let backend = format!(
+        "backend: nats, config: {{url: \"{}\", jetstream: true}}",
+        nats.url()
+    );
+    let proxy = with_ps_namespace(
+        ProxyBuilder::new()
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint())
+            .env("OTEL_BSP_SCHEDULE_DELAY", "50"),
+        &backend,
+    )
+    .start()
+    .await;
+    proxy.wait_healthy(NS).await;
+    let env = PubSubEnv {
+        proxy,
+        durable: true,
+        _backend: None,
+    };
+    let mut ps = env.client().await;
+    let mut stream = suite::subscribe(&mut ps, "orders.*", "auditor").await;
+    let response = ps
+        .publish(PublishRequest {
+            topic: "orders.paid".into(),
+            payload: b"secret-payload".to_vec(),
+            metadata: HashMap::from([("tenant".to_string(), "secret-meta".to_string())]),
+        })
+        .await
+        .unwrap();
+    let trace_id = response
+        .metadata()
+        .get("x-prism-trace-id")
+        .expect("x-prism-trace-id")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let id = response.into_inner().message_id;
+    let m = suite::next(&mut stream).await;
+    assert_eq!(m.message_id, id);
+
+    let spans = receiver
+        .wait_trace(&trace_id, WAIT, |spans| {
+            spans.iter().any(|s| s.kind == SpanKind::Consumer)
+                && spans.iter().any(|s| s.kind == SpanKind::Producer)
+                && spans
+                    .iter()
+                    .any(|s| s.kind == SpanKind::Server && s.service == "prism-nats")
+        })
+        .await;
+    let server = spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Server && s.service == "prism-nats")
+        .unwrap();
+    let producer = spans.iter().find(|s| s.kind == SpanKind::Producer).unwrap();
+    let consumer = spans.iter().find(|s| s.kind == SpanKind::Consumer).unwrap();
+    assert_eq!(server.name, "prism.pubsub.v1.PubSub/Publish");
+    assert_eq!(server.attr("prism.namespace"), Some(NS));
+    assert_eq!(producer.name, "orders.paid publish");
+    assert_eq!(producer.parent_span_id, server.span_id);
+    assert_eq!(consumer.name, "orders.paid receive");
+    assert_eq!(
+        consumer.parent_span_id, producer.span_id,
+        "the subscriber's span continues the publisher's"
+    );
+    assert_eq!(consumer.trace_id, trace_id);
+    let parts: Vec<&str> = m.traceparent.split('-').collect();
+    assert_eq!(
+        (parts[1], parts[2]),
+        (trace_id.as_str(), consumer.span_id.as_str()),
+        "Message.traceparent names the consumer span"
+    );
+    for (span, operation) in [(producer, "publish"), (consumer, "receive")] {
+        assert_eq!(span.service, "prism-nats");
+        assert_eq!(span.attr("messaging.system"), Some("nats"));
+        assert_eq!(span.attr("messaging.destination.name"), Some("orders.paid"));
+        assert_eq!(span.attr("messaging.operation.type"), Some(operation));
+        assert_eq!(span.attr("messaging.message.id"), Some(id.as_str()));
+    }
+    for span in receiver.spans() {
+        for value in span.attributes.values() {
+            assert!(
+                !value.contains("secret"),
+                "payload or metadata leaked into {span:?}"
+            );
+        }
+    }
+}
+
+// The pattern on its own.
+
+/// `prism-nats` on its own, initialized with `config` on `nats` and started.
+async fn pattern(nats: &NatsServer, mut config: Value) -> PatternProcess {
+    config["url"] = json!(nats.url());
+    PatternProcess::start("prism-nats", "events", config, &[]).await
 }
 
 async fn client(pattern: &PatternProcess) -> PubSubClient<Channel> {
@@ -476,70 +706,6 @@ async fn jetstream_redelivers_unacked_messages_when_the_subscriber_returns() {
     assert_eq!(next(&mut fresh).await.message_id, newest);
 }
 
-/// Kills nats-server under a running pattern and starts it again: health
-/// leaves HEALTHY and comes back, the process stays the same, and delivery
-/// resumes on the subscription opened before.
-async fn survives_a_nats_restart(config: Value) {
-    let mut nats = NatsServer::start().await;
-    let pattern = pattern(&nats, config).await;
-    let pid = pattern.pid();
-    let mut pubsub = client(&pattern).await;
-    let mut stream = subscribe(&mut pubsub, "t", "survivor", false).await;
-    let id = publish(&mut pubsub, "t", b"before").await;
-    assert_eq!(next(&mut stream).await.message_id, id);
-
-    nats.kill();
-    wait_health(&pattern, "health to leave HEALTHY", |s| {
-        s != HealthStatus::Healthy
-    })
-    .await;
-    let err = pubsub
-        .publish(PublishRequest {
-            topic: "t".into(),
-            payload: b"down".to_vec(),
-            metadata: HashMap::new(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
-
-    nats.restart().await;
-    wait_health(&pattern, "HEALTHY again", |s| s == HealthStatus::Healthy).await;
-    assert_eq!(pattern.pid(), pid, "the same process reconnected");
-    let id = eventually(WAIT, "a publish after the restart", || {
-        let mut pubsub = pubsub.clone();
-        async move {
-            pubsub
-                .publish(PublishRequest {
-                    topic: "t".into(),
-                    payload: b"after".to_vec(),
-                    metadata: HashMap::new(),
-                })
-                .await
-                .ok()
-                .map(|r| r.into_inner().message_id)
-        }
-    })
-    .await;
-    let m = next(&mut stream).await;
-    assert_eq!(m.message_id, id, "delivery resumed on the old subscription");
-    let health = pattern.health().await;
-    assert!(
-        health.details["connects"].parse::<u64>().unwrap() >= 2,
-        "{health:?}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn core_subscriptions_survive_a_nats_restart() {
-    survives_a_nats_restart(json!({"request_timeout_ms": 1000})).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jetstream_subscriptions_survive_a_nats_restart() {
-    survives_a_nats_restart(json!({"jetstream": true, "request_timeout_ms": 1000})).await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nats_server_down_at_start_is_waited_for() {
     let mut nats = NatsServer::start().await;
@@ -568,84 +734,4 @@ async fn a_nats_server_down_at_start_is_waited_for() {
     let mut stream = subscribe(&mut pubsub, "t", "s", false).await;
     let id = publish(&mut pubsub, "t", b"x").await;
     assert_eq!(next(&mut stream).await.message_id, id);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_consumer_span_belongs_to_the_publishers_trace() {
-    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let receiver = OtlpReceiver::start().await;
-    let nats = NatsServer::start().await;
-    let endpoint = receiver.endpoint();
-    let pattern = pattern_with(
-        &nats,
-        json!({"jetstream": true}),
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
-            ("OTEL_BSP_SCHEDULE_DELAY", "50"),
-        ],
-    )
-    .await;
-    let mut pubsub = client(&pattern).await;
-    let mut stream = subscribe(&mut pubsub, "orders.*", "auditor", true).await;
-    let mut request = tonic::Request::new(PublishRequest {
-        topic: "orders.paid".into(),
-        payload: b"secret-payload".to_vec(),
-        metadata: HashMap::from([("tenant".to_string(), "secret-meta".to_string())]),
-    });
-    request.metadata_mut().insert(
-        "traceparent",
-        format!("00-{TRACE_ID}-00f067aa0ba902b7-01")
-            .parse()
-            .unwrap(),
-    );
-    let id = pubsub
-        .publish(request)
-        .await
-        .unwrap()
-        .into_inner()
-        .message_id;
-    let m = next(&mut stream).await;
-    assert_eq!(m.message_id, id);
-    assert!(
-        m.traceparent.starts_with(&format!("00-{TRACE_ID}-")),
-        "the delivery is in the publisher's trace: {}",
-        m.traceparent
-    );
-
-    let spans = receiver
-        .wait_trace(TRACE_ID, WAIT, |spans| {
-            spans.iter().any(|s| s.kind == SpanKind::Consumer)
-                && spans.iter().any(|s| s.kind == SpanKind::Producer)
-        })
-        .await;
-    let server = spans
-        .iter()
-        .find(|s| s.kind == SpanKind::Server && s.name == "prism.pubsub.v1.PubSub/Publish")
-        .expect("the pattern's server span");
-    let producer = spans.iter().find(|s| s.kind == SpanKind::Producer).unwrap();
-    let consumer = spans.iter().find(|s| s.kind == SpanKind::Consumer).unwrap();
-    assert_eq!(producer.name, "orders.paid publish");
-    assert_eq!(producer.parent_span_id, server.span_id);
-    assert_eq!(consumer.name, "orders.paid receive");
-    assert_eq!(consumer.parent_span_id, producer.span_id);
-    assert_eq!(
-        m.traceparent.split('-').nth(2),
-        Some(consumer.span_id.as_str()),
-        "Message.traceparent names the consumer span"
-    );
-    for (span, operation) in [(producer, "publish"), (consumer, "receive")] {
-        assert_eq!(span.service, "prism-nats");
-        assert_eq!(span.attr("messaging.system"), Some("nats"));
-        assert_eq!(span.attr("messaging.destination.name"), Some("orders.paid"));
-        assert_eq!(span.attr("messaging.operation.type"), Some(operation));
-        assert_eq!(span.attr("messaging.message.id"), Some(id.as_str()));
-    }
-    for span in receiver.spans() {
-        for value in span.attributes.values() {
-            assert!(
-                !value.contains("secret"),
-                "payload or metadata leaked into {span:?}"
-            );
-        }
-    }
 }
