@@ -1,5 +1,5 @@
-//! A real `nats-server` with JetStream on a free port, its store in a
-//! temporary folder, stopped by PID on drop.
+//! A real `nats-server` (with JetStream unless asked otherwise) on a free
+//! port, its store in a temporary folder, stopped by PID on drop.
 //!
 //! `NATS_SERVER` names the binary (`scripts/tools.sh` installs and exports
 //! it); otherwise `nats-server` is looked up on `PATH`.
@@ -29,15 +29,27 @@ const PORT_ATTEMPTS: usize = 5;
 pub struct NatsServer {
     child: Option<Child>,
     port: u16,
+    jetstream: bool,
     dir: tempfile::TempDir,
 }
 
 impl NatsServer {
-    /// Starts a server on a free port and waits until it answers PING.
+    /// Starts a server with JetStream on a free port and waits until it
+    /// answers PING.
     pub async fn start() -> Self {
+        Self::start_with(true).await
+    }
+
+    /// Same as [`NatsServer::start`], without JetStream.
+    pub async fn start_without_jetstream() -> Self {
+        Self::start_with(false).await
+    }
+
+    async fn start_with(jetstream: bool) -> Self {
         let mut server = Self {
             child: None,
             port: 0,
+            jetstream,
             dir: tempfile::tempdir().expect("tempdir"),
         };
         for _ in 0..PORT_ATTEMPTS {
@@ -99,8 +111,12 @@ impl NatsServer {
     /// (the port was taken).
     async fn spawn_and_wait(&mut self) -> bool {
         let port = self.port.to_string();
-        let child = Command::new(binary())
-            .args(["-js", "-a", "127.0.0.1", "-p", &port])
+        let mut command = Command::new(binary());
+        if self.jetstream {
+            command.arg("-js");
+        }
+        let child = command
+            .args(["-a", "127.0.0.1", "-p", &port])
             .arg("-sd")
             .arg(self.dir.path().join("store"))
             .arg("-l")

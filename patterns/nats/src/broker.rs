@@ -8,13 +8,16 @@
 
 use std::{
     collections::HashMap,
+    pin::Pin,
     sync::Arc,
+    task::{Context, Poll},
     time::{Duration, Instant},
 };
 
 use async_nats::{ConnectOptions, connection::State};
 use prism_proto::pubsub::v1::Message;
 use tokio::{sync::mpsc, task::JoinHandle};
+use tokio_stream::{Stream, wrappers::WatchStream};
 use tonic::Status;
 use tracing::Instrument;
 
@@ -264,7 +267,7 @@ impl Connection {
                 stop
             }
         };
-        Ok(SubscriptionStream { rx, stop })
+        Ok(SubscriptionStream::new(rx, stop))
     }
 
     /// Ends every stream of `key` and, with JetStream, deletes its durable
@@ -311,8 +314,10 @@ impl Connection {
         if let Some(keeper) = &self.keeper {
             keeper.abort();
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.client.flush()).await;
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.client.drain()).await;
+        if self.is_connected() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.client.flush()).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.client.drain()).await;
+        }
     }
 }
 
@@ -320,18 +325,35 @@ impl Connection {
 /// is stopped (Unsubscribe or shutdown), even with messages still queued.
 pub struct SubscriptionStream {
     rx: mpsc::Receiver<Result<Message, Status>>,
-    stop: tokio::sync::watch::Receiver<bool>,
+    stop: WatchStream<bool>,
+    stopped: bool,
 }
 
-impl tokio_stream::Stream for SubscriptionStream {
+impl SubscriptionStream {
+    fn new(
+        rx: mpsc::Receiver<Result<Message, Status>>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            rx,
+            stop: WatchStream::new(stop),
+            stopped: false,
+        }
+    }
+}
+
+impl Stream for SubscriptionStream {
     type Item = Result<Message, Status>;
 
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        if *self.stop.borrow() {
-            return std::task::Poll::Ready(None);
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        // Polling the stop signal first also registers for its wake-up.
+        while !self.stopped
+            && let Poll::Ready(stop) = Pin::new(&mut self.stop).poll_next(cx)
+        {
+            self.stopped = stop != Some(false);
+        }
+        if self.stopped {
+            return Poll::Ready(None);
         }
         self.rx.poll_recv(cx)
     }
@@ -349,6 +371,34 @@ mod tests {
         assert_eq!(reconnect_delay(5), Duration::from_millis(400));
         assert_eq!(reconnect_delay(50), MAX_RECONNECT_DELAY);
         assert_eq!(reconnect_delay(usize::MAX), MAX_RECONNECT_DELAY);
+    }
+
+    #[tokio::test]
+    async fn the_stream_ends_when_stopped_even_with_messages_queued() {
+        use tokio_stream::StreamExt;
+        let (tx, rx) = mpsc::channel(4);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut stream = SubscriptionStream::new(rx, stopped);
+        tx.send(Ok(Message::default())).await.unwrap();
+        assert!(stream.next().await.is_some());
+
+        // A stream waiting for its next message wakes up to end.
+        let waiting = tokio::spawn(async move {
+            let first = stream.next().await;
+            (first.is_none(), stream)
+        });
+        tokio::task::yield_now().await;
+        stop.send_replace(true);
+        let (ended, mut stream) = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("woken by the stop")
+            .unwrap();
+        assert!(ended);
+        tx.send(Ok(Message::default())).await.unwrap();
+        assert!(
+            stream.next().await.is_none(),
+            "queued messages are not delivered"
+        );
     }
 
     #[test]

@@ -120,6 +120,7 @@ pub struct JetStream {
     ready: AtomicBool,
     /// One creation at a time.
     creating: Mutex<()>,
+    problem: std::sync::Mutex<Option<String>>,
 }
 
 impl JetStream {
@@ -137,6 +138,7 @@ impl JetStream {
             consumers: ConsumerSettings::from_config(config),
             ready: AtomicBool::new(false),
             creating: Mutex::new(()),
+            problem: std::sync::Mutex::new(None),
         }
     }
 
@@ -159,12 +161,30 @@ impl JetStream {
         if self.ready.load(Ordering::Acquire) {
             return Ok(());
         }
-        self.context
-            .get_or_create_stream(self.stream.clone())
-            .await?;
-        self.ready.store(true, Ordering::Release);
-        tracing::info!(stream = %self.stream.name, "JetStream stream ready");
-        Ok(())
+        let result = self.context.get_or_create_stream(self.stream.clone()).await;
+        let mut problem = self.problem.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(_) => {
+                self.ready.store(true, Ordering::Release);
+                *problem = None;
+                tracing::info!(stream = %self.stream.name, "JetStream stream ready");
+                Ok(())
+            }
+            Err(e) => {
+                let e = NatsError::from(e);
+                *problem = Some(format!("stream {}: {e}", self.stream.name));
+                Err(e)
+            }
+        }
+    }
+
+    /// Why the stream could not be created, the last time it was tried and
+    /// failed (cleared once it exists).
+    pub fn problem(&self) -> Option<String> {
+        self.problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Publishes and waits for the stream's acknowledgement; a stream that

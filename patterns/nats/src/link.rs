@@ -7,7 +7,9 @@
 //! has lasted longer than `request_timeout_ms` it is UNHEALTHY (and the
 //! proxy may restart the process after its `unhealthy_threshold`). A slow
 //! consumer — a subscription whose channel is full, or messages dropped in
-//! the last [`SLOW_WINDOW`] — is DEGRADED.
+//! the last [`SLOW_WINDOW`] — is DEGRADED, and so is a JetStream namespace
+//! whose stream cannot be created (the server is reachable; publishing is
+//! not).
 
 use std::{
     sync::Mutex,
@@ -83,6 +85,7 @@ impl Link {
     pub fn observe(&self, connected: bool, full_subscriptions: usize, now: Instant) -> Observed {
         let inner = self.with(|i| *i);
         Observed {
+            jetstream_problem: None,
             down_for: (!connected)
                 .then(|| now.saturating_duration_since(inner.down_since.unwrap_or(now))),
             ever_connected: inner.ever_connected,
@@ -119,8 +122,11 @@ impl Online {
 }
 
 /// A snapshot of the connection for [`assess`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observed {
+    /// Why JetStream cannot serve though NATS is reachable (no JetStream on
+    /// the server, no room for the stream, a conflicting stream).
+    pub jetstream_problem: Option<String>,
     /// `None` while connected; how long it has been down otherwise.
     pub down_for: Option<Duration>,
     pub ever_connected: bool,
@@ -132,6 +138,10 @@ pub struct Observed {
 /// last before it is UNHEALTHY.
 pub fn assess(o: &Observed, grace: Duration) -> (HealthStatus, String) {
     match o.down_for {
+        None if o.jetstream_problem.is_some() => (
+            HealthStatus::Degraded,
+            o.jetstream_problem.clone().unwrap_or_default(),
+        ),
         None if o.slow => (
             HealthStatus::Degraded,
             if o.full_subscriptions > 0 {
@@ -219,6 +229,18 @@ mod tests {
             assess(&Link::new(t0).observe(true, 0, t0), GRACE).0,
             HealthStatus::Healthy
         );
+    }
+
+    #[test]
+    fn a_missing_stream_degrades() {
+        let t0 = Instant::now();
+        let link = Link::new(t0);
+        link.connected();
+        let mut o = link.observe(true, 0, t0);
+        o.jetstream_problem = Some("stream PRISM_X: JetStream is unavailable".into());
+        let (status, message) = assess(&o, GRACE);
+        assert_eq!(status, HealthStatus::Degraded);
+        assert!(message.contains("PRISM_X"), "{message}");
     }
 
     #[test]

@@ -127,9 +127,10 @@ impl Pattern for Nats {
         let config = &connection.setup.config;
         let streams = self.registry.all();
         let full = streams.iter().filter(|h| h.is_full()).count();
-        let observed = connection
+        let mut observed = connection
             .link
             .observe(connection.is_connected(), full, Instant::now());
+        observed.jetstream_problem = connection.jetstream.as_ref().and_then(|js| js.problem());
         let (status, message) = link::assess(&observed, config.request_timeout());
         let nats = connection.client.statistics();
         let mut health = Health::new(status, message)
@@ -194,7 +195,11 @@ mod tests {
         let nats = Nats::new();
         nats.initialize(
             "ns",
-            json!({"url": format!("nats://127.0.0.1:{port}"), "request_timeout_ms": 1}),
+            json!({
+                "url": format!("nats://127.0.0.1:{port}"),
+                "request_timeout_ms": 1,
+                "connect_timeout_ms": 50,
+            }),
         )
         .await
         .unwrap();

@@ -735,3 +735,23 @@ async fn a_nats_server_down_at_start_is_waited_for() {
     let id = publish(&mut pubsub, "t", b"x").await;
     assert_eq!(next(&mut stream).await.message_id, id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_on_a_server_without_it_is_degraded_and_unavailable() {
+    let nats = NatsServer::start_without_jetstream().await;
+    let pattern = pattern(&nats, json!({"jetstream": true})).await;
+    let mut pubsub = client(&pattern).await;
+    let err = pubsub
+        .publish(PublishRequest {
+            topic: "t".into(),
+            payload: b"x".to_vec(),
+            metadata: HashMap::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(err.message().contains("JetStream"), "{err:?}");
+    let health = pattern.health().await;
+    assert_eq!(health.status(), HealthStatus::Degraded, "{health:?}");
+    assert!(health.message.contains("PRISM_EVENTS"), "{health:?}");
+}
