@@ -253,6 +253,40 @@ async fn the_consumer_span_is_a_child_of_the_producer_span() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_url_fails_the_namespace_but_a_dead_server_does_not() {
+    let mut nats = NatsServer::start().await;
+    nats.kill();
+    let proxy = ProxyBuilder::new()
+        .supervisor("unhealthy_threshold", "1000")
+        .namespace("{name: broken, pattern: pubsub, backend: nats, config: {url: \"http://127.0.0.1:4222\"}}")
+        .namespace(&format!(
+            "{{name: waiting, pattern: pubsub, backend: nats, config: {{url: \"{}\", request_timeout_ms: 200}}}}",
+            nats.url()
+        ))
+        .start()
+        .await;
+    let broken = proxy
+        .wait_pattern("broken", WAIT, "FAILED", |p| {
+            p.state() == PatternState::Failed
+        })
+        .await;
+    assert!(broken.last_error.contains("url"), "{}", broken.last_error);
+    assert_eq!(broken.restart_count, 0, "a rejected config is not retried");
+
+    let waiting = proxy
+        .wait_pattern("waiting", WAIT, "RUNNING and UNHEALTHY", |p| {
+            p.state() == PatternState::Running
+                && p.health
+                    .as_ref()
+                    .is_some_and(|h| h.status() == HealthStatus::Unhealthy)
+        })
+        .await;
+    nats.restart().await;
+    let healed = proxy.wait_healthy("waiting").await;
+    assert_eq!(healed.pid, waiting.pid, "it connected once NATS was up");
+}
+
 // The pattern on its own.
 
 /// `prism-nats` on its own, initialized with `config` on `nats` and started.
