@@ -7,8 +7,9 @@
 //! JetStream ([`pump_jetstream`]) never pulls more than the channel has room
 //! for, so the server keeps what the subscriber has not taken yet.
 //! Every JetStream message stays pending on the stream's handle until an
-//! `Ack` names it; when the stream ends, what is still pending is NAKed so
-//! a reconnecting subscriber gets it at once.
+//! `Ack` names it; when the stream ends, what is still pending is NAKed
+//! (once its last pull is over, within [`PULL_EXPIRES`]) so a returning
+//! subscriber gets it without waiting out `ack_wait`.
 
 use std::{
     sync::{
