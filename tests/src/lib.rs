@@ -5,15 +5,20 @@
 //! Modules: [`bins`] (finding the built binaries), [`proxy`] (a running
 //! `prism-proxy` and its builder), [`wait`] (bounded polling), [`procs`]
 //! (process checks by PID), [`otlp`] (a real OTLP trace receiver), [`redis`]
-//! (a real `redis-server` on a free port).
+//! (a real `redis-server` on a free port), [`nats`] (a real `nats-server`
+//! with JetStream), [`pattern`] (a pattern binary driven directly, without
+//! a proxy).
 
 pub mod bins;
+pub mod nats;
 pub mod otlp;
+pub mod pattern;
 pub mod procs;
 pub mod proxy;
 pub mod redis;
 pub mod wait;
 
 pub use self::redis::RedisServer;
+pub use nats::NatsServer;
 pub use proxy::{Proxy, ProxyBuilder};
 pub use wait::eventually;

@@ -12,6 +12,9 @@
 //! - `observability`: one trace per request, exported to a real OTLP receiver.
 //! - `compose`: the compose stack's files, checked without Docker.
 //! - `memstore`: MemStore-only behaviour (capacity, health details).
+//! - `nats`: the PubSub suite's setups for core NATS and JetStream, and
+//!   NATS-only behaviour on a real nats-server (healing after NATS dies,
+//!   spans across the message, the pattern's acks, drops and backpressure).
 //! - `redis`: Redis-only behaviour (healing after Redis dies, config reaching
 //!   Redis, glob characters in scan prefixes) against a real `redis-server`.
 //! - `blackbox`: an independent client (grpcurl) using reflection.
@@ -29,9 +32,12 @@ mod compose;
 mod console;
 mod lifecycle;
 mod memstore;
+mod nats;
 mod observability;
 mod redis;
 
 keyvalue_suite!(keyvalue_memstore, crate::memstore::kv_env);
 keyvalue_suite!(keyvalue_redis, crate::redis::kv_env);
 pubsub_suite!(pubsub_memstore, crate::memstore::pubsub_env);
+pubsub_suite!(pubsub_nats_core, crate::nats::pubsub_core_env);
+pubsub_suite!(pubsub_nats_jetstream, crate::nats::pubsub_jetstream_env);

@@ -1,0 +1,253 @@
+//! What a message carries in its NATS headers besides the payload: the
+//! application's metadata, Prism's own fields (`prism-message-id`,
+//! `prism-timestamp-ms`, `Nats-Msg-Id` for JetStream de-duplication) and the
+//! W3C trace context, plus the carriers the OpenTelemetry propagator reads
+//! and writes through. Pure functions.
+
+use std::{collections::HashMap, str::FromStr};
+
+use async_nats::{HeaderMap, HeaderName, HeaderValue};
+use opentelemetry::propagation::{Extractor, Injector};
+
+use crate::error::NatsError;
+
+pub const MESSAGE_ID: &str = "prism-message-id";
+pub const TIMESTAMP_MS: &str = "prism-timestamp-ms";
+/// JetStream drops a second message with the same id inside its window.
+pub const NATS_MSG_ID: &str = "Nats-Msg-Id";
+/// Longest metadata key accepted, in bytes.
+pub const MAX_METADATA_KEY_BYTES: usize = 256;
+
+/// Keys the application may not set: Prism's, NATS's and trace context.
+fn reserved(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.starts_with("prism-")
+        || key.starts_with("nats-")
+        || key == "traceparent"
+        || key == "tracestate"
+}
+
+/// `INVALID_ARGUMENT` naming `metadata` when a key is empty, too long,
+/// reserved or not a valid header name, or a value holds CR or LF.
+pub fn check_metadata(metadata: &HashMap<String, String>) -> Result<(), NatsError> {
+    let invalid = |reason: String| NatsError::invalid("metadata", reason);
+    for (key, value) in metadata {
+        if key.is_empty() {
+            return Err(invalid("keys must not be empty".into()));
+        }
+        if key.len() > MAX_METADATA_KEY_BYTES {
+            return Err(invalid(format!(
+                "key of {} bytes exceeds the limit of {MAX_METADATA_KEY_BYTES} bytes",
+                key.len()
+            )));
+        }
+        if reserved(key) {
+            return Err(invalid(format!(
+                "key `{key}` is reserved (prism-*, nats-*, traceparent, tracestate)"
+            )));
+        }
+        if key.chars().any(|c| !c.is_ascii_graphic() || c == ':') {
+            return Err(invalid(format!(
+                "key `{}` may only hold visible ASCII characters other than `:`",
+                key.escape_debug()
+            )));
+        }
+        if value.contains(['\r', '\n']) {
+            return Err(invalid(format!(
+                "the value of `{key}` must not contain CR or LF"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Headers of a message being published. `metadata` must have passed
+/// [`check_metadata`] (anything invalid is left out, never a panic).
+pub fn encode(
+    metadata: &HashMap<String, String>,
+    message_id: &str,
+    timestamp_ms: i64,
+    jetstream: bool,
+) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (key, value) in metadata {
+        set(&mut headers, key, value);
+    }
+    set(&mut headers, MESSAGE_ID, message_id);
+    set(&mut headers, TIMESTAMP_MS, &timestamp_ms.to_string());
+    if jetstream {
+        set(&mut headers, NATS_MSG_ID, message_id);
+    }
+    headers
+}
+
+fn set(headers: &mut HeaderMap, key: &str, value: &str) {
+    if let (Ok(name), Ok(value)) = (HeaderName::from_str(key), HeaderValue::from_str(value)) {
+        headers.insert(name, value);
+    }
+}
+
+/// What a received message's headers say.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// The application's metadata: every header that is not reserved.
+    pub metadata: HashMap<String, String>,
+    /// Prism's id, or JetStream's `Nats-Msg-Id` from a foreign publisher.
+    pub message_id: Option<String>,
+    pub timestamp_ms: Option<i64>,
+}
+
+pub fn decode(headers: Option<&HeaderMap>) -> Incoming {
+    let Some(headers) = headers else {
+        return Incoming::default();
+    };
+    let mut incoming = Incoming::default();
+    let mut nats_msg_id = None;
+    for (name, values) in headers.iter() {
+        let name: &str = name.as_ref();
+        let Some(value) = values.last().map(HeaderValue::as_str) else {
+            continue;
+        };
+        if name.eq_ignore_ascii_case(MESSAGE_ID) {
+            incoming.message_id = Some(value.to_string());
+        } else if name.eq_ignore_ascii_case(TIMESTAMP_MS) {
+            incoming.timestamp_ms = value.parse().ok();
+        } else if name.eq_ignore_ascii_case(NATS_MSG_ID) {
+            nats_msg_id = Some(value.to_string());
+        } else if !reserved(name) {
+            incoming
+                .metadata
+                .insert(name.to_string(), value.to_string());
+        }
+    }
+    incoming.message_id = incoming.message_id.or(nats_msg_id);
+    incoming
+}
+
+/// Lets the propagator write `traceparent`/`tracestate` into NATS headers.
+pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        set(self.0, key, &value);
+    }
+}
+
+/// Lets the propagator read trace context from NATS headers (names compare
+/// case-insensitively, as in HTTP).
+pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(name, _)| AsRef::<str>::as_ref(*name).eq_ignore_ascii_case(key))
+            .and_then(|(_, values)| values.last())
+            .map(HeaderValue::as_str)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(name, _)| name.as_ref()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn reason(pairs: &[(&str, &str)]) -> String {
+        match check_metadata(&meta(pairs)) {
+            Err(NatsError::InvalidArgument { field, reason }) => {
+                assert_eq!(field, "metadata");
+                reason
+            }
+            other => panic!("{pairs:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ordinary_metadata_passes() {
+        check_metadata(&meta(&[
+            ("content-type", "application/json"),
+            ("X-Tenant", "äöü 42"),
+            ("empty", ""),
+        ]))
+        .unwrap();
+    }
+
+    #[test]
+    fn bad_metadata_is_named() {
+        assert!(reason(&[("", "v")]).contains("empty"));
+        for key in [
+            "prism-message-id",
+            "Prism-X",
+            "traceparent",
+            "TraceState",
+            "Nats-Msg-Id",
+        ] {
+            assert!(reason(&[(key, "v")]).contains("reserved"), "{key}");
+        }
+        assert!(reason(&[("a b", "v")]).contains("visible ASCII"));
+        assert!(reason(&[("a:b", "v")]).contains("visible ASCII"));
+        assert!(reason(&[("ключ", "v")]).contains("visible ASCII"));
+        assert!(reason(&[("k", "line\r\nbreak")]).contains("CR or LF"));
+        let long = "k".repeat(MAX_METADATA_KEY_BYTES + 1);
+        assert!(reason(&[(&long, "v")]).contains("limit of 256 bytes"));
+    }
+
+    #[test]
+    fn encode_then_decode_round_trips() {
+        let metadata = meta(&[("content-type", "text/plain"), ("X-Tenant", "acme")]);
+        let headers = encode(&metadata, "id-1", 1_700_000_000_123, true);
+        assert_eq!(headers.get(NATS_MSG_ID).unwrap().as_str(), "id-1");
+        let incoming = decode(Some(&headers));
+        assert_eq!(incoming.metadata, metadata);
+        assert_eq!(incoming.message_id.as_deref(), Some("id-1"));
+        assert_eq!(incoming.timestamp_ms, Some(1_700_000_000_123));
+    }
+
+    #[test]
+    fn core_messages_skip_the_dedup_header() {
+        let headers = encode(&HashMap::new(), "id-2", 1, false);
+        assert!(headers.get(NATS_MSG_ID).is_none());
+        assert_eq!(decode(Some(&headers)).message_id.as_deref(), Some("id-2"));
+    }
+
+    #[test]
+    fn foreign_messages_decode_too() {
+        assert_eq!(decode(None), Incoming::default());
+        let mut headers = HeaderMap::new();
+        set(&mut headers, NATS_MSG_ID, "theirs");
+        set(&mut headers, TIMESTAMP_MS, "not a number");
+        set(&mut headers, "traceparent", "00-x-y-01");
+        set(&mut headers, "app", "v");
+        let incoming = decode(Some(&headers));
+        assert_eq!(incoming.message_id.as_deref(), Some("theirs"));
+        assert_eq!(incoming.timestamp_ms, None);
+        assert_eq!(
+            incoming.metadata,
+            meta(&[("app", "v")]),
+            "trace context is not metadata"
+        );
+    }
+
+    #[test]
+    fn carriers_write_and_read_trace_context() {
+        let mut headers = HeaderMap::new();
+        HeaderInjector(&mut headers).set("traceparent", "00-abc-def-01".into());
+        HeaderInjector(&mut headers).set("bad key", "ignored".into());
+        HeaderInjector(&mut headers).set("tracestate", "bad\nvalue".into());
+        let extractor = HeaderExtractor(&headers);
+        assert_eq!(extractor.get("traceparent"), Some("00-abc-def-01"));
+        assert_eq!(extractor.get("TraceParent"), Some("00-abc-def-01"));
+        assert_eq!(extractor.get("tracestate"), None);
+        assert_eq!(extractor.keys(), vec!["traceparent"]);
+    }
+}

@@ -1,0 +1,47 @@
+//! `prism-nats`: PubSub on NATS. Core NATS gives at-most-once delivery;
+//! with `jetstream: true` each subscriber id is a durable JetStream consumer
+//! and delivery is at-least-once (acks, redelivery after a reconnect). Trace
+//! context travels inside each message, so a subscriber's span belongs to
+//! the publisher's trace.
+//!
+//! Modules: [`config`] (the namespace's config block), [`topic`] (topic
+//! rules, subjects, consumer names), [`headers`] (what a message carries
+//! besides its payload), [`telemetry`] (producer and consumer spans),
+//! [`error`] (errors and their one mapping to gRPC status), [`link`]
+//! (connection state and the health rule), [`subscriptions`] (live streams),
+//! [`delivery`] (NATS → Subscribe stream), [`jetstream`] (stream, consumers,
+//! acknowledged publish), [`broker`] (the connection and the four
+//! operations), [`pattern`] (lifecycle hooks and health), [`pubsub`] (the
+//! gRPC service).
+
+pub mod broker;
+pub mod config;
+pub mod delivery;
+pub mod error;
+pub mod headers;
+pub mod jetstream;
+pub mod link;
+pub mod pattern;
+pub mod pubsub;
+pub mod subscriptions;
+pub mod telemetry;
+pub mod topic;
+
+pub use config::NatsConfig;
+pub use pattern::Nats;
+
+use std::sync::Arc;
+
+use prism_pattern_sdk::{Args, Gate, ServeError};
+use prism_proto::pubsub::v1::pub_sub_server::PubSubServer;
+use tonic::service::Routes;
+
+/// Serves the NATS pattern as the flags say, until it is stopped.
+pub async fn run(args: Args) -> Result<(), ServeError> {
+    let gate = Gate::new();
+    let nats = Arc::new(Nats::new());
+    let pubsub = PubSubServer::new(pubsub::PubSubService::new(nats.clone(), gate.clone()))
+        .max_decoding_message_size(prism_pattern_sdk::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(prism_pattern_sdk::MAX_MESSAGE_BYTES);
+    prism_pattern_sdk::serve(&args, nats, gate, Routes::new(pubsub)).await
+}

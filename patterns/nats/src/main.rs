@@ -1,0 +1,9 @@
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = prism_pattern_sdk::Args::parse();
+    let _guard = prism_observability::init(&prism_observability::Settings::from_env("prism-nats"));
+    prism_nats::run(args).await?;
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! The `prism.pubsub.v1.PubSub` gRPC service: admit, decode and validate
+//! into a domain request, run it on the connection, encode.
+
+use std::sync::Arc;
+
+use prism_pattern_sdk::Gate;
+use prism_proto::pubsub::v1::{
+    AckRequest, AckResponse, PublishRequest, PublishResponse, SubscribeRequest, UnsubscribeRequest,
+    UnsubscribeResponse, pub_sub_server::PubSub,
+};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    broker::{Publish, Subscribe, SubscriptionStream},
+    error::{NatsError, to_status},
+    headers,
+    pattern::Nats,
+    subscriptions::Key,
+    topic::{self, Use},
+};
+
+/// Longest subscriber id accepted, in bytes.
+pub const MAX_SUBSCRIBER_ID_BYTES: usize = 256;
+/// Most message ids one Ack may name.
+pub const MAX_ACK_IDS: usize = 10_000;
+
+pub struct PubSubService {
+    nats: Arc<Nats>,
+    gate: Gate,
+}
+
+impl PubSubService {
+    pub fn new(nats: Arc<Nats>, gate: Gate) -> Self {
+        Self { nats, gate }
+    }
+}
+
+fn decode_publish(req: PublishRequest, max_payload_bytes: usize) -> Result<Publish, NatsError> {
+    topic::check_topic(&req.topic, Use::Publish)?;
+    if req.payload.len() > max_payload_bytes {
+        return Err(NatsError::invalid(
+            "payload",
+            format!(
+                "{} bytes exceeds the limit of {max_payload_bytes} bytes (max_payload_bytes)",
+                req.payload.len()
+            ),
+        ));
+    }
+    headers::check_metadata(&req.metadata)?;
+    Ok(Publish {
+        topic: req.topic,
+        payload: req.payload,
+        metadata: req.metadata,
+    })
+}
+
+fn check_subscriber_id(id: &str, required: bool) -> Result<(), NatsError> {
+    if id.is_empty() && required {
+        return Err(NatsError::invalid("subscriber_id", "must not be empty"));
+    }
+    if id.len() > MAX_SUBSCRIBER_ID_BYTES {
+        return Err(NatsError::invalid(
+            "subscriber_id",
+            format!(
+                "{} bytes exceeds the limit of {MAX_SUBSCRIBER_ID_BYTES} bytes",
+                id.len()
+            ),
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(NatsError::invalid(
+            "subscriber_id",
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn decode_subscribe(req: SubscribeRequest) -> Result<Subscribe, NatsError> {
+    topic::check_topic(&req.topic, Use::Subscribe)?;
+    check_subscriber_id(&req.subscriber_id, false)?;
+    let generated_id = req.subscriber_id.is_empty();
+    let subscriber_id = if generated_id {
+        format!("sub-{:016x}", rand::random::<u64>())
+    } else {
+        req.subscriber_id
+    };
+    Ok(Subscribe {
+        topic: req.topic,
+        subscriber_id,
+        generated_id,
+        manual_ack: req.manual_ack,
+    })
+}
+
+fn decode_key(topic: String, subscriber_id: String) -> Result<Key, NatsError> {
+    topic::check_topic(&topic, Use::Subscribe)?;
+    check_subscriber_id(&subscriber_id, true)?;
+    Ok(Key {
+        topic,
+        subscriber_id,
+    })
+}
+
+fn decode_ack(req: AckRequest) -> Result<(Key, Vec<String>), NatsError> {
+    let key = decode_key(req.topic, req.subscriber_id)?;
+    if req.message_ids.len() > MAX_ACK_IDS {
+        return Err(NatsError::invalid(
+            "message_ids",
+            format!(
+                "{} ids exceeds the limit of {MAX_ACK_IDS}",
+                req.message_ids.len()
+            ),
+        ));
+    }
+    Ok((key, req.message_ids))
+}
+
+#[tonic::async_trait]
+impl PubSub for PubSubService {
+    async fn publish(
+        &self,
+        request: Request<PublishRequest>,
+    ) -> Result<Response<PublishResponse>, Status> {
+        self.gate.check()?;
+        let max_payload = self.nats.setup().config.max_payload_bytes;
+        let req = decode_publish(request.into_inner(), max_payload).map_err(to_status)?;
+        let connection = self.nats.connection().map_err(to_status)?;
+        let message_id = connection.publish(req).await.map_err(to_status)?;
+        Ok(Response::new(PublishResponse { message_id }))
+    }
+
+    type SubscribeStream = SubscriptionStream;
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        self.gate.check()?;
+        let req = decode_subscribe(request.into_inner()).map_err(to_status)?;
+        let connection = self.nats.connection().map_err(to_status)?;
+        let stream = connection
+            .subscribe(req, &self.nats.registry, &self.nats.stats)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(stream))
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: Request<UnsubscribeRequest>,
+    ) -> Result<Response<UnsubscribeResponse>, Status> {
+        self.gate.check()?;
+        let req = request.into_inner();
+        let key = decode_key(req.topic, req.subscriber_id).map_err(to_status)?;
+        let connection = self.nats.connection().map_err(to_status)?;
+        let unsubscribed = connection
+            .unsubscribe(&key, &self.nats.registry)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(UnsubscribeResponse { unsubscribed }))
+    }
+
+    async fn ack(&self, request: Request<AckRequest>) -> Result<Response<AckResponse>, Status> {
+        self.gate.check()?;
+        let (key, ids) = decode_ack(request.into_inner()).map_err(to_status)?;
+        let connection = self.nats.connection().map_err(to_status)?;
+        let acked = connection
+            .ack(&key, &ids, &self.nats.registry)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(AckResponse { acked }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn field(err: NatsError) -> String {
+        match err {
+            NatsError::InvalidArgument { field, .. } => field,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn publish(topic: &str, payload: usize) -> PublishRequest {
+        PublishRequest {
+            topic: topic.into(),
+            payload: vec![7; payload],
+            metadata: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn publish_checks_topic_payload_and_metadata() {
+        assert!(decode_publish(publish("a.b", 10), 10).is_ok());
+        assert_eq!(
+            field(decode_publish(publish("a.*", 1), 10).unwrap_err()),
+            "topic"
+        );
+        let err = decode_publish(publish("a", 11), 10).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "payload: 11 bytes exceeds the limit of 10 bytes (max_payload_bytes)"
+        );
+        let mut req = publish("a", 1);
+        req.metadata.insert("traceparent".into(), "x".into());
+        assert_eq!(field(decode_publish(req, 10).unwrap_err()), "metadata");
+    }
+
+    #[test]
+    fn subscribe_allows_wildcards_and_picks_an_id() {
+        let sub = decode_subscribe(SubscribeRequest {
+            topic: "orders.>".into(),
+            subscriber_id: String::new(),
+            manual_ack: false,
+        })
+        .unwrap();
+        assert!(sub.generated_id);
+        assert!(sub.subscriber_id.starts_with("sub-"));
+        let named = decode_subscribe(SubscribeRequest {
+            topic: "orders.*".into(),
+            subscriber_id: "worker".into(),
+            manual_ack: true,
+        })
+        .unwrap();
+        assert_eq!(named.subscriber_id, "worker");
+        assert!(!named.generated_id && named.manual_ack);
+        let long = decode_subscribe(SubscribeRequest {
+            topic: "t".into(),
+            subscriber_id: "x".repeat(MAX_SUBSCRIBER_ID_BYTES + 1),
+            manual_ack: false,
+        });
+        assert_eq!(field(long.unwrap_err()), "subscriber_id");
+    }
+
+    #[test]
+    fn unsubscribe_and_ack_need_a_subscriber_id() {
+        assert_eq!(
+            field(decode_key("t".into(), String::new()).unwrap_err()),
+            "subscriber_id"
+        );
+        assert_eq!(
+            field(decode_key("".into(), "s".into()).unwrap_err()),
+            "topic"
+        );
+        let too_many = AckRequest {
+            topic: "t".into(),
+            subscriber_id: "s".into(),
+            message_ids: vec![String::new(); MAX_ACK_IDS + 1],
+        };
+        assert_eq!(field(decode_ack(too_many).unwrap_err()), "message_ids");
+    }
+}

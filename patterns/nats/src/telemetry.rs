@@ -1,0 +1,144 @@
+//! Trace context that travels inside messages. Publishing opens a PRODUCER
+//! span under the call's server span and writes its W3C context into the
+//! NATS headers; delivering opens a CONSUMER span whose parent is the
+//! context read back from those headers, so a subscriber's work belongs to
+//! the publisher's trace. Attributes follow the OpenTelemetry messaging
+//! conventions; never payloads or metadata values.
+
+use std::collections::HashMap;
+
+use async_nats::HeaderMap;
+use opentelemetry::{
+    propagation::TextMapPropagator,
+    trace::{TraceContextExt, TraceId},
+};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use tracing::{Span, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::headers::{HeaderExtractor, HeaderInjector};
+
+/// The PRODUCER span of one publish; a child of the current span.
+pub fn producer_span(topic: &str, message_id: &str) -> Span {
+    tracing::info_span!(
+        target: "prism::nats",
+        "nats.publish",
+        otel.name = %format_args!("{topic} publish"),
+        otel.kind = "producer",
+        otel.status_code = Empty,
+        messaging.system = "nats",
+        messaging.destination.name = topic,
+        messaging.operation.type = "publish",
+        messaging.message.id = message_id,
+    )
+}
+
+/// The CONSUMER span of one delivery, continuing the trace whose context
+/// `headers` carry (a new trace when they carry none).
+pub fn consumer_span(topic: &str, message_id: &str, headers: Option<&HeaderMap>) -> Span {
+    let span = tracing::info_span!(
+        target: "prism::nats",
+        parent: None,
+        "nats.receive",
+        otel.name = %format_args!("{topic} receive"),
+        otel.kind = "consumer",
+        messaging.system = "nats",
+        messaging.destination.name = topic,
+        messaging.operation.type = "receive",
+        messaging.message.id = message_id,
+    );
+    if let Some(headers) = headers {
+        let cx = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+        if cx.span().span_context().is_valid() {
+            let _ = span.set_parent(cx);
+        }
+    }
+    span
+}
+
+/// Marks a span as failed.
+pub fn record_error(span: &Span) {
+    span.record("otel.status_code", "ERROR");
+}
+
+/// Writes `span`'s W3C context into outgoing NATS headers.
+pub fn inject(span: &Span, headers: &mut HeaderMap) {
+    TraceContextPropagator::new().inject_context(&span.context(), &mut HeaderInjector(headers));
+}
+
+/// `span`'s W3C `traceparent`, or empty when tracing is off.
+pub fn traceparent(span: &Span) -> String {
+    let mut carrier = HashMap::new();
+    TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
+    carrier.remove("traceparent").unwrap_or_default()
+}
+
+/// The trace id of `span`, when it has a valid one.
+pub fn trace_id(span: &Span) -> Option<TraceId> {
+    let id = span.context().span().span_context().trace_id();
+    (id != TraceId::INVALID).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::TracerProvider;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    fn traced<T>(f: impl FnOnce() -> T) -> T {
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, f)
+    }
+
+    #[test]
+    fn the_consumer_continues_the_producers_trace() {
+        traced(|| {
+            let producer = producer_span("orders.eu", "id-1");
+            let mut headers = HeaderMap::new();
+            inject(&producer, &mut headers);
+            let sent = HeaderExtractor(&headers);
+            let producer_parent = opentelemetry::propagation::Extractor::get(&sent, "traceparent")
+                .expect("traceparent in the headers")
+                .to_string();
+
+            let consumer = consumer_span("orders.eu", "id-1", Some(&headers));
+            assert_eq!(trace_id(&consumer), trace_id(&producer));
+            assert!(trace_id(&producer).is_some());
+
+            let delivered = traceparent(&consumer);
+            let parts: Vec<&str> = delivered.split('-').collect();
+            assert_eq!(parts.len(), 4, "{delivered}");
+            assert_eq!(parts[1], trace_id(&producer).unwrap().to_string());
+            assert_ne!(
+                delivered, producer_parent,
+                "the delivery has its own span id"
+            );
+        });
+    }
+
+    #[test]
+    fn a_message_without_context_starts_a_trace() {
+        traced(|| {
+            let outer = producer_span("t", "unrelated");
+            let _entered = outer.enter();
+            let consumer = consumer_span("t", "id", None);
+            assert!(trace_id(&consumer).is_some());
+            assert_ne!(
+                trace_id(&consumer),
+                trace_id(&outer),
+                "never the current span's trace"
+            );
+        });
+    }
+
+    #[test]
+    fn without_tracing_there_is_no_traceparent() {
+        let span = producer_span("t", "id");
+        assert_eq!(traceparent(&span), "");
+        let mut headers = HeaderMap::new();
+        inject(&span, &mut headers);
+        assert!(headers.is_empty());
+    }
+}
