@@ -144,3 +144,28 @@ impl GrpcPool {
         request
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    #[test]
+    fn redis_failures_map_to_the_codes_the_pattern_answers_with() {
+        let io = |kind| redis::RedisError::from(io::Error::new(kind, "x"));
+        assert_eq!(
+            redis_code_name(&io(io::ErrorKind::TimedOut)),
+            "DEADLINE_EXCEEDED"
+        );
+        for kind in [
+            io::ErrorKind::ConnectionRefused,
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::BrokenPipe,
+        ] {
+            assert_eq!(redis_code_name(&io(kind)), "UNAVAILABLE", "{kind:?}");
+        }
+        let parse = redis::RedisError::from((redis::ErrorKind::Parse, "bad reply"));
+        assert_eq!(redis_code_name(&parse), "INTERNAL");
+    }
+}
