@@ -20,10 +20,24 @@ pub struct Args {
     #[arg(long)]
     pub autostart: bool,
 
+    /// The config object handed to Initialize on `--autostart`, as JSON
+    /// (e.g. `{"address": "redis://127.0.0.1:6379"}`); defaults when absent.
+    #[arg(long, value_name = "JSON", value_parser = parse_config)]
+    pub config: Option<serde_json::Value>,
+
     /// Exit when the parent process goes away, so a killed proxy leaves no
     /// orphans. The proxy passes this to every pattern it spawns.
     #[arg(long)]
     pub exit_with_parent: bool,
+}
+
+/// Accepts only a JSON object: Initialize takes a struct, not a bare value.
+fn parse_config(raw: &str) -> Result<serde_json::Value, String> {
+    match serde_json::from_str(raw) {
+        Ok(value @ serde_json::Value::Object(_)) => Ok(value),
+        Ok(_) => Err("expected a JSON object".to_string()),
+        Err(e) => Err(format!("invalid JSON: {e}")),
+    }
 }
 
 impl Args {
@@ -51,6 +65,29 @@ mod tests {
     fn listen_takes_unix_paths() {
         let args = Args::parse_from(["p", "--listen", "unix:/tmp/x.sock"]);
         assert_eq!(args.listen_addr().to_string(), "unix:/tmp/x.sock");
+    }
+
+    #[test]
+    fn config_is_parsed_as_a_json_object() {
+        let args = Args::parse_from([
+            "p",
+            "--autostart",
+            "--config",
+            r#"{"address": "redis://h:1"}"#,
+        ]);
+        assert_eq!(
+            args.config,
+            Some(serde_json::json!({"address": "redis://h:1"}))
+        );
+        assert_eq!(Args::parse_from(["p"]).config, None);
+    }
+
+    #[test]
+    fn bad_config_is_an_error_naming_the_flag() {
+        for bad in ["{not json", "[1, 2]", "3"] {
+            let err = Args::try_parse_from(["p", "--config", bad]).unwrap_err();
+            assert!(err.to_string().contains("--config"), "{err}");
+        }
     }
 
     #[test]

@@ -142,10 +142,15 @@ impl<P: Pattern> PatternLifecycle for LifecycleService<P> {
     }
 }
 
-/// Used by `--autostart`: initialize with defaults and start.
-pub(crate) async fn autostart<P: Pattern>(pattern: &P, gate: &Gate) -> Result<(), String> {
+/// Used by `--autostart`: initialize with `config` (`Null` means defaults)
+/// and start.
+pub(crate) async fn autostart<P: Pattern>(
+    pattern: &P,
+    gate: &Gate,
+    config: serde_json::Value,
+) -> Result<(), String> {
     pattern
-        .initialize("standalone", serde_json::Value::Null)
+        .initialize("standalone", config)
         .await
         .map_err(|e| e.to_string())?;
     gate.mark_initialized();

@@ -45,7 +45,8 @@ pub async fn serve<P: Pattern>(
     let addr = args.listen_addr();
     let stop = Arc::new(Notify::new());
     if args.autostart {
-        lifecycle::autostart(pattern.as_ref(), &gate)
+        let config = args.config.clone().unwrap_or(serde_json::Value::Null);
+        lifecycle::autostart(pattern.as_ref(), &gate, config)
             .await
             .map_err(ServeError::Autostart)?;
     }

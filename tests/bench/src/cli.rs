@@ -8,7 +8,7 @@ use clap::{Args as ClapArgs, Parser, Subcommand};
 
 use crate::{
     BenchError, Config,
-    config::{Endpoints, KvSettings, LoadSettings, Mode, Output, TargetSettings},
+    config::{Backend, Endpoints, KvSettings, LoadSettings, Mode, Output, TargetSettings},
     paths,
 };
 
@@ -45,6 +45,14 @@ pub struct KvArgs {
     /// Size of the key space; every key is written before measuring so Gets hit.
     #[arg(long, default_value_t = 10_000)]
     pub keys: u64,
+    /// The store behind the pattern: `memstore`, or `redis` (which adds the
+    /// `redis` path, straight to Redis, to compare with).
+    #[arg(long, value_enum, default_value_t = Backend::Memstore)]
+    pub backend: Backend,
+    /// A running Redis (`redis://HOST:PORT`) for `--backend redis`; default:
+    /// start `redis-server` ($REDIS_SERVER or PATH) on a free port.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
 }
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -74,8 +82,9 @@ pub struct CommonArgs {
     /// Namespace sent in `x-prism-namespace`.
     #[arg(long, default_value = "default")]
     pub namespace: String,
-    /// Paths to measure, in order: proxy, pattern, floor (redis, nats later).
-    /// Default: every one of proxy, pattern, floor that can run.
+    /// Paths to measure, in order: proxy, proxy-traced, pattern, redis, floor
+    /// (nats later). Default: every one of proxy, pattern, floor (and redis
+    /// with `--backend redis`) that can run.
     #[arg(long)]
     pub paths: Option<String>,
     /// A running proxy's data address; default: start one.
@@ -100,8 +109,11 @@ impl Args {
     /// [`BenchError::Usage`] naming the flag.
     pub fn into_config(self) -> Result<Config, BenchError> {
         let TargetArgs::Kv { kv, common } = self.target;
+        let redis = kv.redis.clone();
         let target = TargetSettings::Kv(kv.into_settings()?);
-        common.into_config(target)
+        let mut config = common.into_config(target)?;
+        config.endpoints.redis = redis;
+        Ok(config)
     }
 }
 
@@ -116,10 +128,19 @@ impl KvArgs {
         if self.keys == 0 {
             return usage("--keys must be at least 1");
         }
+        if self.redis.is_some() && self.backend != Backend::Redis {
+            return usage("--redis needs --backend redis");
+        }
+        if let Some(url) = &self.redis
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return usage(format!("--redis `{url}` is not a redis:// URL"));
+        }
         Ok(KvSettings {
             get_ratio: self.get_ratio,
             value_size: self.value_size,
             keys: self.keys,
+            backend: self.backend,
         })
     }
 }
@@ -168,6 +189,7 @@ impl CommonArgs {
             endpoints: Endpoints {
                 proxy: self.proxy,
                 pattern: self.pattern,
+                redis: None,
                 bin_dir,
             },
             output: if self.json {
@@ -247,7 +269,8 @@ mod tests {
             TargetSettings::Kv(KvSettings {
                 get_ratio: 0.9,
                 value_size: 1024,
-                keys: 10_000
+                keys: 10_000,
+                backend: Backend::Memstore,
             })
         );
     }
@@ -264,6 +287,18 @@ mod tests {
     }
 
     #[test]
+    fn backend_redis_takes_a_running_redis() {
+        let config = config(&["--backend", "redis", "--redis", "redis://127.0.0.1:7"]).unwrap();
+        let TargetSettings::Kv(kv) = &config.target;
+        assert_eq!(kv.backend, Backend::Redis);
+        assert_eq!(
+            config.endpoints.redis.as_deref(),
+            Some("redis://127.0.0.1:7")
+        );
+        assert!(Args::try_parse_from(["prism-bench", "kv", "--backend", "mongo"]).is_err());
+    }
+
+    #[test]
     fn out_of_range_flags_are_usage_errors() {
         for args in [
             &["--get-ratio", "1.5"][..],
@@ -272,6 +307,8 @@ mod tests {
             &["--connections", "0"],
             &["--duration", "0s"],
             &["--paths", "proxy,nope"],
+            &["--redis", "redis://127.0.0.1:1"],
+            &["--backend", "redis", "--redis", "127.0.0.1:1"],
         ] {
             let err = config(args).unwrap_err();
             assert!(err.is_usage(), "{args:?}: {err}");

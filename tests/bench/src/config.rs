@@ -37,6 +37,18 @@ pub struct LoadSettings {
     pub max_in_flight: usize,
 }
 
+/// The store behind the KeyValue pattern on the `proxy` and `pattern` paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// `prism-memstore`: in memory, no backend to compare with.
+    #[default]
+    Memstore,
+    /// `prism-redis` on a Redis the bench starts (or `--redis URL`); adds
+    /// the `redis` path, the same operations sent straight to Redis.
+    Redis,
+}
+
 /// The KeyValue target: a Get/Set mix over a pre-populated key space.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KvSettings {
@@ -44,6 +56,7 @@ pub struct KvSettings {
     pub get_ratio: f64,
     pub value_size: usize,
     pub keys: u64,
+    pub backend: Backend,
 }
 
 /// The operation mix of one target.
@@ -60,6 +73,9 @@ pub struct Endpoints {
     pub proxy: Option<SocketAddr>,
     /// A running pattern to use instead of starting one.
     pub pattern: Option<SocketAddr>,
+    /// A running Redis (`redis://HOST:PORT`) to use instead of starting
+    /// `redis-server`; only with `--backend redis`.
+    pub redis: Option<String>,
     /// Where `prism-proxy` and the pattern binaries are.
     pub bin_dir: PathBuf,
 }

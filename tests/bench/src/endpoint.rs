@@ -1,7 +1,7 @@
 //! What each path's requests are sent to: a server the user named, or one the
 //! bench starts — a `prism-proxy` on free ports serving the namespace from a
-//! generated config, a pattern process run by hand (`--autostart`), or the
-//! in-process [`Floor`]. Started processes are owned (`kill_on_drop`),
+//! generated config, a pattern process run by hand (`--autostart`), the
+//! in-process [`Floor`], or the run's [`Redis`] itself. Started processes are owned (`kill_on_drop`),
 //! stopped by PID with SIGTERM, and their PIDs handed to the resource watch.
 //! They inherit the bench's environment, so e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`
 //! measures them with trace export on.
@@ -25,8 +25,8 @@ use tokio::{
 use tonic::transport::Channel;
 
 use crate::{
-    BenchError, Config, floor::Floor, paths::PathKind, procstat, procstat::Watched, sink::OtlpSink,
-    target::Target,
+    BenchError, Config, config::Backend, floor::Floor, paths::PathKind, procstat,
+    procstat::Watched, redis_server::Redis, sink::OtlpSink, target::Target,
 };
 
 /// How long a started server may take to become usable.
@@ -76,15 +76,40 @@ impl Endpoint {
             PathKind::Pattern if config.endpoints.pattern.is_none() => {
                 missing(target.pattern_binary())
             }
+            PathKind::Redis if target.backend() != Backend::Redis => {
+                Some("the redis path needs --backend redis".to_string())
+            }
             _ => None,
         }
     }
 
     /// Finds or starts the server of `path` and waits until it serves.
+    /// `redis` is the run's Redis with `--backend redis`; a `redis-server`
+    /// the bench started is watched on every path that uses it.
     pub async fn start(
         path: PathKind,
         config: &Config,
         target: &Target,
+        redis: Option<&Redis>,
+    ) -> Result<Self, BenchError> {
+        let mut endpoint = Self::start_server(path, config, target, redis).await?;
+        if let Some(pid) = redis.and_then(Redis::pid)
+            && path != PathKind::Floor
+        {
+            endpoint.processes.push(Watched {
+                role: "redis",
+                pid,
+                idle_rss_kb: procstat::read_rss_kb(pid),
+            });
+        }
+        Ok(endpoint)
+    }
+
+    async fn start_server(
+        path: PathKind,
+        config: &Config,
+        target: &Target,
+        redis: Option<&Redis>,
     ) -> Result<Self, BenchError> {
         if let Some(reason) = Self::unavailable(path, config, target) {
             return Err(BenchError::PathUnavailable {
@@ -125,7 +150,14 @@ impl Endpoint {
                     sink: None,
                 })
             }
-            PathKind::Redis | PathKind::Nats => unreachable!("refused by `unavailable`"),
+            PathKind::Redis => match redis {
+                Some(redis) => Ok(external(redis.addr())),
+                None => Err(BenchError::PathUnavailable {
+                    path: path.name(),
+                    reason: "no Redis was started".into(),
+                }),
+            },
+            PathKind::Nats => unreachable!("refused by `unavailable`"),
         }
     }
 
@@ -251,17 +283,15 @@ async fn drain(mut lines: tokio::io::Lines<BufReader<ChildStdout>>) {
 async fn start_pattern(bin_dir: &Path, target: &Target) -> Result<Endpoint, BenchError> {
     let binary = bin_dir.join(target.pattern_binary());
     let dir = private_dir()?;
-    let mut child = OwnedChild::spawn(
-        &binary,
-        &[
-            "--autostart",
-            "--exit-with-parent",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        &[],
-        dir,
-    )?;
+    let extra = target.pattern_args();
+    let mut args = vec![
+        "--autostart",
+        "--exit-with-parent",
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    args.extend(extra.iter().map(String::as_str));
+    let mut child = OwnedChild::spawn(&binary, &args, &[], dir)?;
     let what = target.pattern_binary();
     let addr = child.wait_for_line(what, parse_pattern_listening).await?;
     let pid = child.pid();

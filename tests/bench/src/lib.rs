@@ -12,7 +12,8 @@
 //! [`table`] or as JSON. [`live`] carries progress to the optional [`tui`].
 //!
 //! Modules: [`cli`], [`config`], [`error`], [`paths`], [`endpoint`],
-//! [`floor`], [`transport`], [`target`], [`schedule`], [`load`], [`stats`],
+//! [`floor`], [`redis_server`], [`transport`], [`target`], [`schedule`],
+//! [`load`], [`stats`],
 //! [`procstat`], [`live`], [`run`], [`report`], [`table`], [`tui`].
 
 pub mod cli;
@@ -24,6 +25,7 @@ pub mod live;
 pub mod load;
 pub mod paths;
 pub mod procstat;
+pub mod redis_server;
 pub mod report;
 pub mod run;
 pub mod schedule;

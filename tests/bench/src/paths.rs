@@ -1,10 +1,10 @@
 //! The paths a run compares, and which one is a baseline for which.
 //!
-//! Adding a path (e.g. `redis`: the same operations sent straight to Redis
-//! with the Rust redis client) means: a variant here, how it is reached in
-//! `endpoint::Endpoint::start`, a `transport::Transport` variant for its
-//! client, and the matching arm in the target's `call`. `redis` and `nats`
-//! are parsed already so the flag's shape does not change when they land.
+//! Adding a path (e.g. `nats`: the same operations sent straight to NATS)
+//! means: a variant here, how it is reached in `endpoint::Endpoint::start`,
+//! a `transport::Transport` variant for its client, and the matching arm in
+//! the target's `call`. `nats` is parsed already so the flag's shape does
+//! not change when it lands.
 
 use std::{fmt, str::FromStr};
 
@@ -27,7 +27,8 @@ pub enum PathKind {
     /// A bare tonic server in the bench process that does no work: the cost
     /// of gRPC and HTTP/2 on loopback alone.
     Floor,
-    /// Straight to Redis with the same client a Redis pattern uses (not yet).
+    /// Straight to Redis with the same client the Redis pattern uses
+    /// (`--backend redis` only).
     Redis,
     /// Straight to NATS (not yet).
     Nats,
@@ -37,6 +38,15 @@ impl PathKind {
     /// The paths a run takes when `--paths` is not given, in run order; the
     /// ones that cannot run are skipped.
     pub const DEFAULT: [PathKind; 3] = [PathKind::Proxy, PathKind::Pattern, PathKind::Floor];
+
+    /// The same with `--backend redis`: Redis direct is what the proxy and
+    /// the pattern are compared with.
+    pub const DEFAULT_REDIS: [PathKind; 4] = [
+        PathKind::Proxy,
+        PathKind::Pattern,
+        PathKind::Redis,
+        PathKind::Floor,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -53,9 +63,10 @@ impl PathKind {
     /// does a strict subset of this path's work.
     pub fn baselines(self) -> &'static [PathKind] {
         match self {
-            Self::Proxy => &[Self::Pattern, Self::Floor],
-            Self::ProxyTraced => &[Self::Proxy, Self::Pattern, Self::Floor],
-            Self::Pattern | Self::Redis | Self::Nats => &[Self::Floor],
+            Self::Proxy => &[Self::Pattern, Self::Redis, Self::Floor],
+            Self::ProxyTraced => &[Self::Proxy, Self::Pattern, Self::Redis, Self::Floor],
+            Self::Pattern => &[Self::Redis, Self::Floor],
+            Self::Redis | Self::Nats => &[Self::Floor],
             Self::Floor => &[],
         }
     }
@@ -63,7 +74,6 @@ impl PathKind {
     /// Why the path cannot run in this build, if it cannot.
     pub fn not_implemented(self) -> Option<&'static str> {
         match self {
-            Self::Redis => Some("the redis path is not implemented yet"),
             Self::Nats => Some("the nats path is not implemented yet"),
             _ => None,
         }
@@ -133,11 +143,12 @@ mod tests {
 
     #[test]
     fn future_paths_parse_but_are_not_implemented() {
-        let paths = parse_list("redis,nats").unwrap();
+        let paths = parse_list("nats").unwrap();
         assert!(paths.iter().all(|p| p.not_implemented().is_some()));
         assert!(
             PathKind::DEFAULT
                 .iter()
+                .chain(&PathKind::DEFAULT_REDIS)
                 .all(|p| p.not_implemented().is_none())
         );
     }
@@ -146,8 +157,9 @@ mod tests {
     fn baselines_do_less_work() {
         assert_eq!(
             PathKind::Proxy.baselines(),
-            &[PathKind::Pattern, PathKind::Floor]
+            &[PathKind::Pattern, PathKind::Redis, PathKind::Floor]
         );
+        assert_eq!(PathKind::Redis.baselines(), &[PathKind::Floor]);
         assert!(PathKind::Floor.baselines().is_empty());
     }
 }

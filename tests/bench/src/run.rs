@@ -10,14 +10,16 @@ use std::{
 
 use crate::{
     BenchError, Config, Report,
+    config::Backend,
     endpoint::Endpoint,
     live::{Board, Live, Phase},
     load,
     paths::PathKind,
     procstat::{self, ProcessWatch, Watched},
+    redis_server::Redis,
     report::{self, PathReport},
     target::Target,
-    transport::{GrpcPool, Transport},
+    transport::{GrpcPool, RedisPool, Transport},
 };
 
 /// Load begins this long after it is set up, so the first slots are not late.
@@ -27,18 +29,23 @@ const START_DELAY: Duration = Duration::from_millis(5);
 /// Progress goes to `board`. Fails on the first path that cannot be started
 /// or pre-populated; failed requests during measuring are counted, not fatal.
 pub async fn run(config: Config, board: Arc<Board>) -> Result<Report, BenchError> {
-    let target = Arc::new(Target::new(&config.target));
+    let mut target = Target::new(&config.target);
     let (paths, skipped) = choose_paths(&config, &target)?;
-    let ticks = procstat::ticks_per_second();
-    let mut reports = Vec::with_capacity(paths.len());
-    for (index, &path) in paths.iter().enumerate() {
-        board.begin_path(path, index, paths.len());
-        let endpoint = Endpoint::start(path, &config, &target).await?;
-        let measured = measure(&endpoint, &config, target.clone(), &board, ticks).await;
-        board.set_phase(Phase::Stopping);
-        endpoint.stop().await;
-        reports.push(measured?);
+    // One Redis for the whole run, so every path finds the same key space.
+    let redis = if target.backend() == Backend::Redis && paths.iter().any(|&p| p != PathKind::Floor)
+    {
+        let redis = Redis::start(config.endpoints.redis.as_deref()).await?;
+        target.set_redis_url(redis.url());
+        Some(redis)
+    } else {
+        None
+    };
+    let target = Arc::new(target);
+    let measured = measure_paths(&paths, &config, &target, redis.as_ref(), &board).await;
+    if let Some(redis) = redis {
+        redis.stop().await;
     }
+    let reports = measured?;
     board.set_phase(Phase::Done);
     Ok(Report {
         target: target.name(),
@@ -50,6 +57,26 @@ pub async fn run(config: Config, board: Arc<Board>) -> Result<Report, BenchError
         paths: reports,
         skipped,
     })
+}
+
+async fn measure_paths(
+    paths: &[PathKind],
+    config: &Config,
+    target: &Arc<Target>,
+    redis: Option<&Redis>,
+    board: &Board,
+) -> Result<Vec<PathReport>, BenchError> {
+    let ticks = procstat::ticks_per_second();
+    let mut reports = Vec::with_capacity(paths.len());
+    for (index, &path) in paths.iter().enumerate() {
+        board.begin_path(path, index, paths.len());
+        let endpoint = Endpoint::start(path, config, target, redis).await?;
+        let measured = measure(&endpoint, config, target.clone(), board, ticks).await;
+        board.set_phase(Phase::Stopping);
+        endpoint.stop().await;
+        reports.push(measured?);
+    }
+    Ok(reports)
 }
 
 /// The paths asked for (each must be able to run), or every default path
@@ -71,7 +98,11 @@ fn choose_paths(
     }
     let mut paths = Vec::new();
     let mut skipped = BTreeMap::new();
-    for path in PathKind::DEFAULT {
+    let defaults: &[PathKind] = match target.backend() {
+        Backend::Memstore => &PathKind::DEFAULT,
+        Backend::Redis => &PathKind::DEFAULT_REDIS,
+    };
+    for &path in defaults {
         match Endpoint::unavailable(path, config, target) {
             None => paths.push(path),
             Some(reason) => {
@@ -90,14 +121,21 @@ async fn measure(
     ticks_per_second: u64,
 ) -> Result<PathReport, BenchError> {
     let load = &config.load;
-    let pool = GrpcPool::connect(
-        endpoint.addr,
-        load.connections,
-        &config.namespace,
-        load.timeout,
-    )
-    .await?;
-    let transport = Arc::new(Transport::Grpc(pool));
+    let transport = match (endpoint.path, target.redis_url()) {
+        (PathKind::Redis, Some(url)) => {
+            Transport::Redis(RedisPool::connect(url, load.connections, load.timeout).await?)
+        }
+        _ => Transport::Grpc(
+            GrpcPool::connect(
+                endpoint.addr,
+                load.connections,
+                &config.namespace,
+                load.timeout,
+            )
+            .await?,
+        ),
+    };
+    let transport = Arc::new(transport);
     board.set_phase(Phase::Populating);
     target.populate(&transport).await?;
 

@@ -257,6 +257,7 @@ mod tests {
                 get_ratio: 1.0,
                 value_size: 1024,
                 keys: 10,
+                backend: crate::config::Backend::Memstore,
             }),
             load: LoadSettings {
                 mode: Mode::OpenLoop { rate: 1000 },

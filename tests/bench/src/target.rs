@@ -9,7 +9,12 @@ pub mod kv;
 
 use tonic::service::Routes;
 
-use crate::{BenchError, config::TargetSettings, load::Req, transport::Transport};
+use crate::{
+    BenchError,
+    config::{Backend, TargetSettings},
+    load::Req,
+    transport::Transport,
+};
 
 pub enum Target {
     Kv(kv::KvTarget),
@@ -39,7 +44,34 @@ impl Target {
     /// in its own proxy's config.
     pub fn pattern_binary(&self) -> &'static str {
         match self {
-            Self::Kv(_) => "prism-memstore",
+            Self::Kv(kv) => kv.pattern_binary(),
+        }
+    }
+
+    /// Extra flags for that binary when the bench runs it by hand.
+    pub fn pattern_args(&self) -> Vec<String> {
+        match self {
+            Self::Kv(kv) => kv.pattern_args(),
+        }
+    }
+
+    /// The store behind the pattern.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Kv(kv) => kv.backend(),
+        }
+    }
+
+    /// Tells the target where the run's Redis is, once it is up.
+    pub fn set_redis_url(&mut self, url: &str) {
+        match self {
+            Self::Kv(kv) => kv.set_redis_url(url),
+        }
+    }
+
+    pub fn redis_url(&self) -> Option<&str> {
+        match self {
+            Self::Kv(kv) => kv.redis_url(),
         }
     }
 
@@ -62,6 +94,7 @@ impl Target {
     pub async fn populate(&self, transport: &Transport) -> Result<(), BenchError> {
         match (self, transport) {
             (Self::Kv(kv), Transport::Grpc(pool)) => kv.populate(pool).await,
+            (Self::Kv(kv), Transport::Redis(pool)) => kv.populate_redis(pool).await,
         }
     }
 
@@ -69,6 +102,7 @@ impl Target {
     pub async fn call(&self, transport: &Transport, req: Req) -> Result<(), &'static str> {
         match (self, transport) {
             (Self::Kv(kv), Transport::Grpc(pool)) => kv.call(pool, req).await,
+            (Self::Kv(kv), Transport::Redis(pool)) => kv.call_redis(pool, req).await,
         }
     }
 }

@@ -1,6 +1,7 @@
-//! The clients a path is driven through. Today every path speaks gRPC; a
-//! direct-to-Redis or direct-to-NATS path adds its own variant here (its
-//! connection pool), and targets match on it in their `call`.
+//! The clients a path is driven through: gRPC for Prism and the floor, the
+//! `redis` crate for the `redis` path. A direct-to-NATS path adds its own
+//! variant here (its connection pool), and targets match on it in their
+//! `call`.
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -16,6 +17,63 @@ pub const NAMESPACE_HEADER: &str = "x-prism-namespace";
 
 pub enum Transport {
     Grpc(GrpcPool),
+    Redis(RedisPool),
+}
+
+/// `connections` multiplexed Redis connections; request `i` of a run takes
+/// connection `i % connections`. Every command fails with
+/// DEADLINE_EXCEEDED after `timeout`, as a gRPC call would.
+pub struct RedisPool {
+    connections: Vec<redis::aio::MultiplexedConnection>,
+    timeout: Duration,
+}
+
+impl RedisPool {
+    /// Opens `connections` separate connections to `url`.
+    pub async fn connect(
+        url: &str,
+        connections: usize,
+        timeout: Duration,
+    ) -> Result<Self, BenchError> {
+        let failed = |e: redis::RedisError| BenchError::Load(format!("connecting to {url}: {e}"));
+        let client = redis::Client::open(url).map_err(failed)?;
+        let mut pool = Vec::with_capacity(connections);
+        for _ in 0..connections {
+            // Each call opens its own connection; clones would share one.
+            pool.push(
+                client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .map_err(failed)?,
+            );
+        }
+        Ok(Self {
+            connections: pool,
+            timeout,
+        })
+    }
+
+    /// Connection `index % connections` (a cheap handle to it).
+    pub fn connection(&self, index: usize) -> redis::aio::MultiplexedConnection {
+        self.connections[index % self.connections.len()].clone()
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+/// The gRPC code name the Redis pattern would answer a failure with: I/O
+/// and dropped connections are UNAVAILABLE, timeouts DEADLINE_EXCEEDED, the
+/// rest INTERNAL.
+pub fn redis_code_name(err: &redis::RedisError) -> &'static str {
+    if err.is_timeout() {
+        "DEADLINE_EXCEEDED"
+    } else if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() {
+        "UNAVAILABLE"
+    } else {
+        "INTERNAL"
+    }
 }
 
 /// `connections` HTTP/2 connections to one server; request `i` of a run
@@ -84,5 +142,30 @@ impl GrpcPool {
             .metadata_mut()
             .insert(NAMESPACE_HEADER, self.namespace.clone());
         request
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    #[test]
+    fn redis_failures_map_to_the_codes_the_pattern_answers_with() {
+        let io = |kind| redis::RedisError::from(io::Error::new(kind, "x"));
+        assert_eq!(
+            redis_code_name(&io(io::ErrorKind::TimedOut)),
+            "DEADLINE_EXCEEDED"
+        );
+        for kind in [
+            io::ErrorKind::ConnectionRefused,
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::BrokenPipe,
+        ] {
+            assert_eq!(redis_code_name(&io(kind)), "UNAVAILABLE", "{kind:?}");
+        }
+        let parse = redis::RedisError::from((redis::ErrorKind::Parse, "bad reply"));
+        assert_eq!(redis_code_name(&parse), "INTERNAL");
     }
 }

@@ -1,7 +1,8 @@
 //! The KeyValue target: request `seq` is a Get or a Set (by `--get-ratio`)
 //! of one key of the key space, both chosen by hashing `seq`, so every path
 //! of a run sends the same sequence. Every key is written before measuring,
-//! so Gets hit.
+//! so Gets hit. With `--backend redis` the `redis` path sends the same
+//! sequence as GET/SET straight to Redis, same keys, same values.
 
 use prism_proto::{
     keyvalue::v1::{
@@ -15,7 +16,13 @@ use prism_proto::{
 use tokio::task::JoinSet;
 use tonic::{Request, Response, Status, service::Routes, transport::Channel};
 
-use crate::{BenchError, config::KvSettings, load::Req, stats::code_name, transport::GrpcPool};
+use crate::{
+    BenchError,
+    config::{Backend, KvSettings},
+    load::Req,
+    stats::code_name,
+    transport::{GrpcPool, RedisPool, redis_code_name},
+};
 
 /// Sets in flight at once while pre-populating.
 const POPULATE_CONCURRENCY: u64 = 32;
@@ -31,6 +38,8 @@ pub enum Op {
 pub struct KvTarget {
     settings: KvSettings,
     value: Vec<u8>,
+    /// The Redis of `--backend redis`, once it is up.
+    redis_url: Option<String>,
 }
 
 impl KvTarget {
@@ -38,13 +47,53 @@ impl KvTarget {
         let value = (0..settings.value_size)
             .map(|i| b'a' + (i % 26) as u8)
             .collect();
-        Self { settings, value }
+        Self {
+            settings,
+            value,
+            redis_url: None,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.settings.backend
+    }
+
+    pub fn set_redis_url(&mut self, url: &str) {
+        self.redis_url = Some(url.to_string());
+    }
+
+    pub fn redis_url(&self) -> Option<&str> {
+        self.redis_url.as_deref()
+    }
+
+    pub fn pattern_binary(&self) -> &'static str {
+        match self.settings.backend {
+            Backend::Memstore => "prism-memstore",
+            Backend::Redis => "prism-redis",
+        }
+    }
+
+    /// The Redis pattern's config: where Redis is.
+    fn redis_config(&self) -> serde_json::Value {
+        serde_json::json!({ "address": self.redis_url.as_deref().unwrap_or_default() })
+    }
+
+    /// Extra flags for the pattern run by hand on the `pattern` path.
+    pub fn pattern_args(&self) -> Vec<String> {
+        match self.settings.backend {
+            Backend::Memstore => Vec::new(),
+            Backend::Redis => vec!["--config".into(), self.redis_config().to_string()],
+        }
     }
 
     pub fn describe(&self) -> String {
         let get = (self.settings.get_ratio * 100.0).round();
+        let backend = match self.settings.backend {
+            Backend::Memstore => "MemStore",
+            Backend::Redis => "Redis",
+        };
         format!(
-            "Get {get}% / Set {}%, {}-byte values, {} keys",
+            "Get {get}% / Set {}%, {}-byte values, {} keys, on {backend}",
             100.0 - get,
             self.settings.value_size,
             self.settings.keys
@@ -68,11 +117,18 @@ impl KvTarget {
     }
 
     pub fn proxy_config_yaml(&self, namespace: &str) -> String {
-        let max_keys = MEMSTORE_DEFAULT_MAX_KEYS.max(self.settings.keys.saturating_mul(2));
-        // A JSON string is a valid YAML double-quoted scalar.
+        // A JSON string is a valid YAML double-quoted scalar, and a JSON
+        // object a valid YAML flow mapping.
         let name = serde_json::to_string(namespace).expect("a string serializes");
+        let (backend, config) = match self.settings.backend {
+            Backend::Memstore => {
+                let max_keys = MEMSTORE_DEFAULT_MAX_KEYS.max(self.settings.keys.saturating_mul(2));
+                ("memstore", serde_json::json!({ "max_keys": max_keys }))
+            }
+            Backend::Redis => ("redis", self.redis_config()),
+        };
         format!(
-            "namespaces:\n  - name: {name}\n    pattern: keyvalue\n    backend: memstore\n    config:\n      max_keys: {max_keys}\n"
+            "namespaces:\n  - name: {name}\n    pattern: keyvalue\n    backend: {backend}\n    config: {config}\n"
         )
     }
 
@@ -105,6 +161,64 @@ impl KvTarget {
                 .map(drop),
         };
         result.map_err(|status| code_name(status.code()))
+    }
+
+    /// The same operation as [`KvTarget::call`] as a Redis GET or SET.
+    pub async fn call_redis(&self, pool: &RedisPool, req: Req) -> Result<(), &'static str> {
+        let mut conn = pool.connection(req.conn);
+        let command = match self.op(req.seq) {
+            Op::Get(key) => {
+                let mut cmd = redis::cmd("GET");
+                cmd.arg(Self::key(key));
+                cmd
+            }
+            Op::Set(key) => {
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(Self::key(key)).arg(&self.value);
+                cmd
+            }
+        };
+        match tokio::time::timeout(
+            pool.timeout(),
+            command.query_async::<redis::Value>(&mut conn),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(redis_code_name(&e)),
+            Err(_) => Err("DEADLINE_EXCEEDED"),
+        }
+    }
+
+    /// SETs every key of the key space straight into Redis, a few dozen at
+    /// a time.
+    pub async fn populate_redis(&self, pool: &RedisPool) -> Result<(), BenchError> {
+        let keys = self.settings.keys;
+        let mut tasks = JoinSet::new();
+        for lane in 0..POPULATE_CONCURRENCY.min(keys) {
+            let mut conn = pool.connection(lane as usize);
+            let value = self.value.clone();
+            tasks.spawn(async move {
+                for i in (lane..keys).step_by(POPULATE_CONCURRENCY as usize) {
+                    let key = Self::key(i);
+                    redis::cmd("SET")
+                        .arg(&key)
+                        .arg(&value)
+                        .query_async::<()>(&mut conn)
+                        .await
+                        .map_err(|e| BenchError::Populate {
+                            key,
+                            code: redis_code_name(&e),
+                            message: e.to_string(),
+                        })?;
+                }
+                Ok(())
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.map_err(|e| BenchError::Load(format!("populate task: {e}")))??;
+        }
+        Ok(())
     }
 
     /// Sets every key of the key space, a few dozen at a time.
@@ -199,6 +313,7 @@ mod tests {
             get_ratio,
             value_size: 16,
             keys,
+            backend: Backend::Memstore,
         })
     }
 
@@ -238,11 +353,33 @@ mod tests {
     fn the_proxy_config_fits_the_key_space() {
         let yaml = target(1.0, 500_000).proxy_config_yaml("bench");
         assert!(yaml.contains("name: \"bench\""), "{yaml}");
-        assert!(yaml.contains("max_keys: 1000000"), "{yaml}");
+        assert!(yaml.contains(r#"config: {"max_keys":1000000}"#), "{yaml}");
         assert!(
             target(1.0, 10)
                 .proxy_config_yaml("d")
-                .contains("max_keys: 100000")
+                .contains("\"max_keys\":100000")
+        );
+    }
+
+    #[test]
+    fn the_redis_backend_names_its_address() {
+        let mut t = KvTarget::new(KvSettings {
+            get_ratio: 1.0,
+            value_size: 16,
+            keys: 10,
+            backend: Backend::Redis,
+        });
+        t.set_redis_url("redis://127.0.0.1:7000");
+        let yaml = t.proxy_config_yaml("bench");
+        assert!(yaml.contains("backend: redis"), "{yaml}");
+        assert!(
+            yaml.contains(r#"config: {"address":"redis://127.0.0.1:7000"}"#),
+            "{yaml}"
+        );
+        assert_eq!(t.pattern_binary(), "prism-redis");
+        assert_eq!(
+            t.pattern_args(),
+            ["--config", r#"{"address":"redis://127.0.0.1:7000"}"#]
         );
     }
 }
