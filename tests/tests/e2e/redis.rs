@@ -398,3 +398,69 @@ async fn scan_pages_a_large_keyspace_without_repeats_or_gaps() {
         assert!(all.iter().all(|k| k.starts_with("bulk:")));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_reaches_from_the_caller_to_redis() {
+    use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+    use prism_tests::otlp::OtlpReceiver;
+
+    let server = RedisServer::start().await;
+    let receiver = OtlpReceiver::start().await;
+    let proxy = ProxyBuilder::new()
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint())
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .namespace(&redis_namespace(
+            "cache",
+            &format!("address: {}", server.url()),
+        ))
+        .start()
+        .await;
+    proxy.wait_healthy("cache").await;
+    let response = proxy
+        .kv("cache")
+        .await
+        .set(set("secret-key", b"secret-value", 0))
+        .await
+        .expect("Set");
+    let trace_id = response
+        .metadata()
+        .get("x-prism-trace-id")
+        .expect("x-prism-trace-id")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let find = |spans: &[prism_tests::otlp::ReceivedSpan], service: &str, kind: SpanKind| {
+        spans
+            .iter()
+            .find(|s| s.service == service && s.kind == kind)
+            .cloned()
+    };
+    let spans = receiver
+        .wait_trace(&trace_id, Duration::from_secs(15), |spans| {
+            find(spans, "prism-redis", SpanKind::Client).is_some()
+                && find(spans, "prism-redis", SpanKind::Server).is_some()
+                && find(spans, "prism-proxy", SpanKind::Server).is_some()
+        })
+        .await;
+    let pattern = find(&spans, "prism-redis", SpanKind::Server).unwrap();
+    let redis = find(&spans, "prism-redis", SpanKind::Client).unwrap();
+    assert_eq!(
+        redis.parent_span_id, pattern.span_id,
+        "the Redis span is the pattern's child"
+    );
+    assert_eq!(redis.attr("db.system"), Some("redis"));
+    assert_eq!(redis.attr("db.operation.name"), Some("SET"));
+    assert_eq!(
+        redis.attr("server.port"),
+        Some(server.port().to_string().as_str())
+    );
+    assert!(redis.name.starts_with("redis"), "{}", redis.name);
+    for span in &spans {
+        for value in span.attributes.values() {
+            assert!(
+                !value.contains("secret"),
+                "a key or value leaked into {span:?}"
+            );
+        }
+    }
+}
