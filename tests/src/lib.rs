@@ -7,7 +7,7 @@
 //! (process checks by PID), [`otlp`] (a real OTLP trace receiver), [`redis`]
 //! (a real `redis-server` on a free port), [`nats`] (a real `nats-server`
 //! with JetStream), [`pattern`] (a pattern binary driven directly, without
-//! a proxy).
+//! a proxy), [`server`] (what the backend server processes share).
 
 pub mod bins;
 pub mod nats;
@@ -16,6 +16,7 @@ pub mod pattern;
 pub mod procs;
 pub mod proxy;
 pub mod redis;
+pub mod server;
 pub mod wait;
 
 pub use self::redis::RedisServer;

@@ -4,168 +4,68 @@
 //! `NATS_SERVER` names the binary (`scripts/tools.sh` installs and exports
 //! it); otherwise `nats-server` is looked up on `PATH`.
 
-use std::{
-    fs,
-    net::TcpListener,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{path::Path, process::Command, time::Duration};
 
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     net::TcpStream,
 };
 
-use crate::{procs, wait::eventually};
+use crate::server::{Launch, ServerProcess};
 
-/// How long a server may take to answer PING.
-const READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long one readiness probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Fresh ports tried when another process takes the chosen one first.
-const PORT_ATTEMPTS: usize = 5;
 
-pub struct NatsServer {
-    child: Option<Child>,
-    port: u16,
+/// A running `nats-server`; see [`ServerProcess`] for kill, restart and logs.
+pub type NatsServer = ServerProcess<Nats>;
+
+pub struct Nats {
     jetstream: bool,
-    dir: tempfile::TempDir,
 }
 
 impl NatsServer {
     /// Starts a server with JetStream on a free port and waits until it
     /// answers PING.
     pub async fn start() -> Self {
-        Self::start_with(true).await
+        Self::launch(Nats { jetstream: true }).await
     }
 
     /// Same as [`NatsServer::start`], without JetStream.
     pub async fn start_without_jetstream() -> Self {
-        Self::start_with(false).await
-    }
-
-    async fn start_with(jetstream: bool) -> Self {
-        let mut server = Self {
-            child: None,
-            port: 0,
-            jetstream,
-            dir: tempfile::tempdir().expect("tempdir"),
-        };
-        for _ in 0..PORT_ATTEMPTS {
-            server.port = free_port();
-            if server.spawn_and_wait().await {
-                return server;
-            }
-        }
-        panic!(
-            "nats-server did not start after {PORT_ATTEMPTS} ports; log:\n{}",
-            server.log()
-        );
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
+        Self::launch(Nats { jetstream: false }).await
     }
 
     /// `nats://127.0.0.1:PORT`
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("nats://127.0.0.1:{}", self.port())
+    }
+}
+
+impl Launch for Nats {
+    const NAME: &'static str = "nats-server";
+    const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+    fn binary(&self) -> String {
+        std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".to_string())
     }
 
-    /// The running server's PID, if it runs.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
-    /// Kills the server with SIGKILL (no clean shutdown) and reaps it.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            procs::signal(child.id(), libc::SIGKILL);
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts the server again on the same port and store folder (killing
-    /// it first if it still runs) and waits until it answers PING. JetStream
-    /// streams and durable consumers survive; core subscriptions do not.
-    pub async fn restart(&mut self) {
-        self.kill();
-        assert!(
-            self.spawn_and_wait().await,
-            "nats-server did not restart on port {}; log:\n{}",
-            self.port,
-            self.log()
-        );
-    }
-
-    pub fn log(&self) -> String {
-        fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("nats.log")
-    }
-
-    /// Spawns on `self.port`; false when the server exits before answering
-    /// (the port was taken).
-    async fn spawn_and_wait(&mut self) -> bool {
-        let port = self.port.to_string();
-        let mut command = Command::new(binary());
+    /// JetStream's store lives in the server's folder, so streams and durable
+    /// consumers survive a restart; core subscriptions do not.
+    fn args(&self, command: &mut Command, port: u16, dir: &Path, log: &Path) {
         if self.jetstream {
             command.arg("-js");
         }
-        let child = command
-            .args(["-a", "127.0.0.1", "-p", &port])
+        command
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
             .arg("-sd")
-            .arg(self.dir.path().join("store"))
+            .arg(dir.join("store"))
             .arg("-l")
-            .arg(self.log_path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run {} ({e}): scripts/tools.sh installs nats-server",
-                    binary()
-                )
-            });
-        self.child = Some(child);
-        let port = self.port;
-        let child = self.child.as_mut().expect("spawned");
-        let ready = eventually(READY_TIMEOUT, "nats-server to answer PING", || {
-            let exited = child.try_wait().expect("try_wait").is_some();
-            async move {
-                if exited {
-                    return Some(false);
-                }
-                ping(port).await.then_some(true)
-            }
-        })
-        .await;
-        if !ready && let Some(mut exited) = self.child.take() {
-            let _ = exited.wait();
-        }
-        ready
+            .arg(log);
     }
-}
 
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.kill();
+    fn ready(&self, port: u16) -> impl Future<Output = bool> + Send {
+        ping(port)
     }
-}
-
-fn binary() -> String {
-    std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".to_string())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 /// True when a NATS server on `port` greets with INFO and answers PING.
