@@ -103,6 +103,13 @@ impl PubSub for PubSubProxy {
         .await
     }
 
+    async fn publish_batch(
+        &self,
+        _: Request<prism_proto::pubsub::v1::PublishBatchRequest>,
+    ) -> Result<Response<prism_proto::pubsub::v1::PublishBatchResponse>, Status> {
+        Err(Status::unimplemented("PublishBatch: not yet served"))
+    }
+
     type SubscribeStream = Pin<Box<dyn Stream<Item = Result<Message, Status>> + Send>>;
 
     async fn subscribe(

@@ -102,6 +102,13 @@ impl PubSub for PubSubService {
         Ok(Response::new(PublishResponse { message_id }))
     }
 
+    async fn publish_batch(
+        &self,
+        _: Request<prism_proto::pubsub::v1::PublishBatchRequest>,
+    ) -> Result<Response<prism_proto::pubsub::v1::PublishBatchResponse>, Status> {
+        Err(Status::unimplemented("PublishBatch: not yet served"))
+    }
+
     type SubscribeStream = Deliveries;
 
     async fn subscribe(
