@@ -1,6 +1,6 @@
 //! Command-line flags and their translation into a validated [`Config`].
-//! `prism-bench <target> [flags]`; only the `kv` target exists so far
-//! (`pubsub` and `registry` join as further subcommands).
+//! `prism-bench <target> [flags]`: `kv` or `pubsub` (a `registry` target
+//! would join as a further subcommand).
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -8,8 +8,12 @@ use clap::{Args as ClapArgs, Parser, Subcommand};
 
 use crate::{
     BenchError, Config,
-    config::{Backend, Endpoints, KvSettings, LoadSettings, Mode, Output, TargetSettings},
+    config::{
+        Backend, Endpoints, KvSettings, LoadSettings, Mode, Output, PubsubSettings, TargetSettings,
+    },
     paths,
+    server_process::Kind,
+    target::pubsub::{MAX_BATCH, STAMP_BYTES},
 };
 
 #[derive(Debug, Clone, Parser)]
@@ -29,6 +33,14 @@ pub enum TargetArgs {
     Kv {
         #[command(flatten)]
         kv: KvArgs,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// PubSub: publishers and subscribers on one topic; publish call latency,
+    /// publish→deliver latency, messages per second, losses.
+    Pubsub {
+        #[command(flatten)]
+        pubsub: PubsubArgs,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -56,8 +68,35 @@ pub struct KvArgs {
 }
 
 #[derive(Debug, Clone, ClapArgs)]
+pub struct PubsubArgs {
+    /// Subscribers to the topic, each on its own connection and stream.
+    #[arg(long, default_value_t = 1)]
+    pub subscribers: usize,
+    /// Bytes per message (the first 16 carry its sequence number and send time).
+    #[arg(long, default_value_t = 1024)]
+    pub payload_size: usize,
+    /// Messages per publish call: 1 sends unary `Publish` calls, more sends
+    /// `PublishBatch` calls of that many (on the `nats` path: that many
+    /// publishes, then one flush). `--rate` stays in messages per second.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// The topic published and subscribed to; default `bench.<PID>`.
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// The broker behind the pattern: `memstore`, or `nats` (core NATS, which
+    /// adds the `nats` path, straight to NATS, to compare with).
+    #[arg(long, value_enum, default_value_t = Backend::Memstore)]
+    pub backend: Backend,
+    /// A running NATS (`nats://HOST:PORT`) for `--backend nats`; default:
+    /// start `nats-server` ($NATS_SERVER or PATH) on a free port.
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
 pub struct CommonArgs {
-    /// Open loop: requests per second on a fixed schedule (the default, at 1000).
+    /// Open loop: requests per second on a fixed schedule (the default, at
+    /// 1000); for `pubsub`, messages per second.
     #[arg(long, conflicts_with = "concurrency")]
     pub rate: Option<u64>,
     /// Closed loop: this many requests in flight, each sent when the last returns.
@@ -82,9 +121,9 @@ pub struct CommonArgs {
     /// Namespace sent in `x-prism-namespace`.
     #[arg(long, default_value = "default")]
     pub namespace: String,
-    /// Paths to measure, in order: proxy, proxy-traced, pattern, redis, floor
-    /// (nats later). Default: every one of proxy, pattern, floor (and redis
-    /// with `--backend redis`) that can run.
+    /// Paths to measure, in order: proxy, proxy-traced, pattern, redis, nats,
+    /// floor. Default: every one of proxy, pattern, floor (kv only), and redis
+    /// or nats with that `--backend`, that can run.
     #[arg(long)]
     pub paths: Option<String>,
     /// A running proxy's data address; default: start one.
@@ -108,12 +147,64 @@ impl Args {
     /// Checks the flags and builds the run's [`Config`]. Fails with
     /// [`BenchError::Usage`] naming the flag.
     pub fn into_config(self) -> Result<Config, BenchError> {
-        let TargetArgs::Kv { kv, common } = self.target;
-        let redis = kv.redis.clone();
-        let target = TargetSettings::Kv(kv.into_settings()?);
-        let mut config = common.into_config(target)?;
-        config.endpoints.redis = redis;
-        Ok(config)
+        match self.target {
+            TargetArgs::Kv { kv, common } => {
+                let redis = kv.redis.clone();
+                let target = TargetSettings::Kv(kv.into_settings()?);
+                let mut config = common.into_config(target, 1)?;
+                config.endpoints.redis = redis;
+                Ok(config)
+            }
+            TargetArgs::Pubsub { pubsub, common } => {
+                let nats = pubsub.nats.clone();
+                let settings = pubsub.into_settings()?;
+                let batch = settings.batch;
+                let mut config = common.into_config(TargetSettings::Pubsub(settings), batch)?;
+                config.endpoints.nats = nats;
+                Ok(config)
+            }
+        }
+    }
+}
+
+impl PubsubArgs {
+    fn into_settings(self) -> Result<PubsubSettings, BenchError> {
+        if self.subscribers == 0 {
+            return usage("--subscribers must be at least 1");
+        }
+        if self.payload_size < STAMP_BYTES {
+            return usage(format!(
+                "--payload-size must be at least {STAMP_BYTES} bytes (the sequence number and send time)"
+            ));
+        }
+        if !(1..=MAX_BATCH).contains(&self.batch) {
+            return usage(format!("--batch must be between 1 and {MAX_BATCH}"));
+        }
+        match self.backend {
+            Backend::Memstore | Backend::Nats => {}
+            Backend::Redis => {
+                return usage("--backend redis serves KeyValue only (pubsub: memstore or nats)");
+            }
+        }
+        if self.nats.is_some() && self.backend != Backend::Nats {
+            return usage("--nats needs --backend nats");
+        }
+        if let Some(url) = &self.nats {
+            Kind::Nats.check_url(url)?;
+        }
+        let topic = self
+            .topic
+            .unwrap_or_else(|| format!("bench.{}", std::process::id()));
+        if let Err(status) = prism_proto::topic::check("--topic", &topic, false) {
+            return usage(status.message().to_string());
+        }
+        Ok(PubsubSettings {
+            subscribers: self.subscribers,
+            payload_size: self.payload_size,
+            batch: self.batch,
+            topic,
+            backend: self.backend,
+        })
     }
 }
 
@@ -128,13 +219,14 @@ impl KvArgs {
         if self.keys == 0 {
             return usage("--keys must be at least 1");
         }
+        if self.backend == Backend::Nats {
+            return usage("--backend nats serves PubSub only (kv: memstore or redis)");
+        }
         if self.redis.is_some() && self.backend != Backend::Redis {
             return usage("--redis needs --backend redis");
         }
-        if let Some(url) = &self.redis
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
-        {
-            return usage(format!("--redis `{url}` is not a redis:// URL"));
+        if let Some(url) = &self.redis {
+            Kind::Redis.check_url(url)?;
         }
         Ok(KvSettings {
             get_ratio: self.get_ratio,
@@ -146,13 +238,23 @@ impl KvArgs {
 }
 
 impl CommonArgs {
-    fn into_config(self, target: TargetSettings) -> Result<Config, BenchError> {
+    /// `batch`: items per call (PubSub messages); `--rate` counts items, the
+    /// open loop's grid counts calls.
+    fn into_config(self, target: TargetSettings, batch: usize) -> Result<Config, BenchError> {
+        let batch = batch as u64;
         let mode = match (self.rate, self.concurrency) {
             (Some(0), _) => return usage("--rate must be at least 1"),
             (_, Some(0)) => return usage("--concurrency must be at least 1"),
-            (Some(rate), _) => Mode::OpenLoop { rate },
+            (Some(rate), _) if !rate.is_multiple_of(batch) => {
+                return usage(format!(
+                    "--rate {rate} is not a multiple of --batch {batch} (rate counts messages, sent {batch} per call)"
+                ));
+            }
+            (Some(rate), _) => Mode::OpenLoop { rate: rate / batch },
             (None, Some(concurrency)) => Mode::ClosedLoop { concurrency },
-            (None, None) => Mode::OpenLoop { rate: 1000 },
+            (None, None) => Mode::OpenLoop {
+                rate: 1000u64.div_ceil(batch),
+            },
         };
         if self.duration.is_zero() {
             return usage("--duration must be more than 0");
@@ -190,6 +292,7 @@ impl CommonArgs {
                 proxy: self.proxy,
                 pattern: self.pattern,
                 redis: None,
+                nats: None,
                 bin_dir,
             },
             output: if self.json {
@@ -289,7 +392,9 @@ mod tests {
     #[test]
     fn backend_redis_takes_a_running_redis() {
         let config = config(&["--backend", "redis", "--redis", "redis://127.0.0.1:7"]).unwrap();
-        let TargetSettings::Kv(kv) = &config.target;
+        let TargetSettings::Kv(kv) = &config.target else {
+            panic!("{:?}", config.target)
+        };
         assert_eq!(kv.backend, Backend::Redis);
         assert_eq!(
             config.endpoints.redis.as_deref(),
@@ -309,8 +414,51 @@ mod tests {
             &["--paths", "proxy,nope"],
             &["--redis", "redis://127.0.0.1:1"],
             &["--backend", "redis", "--redis", "127.0.0.1:1"],
+            &["--backend", "nats"],
         ] {
             let err = config(args).unwrap_err();
+            assert!(err.is_usage(), "{args:?}: {err}");
+        }
+    }
+
+    fn pubsub(args: &[&str]) -> Result<Config, BenchError> {
+        let mut argv = vec!["prism-bench", "pubsub", "--bin-dir", "/nowhere"];
+        argv.extend_from_slice(args);
+        Args::try_parse_from(argv).unwrap().into_config()
+    }
+
+    #[test]
+    fn pubsub_defaults_to_one_subscriber_and_unary_publishes_of_1_kb() {
+        let config = pubsub(&[]).unwrap();
+        let TargetSettings::Pubsub(settings) = &config.target else {
+            panic!("{:?}", config.target)
+        };
+        assert_eq!(settings.subscribers, 1);
+        assert_eq!(settings.payload_size, 1024);
+        assert_eq!(settings.batch, 1);
+        assert_eq!(settings.backend, Backend::Memstore);
+        assert_eq!(settings.topic, format!("bench.{}", std::process::id()));
+        assert_eq!(config.load.mode, Mode::OpenLoop { rate: 1000 });
+    }
+
+    #[test]
+    fn pubsub_rate_counts_messages_and_the_grid_counts_calls() {
+        let config = pubsub(&["--rate", "5000", "--batch", "100", "--topic", "a.b"]).unwrap();
+        assert_eq!(config.load.mode, Mode::OpenLoop { rate: 50 });
+        let config = pubsub(&["--backend", "nats", "--nats", "nats://127.0.0.1:9"]).unwrap();
+        assert_eq!(config.endpoints.nats.as_deref(), Some("nats://127.0.0.1:9"));
+        for args in [
+            &["--rate", "150", "--batch", "100"][..],
+            &["--batch", "0"],
+            &["--batch", "1001"],
+            &["--subscribers", "0"],
+            &["--payload-size", "15"],
+            &["--topic", "a.*"],
+            &["--backend", "redis"],
+            &["--nats", "nats://127.0.0.1:1"],
+            &["--backend", "nats", "--nats", "redis://127.0.0.1:1"],
+        ] {
+            let err = pubsub(args).unwrap_err();
             assert!(err.is_usage(), "{args:?}: {err}");
         }
     }

@@ -37,16 +37,31 @@ pub struct LoadSettings {
     pub max_in_flight: usize,
 }
 
-/// The store behind the KeyValue pattern on the `proxy` and `pattern` paths.
+/// The store behind the pattern on the `proxy` and `pattern` paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// `prism-memstore`: in memory, no backend to compare with.
     #[default]
     Memstore,
-    /// `prism-redis` on a Redis the bench starts (or `--redis URL`); adds
-    /// the `redis` path, the same operations sent straight to Redis.
+    /// KeyValue only: `prism-redis` on a Redis the bench starts (or `--redis
+    /// URL`); adds the `redis` path, the same operations sent straight to Redis.
     Redis,
+    /// PubSub only: `prism-nats` (core NATS) on a `nats-server` the bench
+    /// starts (or `--nats URL`); adds the `nats` path, the same messages
+    /// published and received straight through NATS.
+    Nats,
+}
+
+impl Backend {
+    /// How the report names it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Memstore => "MemStore",
+            Self::Redis => "Redis",
+            Self::Nats => "NATS",
+        }
+    }
 }
 
 /// The KeyValue target: a Get/Set mix over a pre-populated key space.
@@ -59,11 +74,28 @@ pub struct KvSettings {
     pub backend: Backend,
 }
 
+/// The PubSub target: publishers (`--rate` or `--concurrency`) and
+/// `subscribers` on one topic, every message carrying its sequence number
+/// and send time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PubsubSettings {
+    /// Each on its own connection and stream.
+    pub subscribers: usize,
+    /// Bytes per message, at least [`crate::target::pubsub::STAMP_BYTES`].
+    pub payload_size: usize,
+    /// Messages per publish call: 1 is a unary `Publish`, more a
+    /// `PublishBatch` (on the `nats` path: that many publishes, one flush).
+    pub batch: usize,
+    pub topic: String,
+    pub backend: Backend,
+}
+
 /// The operation mix of one target.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "target", rename_all = "lowercase")]
 pub enum TargetSettings {
     Kv(KvSettings),
+    Pubsub(PubsubSettings),
 }
 
 /// Where each path's server comes from.
@@ -76,6 +108,9 @@ pub struct Endpoints {
     /// A running Redis (`redis://HOST:PORT`) to use instead of starting
     /// `redis-server`; only with `--backend redis`.
     pub redis: Option<String>,
+    /// A running NATS (`nats://HOST:PORT`) to use instead of starting
+    /// `nats-server`; only with `--backend nats`.
+    pub nats: Option<String>,
     /// Where `prism-proxy` and the pattern binaries are.
     pub bin_dir: PathBuf,
 }

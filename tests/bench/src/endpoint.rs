@@ -1,7 +1,8 @@
 //! What each path's requests are sent to: a server the user named, or one the
 //! bench starts — a `prism-proxy` on free ports serving the namespace from a
 //! generated config, a pattern process run by hand (`--autostart`), the
-//! in-process [`Floor`], or the run's [`Redis`] itself. Started processes are owned (`kill_on_drop`),
+//! in-process [`Floor`], or the run's backend server ([`ServerProcess`]:
+//! Redis or NATS) itself. Started processes are owned (`kill_on_drop`),
 //! stopped by PID with SIGTERM, and their PIDs handed to the resource watch.
 //! They inherit the bench's environment, so e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`
 //! measures them with trace export on.
@@ -26,7 +27,7 @@ use tonic::transport::Channel;
 
 use crate::{
     BenchError, Config, config::Backend, floor::Floor, paths::PathKind, procstat,
-    procstat::Watched, redis_server::Redis, sink::OtlpSink, target::Target,
+    procstat::Watched, server_process::ServerProcess, sink::OtlpSink, target::Target,
 };
 
 /// How long a started server may take to become usable.
@@ -53,9 +54,6 @@ enum Server {
 impl Endpoint {
     /// Why `path` cannot run with this config, if it cannot.
     pub fn unavailable(path: PathKind, config: &Config, target: &Target) -> Option<String> {
-        if let Some(reason) = path.not_implemented() {
-            return Some(reason.to_string());
-        }
         let bin_dir = &config.endpoints.bin_dir;
         let missing = |name: &str| {
             let binary = bin_dir.join(name);
@@ -79,25 +77,34 @@ impl Endpoint {
             PathKind::Redis if target.backend() != Backend::Redis => {
                 Some("the redis path needs --backend redis".to_string())
             }
+            PathKind::Nats if target.backend() != Backend::Nats => {
+                Some("the nats path needs pubsub --backend nats".to_string())
+            }
+            PathKind::Floor if !target.has_floor() => Some(format!(
+                "the floor serves KeyValue only, not {}",
+                target.name()
+            )),
             _ => None,
         }
     }
 
     /// Finds or starts the server of `path` and waits until it serves.
-    /// `redis` is the run's Redis with `--backend redis`; a `redis-server`
-    /// the bench started is watched on every path that uses it.
+    /// `backend` is the run's Redis or NATS with `--backend redis` or
+    /// `nats`; a server the bench started is watched on every path that
+    /// uses it.
     pub async fn start(
         path: PathKind,
         config: &Config,
         target: &Target,
-        redis: Option<&Redis>,
+        backend: Option<&ServerProcess>,
     ) -> Result<Self, BenchError> {
-        let mut endpoint = Self::start_server(path, config, target, redis).await?;
-        if let Some(pid) = redis.and_then(Redis::pid)
+        let mut endpoint = Self::start_server(path, config, target, backend).await?;
+        if let Some(server) = backend
+            && let Some(pid) = server.pid()
             && path != PathKind::Floor
         {
             endpoint.processes.push(Watched {
-                role: "redis",
+                role: server.kind().role(),
                 pid,
                 idle_rss_kb: procstat::read_rss_kb(pid),
             });
@@ -109,7 +116,7 @@ impl Endpoint {
         path: PathKind,
         config: &Config,
         target: &Target,
-        redis: Option<&Redis>,
+        backend: Option<&ServerProcess>,
     ) -> Result<Self, BenchError> {
         if let Some(reason) = Self::unavailable(path, config, target) {
             return Err(BenchError::PathUnavailable {
@@ -141,7 +148,13 @@ impl Endpoint {
                 None => start_pattern(&config.endpoints.bin_dir, target).await,
             },
             PathKind::Floor => {
-                let floor = Floor::start(target.floor_routes()).await?;
+                let routes = target
+                    .floor_routes()
+                    .ok_or_else(|| BenchError::PathUnavailable {
+                        path: path.name(),
+                        reason: format!("no floor for {}", target.name()),
+                    })?;
+                let floor = Floor::start(routes).await?;
                 Ok(Self {
                     path,
                     addr: floor.addr(),
@@ -150,14 +163,13 @@ impl Endpoint {
                     sink: None,
                 })
             }
-            PathKind::Redis => match redis {
-                Some(redis) => Ok(external(redis.addr())),
+            PathKind::Redis | PathKind::Nats => match backend {
+                Some(server) => Ok(external(server.addr())),
                 None => Err(BenchError::PathUnavailable {
                     path: path.name(),
-                    reason: "no Redis was started".into(),
+                    reason: "no backend server was started".into(),
                 }),
             },
-            PathKind::Nats => unreachable!("refused by `unavailable`"),
         }
     }
 

@@ -35,6 +35,10 @@ pub enum BenchError {
         code: &'static str,
         message: String,
     },
+    /// A PubSub subscriber could not subscribe, or its stream ended before
+    /// measuring.
+    #[error("subscribing: {code}: {message}")]
+    Subscribe { code: &'static str, message: String },
     #[error("in-process floor server: {0}")]
     Floor(String),
     #[error("load generator: {0}")]

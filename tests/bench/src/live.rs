@@ -57,6 +57,7 @@ impl Live {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Starting,
+    /// Pre-populating keys, or opening subscribers.
     Populating,
     WarmingUp,
     Measuring,
@@ -70,7 +71,7 @@ impl Phase {
     pub fn name(self) -> &'static str {
         match self {
             Self::Starting => "starting",
-            Self::Populating => "pre-populating",
+            Self::Populating => "getting ready",
             Self::WarmingUp => "warming up",
             Self::Measuring => "measuring",
             Self::Draining => "draining",

@@ -29,12 +29,15 @@ use crate::{
     schedule::{self, Plan},
 };
 
-/// One request to send: its sequence number (which picks the operation) and
-/// the connection to send it on.
+/// One request to send: its sequence number (which picks the operation), the
+/// connection to send it on, and the time its latency counts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Req {
     pub seq: u64,
     pub conn: usize,
+    /// Open loop: its slot on the grid; closed loop: when it was sent. It is
+    /// measured when this is at or after the end of the warm-up.
+    pub at: Instant,
 }
 
 /// What the measured window of a load run produced.
@@ -146,6 +149,7 @@ where
                     let req = Req {
                         seq: i,
                         conn: (i % connections) as usize,
+                        at: intended,
                     };
                     let outcome = call(req).await;
                     let done = Instant::now();
@@ -203,6 +207,7 @@ where
                 let req = Req {
                     seq,
                     conn: worker % connections,
+                    at: sent,
                 };
                 let outcome = call(req).await;
                 let done = Instant::now();

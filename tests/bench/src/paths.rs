@@ -1,10 +1,8 @@
 //! The paths a run compares, and which one is a baseline for which.
 //!
-//! Adding a path (e.g. `nats`: the same operations sent straight to NATS)
-//! means: a variant here, how it is reached in `endpoint::Endpoint::start`,
-//! a `transport::Transport` variant for its client, and the matching arm in
-//! the target's `call`. `nats` is parsed already so the flag's shape does
-//! not change when it lands.
+//! Adding a path means: a variant here, how it is reached in
+//! `endpoint::Endpoint::start`, a `transport::Transport` variant for its
+//! client, and the matching arms in the targets.
 
 use std::{fmt, str::FromStr};
 
@@ -30,13 +28,14 @@ pub enum PathKind {
     /// Straight to Redis with the same client the Redis pattern uses
     /// (`--backend redis` only).
     Redis,
-    /// Straight to NATS (not yet).
+    /// Straight to NATS with the async-nats client, core NATS publish and
+    /// subscribe (`pubsub --backend nats` only).
     Nats,
 }
 
 impl PathKind {
-    /// The paths a run takes when `--paths` is not given, in run order; the
-    /// ones that cannot run are skipped.
+    /// The paths a KeyValue run takes when `--paths` is not given, in run
+    /// order; the ones that cannot run are skipped.
     pub const DEFAULT: [PathKind; 3] = [PathKind::Proxy, PathKind::Pattern, PathKind::Floor];
 
     /// The same with `--backend redis`: Redis direct is what the proxy and
@@ -47,6 +46,12 @@ impl PathKind {
         PathKind::Redis,
         PathKind::Floor,
     ];
+
+    /// A PubSub run's paths (the floor serves KeyValue only).
+    pub const DEFAULT_PUBSUB: [PathKind; 2] = [PathKind::Proxy, PathKind::Pattern];
+
+    /// The same with `--backend nats`: NATS direct is the baseline.
+    pub const DEFAULT_NATS: [PathKind; 3] = [PathKind::Proxy, PathKind::Pattern, PathKind::Nats];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -63,19 +68,17 @@ impl PathKind {
     /// does a strict subset of this path's work.
     pub fn baselines(self) -> &'static [PathKind] {
         match self {
-            Self::Proxy => &[Self::Pattern, Self::Redis, Self::Floor],
-            Self::ProxyTraced => &[Self::Proxy, Self::Pattern, Self::Redis, Self::Floor],
-            Self::Pattern => &[Self::Redis, Self::Floor],
+            Self::Proxy => &[Self::Pattern, Self::Redis, Self::Nats, Self::Floor],
+            Self::ProxyTraced => &[
+                Self::Proxy,
+                Self::Pattern,
+                Self::Redis,
+                Self::Nats,
+                Self::Floor,
+            ],
+            Self::Pattern => &[Self::Redis, Self::Nats, Self::Floor],
             Self::Redis | Self::Nats => &[Self::Floor],
             Self::Floor => &[],
-        }
-    }
-
-    /// Why the path cannot run in this build, if it cannot.
-    pub fn not_implemented(self) -> Option<&'static str> {
-        match self {
-            Self::Nats => Some("the nats path is not implemented yet"),
-            _ => None,
         }
     }
 }
@@ -142,22 +145,19 @@ mod tests {
     }
 
     #[test]
-    fn future_paths_parse_but_are_not_implemented() {
-        let paths = parse_list("nats").unwrap();
-        assert!(paths.iter().all(|p| p.not_implemented().is_some()));
-        assert!(
-            PathKind::DEFAULT
-                .iter()
-                .chain(&PathKind::DEFAULT_REDIS)
-                .all(|p| p.not_implemented().is_none())
-        );
-    }
-
-    #[test]
     fn baselines_do_less_work() {
         assert_eq!(
             PathKind::Proxy.baselines(),
-            &[PathKind::Pattern, PathKind::Redis, PathKind::Floor]
+            &[
+                PathKind::Pattern,
+                PathKind::Redis,
+                PathKind::Nats,
+                PathKind::Floor
+            ]
+        );
+        assert_eq!(
+            PathKind::Pattern.baselines(),
+            &[PathKind::Redis, PathKind::Nats, PathKind::Floor]
         );
         assert_eq!(PathKind::Redis.baselines(), &[PathKind::Floor]);
         assert!(PathKind::Floor.baselines().is_empty());

@@ -1,6 +1,7 @@
 //! The figures of a run: per path (latency quantiles, throughput, errors by
-//! code, the resources of the processes the bench started) and comparisons
-//! of each path with its baselines. Serialized as is for `--json`.
+//! code, the resources of the processes the bench started; for PubSub also
+//! what the subscribers received) and comparisons of each path with its
+//! baselines. Serialized as is for `--json`.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +16,7 @@ use crate::{
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// `kv`
+    /// `kv` or `pubsub`
     pub target: &'static str,
     /// What was sent, in words.
     pub workload: String,
@@ -47,9 +48,65 @@ pub struct PathReport {
     /// Open loop: the latest a measured request was sent after its slot.
     pub max_send_lag_us: Option<f64>,
     pub processes: Vec<ProcessReport>,
+    /// PubSub: what was published and what the subscribers received. The
+    /// figures above are then those of the publish calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pubsub: Option<PubsubReport>,
 }
 
-/// One path against one of its baselines.
+/// What the subscribers of one path received, over the measured window: the
+/// messages of publish calls sent in it (open loop: due in it), however late
+/// they arrived.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PubsubReport {
+    /// Messages in the publish calls that succeeded.
+    pub published: u64,
+    /// `published` over the publish calls' `elapsed_s`.
+    pub published_per_s: f64,
+    /// Distinct messages received, summed over subscribers.
+    pub delivered: u64,
+    /// `delivered` over `deliver_elapsed_s`.
+    pub delivered_per_s: f64,
+    /// From the start of the window to the last delivery.
+    pub deliver_elapsed_s: f64,
+    /// `published` × subscribers: every subscriber receiving every message.
+    pub expected: u64,
+    /// Published messages a subscriber never received, summed over subscribers.
+    pub lost: u64,
+    /// Messages a subscriber received more than once (extra copies).
+    pub duplicates: u64,
+    /// Messages received whose publish call failed.
+    pub unexpected: u64,
+    /// Drops the server reported (`dropped_before`) on measured deliveries.
+    pub dropped_before: u64,
+    /// Messages of the warm-up received (not measured).
+    pub warmup: u64,
+    /// Payloads without this run's stamp (another publisher on the topic).
+    pub foreign: u64,
+    /// From each message's send time (open loop: its slot) to its arrival,
+    /// over every subscriber.
+    pub deliver_latency_us: LatencySummary,
+    /// Subscriber streams that ended before the end, by gRPC code.
+    pub subscriber_errors: BTreeMap<String, u64>,
+    pub subscribers: Vec<SubscriberReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubscriberReport {
+    pub delivered: u64,
+    /// From the start of the window to this subscriber's last delivery.
+    pub delivered_per_s: f64,
+    pub lost: u64,
+    pub duplicates: u64,
+    pub unexpected: u64,
+    pub dropped_before: u64,
+    /// How its stream ended, if it ended early.
+    pub error: Option<String>,
+}
+
+/// One path against one of its baselines. Latencies and throughput are the
+/// calls' for KeyValue; for PubSub, publish→deliver latency and published
+/// messages per second, plus the ratio of delivered messages per second.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Comparison {
     pub path: PathKind,
@@ -60,17 +117,43 @@ pub struct Comparison {
     /// `path` throughput over `baseline` throughput; `None` when the
     /// baseline completed nothing.
     pub throughput_ratio: Option<f64>,
+    /// PubSub: delivered messages per second, `path` over `baseline`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered_ratio: Option<f64>,
 }
 
 impl Comparison {
     pub fn between(path: &PathReport, baseline: &PathReport) -> Self {
+        let (latency, base_latency) = (path.headline_latency(), baseline.headline_latency());
         Self {
             path: path.path,
             baseline: baseline.path,
-            added_p50_us: path.latency_us.p50_us - baseline.latency_us.p50_us,
-            added_p99_us: path.latency_us.p99_us - baseline.latency_us.p99_us,
-            throughput_ratio: ratio(path.throughput_rps, baseline.throughput_rps),
+            added_p50_us: latency.p50_us - base_latency.p50_us,
+            added_p99_us: latency.p99_us - base_latency.p99_us,
+            throughput_ratio: ratio(path.headline_throughput(), baseline.headline_throughput()),
+            delivered_ratio: path
+                .pubsub
+                .as_ref()
+                .zip(baseline.pubsub.as_ref())
+                .and_then(|(p, b)| ratio(p.delivered_per_s, b.delivered_per_s)),
         }
+    }
+}
+
+impl PathReport {
+    /// The latency a path is compared by: the call's, or for PubSub the
+    /// publish→deliver latency.
+    pub fn headline_latency(&self) -> &LatencySummary {
+        self.pubsub
+            .as_ref()
+            .map_or(&self.latency_us, |p| &p.deliver_latency_us)
+    }
+
+    /// Calls per second, or for PubSub published messages per second.
+    pub fn headline_throughput(&self) -> f64 {
+        self.pubsub
+            .as_ref()
+            .map_or(self.throughput_rps, |p| p.published_per_s)
     }
 }
 
@@ -116,6 +199,7 @@ pub(crate) mod tests {
             },
             max_send_lag_us: None,
             processes: Vec::new(),
+            pubsub: None,
         }
     }
 
@@ -136,6 +220,7 @@ pub(crate) mod tests {
                 added_p50_us: 100.0,
                 added_p99_us: 400.0,
                 throughput_ratio: Some(0.5),
+                delivered_ratio: None,
             }
         );
         assert_eq!(

@@ -1,6 +1,7 @@
-//! One run: for each path in turn, start its server, connect, pre-populate,
-//! drive the load while watching the processes, stop the server; then put
-//! the figures together.
+//! One run: for each path in turn, start its server, connect, get ready
+//! (pre-populate; open the subscribers), drive the load while watching the
+//! processes, collect what the target adds (deliveries), stop the server;
+//! then put the figures together.
 
 use std::{
     collections::BTreeMap,
@@ -10,16 +11,15 @@ use std::{
 
 use crate::{
     BenchError, Config, Report,
-    config::Backend,
     endpoint::Endpoint,
     live::{Board, Live, Phase},
     load,
     paths::PathKind,
     procstat::{self, ProcessWatch, Watched},
-    redis_server::Redis,
     report::{self, PathReport},
+    server_process::{Kind, ServerProcess},
     target::Target,
-    transport::{GrpcPool, RedisPool, Transport},
+    transport::{GrpcPool, NatsPool, RedisPool, Transport},
 };
 
 /// Load begins this long after it is set up, so the first slots are not late.
@@ -31,19 +31,24 @@ const START_DELAY: Duration = Duration::from_millis(5);
 pub async fn run(config: Config, board: Arc<Board>) -> Result<Report, BenchError> {
     let mut target = Target::new(&config.target);
     let (paths, skipped) = choose_paths(&config, &target)?;
-    // One Redis for the whole run, so every path finds the same key space.
-    let redis = if target.backend() == Backend::Redis && paths.iter().any(|&p| p != PathKind::Floor)
-    {
-        let redis = Redis::start(config.endpoints.redis.as_deref()).await?;
-        target.set_redis_url(redis.url());
-        Some(redis)
-    } else {
-        None
+    // One backend server for the whole run, so every path finds the same
+    // key space (Redis) or broker (NATS).
+    let backend = match target.backend_server() {
+        Some(kind) if paths.iter().any(|&p| p != PathKind::Floor) => {
+            let url = match kind {
+                Kind::Redis => config.endpoints.redis.as_deref(),
+                Kind::Nats => config.endpoints.nats.as_deref(),
+            };
+            let server = ServerProcess::start(kind, url).await?;
+            target.set_backend_url(server.url());
+            Some(server)
+        }
+        _ => None,
     };
     let target = Arc::new(target);
-    let measured = measure_paths(&paths, &config, &target, redis.as_ref(), &board).await;
-    if let Some(redis) = redis {
-        redis.stop().await;
+    let measured = measure_paths(&paths, &config, &target, backend.as_ref(), &board).await;
+    if let Some(server) = backend {
+        server.stop().await;
     }
     let reports = measured?;
     board.set_phase(Phase::Done);
@@ -63,14 +68,14 @@ async fn measure_paths(
     paths: &[PathKind],
     config: &Config,
     target: &Arc<Target>,
-    redis: Option<&Redis>,
+    backend: Option<&ServerProcess>,
     board: &Board,
 ) -> Result<Vec<PathReport>, BenchError> {
     let ticks = procstat::ticks_per_second();
     let mut reports = Vec::with_capacity(paths.len());
     for (index, &path) in paths.iter().enumerate() {
         board.begin_path(path, index, paths.len());
-        let endpoint = Endpoint::start(path, config, target, redis).await?;
+        let endpoint = Endpoint::start(path, config, target, backend).await?;
         let measured = measure(&endpoint, config, target.clone(), board, ticks).await;
         board.set_phase(Phase::Stopping);
         endpoint.stop().await;
@@ -98,11 +103,7 @@ fn choose_paths(
     }
     let mut paths = Vec::new();
     let mut skipped = BTreeMap::new();
-    let defaults: &[PathKind] = match target.backend() {
-        Backend::Memstore => &PathKind::DEFAULT,
-        Backend::Redis => &PathKind::DEFAULT_REDIS,
-    };
-    for &path in defaults {
+    for &path in target.default_paths() {
         match Endpoint::unavailable(path, config, target) {
             None => paths.push(path),
             Some(reason) => {
@@ -121,26 +122,17 @@ async fn measure(
     ticks_per_second: u64,
 ) -> Result<PathReport, BenchError> {
     let load = &config.load;
-    let transport = match (endpoint.path, target.redis_url()) {
-        (PathKind::Redis, Some(url)) => {
-            Transport::Redis(RedisPool::connect(url, load.connections, load.timeout).await?)
-        }
-        _ => Transport::Grpc(
-            GrpcPool::connect(
-                endpoint.addr,
-                load.connections,
-                &config.namespace,
-                load.timeout,
-            )
-            .await?,
-        ),
+    let transport = Arc::new(connect(endpoint, config, &target, load.connections).await?);
+    let listeners = match target.listeners() {
+        0 => None,
+        n => Some(connect(endpoint, config, &target, n).await?),
     };
-    let transport = Arc::new(transport);
     board.set_phase(Phase::Populating);
-    target.populate(&transport).await?;
+    let state = Arc::new(target.prepare(&transport, listeners.as_ref()).await?);
 
     let live = Arc::new(Live::default());
     let start = Instant::now() + START_DELAY;
+    state.begin(start + load.warmup);
     board.begin_load(start, live.clone());
     let mut watched = endpoint.processes.clone();
     watched.push(Watched {
@@ -153,15 +145,17 @@ async fn measure(
         tokio::time::sleep_until(measure_start.into()).await;
         ProcessWatch::start(watched)
     });
+    let call_state = state.clone();
     let outcome = load::drive(load, start, live, move |req| {
-        let (target, transport) = (target.clone(), transport.clone());
-        async move { target.call(&transport, req).await }
+        let (target, transport, state) = (target.clone(), transport.clone(), call_state.clone());
+        async move { target.call(&transport, &state, req).await }
     })
     .await?;
     let processes = watch
         .await
         .map_err(|e| BenchError::Load(format!("process watch: {e}")))?
         .finish(ticks_per_second);
+    let pubsub = state.finish(outcome.elapsed, load.timeout).await?;
 
     let recorder = &outcome.measured.recorder;
     let elapsed_s = outcome.elapsed.as_secs_f64();
@@ -177,5 +171,28 @@ async fn measure(
         latency_us: recorder.summary(),
         max_send_lag_us: outcome.max_send_lag.map(|lag| lag.as_secs_f64() * 1e6),
         processes,
+        pubsub,
+    })
+}
+
+/// `connections` separate connections to the server of `endpoint`, with the
+/// client of its path: the `redis` crate, async-nats, or gRPC.
+async fn connect(
+    endpoint: &Endpoint,
+    config: &Config,
+    target: &Target,
+    connections: usize,
+) -> Result<Transport, BenchError> {
+    let timeout = config.load.timeout;
+    Ok(match (endpoint.path, target.backend_url()) {
+        (PathKind::Redis, Some(url)) => {
+            Transport::Redis(RedisPool::connect(url, connections, timeout).await?)
+        }
+        (PathKind::Nats, Some(url)) => {
+            Transport::Nats(NatsPool::connect(url, connections, timeout).await?)
+        }
+        _ => Transport::Grpc(
+            GrpcPool::connect(endpoint.addr, connections, &config.namespace, timeout).await?,
+        ),
     })
 }

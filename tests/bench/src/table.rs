@@ -1,21 +1,30 @@
-//! The human-readable report: a header, a latency table per path, the
-//! resources of the processes, and the comparisons. Pure: a `Report` in, a
-//! `String` out.
+//! The human-readable report: a header, a latency table per path (for
+//! PubSub: of the publish calls, then publish→deliver and what the
+//! subscribers received), the resources of the processes, and the
+//! comparisons. Pure: a `Report` in, a `String` out.
 
 use std::fmt::Write;
 
 use crate::{
     Report,
-    config::Mode,
+    config::{Mode, TargetSettings},
     procstat::ProcessReport,
-    report::{Comparison, PathReport},
+    report::{Comparison, PathReport, PubsubReport},
 };
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", header(report));
     out.push('\n');
+    let pubsub = report.paths.iter().any(|p| p.pubsub.is_some());
+    if pubsub {
+        out.push_str("publish calls\n");
+    }
     out.push_str(&latency_table(report));
+    if pubsub {
+        out.push_str("\npublish → deliver (all subscribers)\n");
+        out.push_str(&delivery_table(&report.paths));
+    }
     for (path, reason) in &report.skipped {
         let _ = writeln!(out, "skipped {path}: {reason}");
     }
@@ -33,9 +42,19 @@ pub fn render(report: &Report) -> String {
 
 fn header(report: &Report) -> String {
     let load = &report.load;
-    let mode = match load.mode {
-        Mode::OpenLoop { rate } => format!("open loop at {rate} rps"),
-        Mode::ClosedLoop { concurrency } => format!("closed loop, {concurrency} in flight"),
+    let mode = match (&report.settings, load.mode) {
+        (TargetSettings::Pubsub(p), Mode::OpenLoop { rate }) if p.batch > 1 => format!(
+            "open loop at {} msg/s ({rate} calls/s)",
+            rate * p.batch as u64
+        ),
+        (TargetSettings::Pubsub(_), Mode::OpenLoop { rate }) => {
+            format!("open loop at {rate} msg/s")
+        }
+        (TargetSettings::Pubsub(_), Mode::ClosedLoop { concurrency }) => {
+            format!("closed loop, {concurrency} publish calls in flight")
+        }
+        (_, Mode::OpenLoop { rate }) => format!("open loop at {rate} rps"),
+        (_, Mode::ClosedLoop { concurrency }) => format!("closed loop, {concurrency} in flight"),
     };
     let plural = if load.connections == 1 { "" } else { "s" };
     format!(
@@ -80,14 +99,69 @@ fn latency_table(report: &Report) -> String {
 }
 
 fn errors(p: &PathReport) -> String {
-    if p.errors.is_empty() {
+    by_code(&p.errors)
+}
+
+fn by_code(counts: &std::collections::BTreeMap<String, u64>) -> String {
+    if counts.is_empty() {
         return "0".into();
     }
-    p.errors
+    counts
         .iter()
         .map(|(code, n)| format!("{code}={n}"))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+fn delivery_table(paths: &[PathReport]) -> String {
+    let head = [
+        "path",
+        "published/s",
+        "delivered/s",
+        "per subscriber/s",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max",
+        "lost",
+        "dup",
+        "dropped",
+        "stream errors",
+    ];
+    let mut rows = vec![head.map(String::from).to_vec()];
+    for p in paths {
+        let Some(s) = &p.pubsub else { continue };
+        let l = &s.deliver_latency_us;
+        rows.push(vec![
+            p.path.to_string(),
+            format!("{:.1}", s.published_per_s),
+            format!("{:.1}", s.delivered_per_s),
+            per_subscriber(s),
+            micros(l.p50_us),
+            micros(l.p90_us),
+            micros(l.p99_us),
+            micros(l.p999_us),
+            micros(l.max_us),
+            s.lost.to_string(),
+            s.duplicates.to_string(),
+            s.dropped_before.to_string(),
+            by_code(&s.subscriber_errors),
+        ]);
+    }
+    columns(&rows)
+}
+
+/// One subscriber's rate, or the lowest and highest of several.
+fn per_subscriber(s: &PubsubReport) -> String {
+    let rates = s.subscribers.iter().map(|sub| sub.delivered_per_s);
+    let min = rates.clone().fold(f64::INFINITY, f64::min);
+    let max = rates.fold(0.0, f64::max);
+    match s.subscribers.len() {
+        0 => "-".into(),
+        1 => format!("{max:.1}"),
+        _ => format!("{min:.1}–{max:.1}"),
+    }
 }
 
 fn resources_table(paths: &[PathReport]) -> String {
@@ -125,20 +199,30 @@ fn process_row(p: &PathReport, proc: &ProcessReport) -> Vec<String> {
 }
 
 fn comparison_table(comparisons: &[Comparison]) -> String {
-    let mut rows = vec![
-        ["comparison", "added p50", "added p99", "throughput"]
-            .map(String::from)
-            .to_vec(),
-    ];
+    let pubsub = comparisons.iter().any(|c| c.delivered_ratio.is_some());
+    let ratio = |r: Option<f64>| r.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "-".into());
+    let mut head = vec!["comparison", "added p50", "added p99", "throughput"];
+    if pubsub {
+        head = vec![
+            "comparison",
+            "added p50 (publish→deliver)",
+            "added p99",
+            "published/s",
+            "delivered/s",
+        ];
+    }
+    let mut rows = vec![head.into_iter().map(String::from).collect::<Vec<_>>()];
     for c in comparisons {
-        rows.push(vec![
+        let mut row = vec![
             format!("{} vs {}", c.path, c.baseline),
             signed_micros(c.added_p50_us),
             signed_micros(c.added_p99_us),
-            c.throughput_ratio
-                .map(|r| format!("{r:.2}×"))
-                .unwrap_or_else(|| "-".into()),
-        ]);
+            ratio(c.throughput_ratio),
+        ];
+        if pubsub {
+            row.push(ratio(c.delivered_ratio));
+        }
+        rows.push(row);
     }
     columns(&rows)
 }
@@ -281,6 +365,89 @@ mod tests {
             "proxy vs floor",
             "+200µs",
             "1.00×",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn renders_pubsub_deliveries_and_their_comparisons() {
+        use crate::{
+            config::{Backend, PubsubSettings},
+            report::SubscriberReport,
+            stats::LatencySummary,
+        };
+        let pubsub = |p50: f64, per_s: [f64; 2]| PubsubReport {
+            published: 1000,
+            published_per_s: 1000.0,
+            delivered: 2000,
+            delivered_per_s: per_s.iter().sum(),
+            deliver_elapsed_s: 1.0,
+            expected: 2000,
+            lost: 3,
+            duplicates: 0,
+            unexpected: 0,
+            dropped_before: 2,
+            warmup: 10,
+            foreign: 0,
+            deliver_latency_us: LatencySummary {
+                p50_us: p50,
+                p99_us: p50 * 2.0,
+                ..Default::default()
+            },
+            subscriber_errors: BTreeMap::from([("UNAVAILABLE".into(), 1)]),
+            subscribers: per_s
+                .iter()
+                .map(|&r| SubscriberReport {
+                    delivered: 1000,
+                    delivered_per_s: r,
+                    lost: 0,
+                    duplicates: 0,
+                    unexpected: 0,
+                    dropped_before: 0,
+                    error: None,
+                })
+                .collect(),
+        };
+        let mut paths = vec![
+            path(PathKind::Proxy, 300.0, 900.0, 10.0),
+            path(PathKind::Nats, 100.0, 200.0, 10.0),
+        ];
+        paths[0].pubsub = Some(pubsub(800.0, [990.0, 1000.0]));
+        paths[1].pubsub = Some(pubsub(200.0, [1000.0, 1000.0]));
+        let report = Report {
+            target: "pubsub",
+            workload: "PublishBatch of 10".into(),
+            namespace: "default".into(),
+            settings: TargetSettings::Pubsub(PubsubSettings {
+                subscribers: 2,
+                payload_size: 1024,
+                batch: 10,
+                topic: "t".into(),
+                backend: Backend::Nats,
+            }),
+            load: LoadSettings {
+                mode: Mode::OpenLoop { rate: 100 },
+                duration: Duration::from_secs(1),
+                warmup: Duration::ZERO,
+                connections: 1,
+                timeout: Duration::from_secs(5),
+                max_in_flight: 10,
+            },
+            comparisons: compare(&paths),
+            paths,
+            skipped: BTreeMap::new(),
+        };
+        let text = render(&report);
+        for needle in [
+            "open loop at 1000 msg/s (100 calls/s)",
+            "publish calls",
+            "publish → deliver",
+            "990.0–1000.0",
+            "UNAVAILABLE=1",
+            "proxy vs nats",
+            "+600µs",
+            "0.99×",
         ] {
             assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
         }

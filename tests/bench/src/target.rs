@@ -1,11 +1,15 @@
-//! What a run sends. A target knows its operations, how to pre-populate a
-//! backend, how to issue request `seq` over a [`Transport`], what its floor
-//! server answers, and which pattern serves it.
+//! What a run sends. A target knows its operations, how to get a path ready
+//! before measuring (write every key; open the subscribers), how to issue
+//! request `seq` over a [`Transport`], what its floor server answers, which
+//! pattern serves it, and which backend server it needs.
 //!
-//! Only `kv` exists. A `pubsub` or `registry` target joins as a variant
-//! here, a module beside [`kv`], and a subcommand in [`crate::cli`].
+//! Targets: [`kv`] and [`pubsub`]. A `registry` target joins as a variant
+//! here, a module beside them, and a subcommand in [`crate::cli`].
 
 pub mod kv;
+pub mod pubsub;
+
+use std::time::{Duration, Instant};
 
 use tonic::service::Routes;
 
@@ -13,23 +17,35 @@ use crate::{
     BenchError,
     config::{Backend, TargetSettings},
     load::Req,
+    paths::PathKind,
+    report::PubsubReport,
+    server_process::Kind,
     transport::Transport,
 };
 
 pub enum Target {
     Kv(kv::KvTarget),
+    Pubsub(pubsub::PubsubTarget),
+}
+
+/// What a path keeps between getting ready and the end of its load.
+pub enum PathState {
+    Kv,
+    Pubsub(pubsub::Session),
 }
 
 impl Target {
     pub fn new(settings: &TargetSettings) -> Self {
         match settings {
             TargetSettings::Kv(kv) => Self::Kv(kv::KvTarget::new(kv.clone())),
+            TargetSettings::Pubsub(p) => Self::Pubsub(pubsub::PubsubTarget::new(p.clone())),
         }
     }
 
     pub fn name(&self) -> &'static str {
         match self {
             Self::Kv(_) => "kv",
+            Self::Pubsub(_) => "pubsub",
         }
     }
 
@@ -37,6 +53,7 @@ impl Target {
     pub fn describe(&self) -> String {
         match self {
             Self::Kv(kv) => kv.describe(),
+            Self::Pubsub(p) => p.describe(),
         }
     }
 
@@ -45,6 +62,7 @@ impl Target {
     pub fn pattern_binary(&self) -> &'static str {
         match self {
             Self::Kv(kv) => kv.pattern_binary(),
+            Self::Pubsub(p) => p.pattern_binary(),
         }
     }
 
@@ -52,6 +70,7 @@ impl Target {
     pub fn pattern_args(&self) -> Vec<String> {
         match self {
             Self::Kv(kv) => kv.pattern_args(),
+            Self::Pubsub(p) => p.pattern_args(),
         }
     }
 
@@ -59,19 +78,43 @@ impl Target {
     pub fn backend(&self) -> Backend {
         match self {
             Self::Kv(kv) => kv.backend(),
+            Self::Pubsub(p) => p.backend(),
         }
     }
 
-    /// Tells the target where the run's Redis is, once it is up.
-    pub fn set_redis_url(&mut self, url: &str) {
+    /// The server the backend needs, which a run starts once for every path.
+    pub fn backend_server(&self) -> Option<Kind> {
+        match self.backend() {
+            Backend::Memstore => None,
+            Backend::Redis => Some(Kind::Redis),
+            Backend::Nats => Some(Kind::Nats),
+        }
+    }
+
+    /// The paths a run takes when `--paths` is not given.
+    pub fn default_paths(&self) -> &'static [PathKind] {
+        match (self, self.backend()) {
+            (Self::Kv(_), Backend::Redis) => &PathKind::DEFAULT_REDIS,
+            (Self::Kv(_), _) => &PathKind::DEFAULT,
+            (Self::Pubsub(_), Backend::Nats) => &PathKind::DEFAULT_NATS,
+            (Self::Pubsub(_), _) => &PathKind::DEFAULT_PUBSUB,
+        }
+    }
+
+    /// Tells the target where the run's backend server is, once it is up.
+    pub fn set_backend_url(&mut self, url: &str) {
         match self {
             Self::Kv(kv) => kv.set_redis_url(url),
+            Self::Pubsub(p) => p.set_nats_url(url),
         }
     }
 
-    pub fn redis_url(&self) -> Option<&str> {
+    /// Where the run's backend server is (the `redis` and `nats` paths go
+    /// straight to it).
+    pub fn backend_url(&self) -> Option<&str> {
         match self {
             Self::Kv(kv) => kv.redis_url(),
+            Self::Pubsub(p) => p.nats_url(),
         }
     }
 
@@ -79,30 +122,94 @@ impl Target {
     pub fn proxy_config_yaml(&self, namespace: &str) -> String {
         match self {
             Self::Kv(kv) => kv.proxy_config_yaml(namespace),
+            Self::Pubsub(p) => p.proxy_config_yaml(namespace),
         }
     }
 
     /// The in-process server of the `floor` path: the target's service
-    /// answering at once, doing no work.
-    pub fn floor_routes(&self) -> Routes {
+    /// answering at once, doing no work; `None` when the target has none.
+    pub fn floor_routes(&self) -> Option<Routes> {
         match self {
-            Self::Kv(kv) => kv.floor_routes(),
+            Self::Kv(kv) => Some(kv.floor_routes()),
+            Self::Pubsub(_) => None,
         }
     }
 
-    /// Writes whatever must exist before measuring (e.g. every key).
-    pub async fn populate(&self, transport: &Transport) -> Result<(), BenchError> {
+    pub fn has_floor(&self) -> bool {
+        matches!(self, Self::Kv(_))
+    }
+
+    /// Connections a path needs besides the publishers' or callers': one
+    /// per PubSub subscriber.
+    pub fn listeners(&self) -> usize {
+        match self {
+            Self::Kv(_) => 0,
+            Self::Pubsub(p) => p.subscribers(),
+        }
+    }
+
+    /// Gets a path ready to measure: KeyValue writes every key; PubSub opens
+    /// its subscribers on `listeners` and waits until each is subscribed.
+    pub async fn prepare(
+        &self,
+        transport: &Transport,
+        listeners: Option<&Transport>,
+    ) -> Result<PathState, BenchError> {
         match (self, transport) {
-            (Self::Kv(kv), Transport::Grpc(pool)) => kv.populate(pool).await,
-            (Self::Kv(kv), Transport::Redis(pool)) => kv.populate_redis(pool).await,
+            (Self::Kv(kv), Transport::Grpc(pool)) => {
+                kv.populate(pool).await.map(|()| PathState::Kv)
+            }
+            (Self::Kv(kv), Transport::Redis(pool)) => {
+                kv.populate_redis(pool).await.map(|()| PathState::Kv)
+            }
+            (Self::Pubsub(p), _) => {
+                let listeners = listeners
+                    .ok_or_else(|| BenchError::Load("no subscriber connections".into()))?;
+                p.prepare(transport, listeners).await.map(PathState::Pubsub)
+            }
+            (Self::Kv(_), Transport::Nats(_)) => {
+                Err(BenchError::Load("KeyValue has no NATS path".into()))
+            }
         }
     }
 
     /// Issues request `req`; a failure is the name of its status code.
-    pub async fn call(&self, transport: &Transport, req: Req) -> Result<(), &'static str> {
-        match (self, transport) {
-            (Self::Kv(kv), Transport::Grpc(pool)) => kv.call(pool, req).await,
-            (Self::Kv(kv), Transport::Redis(pool)) => kv.call_redis(pool, req).await,
+    pub async fn call(
+        &self,
+        transport: &Transport,
+        state: &PathState,
+        req: Req,
+    ) -> Result<(), &'static str> {
+        match (self, transport, state) {
+            (Self::Kv(kv), Transport::Grpc(pool), _) => kv.call(pool, req).await,
+            (Self::Kv(kv), Transport::Redis(pool), _) => kv.call_redis(pool, req).await,
+            (Self::Pubsub(p), _, PathState::Pubsub(session)) => {
+                p.call(transport, session, req).await
+            }
+            _ => Err("UNIMPLEMENTED"),
+        }
+    }
+}
+
+impl PathState {
+    /// Load's measured window starts at `measure_start`.
+    pub fn begin(&self, measure_start: Instant) {
+        match self {
+            Self::Kv => {}
+            Self::Pubsub(session) => session.begin(measure_start),
+        }
+    }
+
+    /// Once load has ended: PubSub waits for the last deliveries (at most
+    /// `timeout`) and reports what the subscribers received.
+    pub async fn finish(
+        &self,
+        publish_elapsed: Duration,
+        timeout: Duration,
+    ) -> Result<Option<PubsubReport>, BenchError> {
+        match self {
+            Self::Kv => Ok(None),
+            Self::Pubsub(session) => session.finish(publish_elapsed, timeout).await.map(Some),
         }
     }
 }

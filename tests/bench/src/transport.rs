@@ -1,6 +1,6 @@
 //! The clients a path is driven through: gRPC for Prism and the floor, the
-//! `redis` crate for the `redis` path. A direct-to-NATS path adds its own
-//! variant here (its connection pool), and targets match on it in their
+//! `redis` crate for the `redis` path, async-nats for the `nats` path. Each
+//! is a pool of separate connections; targets match on the variant in their
 //! `call`.
 
 use std::{net::SocketAddr, time::Duration};
@@ -18,6 +18,63 @@ pub const NAMESPACE_HEADER: &str = "x-prism-namespace";
 pub enum Transport {
     Grpc(GrpcPool),
     Redis(RedisPool),
+    Nats(NatsPool),
+}
+
+/// `connections` NATS clients, each its own TCP connection; request `i` of a
+/// run takes client `i % connections`.
+pub struct NatsPool {
+    clients: Vec<async_nats::Client>,
+    timeout: Duration,
+}
+
+impl NatsPool {
+    /// Opens `connections` separate connections to `url`; a publish that
+    /// takes longer than `timeout` counts as DEADLINE_EXCEEDED.
+    pub async fn connect(
+        url: &str,
+        connections: usize,
+        timeout: Duration,
+    ) -> Result<Self, BenchError> {
+        let mut clients = Vec::with_capacity(connections);
+        for _ in 0..connections {
+            let client = async_nats::ConnectOptions::new()
+                .connection_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await
+                .map_err(|e| BenchError::Load(format!("connecting to {url}: {e}")))?;
+            clients.push(client);
+        }
+        Ok(Self { clients, timeout })
+    }
+
+    /// Client `index % connections`.
+    pub fn client(&self, index: usize) -> &async_nats::Client {
+        &self.clients[index % self.clients.len()]
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+/// The gRPC code name the NATS pattern would answer a failed publish with:
+/// an oversized message is INVALID_ARGUMENT, the rest (the connection could
+/// not take it) UNAVAILABLE.
+pub fn nats_code_name(err: &async_nats::PublishError) -> &'static str {
+    use async_nats::client::PublishErrorKind as K;
+    match err.kind() {
+        K::MaxPayloadExceeded | K::InvalidSubject => "INVALID_ARGUMENT",
+        K::Send => "UNAVAILABLE",
+    }
 }
 
 /// `connections` multiplexed Redis connections; request `i` of a run takes

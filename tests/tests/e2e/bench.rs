@@ -1,6 +1,7 @@
 //! `prism-bench` cannot rot: the real binary runs about two seconds per path
 //! over every path (it starts its own proxy and pattern on free ports) and
-//! its JSON report must hold together; with `--backend redis` too.
+//! its JSON report must hold together; with `--backend redis` too, and the
+//! `pubsub` target on MemStore and on NATS.
 
 use std::{
     process::{Command, Stdio},
@@ -163,4 +164,112 @@ fn number(value: &Value) -> f64 {
     value
         .as_f64()
         .unwrap_or_else(|| panic!("expected a number, got {value}"))
+}
+
+/// PubSub on MemStore through the proxy and straight to the pattern: at a
+/// low rate every published message reaches both subscribers, nothing fails.
+#[test]
+fn prism_bench_pubsub_delivers_every_message_on_memstore() {
+    let report = run_bench(&[
+        "pubsub",
+        "--paths",
+        "proxy,pattern",
+        "--subscribers",
+        "2",
+        "--payload-size",
+        "256",
+        "--rate",
+        "200",
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+    ]);
+    let names = check_pubsub(&report, 2);
+    assert_eq!(names, ["proxy", "pattern"], "{report:#}");
+    assert_eq!(comparisons(&report), [("proxy", "pattern")]);
+}
+
+/// PubSub on core NATS (a `nats-server` the bench starts from
+/// `$NATS_SERVER`, which `scripts/tools.sh` exports, or PATH): through the
+/// proxy, straight to the pattern, and straight to NATS with async-nats.
+#[test]
+fn prism_bench_pubsub_compares_prism_with_nats_direct() {
+    let report = run_bench(&[
+        "pubsub",
+        "--backend",
+        "nats",
+        "--paths",
+        "proxy,pattern,nats",
+        "--rate",
+        "200",
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+    ]);
+    let names = check_pubsub(&report, 1);
+    assert_eq!(names, ["proxy", "pattern", "nats"], "{report:#}");
+    // The nats-server the bench started is measured on every path.
+    for path in report["paths"].as_array().unwrap() {
+        let roles: Vec<&str> = path["processes"]
+            .as_array()
+            .expect("processes")
+            .iter()
+            .filter_map(|p| p["role"].as_str())
+            .collect();
+        assert!(roles.contains(&"nats"), "{roles:?}");
+    }
+    assert_eq!(
+        comparisons(&report),
+        [("proxy", "pattern"), ("proxy", "nats"), ("pattern", "nats")]
+    );
+}
+
+/// Checks what every PubSub path must show at a low rate (200 msg/s for
+/// 1 s): 200 publishes, all delivered to each of `subscribers`, no loss, no
+/// error. Returns the paths' names.
+fn check_pubsub(report: &Value, subscribers: u64) -> Vec<&str> {
+    assert_eq!(report["target"], "pubsub", "{report:#}");
+    let paths = report["paths"].as_array().expect("paths");
+    for path in paths {
+        let name = &path["path"];
+        assert_eq!(path["requests"], 200, "{name}: {path:#}");
+        assert_eq!(path["error_count"], 0, "{name}: {path:#}");
+        let pubsub = &path["pubsub"];
+        assert_eq!(pubsub["published"], 200, "{name}: {pubsub:#}");
+        assert_eq!(pubsub["delivered"], 200 * subscribers, "{name}: {pubsub:#}");
+        for zero in ["lost", "duplicates", "unexpected", "dropped_before"] {
+            assert_eq!(pubsub[zero], 0, "{name}: {zero}: {pubsub:#}");
+        }
+        assert_eq!(
+            pubsub["subscriber_errors"],
+            serde_json::json!({}),
+            "{name}: {pubsub:#}"
+        );
+        assert!(
+            number(&pubsub["delivered_per_s"]) > 0.0,
+            "{name}: {pubsub:#}"
+        );
+        let latency = &pubsub["deliver_latency_us"];
+        let (p50, max) = (number(&latency["p50_us"]), number(&latency["max_us"]));
+        assert!(0.0 < p50 && p50 <= max, "{name}: {latency:#}");
+        assert_eq!(
+            pubsub["subscribers"].as_array().map(Vec::len),
+            Some(subscribers as usize)
+        );
+    }
+    paths.iter().filter_map(|p| p["path"].as_str()).collect()
+}
+
+fn comparisons(report: &Value) -> Vec<(&str, &str)> {
+    report["comparisons"]
+        .as_array()
+        .expect("comparisons")
+        .iter()
+        .map(|c| {
+            assert!(c["added_p50_us"].is_number(), "{c:#}");
+            (c["path"].as_str().unwrap(), c["baseline"].as_str().unwrap())
+        })
+        .collect()
 }

@@ -66,10 +66,12 @@ impl KvTarget {
         self.redis_url.as_deref()
     }
 
+    /// `prism-redis` on Redis, else `prism-memstore` (the flags refuse NATS
+    /// for KeyValue).
     pub fn pattern_binary(&self) -> &'static str {
         match self.settings.backend {
-            Backend::Memstore => "prism-memstore",
             Backend::Redis => "prism-redis",
+            Backend::Memstore | Backend::Nats => "prism-memstore",
         }
     }
 
@@ -81,17 +83,14 @@ impl KvTarget {
     /// Extra flags for the pattern run by hand on the `pattern` path.
     pub fn pattern_args(&self) -> Vec<String> {
         match self.settings.backend {
-            Backend::Memstore => Vec::new(),
             Backend::Redis => vec!["--config".into(), self.redis_config().to_string()],
+            Backend::Memstore | Backend::Nats => Vec::new(),
         }
     }
 
     pub fn describe(&self) -> String {
         let get = (self.settings.get_ratio * 100.0).round();
-        let backend = match self.settings.backend {
-            Backend::Memstore => "MemStore",
-            Backend::Redis => "Redis",
-        };
+        let backend = self.settings.backend.title();
         format!(
             "Get {get}% / Set {}%, {}-byte values, {} keys, on {backend}",
             100.0 - get,
@@ -121,11 +120,11 @@ impl KvTarget {
         // object a valid YAML flow mapping.
         let name = serde_json::to_string(namespace).expect("a string serializes");
         let (backend, config) = match self.settings.backend {
-            Backend::Memstore => {
+            Backend::Redis => ("redis", self.redis_config()),
+            Backend::Memstore | Backend::Nats => {
                 let max_keys = MEMSTORE_DEFAULT_MAX_KEYS.max(self.settings.keys.saturating_mul(2));
                 ("memstore", serde_json::json!({ "max_keys": max_keys }))
             }
-            Backend::Redis => ("redis", self.redis_config()),
         };
         format!(
             "namespaces:\n  - name: {name}\n    pattern: keyvalue\n    backend: {backend}\n    config: {config}\n"
