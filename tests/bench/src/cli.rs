@@ -342,10 +342,19 @@ mod tests {
     use super::*;
     use crate::paths::PathKind;
 
-    fn config(args: &[&str]) -> Result<Config, BenchError> {
-        let mut argv = vec!["prism-bench", "kv", "--bin-dir", "/nowhere"];
+    /// `prism-bench TARGET --bin-dir /nowhere ARGS`
+    fn parse(target: &str, args: &[&str]) -> Result<Config, BenchError> {
+        let mut argv = vec!["prism-bench", target, "--bin-dir", "/nowhere"];
         argv.extend_from_slice(args);
         Args::try_parse_from(argv).unwrap().into_config()
+    }
+
+    fn config(args: &[&str]) -> Result<Config, BenchError> {
+        parse("kv", args)
+    }
+
+    fn pubsub(args: &[&str]) -> Result<Config, BenchError> {
+        parse("pubsub", args)
     }
 
     #[test]
@@ -419,12 +428,6 @@ mod tests {
             let err = config(args).unwrap_err();
             assert!(err.is_usage(), "{args:?}: {err}");
         }
-    }
-
-    fn pubsub(args: &[&str]) -> Result<Config, BenchError> {
-        let mut argv = vec!["prism-bench", "pubsub", "--bin-dir", "/nowhere"];
-        argv.extend_from_slice(args);
-        Args::try_parse_from(argv).unwrap().into_config()
     }
 
     #[test]

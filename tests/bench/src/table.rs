@@ -318,6 +318,30 @@ mod tests {
         assert_eq!(columns(&rows), "a        1\nlong  1000\n");
     }
 
+    /// A report of `paths` under `settings`, 1 s per path, no warm-up.
+    fn report(settings: TargetSettings, mode: Mode, paths: Vec<PathReport>) -> Report {
+        Report {
+            target: match settings {
+                TargetSettings::Kv(_) => "kv",
+                TargetSettings::Pubsub(_) => "pubsub",
+            },
+            workload: "the workload".into(),
+            namespace: "default".into(),
+            settings,
+            load: LoadSettings {
+                mode,
+                duration: Duration::from_secs(1),
+                warmup: Duration::ZERO,
+                connections: 1,
+                timeout: Duration::from_secs(5),
+                max_in_flight: 10,
+            },
+            comparisons: compare(&paths),
+            paths,
+            skipped: BTreeMap::new(),
+        }
+    }
+
     #[test]
     fn renders_every_section() {
         let mut paths = vec![
@@ -333,28 +357,16 @@ mod tests {
             peak_rss_kb: Some(10240),
             end_rss_kb: Some(10000),
         });
-        let report = Report {
-            target: "kv",
-            workload: "Get 100% / Set 0%".into(),
-            namespace: "default".into(),
-            settings: TargetSettings::Kv(KvSettings {
-                get_ratio: 1.0,
-                value_size: 1024,
-                keys: 10,
-                backend: crate::config::Backend::Memstore,
-            }),
-            load: LoadSettings {
-                mode: Mode::OpenLoop { rate: 1000 },
-                duration: Duration::from_secs(10),
-                warmup: Duration::from_millis(500),
-                connections: 1,
-                timeout: Duration::from_secs(5),
-                max_in_flight: 10,
-            },
-            comparisons: compare(&paths),
-            paths,
-            skipped: BTreeMap::from([("pattern".into(), "not built".into())]),
-        };
+        let settings = TargetSettings::Kv(KvSettings {
+            get_ratio: 1.0,
+            value_size: 1024,
+            keys: 10,
+            backend: crate::config::Backend::Memstore,
+        });
+        let mut report = report(settings, Mode::OpenLoop { rate: 1000 }, paths);
+        report.load.duration = Duration::from_secs(10);
+        report.load.warmup = Duration::from_millis(500);
+        report.skipped = BTreeMap::from([("pattern".into(), "not built".into())]);
         let text = render(&report);
         for needle in [
             "open loop at 1000 rps for 10s (+500ms warm-up) per path, 1 connection",
@@ -415,29 +427,14 @@ mod tests {
         ];
         paths[0].pubsub = Some(pubsub(800.0, [990.0, 1000.0]));
         paths[1].pubsub = Some(pubsub(200.0, [1000.0, 1000.0]));
-        let report = Report {
-            target: "pubsub",
-            workload: "PublishBatch of 10".into(),
-            namespace: "default".into(),
-            settings: TargetSettings::Pubsub(PubsubSettings {
-                subscribers: 2,
-                payload_size: 1024,
-                batch: 10,
-                topic: "t".into(),
-                backend: Backend::Nats,
-            }),
-            load: LoadSettings {
-                mode: Mode::OpenLoop { rate: 100 },
-                duration: Duration::from_secs(1),
-                warmup: Duration::ZERO,
-                connections: 1,
-                timeout: Duration::from_secs(5),
-                max_in_flight: 10,
-            },
-            comparisons: compare(&paths),
-            paths,
-            skipped: BTreeMap::new(),
-        };
+        let settings = TargetSettings::Pubsub(PubsubSettings {
+            subscribers: 2,
+            payload_size: 1024,
+            batch: 10,
+            topic: "t".into(),
+            backend: Backend::Nats,
+        });
+        let report = report(settings, Mode::OpenLoop { rate: 100 }, paths);
         let text = render(&report);
         for needle in [
             "open loop at 1000 msg/s (100 calls/s)",

@@ -66,12 +66,14 @@ impl Target {
         }
     }
 
-    /// Extra flags for that binary when the bench runs it by hand.
+    /// Extra flags for that binary when the bench runs it by hand: its
+    /// backend's config, if not the defaults.
     pub fn pattern_args(&self) -> Vec<String> {
-        match self {
-            Self::Kv(kv) => kv.pattern_args(),
-            Self::Pubsub(p) => p.pattern_args(),
-        }
+        let config = match self {
+            Self::Kv(kv) => kv.pattern_config(),
+            Self::Pubsub(p) => p.pattern_config(),
+        };
+        config.map_or_else(Vec::new, |c| vec!["--config".into(), c.to_string()])
     }
 
     /// The store behind the pattern.

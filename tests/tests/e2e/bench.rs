@@ -14,20 +14,13 @@ use serde_json::Value;
 
 /// Far above the ~6 s a run takes, for a loaded CI machine.
 const TIMEOUT: Duration = Duration::from_secs(120);
+/// 200 requests (or messages) a second on a fixed grid, 1 s measured after
+/// 200 ms of warm-up: exactly 200 measured per path.
+const SHORT_RUN: &[&str] = &["--rate", "200", "--duration", "1s", "--warmup", "200ms"];
 
 #[test]
 fn prism_bench_measures_and_compares_every_path() {
-    let report = run_bench(&[
-        "kv",
-        "--rate",
-        "200",
-        "--duration",
-        "1s",
-        "--warmup",
-        "200ms",
-        "--keys",
-        "100",
-    ]);
+    let report = run_bench(&[&["kv", "--keys", "100"], SHORT_RUN].concat());
 
     let paths = report["paths"].as_array().expect("paths");
     let names: Vec<&str> = paths.iter().filter_map(|p| p["path"].as_str()).collect();
@@ -170,7 +163,7 @@ fn number(value: &Value) -> f64 {
 /// low rate every published message reaches both subscribers, nothing fails.
 #[test]
 fn prism_bench_pubsub_delivers_every_message_on_memstore() {
-    let report = run_bench(&[
+    let args = [
         "pubsub",
         "--paths",
         "proxy,pattern",
@@ -178,13 +171,8 @@ fn prism_bench_pubsub_delivers_every_message_on_memstore() {
         "2",
         "--payload-size",
         "256",
-        "--rate",
-        "200",
-        "--duration",
-        "1s",
-        "--warmup",
-        "200ms",
-    ]);
+    ];
+    let report = run_bench(&[&args, SHORT_RUN].concat());
     let names = check_pubsub(&report, 2);
     assert_eq!(names, ["proxy", "pattern"], "{report:#}");
     assert_eq!(comparisons(&report), [("proxy", "pattern")]);
@@ -195,19 +183,14 @@ fn prism_bench_pubsub_delivers_every_message_on_memstore() {
 /// proxy, straight to the pattern, and straight to NATS with async-nats.
 #[test]
 fn prism_bench_pubsub_compares_prism_with_nats_direct() {
-    let report = run_bench(&[
+    let args = [
         "pubsub",
         "--backend",
         "nats",
         "--paths",
         "proxy,pattern,nats",
-        "--rate",
-        "200",
-        "--duration",
-        "1s",
-        "--warmup",
-        "200ms",
-    ]);
+    ];
+    let report = run_bench(&[&args, SHORT_RUN].concat());
     let names = check_pubsub(&report, 1);
     assert_eq!(names, ["proxy", "pattern", "nats"], "{report:#}");
     // The nats-server the bench started is measured on every path.
@@ -226,8 +209,7 @@ fn prism_bench_pubsub_compares_prism_with_nats_direct() {
     );
 }
 
-/// Checks what every PubSub path must show at a low rate (200 msg/s for
-/// 1 s): 200 publishes, all delivered to each of `subscribers`, no loss, no
+/// Checks what every PubSub path must show after a [`SHORT_RUN`]: 200 publishes, all delivered to each of `subscribers`, no loss, no
 /// error. Returns the paths' names.
 fn check_pubsub(report: &Value, subscribers: u64) -> Vec<&str> {
     assert_eq!(report["target"], "pubsub", "{report:#}");

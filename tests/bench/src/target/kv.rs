@@ -80,12 +80,10 @@ impl KvTarget {
         serde_json::json!({ "address": self.redis_url.as_deref().unwrap_or_default() })
     }
 
-    /// Extra flags for the pattern run by hand on the `pattern` path.
-    pub fn pattern_args(&self) -> Vec<String> {
-        match self.settings.backend {
-            Backend::Redis => vec!["--config".into(), self.redis_config().to_string()],
-            Backend::Memstore | Backend::Nats => Vec::new(),
-        }
+    /// The config of the pattern run by hand on the `pattern` path; `None`:
+    /// its defaults.
+    pub fn pattern_config(&self) -> Option<serde_json::Value> {
+        (self.settings.backend == Backend::Redis).then(|| self.redis_config())
     }
 
     pub fn describe(&self) -> String {
@@ -377,8 +375,8 @@ mod tests {
         );
         assert_eq!(t.pattern_binary(), "prism-redis");
         assert_eq!(
-            t.pattern_args(),
-            ["--config", r#"{"address":"redis://127.0.0.1:7000"}"#]
+            t.pattern_config(),
+            Some(serde_json::json!({"address": "redis://127.0.0.1:7000"}))
         );
     }
 }

@@ -107,12 +107,10 @@ impl PubsubTarget {
         })
     }
 
-    /// Extra flags for the pattern run by hand on the `pattern` path.
-    pub fn pattern_args(&self) -> Vec<String> {
-        match self.settings.backend {
-            Backend::Nats => vec!["--config".into(), self.nats_config().to_string()],
-            Backend::Memstore | Backend::Redis => Vec::new(),
-        }
+    /// The config of the pattern run by hand on the `pattern` path; `None`:
+    /// its defaults.
+    pub fn pattern_config(&self) -> Option<serde_json::Value> {
+        (self.settings.backend == Backend::Nats).then(|| self.nats_config())
     }
 
     pub fn describe(&self) -> String {
@@ -358,13 +356,10 @@ mod tests {
         );
         assert_eq!(nats.pattern_binary(), "prism-nats");
         assert_eq!(
-            nats.pattern_args(),
-            [
-                "--config",
-                r#"{"jetstream":false,"url":"nats://127.0.0.1:4333"}"#
-            ]
+            nats.pattern_config(),
+            Some(serde_json::json!({"url": "nats://127.0.0.1:4333", "jetstream": false}))
         );
-        assert!(target(Backend::Memstore, 1).pattern_args().is_empty());
+        assert_eq!(target(Backend::Memstore, 1).pattern_config(), None);
     }
 
     #[test]
