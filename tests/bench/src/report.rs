@@ -149,6 +149,14 @@ impl PathReport {
             .map_or(&self.latency_us, |p| &p.deliver_latency_us)
     }
 
+    /// Whether its headline latency was measured at all.
+    pub fn has_latency(&self) -> bool {
+        match &self.pubsub {
+            Some(p) => p.delivered > 0,
+            None => self.ok > 0,
+        }
+    }
+
     /// Calls per second, or for PubSub published messages per second.
     pub fn headline_throughput(&self) -> f64 {
         self.pubsub
@@ -162,12 +170,17 @@ pub fn ratio(a: f64, b: f64) -> Option<f64> {
     (b > 0.0).then(|| a / b)
 }
 
-/// Every path against each of its baselines that also ran, in run order.
+/// Every path against each of its baselines that also ran, in run order;
+/// a pair where either side has no latency to compare (every call failed,
+/// nothing was delivered) is left out.
 pub fn compare(paths: &[PathReport]) -> Vec<Comparison> {
     let mut comparisons = Vec::new();
-    for path in paths {
+    for path in paths.iter().filter(|p| p.has_latency()) {
         for baseline_kind in path.path.baselines() {
-            if let Some(baseline) = paths.iter().find(|p| p.path == *baseline_kind) {
+            if let Some(baseline) = paths
+                .iter()
+                .find(|p| p.path == *baseline_kind && p.has_latency())
+            {
                 comparisons.push(Comparison::between(path, baseline));
             }
         }
@@ -234,6 +247,15 @@ pub(crate) mod tests {
             (PathKind::Pattern, PathKind::Floor)
         );
         assert_eq!(c[2].throughput_ratio, Some(0.8));
+    }
+
+    #[test]
+    fn paths_without_latency_are_not_compared() {
+        let mut failed = path(PathKind::Pattern, 0.0, 0.0, 0.0);
+        failed.ok = 0;
+        let paths = [path(PathKind::Proxy, 300.0, 900.0, 10.0), failed];
+        assert!(compare(&paths).is_empty());
+        assert!(compare(&[paths[1].clone(), path(PathKind::Floor, 1.0, 1.0, 1.0)]).is_empty());
     }
 
     #[test]
