@@ -17,9 +17,10 @@ use prism_proto::pubsub::v1::{
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
-use tonic::{Code, Request, Response, Status, Streaming, transport::Channel};
+use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::{
+    channel::PatternChannel,
     config::PatternKind,
     dataplane,
     namespace::Namespace,
@@ -46,7 +47,7 @@ impl PubSubProxy {
     }
 }
 
-fn client(channel: Channel) -> PubSubClient<Channel> {
+fn client(channel: PatternChannel) -> PubSubClient<PatternChannel> {
     PubSubClient::new(channel)
         .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
