@@ -1,9 +1,12 @@
 //! Prism's wire contract: the generated gRPC code for every `prism.*.v1`
-//! package, the descriptor set for server reflection, and conversions between
-//! JSON config and `google.protobuf.Struct`.
+//! package, the descriptor set for server reflection, conversions between
+//! JSON config and `google.protobuf.Struct`, and the field rules every edge
+//! checks the same way.
 //!
-//! Modules: [`lifecycle`], [`keyvalue`], [`pubsub`], [`admin`], [`json`], [`limits`], [`topic`].
+//! Modules: [`lifecycle`], [`keyvalue`], [`pubsub`], [`admin`], [`json`], [`limits`], [`topic`],
+//! [`batch`].
 
+pub mod batch;
 pub mod json;
 pub mod limits;
 pub mod topic;

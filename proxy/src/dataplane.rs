@@ -12,11 +12,10 @@ use tokio::time::Instant;
 use tonic::{
     Request, Response, Status,
     metadata::{MetadataMap, MetadataValue},
-    transport::Channel,
 };
 use tracing::{Instrument, Span};
 
-use crate::{config::PatternKind, error::ProxyError, state::ProxyState};
+use crate::{channel::PatternChannel, config::PatternKind, error::ProxyError, state::ProxyState};
 
 pub const NAMESPACE_HEADER: &str = tracing_grpc::NAMESPACE_HEADER;
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -28,7 +27,7 @@ pub async fn unary<Req, Resp, Fut>(
     (service, operation): (&'static str, &'static str),
     request: Request<Req>,
     check: impl FnOnce(&Limits, &Req) -> Result<(), Status>,
-    send: impl FnOnce(Channel, Request<Req>) -> Fut,
+    send: impl FnOnce(PatternChannel, Request<Req>) -> Fut,
 ) -> Result<Response<Resp>, Status>
 where
     Fut: Future<Output = Result<Response<Resp>, Status>>,

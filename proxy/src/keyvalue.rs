@@ -8,9 +8,9 @@ use prism_proto::keyvalue::v1::{
     ScanRequest, ScanResponse, SetRequest, SetResponse, key_value_client::KeyValueClient,
     key_value_server::KeyValue,
 };
-use tonic::{Request, Response, Status, transport::Channel};
+use tonic::{Request, Response, Status};
 
-use crate::{config::PatternKind, dataplane, state::ProxyState};
+use crate::{channel::PatternChannel, config::PatternKind, dataplane, state::ProxyState};
 
 const SERVICE: &str = "prism.keyvalue.v1.KeyValue";
 
@@ -24,7 +24,7 @@ impl KeyValueProxy {
     }
 }
 
-fn client(channel: Channel) -> KeyValueClient<Channel> {
+fn client(channel: PatternChannel) -> KeyValueClient<PatternChannel> {
     KeyValueClient::new(channel)
         .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)

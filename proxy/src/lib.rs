@@ -1,6 +1,6 @@
 //! `prism-proxy`: the gRPC front door. It loads `prism.yaml` ([`config`],
 //! [`cli`]), supervises one pattern process per namespace ([`supervisor`]
-//! over [`process`]), keeps the live routing table ([`namespace`]) inside the
+//! over [`process`], calls going out on a [`channel`]), keeps the live routing table ([`namespace`]) inside the
 //! shared [`state`], forwards data-plane calls ([`dataplane`], [`keyvalue`],
 //! [`pubsub`] with per-subscriber buffers in [`subscriptions`]), records what
 //! happens ([`activity`]), serves the admin API ([`admin`]) and Prometheus
@@ -10,6 +10,7 @@
 
 pub mod activity;
 pub mod admin;
+pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod dataplane;

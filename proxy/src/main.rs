@@ -7,6 +7,11 @@ use tokio::{
     signal::unix::{SignalKind, signal},
 };
 
+// Most of a call's allocations are small and short-lived (headers, frames,
+// spans); mimalloc serves them with less CPU than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// sysexits' EX_USAGE: bad flags or config, refused before binding anything.
 const EXIT_CONFIG: u8 = 64;
 

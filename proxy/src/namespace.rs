@@ -14,10 +14,10 @@ use prism_proto::{
     lifecycle::v1::{HealthCheckResponse, HealthStatus},
     limits::Limits,
 };
-use tonic::transport::Channel;
 
 use crate::{
     activity::Activity,
+    channel::PatternChannel,
     config::{NamespaceConfig, PatternKind},
     drain::{Drain, InFlight},
     error::ProxyError,
@@ -108,13 +108,13 @@ impl Spec {
 /// One live pattern process calls can be sent to. Counting the calls on it
 /// lets a hot reload wait for them before stopping the process.
 pub struct Route {
-    pub channel: Channel,
+    pub channel: PatternChannel,
     pub pid: u32,
     pub calls: Drain,
 }
 
 impl Route {
-    pub fn new(channel: Channel, pid: u32) -> Arc<Self> {
+    pub fn new(channel: PatternChannel, pid: u32) -> Arc<Self> {
         Arc::new(Self {
             channel,
             pid,
@@ -126,7 +126,7 @@ impl Route {
 /// A routed call: the channel to use, the spec it was checked against, and
 /// its place in the route's in-flight count.
 pub struct Routed {
-    pub channel: Channel,
+    pub channel: PatternChannel,
     pub spec: Arc<Spec>,
     _call: InFlight,
 }
@@ -307,7 +307,7 @@ mod tests {
     #[tokio::test]
     async fn swapped_out_route_still_counts_its_calls() {
         let ns = ns();
-        let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let channel = crate::channel::testing::peer().await.channel;
         ns.set_route(Some(Route::new(channel.clone(), 1)));
         let call = ns.route(PatternKind::Keyvalue).unwrap();
         let old = ns.set_route(Some(Route::new(channel, 2))).unwrap();

@@ -25,7 +25,7 @@ use tonic::{
     transport::{Channel, Endpoint, Uri},
 };
 
-use crate::{config::NamespaceConfig, namespace::Health};
+use crate::{channel::PatternChannel, config::NamespaceConfig, namespace::Health};
 
 /// Why a pattern process could not be brought up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,14 +61,17 @@ pub struct Connected {
     child: Child,
     pid: u32,
     socket: PathBuf,
-    channel: Channel,
+    /// Lifecycle and health calls.
+    control: Channel,
+    /// Data-plane calls.
+    channel: PatternChannel,
 }
 
 pub struct Running {
     pub child: Child,
     pub pid: u32,
     pub socket: PathBuf,
-    pub channel: Channel,
+    pub channel: PatternChannel,
     pub metadata: PatternMetadata,
     lifecycle: PatternLifecycleClient<Channel>,
 }
@@ -128,16 +131,21 @@ impl Spawned {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_millis(100));
         }
-        let channel = unix_channel(&self.socket)
+        let connect_failed = |e: &dyn std::fmt::Display| StartError::Lifecycle {
+            step: "connect",
+            reason: e.to_string(),
+        };
+        let control = unix_channel(&self.socket)
             .await
-            .map_err(|e| StartError::Lifecycle {
-                step: "connect",
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| connect_failed(&e))?;
+        let channel = PatternChannel::connect(&self.socket)
+            .await
+            .map_err(|e| connect_failed(&e))?;
         Ok(Connected {
             child: self.child,
             pid: self.pid,
             socket: self.socket,
+            control,
             channel,
         })
     }
@@ -150,7 +158,7 @@ impl Connected {
         ns: &NamespaceConfig,
         timeout: Duration,
     ) -> Result<Running, StartError> {
-        let mut lifecycle = PatternLifecycleClient::new(self.channel.clone());
+        let mut lifecycle = PatternLifecycleClient::new(self.control);
         let mut init = tonic::Request::new(InitializeRequest {
             name: ns.name.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -232,19 +240,11 @@ pub fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
-const PATTERN_CONNECTION_WINDOW: u32 = 64 * 1024 * 1024;
-const PATTERN_STREAM_WINDOW: u32 = 1024 * 1024;
-
-/// A lazily reconnecting gRPC channel over a Unix socket.
+/// A reconnecting gRPC channel over a Unix socket, for lifecycle calls.
 pub async fn unix_channel(socket: &Path) -> Result<Channel, tonic::transport::Error> {
     let socket = socket.to_path_buf();
     // The URI is required by the API but unused: the connector dials the socket.
     Endpoint::from_static("http://pattern.local")
-        // Many subscription streams share this connection; a generous
-        // connection window keeps one the proxy is not reading (a slow
-        // at-least-once subscriber) from stalling the others.
-        .initial_connection_window_size(PATTERN_CONNECTION_WINDOW)
-        .initial_stream_window_size(PATTERN_STREAM_WINDOW)
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let socket = socket.clone();
             async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(socket).await?)) }

@@ -1,5 +1,6 @@
-//! The PubSub data plane. Publish, Ack and Unsubscribe are unary calls
-//! forwarded by [`dataplane::unary`]. Subscribe opens the pattern's stream
+//! The PubSub data plane. Publish, PublishBatch, Ack and Unsubscribe are
+//! unary calls forwarded by [`dataplane::unary`]; a batch is refused whole
+//! when any of its messages would be. Subscribe opens the pattern's stream
 //! and pumps it through the subscriber's [`Buffer`] (see
 //! [`crate::subscriptions`] for the slow-consumer policy) into the client's
 //! stream. If the pattern's stream ends without the client asking — the
@@ -10,16 +11,21 @@
 
 use std::{pin::Pin, sync::Arc, time::Duration};
 
-use prism_proto::pubsub::v1::{
-    AckRequest, AckResponse, Message, PublishRequest, PublishResponse, SubscribeRequest,
-    UnsubscribeRequest, UnsubscribeResponse, pub_sub_client::PubSubClient, pub_sub_server::PubSub,
+use prism_proto::{
+    batch,
+    pubsub::v1::{
+        AckRequest, AckResponse, Message, PublishBatchRequest, PublishBatchResponse,
+        PublishRequest, PublishResponse, SubscribeRequest, UnsubscribeRequest, UnsubscribeResponse,
+        pub_sub_client::PubSubClient, pub_sub_server::PubSub,
+    },
 };
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
-use tonic::{Code, Request, Response, Status, Streaming, transport::Channel};
+use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::{
+    channel::PatternChannel,
     config::PatternKind,
     dataplane,
     namespace::Namespace,
@@ -46,7 +52,7 @@ impl PubSubProxy {
     }
 }
 
-fn client(channel: Channel) -> PubSubClient<Channel> {
+fn client(channel: PatternChannel) -> PubSubClient<PatternChannel> {
     PubSubClient::new(channel)
         .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
@@ -78,6 +84,13 @@ fn check_publish(max_payload: usize, r: &PublishRequest) -> Result<(), Status> {
     Ok(())
 }
 
+/// A batch passes when its size is allowed and every message passes
+/// [`check_publish`]; the refusal names the first message that does not.
+fn check_publish_batch(max_payload: usize, r: &PublishBatchRequest) -> Result<(), Status> {
+    batch::check_size(r.messages.len())?;
+    batch::check_each(&r.messages, |m| check_publish(max_payload, m))
+}
+
 /// Whether a failed (re)subscription is worth another try.
 fn retryable(status: &Status) -> bool {
     matches!(
@@ -105,9 +118,17 @@ impl PubSub for PubSubProxy {
 
     async fn publish_batch(
         &self,
-        _: Request<prism_proto::pubsub::v1::PublishBatchRequest>,
-    ) -> Result<Response<prism_proto::pubsub::v1::PublishBatchResponse>, Status> {
-        Err(Status::unimplemented("PublishBatch: not yet served"))
+        request: Request<PublishBatchRequest>,
+    ) -> Result<Response<PublishBatchResponse>, Status> {
+        dataplane::unary(
+            &self.state,
+            PatternKind::Pubsub,
+            (SERVICE, "PublishBatch"),
+            request,
+            |limits, r| check_publish_batch(limits.max_value_bytes, r),
+            |ch, r| async move { client(ch).publish_batch(r).await },
+        )
+        .await
     }
 
     type SubscribeStream = Pin<Box<dyn Stream<Item = Result<Message, Status>> + Send>>;
@@ -366,6 +387,42 @@ mod tests {
         }
         let big = "v".repeat(MAX_METADATA_BYTES);
         assert!(check_publish(10, &publish("a", 1, &[("k", &big)])).is_err());
+    }
+
+    #[test]
+    fn a_batch_is_refused_whole_naming_the_message_and_the_limit() {
+        let request = |messages: Vec<PublishRequest>| PublishBatchRequest { messages };
+        let good = || publish("a.b", 10, &[("k", "v")]);
+        assert!(check_publish_batch(10, &request(vec![good(); batch::MAX_MESSAGES])).is_ok());
+
+        let err = check_publish_batch(10, &request(vec![])).unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(err.message().starts_with("messages: "), "{}", err.message());
+
+        let err =
+            check_publish_batch(10, &request(vec![good(); batch::MAX_MESSAGES + 1])).unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(err.message().starts_with("messages: "), "{}", err.message());
+        assert!(err.message().contains("1000"), "{}", err.message());
+
+        let mut messages = vec![good(); 5];
+        messages[3] = publish("a.b", 11, &[]);
+        let err = check_publish_batch(10, &request(messages)).unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(
+            err.message(),
+            "messages[3].payload: 11 bytes exceeds the limit of 10 bytes (max_value_bytes)"
+        );
+
+        let mut messages = vec![good(); 3];
+        messages[1] = publish("a.*", 1, &[]);
+        messages[2] = publish("a", 11, &[]);
+        let err = check_publish_batch(10, &request(messages)).unwrap_err();
+        assert!(
+            err.message().starts_with("messages[1].topic: "),
+            "the first bad message is named: {}",
+            err.message()
+        );
     }
 
     #[test]

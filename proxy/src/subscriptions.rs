@@ -3,9 +3,15 @@
 //! and shutdown use to end them.
 //!
 //! Slow-consumer policy, per subscriber, so one slow client never delays
-//! another: for at-most-once backends the buffer drops its *oldest* message
-//! when full and counts it (the next delivered message carries the count in
-//! `dropped_before`); for at-least-once backends the proxy stops reading the
+//! another: for at-most-once backends a full buffer first waits up to
+//! [`DROP_GRACE`] for the client to make room — a burst (a `PublishBatch`
+//! arrives all at once) must not cost a subscriber that keeps up — and, if
+//! the client does not, drops its *oldest* message and counts it (the next
+//! delivered message carries the count in `dropped_before`). A subscriber
+//! that let the grace run out is *lagging*: further drops happen at once,
+//! without waiting, until it has emptied half its buffer, so the pattern's
+//! stream is always read and never holds up the connection the other
+//! subscriptions share. For at-least-once backends the proxy stops reading the
 //! pattern's stream until the client catches up, so the backend stops
 //! handing out messages rather than losing them.
 
@@ -15,11 +21,15 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
+    time::Duration,
 };
 
 use prism_proto::pubsub::v1::Message;
 use tokio::sync::Notify;
 use tonic::Status;
+
+/// How long a full at-most-once buffer waits for the client before dropping.
+pub const DROP_GRACE: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
@@ -44,6 +54,9 @@ struct Queue {
     items: VecDeque<Result<Message, Status>>,
     /// Dropped since the last message handed to the client.
     dropped: u64,
+    /// The client let [`DROP_GRACE`] pass with a full buffer and has not
+    /// caught up since: drop without waiting.
+    lagging: bool,
     closed: bool,
 }
 
@@ -71,7 +84,8 @@ impl Buffer {
                 if queue.closed {
                     return false;
                 }
-                if queue.items.len() >= self.capacity && self.policy == Policy::DropOldest {
+                let full = queue.items.len() >= self.capacity;
+                if full && self.policy == Policy::DropOldest && queue.lagging {
                     queue.items.pop_front();
                     queue.dropped += 1;
                     self.dropped_total.fetch_add(1, Ordering::Relaxed);
@@ -85,7 +99,14 @@ impl Buffer {
                     return true;
                 }
             }
-            room.await;
+            match self.policy {
+                Policy::Backpressure => room.await,
+                Policy::DropOldest => {
+                    if tokio::time::timeout(DROP_GRACE, room).await.is_err() {
+                        self.state.lock().expect("buffer").lagging = true;
+                    }
+                }
+            }
         }
     }
 
@@ -133,6 +154,9 @@ impl Buffer {
             {
                 let mut queue = self.state.lock().expect("buffer");
                 if let Some(mut item) = queue.items.pop_front() {
+                    if queue.items.len() <= self.capacity / 2 {
+                        queue.lagging = false;
+                    }
                     if let Ok(message) = &mut item {
                         message.dropped_before += std::mem::take(&mut queue.dropped);
                     }
@@ -267,6 +291,46 @@ mod tests {
         let second = b.pop().await.unwrap().unwrap();
         assert_eq!((second.payload[0], second.dropped_before), (4, 0));
         assert_eq!(b.dropped_total.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn a_burst_waits_for_a_client_that_keeps_up() {
+        let b = Arc::new(Buffer::new(4, Policy::DropOldest));
+        let reader = {
+            let b = b.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                while let Some(Ok(m)) = b.pop().await {
+                    assert_eq!(m.dropped_before, 0);
+                    got.push(m.payload[0]);
+                    tokio::task::yield_now().await;
+                }
+                got
+            })
+        };
+        for n in 0..100 {
+            assert!(b.push(msg(n)).await);
+        }
+        b.close();
+        assert_eq!(reader.await.unwrap(), (0..100).collect::<Vec<u8>>());
+        assert_eq!(b.dropped_total.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_does_not_read_costs_one_grace_then_drops_at_once() {
+        let b = Buffer::new(2, Policy::DropOldest);
+        let started = tokio::time::Instant::now();
+        for n in 0..50 {
+            assert!(b.push(msg(n)).await);
+        }
+        assert_eq!(started.elapsed(), DROP_GRACE, "one wait, not one per drop");
+        assert_eq!(b.dropped_total.load(Ordering::Relaxed), 48);
+        // Catching up (half the buffer emptied) ends the lagging state.
+        assert_eq!(b.pop().await.unwrap().unwrap().payload, [48]);
+        assert!(b.push(msg(50)).await);
+        let waited = tokio::time::Instant::now();
+        assert!(b.push(msg(51)).await);
+        assert_eq!(waited.elapsed(), DROP_GRACE, "waits again once caught up");
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! MemStore's PubSub gRPC service over the in-memory [`Broker`]: validate,
-//! trace (a PRODUCER span on publish, a CONSUMER span per delivery in the
-//! publisher's trace), fan out, stream.
+//! trace (a PRODUCER span on publish, one for a whole batch, and a CONSUMER
+//! span per delivery in the publisher's trace), fan out, stream.
 
 use std::{
     pin::Pin,
@@ -11,9 +11,13 @@ use std::{
 
 use prism_observability::propagation;
 use prism_pattern_sdk::Gate;
-use prism_proto::pubsub::v1::{
-    AckRequest, AckResponse, Message, PublishRequest, PublishResponse, SubscribeRequest,
-    UnsubscribeRequest, UnsubscribeResponse, pub_sub_server::PubSub,
+use prism_proto::{
+    batch,
+    pubsub::v1::{
+        AckRequest, AckResponse, Message, PublishBatchRequest, PublishBatchResponse,
+        PublishRequest, PublishResponse, SubscribeRequest, UnsubscribeRequest, UnsubscribeResponse,
+        pub_sub_server::PubSub,
+    },
 };
 use rand::Rng;
 use tokio::sync::mpsc;
@@ -38,6 +42,41 @@ impl PubSubService {
     pub fn new(memstore: Arc<MemStore>, gate: Gate) -> Self {
         Self { memstore, gate }
     }
+
+    fn max_payload(&self) -> usize {
+        self.memstore.config().max_value_bytes
+    }
+
+    /// Hands one checked message to the broker as `message_id`, carrying the
+    /// publisher's trace context; returns how many subscribers took it.
+    fn deliver(
+        &self,
+        req: PublishRequest,
+        message_id: String,
+        traceparent: Option<String>,
+    ) -> usize {
+        self.memstore.broker().publish(&Delivery {
+            topic: req.topic,
+            payload: req.payload,
+            metadata: req.metadata.into_iter().collect(),
+            message_id,
+            timestamp_ms: now_ms(),
+            traceparent,
+            dropped_before: 0,
+        })
+    }
+}
+
+/// `INVALID_ARGUMENT` naming the field unless `req` may be published.
+fn check_publish(max_payload: usize, req: &PublishRequest) -> Result<(), Status> {
+    prism_proto::topic::check("topic", &req.topic, false)?;
+    if req.payload.len() > max_payload {
+        return Err(Status::invalid_argument(format!(
+            "payload: {} bytes exceeds the limit of {max_payload} bytes (max_value_bytes)",
+            req.payload.len()
+        )));
+    }
+    Ok(())
 }
 
 fn messaging_span(kind: &'static str, topic: &str, message_id: &str) -> tracing::Span {
@@ -55,6 +94,27 @@ fn messaging_span(kind: &'static str, topic: &str, message_id: &str) -> tracing:
         messaging.operation.type = operation,
         messaging.message.id = message_id,
     )
+}
+
+/// The PRODUCER span of a whole batch; every message carries its context.
+/// It names the topic when all the messages share one.
+fn batch_span(topic: Option<&str>, count: usize) -> tracing::Span {
+    tracing::info_span!(
+        target: "prism::memstore",
+        "memstore.messaging",
+        otel.name = %topic.map_or_else(|| "publish".to_string(), |t| format!("{t} publish")),
+        otel.kind = "producer",
+        messaging.system = "memstore",
+        messaging.destination.name = topic,
+        messaging.operation.type = "publish",
+        messaging.batch.message_count = count,
+    )
+}
+
+/// The topic every message of a batch is published to, if they share one.
+fn common_topic(batch: &[PublishRequest]) -> Option<&str> {
+    let first = batch.first()?.topic.as_str();
+    batch.iter().all(|m| m.topic == first).then_some(first)
 }
 
 fn new_message_id() -> String {
@@ -76,37 +136,38 @@ impl PubSub for PubSubService {
     ) -> Result<Response<PublishResponse>, Status> {
         self.gate.check()?;
         let req = request.into_inner();
-        prism_proto::topic::check("topic", &req.topic, false)?;
-        let max = self.memstore.config().max_value_bytes;
-        if req.payload.len() > max {
-            return Err(Status::invalid_argument(format!(
-                "payload: {} bytes exceeds the limit of {max} bytes (max_value_bytes)",
-                req.payload.len()
-            )));
-        }
+        check_publish(self.max_payload(), &req)?;
         let message_id = new_message_id();
         let span = messaging_span("producer", &req.topic, &message_id);
-        let delivered = {
-            let _entered = span.enter();
-            self.memstore.broker().publish(&Delivery {
-                topic: req.topic,
-                payload: req.payload,
-                metadata: req.metadata.into_iter().collect(),
-                message_id: message_id.clone(),
-                timestamp_ms: now_ms(),
-                traceparent: propagation::traceparent_of(&span),
-                dropped_before: 0,
-            })
-        };
+        let delivered = span
+            .in_scope(|| self.deliver(req, message_id.clone(), propagation::traceparent_of(&span)));
         tracing::debug!(delivered, "published");
         Ok(Response::new(PublishResponse { message_id }))
     }
 
     async fn publish_batch(
         &self,
-        _: Request<prism_proto::pubsub::v1::PublishBatchRequest>,
-    ) -> Result<Response<prism_proto::pubsub::v1::PublishBatchResponse>, Status> {
-        Err(Status::unimplemented("PublishBatch: not yet served"))
+        request: Request<PublishBatchRequest>,
+    ) -> Result<Response<PublishBatchResponse>, Status> {
+        self.gate.check()?;
+        let messages = request.into_inner().messages;
+        let max_payload = self.max_payload();
+        batch::check_size(messages.len())?;
+        batch::check_each(&messages, |m| check_publish(max_payload, m))?;
+        let span = batch_span(common_topic(&messages), messages.len());
+        let traceparent = propagation::traceparent_of(&span);
+        let message_ids: Vec<String> = span.in_scope(|| {
+            messages
+                .into_iter()
+                .map(|req| {
+                    let message_id = new_message_id();
+                    self.deliver(req, message_id.clone(), traceparent.clone());
+                    message_id
+                })
+                .collect()
+        });
+        tracing::debug!(messages = message_ids.len(), "published a batch");
+        Ok(Response::new(PublishBatchResponse { message_ids }))
     }
 
     type SubscribeStream = Deliveries;
@@ -192,5 +253,39 @@ impl Stream for Deliveries {
             traceparent,
             subscriber_id: self.subscriber_id.clone(),
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    fn publish(topic: &str, payload: usize) -> PublishRequest {
+        PublishRequest {
+            topic: topic.into(),
+            payload: vec![0; payload],
+            metadata: Default::default(),
+        }
+    }
+
+    #[test]
+    fn publish_checks_name_the_field_and_the_limit() {
+        assert!(check_publish(10, &publish("a.b", 10)).is_ok());
+        let err = check_publish(10, &publish("a.*", 1)).unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(err.message().starts_with("topic: "), "{}", err.message());
+        let err = check_publish(10, &publish("a", 11)).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "payload: 11 bytes exceeds the limit of 10 bytes (max_value_bytes)"
+        );
+    }
+
+    #[test]
+    fn a_batch_names_its_topic_only_when_it_has_one() {
+        assert_eq!(common_topic(&[publish("a", 1), publish("a", 2)]), Some("a"));
+        assert_eq!(common_topic(&[publish("a", 1), publish("b", 1)]), None);
+        assert_eq!(common_topic(&[]), None);
     }
 }

@@ -1,5 +1,6 @@
-//! The pattern's work on NATS: one connection per process, and the four
-//! PubSub operations on it, each taking a validated domain request.
+//! The pattern's work on NATS: one connection per process, and the PubSub
+//! operations on it (publish, publish a batch, subscribe, unsubscribe, ack),
+//! each taking a validated domain request.
 //!
 //! The client connects in the background and reconnects forever, so a NATS
 //! server that is down at start or goes away later never stops the process;
@@ -14,12 +15,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use async_nats::{ConnectOptions, connection::State};
+use async_nats::{ConnectOptions, HeaderMap, connection::State};
 use prism_proto::pubsub::v1::Message;
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_stream::{Stream, wrappers::WatchStream};
 use tonic::Status;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use crate::{
     config::NatsConfig,
@@ -63,6 +64,15 @@ pub struct Publish {
     pub topic: String,
     pub payload: Vec<u8>,
     pub metadata: HashMap<String, String>,
+}
+
+/// A message ready for NATS: the subject its topic maps to, the headers
+/// (metadata, id, time, trace context) and the payload.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub subject: String,
+    pub headers: HeaderMap,
+    pub payload: Vec<u8>,
 }
 
 /// A validated Subscribe.
@@ -174,27 +184,11 @@ impl Connection {
         self.check_connected()?;
         let id = delivery::new_message_id();
         let span = telemetry::producer_span(&req.topic, &id);
-        let mut headers = headers::encode(
-            &req.metadata,
-            &id,
-            delivery::now_ms(),
-            self.jetstream.is_some(),
-        );
-        telemetry::inject(&span, &mut headers);
-        let subject = self.setup.subjects.subject(&req.topic);
+        let message = self.outgoing(req, &id, &span);
         let sent = async {
             match &self.jetstream {
-                Some(js) => js.publish(subject, headers, req.payload).await,
-                None => tokio::time::timeout(
-                    self.config().request_timeout(),
-                    self.client
-                        .publish_with_headers(subject, headers, req.payload.into()),
-                )
-                .await
-                .map_err(|_| NatsError::Timeout {
-                    operation: "publish",
-                })?
-                .map_err(NatsError::from),
+                Some(js) => js.publish(message).await,
+                None => self.send_core(message, self.deadline()).await,
             }
         }
         .instrument(span.clone())
@@ -203,6 +197,98 @@ impl Connection {
             telemetry::record_error(&span);
         }
         sent.map(|()| id)
+    }
+
+    /// Publishes `batch` in order under one PRODUCER span, whose context
+    /// every message carries; returns the ids in the same order. Core NATS
+    /// takes the messages one after another into the connection's buffer;
+    /// JetStream gets them all before any acknowledgement is awaited.
+    ///
+    /// Nothing is published when a message would not fit the server's
+    /// `max_payload`. Otherwise it fails at the first message NATS did not
+    /// take ([`NatsError::InBatch`] names it); the messages before it are
+    /// published.
+    pub async fn publish_batch(&self, batch: Vec<Publish>) -> Result<Vec<String>, NatsError> {
+        self.check_connected()?;
+        let span = {
+            let first = batch.first().map(|p| p.topic.as_str());
+            let topic = first.filter(|t| batch.iter().all(|p| p.topic == *t));
+            telemetry::batch_producer_span(topic, batch.len())
+        };
+        let ids: Vec<String> = batch.iter().map(|_| delivery::new_message_id()).collect();
+        let messages: Vec<Outgoing> = batch
+            .into_iter()
+            .zip(&ids)
+            .map(|(req, id)| self.outgoing(req, id, &span))
+            .collect();
+        let max_payload = self.client.max_payload();
+        for (index, message) in messages.iter().enumerate() {
+            headers::check_wire_size(&message.headers, message.payload.len(), max_payload)
+                .map_err(|e| e.in_batch(index))?;
+        }
+        let sent = async {
+            match &self.jetstream {
+                Some(js) => js.publish_batch(messages).await,
+                None => {
+                    let deadline = self.deadline();
+                    for (index, message) in messages.into_iter().enumerate() {
+                        self.send_core(message, deadline)
+                            .await
+                            .map_err(|e| e.in_batch(index))?;
+                    }
+                    Ok(())
+                }
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        if sent.is_err() {
+            telemetry::record_error(&span);
+        }
+        sent.map(|()| ids)
+    }
+
+    /// `req` as NATS will carry it: published as `id` now, in `span`'s trace.
+    fn outgoing(&self, req: Publish, id: &str, span: &Span) -> Outgoing {
+        let mut headers = headers::encode(
+            &req.metadata,
+            id,
+            delivery::now_ms(),
+            self.jetstream.is_some(),
+        );
+        telemetry::inject(span, &mut headers);
+        Outgoing {
+            subject: self.setup.subjects.subject(&req.topic),
+            headers,
+            payload: req.payload,
+        }
+    }
+
+    /// When a publish that starts now has to be in the connection's hands.
+    fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.config().request_timeout()
+    }
+
+    /// Hands one message to core NATS (buffered: it is on its way once the
+    /// connection has it), unless `deadline` passes first.
+    async fn send_core(
+        &self,
+        message: Outgoing,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), NatsError> {
+        tokio::time::timeout_at(
+            deadline,
+            self.client.publish_with_headers(
+                message.subject,
+                message.headers,
+                message.payload.into(),
+            ),
+        )
+        .await
+        .map_err(|_| NatsError::Timeout {
+            operation: "publish",
+        })?
+        .map_err(NatsError::from)
     }
 
     /// Opens a subscription; by the time this returns NATS has it, so a

@@ -7,7 +7,7 @@ use async_nats::jetstream::{
     context::{CreateStreamErrorKind, PublishErrorKind as JsPublishErrorKind},
     stream::ConsumerErrorKind,
 };
-use tonic::Status;
+use tonic::{Code, Status};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NatsError {
@@ -32,6 +32,10 @@ pub enum NatsError {
     /// Anything else NATS refused.
     #[error("NATS error: {0}")]
     Backend(String),
+    /// Message `index` of a PublishBatch failed with `cause`; the messages
+    /// before it were published.
+    #[error("messages[{index}]: {cause} (the messages before it were published)")]
+    InBatch { index: usize, cause: Box<NatsError> },
 }
 
 impl NatsError {
@@ -41,19 +45,40 @@ impl NatsError {
             reason: reason.into(),
         }
     }
+
+    /// The same error about message `index` of a batch: a field error names
+    /// the message's field (`messages[3].payload`), anything else says
+    /// which message NATS did not take.
+    pub fn in_batch(self, index: usize) -> Self {
+        match self {
+            NatsError::InvalidArgument { field, reason } => NatsError::InvalidArgument {
+                field: format!("{}.{field}", prism_proto::batch::message_field(index)),
+                reason,
+            },
+            cause => NatsError::InBatch {
+                index,
+                cause: Box::new(cause),
+            },
+        }
+    }
 }
 
 /// The one mapping from the pattern's errors to gRPC statuses.
 pub fn to_status(err: NatsError) -> Status {
-    let message = err.to_string();
+    Status::new(code(&err), err.to_string())
+}
+
+fn code(err: &NatsError) -> Code {
     match err {
-        NatsError::InvalidArgument { .. } => Status::invalid_argument(message),
+        NatsError::InvalidArgument { .. } => Code::InvalidArgument,
         NatsError::NotConnected
         | NatsError::Timeout { .. }
-        | NatsError::JetStreamUnavailable(_) => Status::unavailable(message),
-        NatsError::NeedsJetStream(_) => Status::unimplemented(message),
-        NatsError::LimitReached(_) => Status::resource_exhausted(message),
-        NatsError::Backend(_) => Status::internal(message),
+        | NatsError::JetStreamUnavailable(_) => Code::Unavailable,
+        NatsError::NeedsJetStream(_) => Code::Unimplemented,
+        NatsError::LimitReached(_) => Code::ResourceExhausted,
+        NatsError::Backend(_) => Code::Internal,
+        // A batch fails the way its failing message did.
+        NatsError::InBatch { cause, .. } => code(cause),
     }
 }
 
@@ -180,7 +205,6 @@ impl From<jetstream::consumer::StreamError> for NatsError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tonic::Code;
 
     #[test]
     fn every_kind_has_its_code() {
@@ -203,6 +227,11 @@ mod tests {
             ),
             (NatsError::LimitReached("x".into()), Code::ResourceExhausted),
             (NatsError::Backend("x".into()), Code::Internal),
+            (NatsError::NotConnected.in_batch(3), Code::Unavailable),
+            (
+                NatsError::LimitReached("x".into()).in_batch(0),
+                Code::ResourceExhausted,
+            ),
         ];
         for (err, code) in cases {
             let text = err.to_string();
@@ -216,6 +245,21 @@ mod tests {
     fn invalid_argument_names_the_field() {
         let status = to_status(NatsError::invalid("payload", "10 bytes exceeds 5"));
         assert_eq!(status.message(), "payload: 10 bytes exceeds 5");
+    }
+
+    #[test]
+    fn a_batch_error_names_the_message() {
+        let status = to_status(NatsError::invalid("payload", "10 bytes exceeds 5").in_batch(7));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), "messages[7].payload: 10 bytes exceeds 5");
+        let err = NatsError::Timeout {
+            operation: "publish",
+        }
+        .in_batch(2);
+        assert_eq!(
+            err.to_string(),
+            "messages[2]: NATS did not answer the publish in time (the messages before it were published)"
+        );
     }
 
     #[test]

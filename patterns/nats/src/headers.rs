@@ -81,6 +81,45 @@ pub fn encode(
     headers
 }
 
+/// Bytes a message takes against the NATS server's `max_payload`: the
+/// header block as it goes on the wire (`NATS/1.0`, one `key: value` line
+/// per value, a blank line) plus the payload.
+pub fn wire_size(headers: &HeaderMap, payload_len: usize) -> usize {
+    if headers.is_empty() {
+        return payload_len;
+    }
+    let lines: usize = headers
+        .iter()
+        .map(|(name, values)| {
+            let name: &str = name.as_ref();
+            values
+                .iter()
+                .map(|v| name.len() + ": ".len() + v.as_str().len() + "\r\n".len())
+                .sum::<usize>()
+        })
+        .sum();
+    "NATS/1.0\r\n".len() + lines + "\r\n".len() + payload_len
+}
+
+/// `INVALID_ARGUMENT` naming `payload` when a message of `headers` and
+/// `payload_len` bytes would not fit the NATS server's `max_payload`.
+pub fn check_wire_size(
+    headers: &HeaderMap,
+    payload_len: usize,
+    max_payload: usize,
+) -> Result<(), NatsError> {
+    let size = wire_size(headers, payload_len);
+    if size > max_payload {
+        return Err(NatsError::invalid(
+            "payload",
+            format!(
+                "{size} bytes with headers exceeds the limit of {max_payload} bytes (the NATS server's max_payload)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn set(headers: &mut HeaderMap, key: &str, value: &str) {
     if let (Ok(name), Ok(value)) = (HeaderName::from_str(key), HeaderValue::from_str(value)) {
         headers.insert(name, value);
@@ -211,6 +250,27 @@ mod tests {
         assert_eq!(incoming.metadata, metadata);
         assert_eq!(incoming.message_id.as_deref(), Some("id-1"));
         assert_eq!(incoming.timestamp_ms, Some(1_700_000_000_123));
+    }
+
+    #[test]
+    fn the_wire_size_counts_the_header_block() {
+        assert_eq!(wire_size(&HeaderMap::new(), 10), 10);
+        let headers = encode(&meta(&[("k", "v")]), "id", 7, false);
+        // NATS/1.0\r\n + k: v\r\n + prism-message-id: id\r\n
+        // + prism-timestamp-ms: 7\r\n + \r\n
+        let block = 10 + 6 + 22 + 23 + 2;
+        assert_eq!(wire_size(&headers, 10), block + 10);
+        assert!(check_wire_size(&headers, 10, block + 10).is_ok());
+        match check_wire_size(&headers, 11, block + 10) {
+            Err(NatsError::InvalidArgument { field, reason }) => {
+                assert_eq!(field, "payload");
+                assert!(
+                    reason.contains(&format!("limit of {}", block + 10)),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

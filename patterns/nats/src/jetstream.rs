@@ -8,25 +8,27 @@
 //! subscriber that reconnects resumes where it left off. Pulls come in
 //! batches no larger than the room in the subscriber's channel, so a slow
 //! subscriber pushes back on the server instead of piling up here.
+//!
+//! A publish waits for the stream's acknowledgement; a batch sends all its
+//! messages before awaiting any acknowledgement, so it costs about one round
+//! trip, not one per message.
 
 use std::{
     sync::atomic::{AtomicBool, Ordering},
     time::Duration,
 };
 
-use async_nats::{
-    HeaderMap,
-    jetstream::{
-        self, Context, ContextBuilder,
-        consumer::{AckPolicy, Consumer, DeliverPolicy, pull},
-        context::PublishErrorKind,
-        message::PublishMessage,
-        stream::{self, RetentionPolicy, StorageType},
-    },
+use async_nats::jetstream::{
+    self, Context, ContextBuilder,
+    consumer::{AckPolicy, Consumer, DeliverPolicy, pull},
+    context::{PublishAckFuture, PublishError, PublishErrorKind},
+    message::PublishMessage,
+    stream::{self, RetentionPolicy, StorageType},
 };
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, Semaphore, watch};
 
 use crate::{
+    broker::Outgoing,
     config::NatsConfig,
     delivery::{self, Exit, Outlet},
     error::NatsError,
@@ -39,6 +41,16 @@ use crate::{
 pub const GENERATED_ID_INACTIVE: Duration = Duration::from_secs(300);
 /// Most messages requested per pull.
 pub const MAX_BATCH: usize = 256;
+/// Publish acknowledgements awaited at once, at most (async-nats makes a
+/// publish wait for room beyond this).
+const ACKS_IN_FLIGHT: usize = 5000;
+/// The share of [`ACKS_IN_FLIGHT`] batches may hold together. A batch
+/// reserves room for all its messages before sending the first, so one that
+/// has sent some of them never waits for room that only batches stuck the
+/// same way could free.
+const BATCH_ACKS_IN_FLIGHT: usize = 4000;
+const _: () = assert!(prism_proto::batch::MAX_MESSAGES <= BATCH_ACKS_IN_FLIGHT);
+const _: () = assert!(BATCH_ACKS_IN_FLIGHT <= ACKS_IN_FLIGHT);
 /// Waits before re-opening a consumer that went away.
 const REOPEN_BACKOFF: [Duration; 4] = [
     Duration::from_millis(100),
@@ -95,6 +107,14 @@ impl ConsumerSettings {
     }
 }
 
+/// The subject and the JetStream message `message` is sent as.
+fn publish_message(message: Outgoing) -> (String, PublishMessage) {
+    let publish = PublishMessage::build()
+        .payload(message.payload.into())
+        .headers(message.headers);
+    (message.subject, publish)
+}
+
 fn stream_missing(e: &jetstream::stream::ConsumerError) -> bool {
     matches!(e.kind(), jetstream::stream::ConsumerErrorKind::JetStream(api)
         if api.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
@@ -120,6 +140,8 @@ pub struct JetStream {
     ready: AtomicBool,
     /// One creation at a time.
     creating: Mutex<()>,
+    /// Room for the acknowledgements of batches in flight.
+    batch_acks: Semaphore,
     problem: std::sync::Mutex<Option<String>>,
 }
 
@@ -133,11 +155,14 @@ impl JetStream {
         Self {
             context: ContextBuilder::new()
                 .timeout(config.request_timeout())
+                .max_ack_inflight(ACKS_IN_FLIGHT)
+                .backpressure_on_inflight(true)
                 .build(client),
             stream: stream_config(&config.stream_name(namespace), subjects, namespace),
             consumers: ConsumerSettings::from_config(config),
             ready: AtomicBool::new(false),
             creating: Mutex::new(()),
+            batch_acks: Semaphore::new(BATCH_ACKS_IN_FLIGHT),
             problem: std::sync::Mutex::new(None),
         }
     }
@@ -189,16 +214,9 @@ impl JetStream {
 
     /// Publishes and waits for the stream's acknowledgement; a stream that
     /// went missing is created again and the publish retried once.
-    pub async fn publish(
-        &self,
-        subject: String,
-        headers: HeaderMap,
-        payload: Vec<u8>,
-    ) -> Result<(), NatsError> {
+    pub async fn publish(&self, message: Outgoing) -> Result<(), NatsError> {
         self.ensure_stream().await?;
-        let message = PublishMessage::build()
-            .payload(payload.into())
-            .headers(headers);
+        let (subject, message) = publish_message(message);
         match self.publish_once(subject.clone(), message.clone()).await {
             Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
                 self.ready.store(false, Ordering::Release);
@@ -213,9 +231,69 @@ impl JetStream {
         &self,
         subject: String,
         message: PublishMessage,
-    ) -> Result<(), jetstream::context::PublishError> {
+    ) -> Result<(), PublishError> {
         let ack = self.context.send_publish(subject, message).await?;
         ack.await.map(|_| ())
+    }
+
+    /// Publishes `messages` in order: all are sent, then their
+    /// acknowledgements are awaited in order. Fails at the first message the
+    /// stream did not take, naming its index; the messages before it are
+    /// stored. When the stream went missing it is created again and the
+    /// messages from the first refused one on are sent once more (their
+    /// `Nats-Msg-Id` lets the stream drop any it has already).
+    pub async fn publish_batch(&self, messages: Vec<Outgoing>) -> Result<(), NatsError> {
+        self.ensure_stream().await?;
+        let reserve = messages.len().min(BATCH_ACKS_IN_FLIGHT) as u32;
+        let _room = self
+            .batch_acks
+            .acquire_many(reserve)
+            .await
+            .map_err(|e| NatsError::Backend(e.to_string()))?;
+        let messages: Vec<(String, PublishMessage)> =
+            messages.into_iter().map(publish_message).collect();
+        let mut from = 0;
+        let mut retried = false;
+        loop {
+            match self.publish_pipelined(&messages[from..]).await {
+                Ok(()) => return Ok(()),
+                Err((i, e)) if e.kind() == PublishErrorKind::StreamNotFound && !retried => {
+                    retried = true;
+                    from += i;
+                    self.ready.store(false, Ordering::Release);
+                    self.ensure_stream().await.map_err(|e| e.in_batch(from))?;
+                }
+                Err((i, e)) => return Err(NatsError::from(e).in_batch(from + i)),
+            }
+        }
+    }
+
+    /// Sends every message, then awaits the acknowledgements in order; the
+    /// first failure and the index of its message. A message that could not
+    /// be sent fails only after the acknowledgements of those before it.
+    async fn publish_pipelined(
+        &self,
+        messages: &[(String, PublishMessage)],
+    ) -> Result<(), (usize, PublishError)> {
+        let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(messages.len());
+        let mut unsent = None;
+        for (subject, message) in messages {
+            match self
+                .context
+                .send_publish(subject.clone(), message.clone())
+                .await
+            {
+                Ok(ack) => acks.push(ack),
+                Err(e) => {
+                    unsent = Some((acks.len(), e));
+                    break;
+                }
+            }
+        }
+        for (i, ack) in acks.into_iter().enumerate() {
+            ack.await.map_err(|e| (i, e))?;
+        }
+        unsent.map_or(Ok(()), Err)
     }
 
     /// Creates (or updates) the durable consumer `config` names; a stream

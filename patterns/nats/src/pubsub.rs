@@ -4,9 +4,13 @@
 use std::sync::Arc;
 
 use prism_pattern_sdk::Gate;
-use prism_proto::pubsub::v1::{
-    AckRequest, AckResponse, PublishRequest, PublishResponse, SubscribeRequest, UnsubscribeRequest,
-    UnsubscribeResponse, pub_sub_server::PubSub,
+use prism_proto::{
+    batch,
+    pubsub::v1::{
+        AckRequest, AckResponse, PublishBatchRequest, PublishBatchResponse, PublishRequest,
+        PublishResponse, SubscribeRequest, UnsubscribeRequest, UnsubscribeResponse,
+        pub_sub_server::PubSub,
+    },
 };
 use tonic::{Request, Response, Status};
 
@@ -52,6 +56,22 @@ fn decode_publish(req: PublishRequest, max_payload_bytes: usize) -> Result<Publi
         payload: req.payload,
         metadata: req.metadata,
     })
+}
+
+/// Every message decoded as by Publish, or the first refusal naming its
+/// message (`messages[3].payload`): nothing of a bad batch reaches NATS.
+fn decode_publish_batch(
+    req: PublishBatchRequest,
+    max_payload_bytes: usize,
+) -> Result<Vec<Publish>, NatsError> {
+    if let Some(reason) = batch::size_problem(req.messages.len()) {
+        return Err(NatsError::invalid("messages", reason));
+    }
+    req.messages
+        .into_iter()
+        .enumerate()
+        .map(|(index, m)| decode_publish(m, max_payload_bytes).map_err(|e| e.in_batch(index)))
+        .collect()
 }
 
 fn check_subscriber_id(id: &str, required: bool) -> Result<(), NatsError> {
@@ -132,9 +152,18 @@ impl PubSub for PubSubService {
 
     async fn publish_batch(
         &self,
-        _: Request<prism_proto::pubsub::v1::PublishBatchRequest>,
-    ) -> Result<Response<prism_proto::pubsub::v1::PublishBatchResponse>, Status> {
-        Err(Status::unimplemented("PublishBatch: not yet served"))
+        request: Request<PublishBatchRequest>,
+    ) -> Result<Response<PublishBatchResponse>, Status> {
+        self.gate.check()?;
+        let max_payload = self.nats.setup().config.max_payload_bytes;
+        let messages =
+            decode_publish_batch(request.into_inner(), max_payload).map_err(to_status)?;
+        let connection = self.nats.connection().map_err(to_status)?;
+        let message_ids = connection
+            .publish_batch(messages)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(PublishBatchResponse { message_ids }))
     }
 
     type SubscribeStream = SubscriptionStream;
@@ -215,6 +244,36 @@ mod tests {
         let mut req = publish("a", 1);
         req.metadata.insert("traceparent".into(), "x".into());
         assert_eq!(field(decode_publish(req, 10).unwrap_err()), "metadata");
+    }
+
+    #[test]
+    fn a_batch_is_decoded_whole_or_refused_naming_the_message() {
+        let request = |messages: Vec<PublishRequest>| PublishBatchRequest { messages };
+        let decoded =
+            decode_publish_batch(request(vec![publish("a", 1), publish("b", 2)]), 10).unwrap();
+        assert_eq!(
+            decoded.iter().map(|p| p.topic.as_str()).collect::<Vec<_>>(),
+            ["a", "b"],
+            "in request order"
+        );
+        assert_eq!(
+            field(decode_publish_batch(request(vec![]), 10).unwrap_err()),
+            "messages"
+        );
+        let err = decode_publish_batch(request(vec![publish("a", 1); batch::MAX_MESSAGES + 1]), 10)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "messages: 1001 messages exceeds the limit of 1000 messages"
+        );
+        let mut messages = vec![publish("a", 1); 5];
+        messages[2] = publish("a", 11);
+        messages[4] = publish("a.*", 1);
+        let err = decode_publish_batch(request(messages), 10).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "messages[2].payload: 11 bytes exceeds the limit of 10 bytes (max_payload_bytes)"
+        );
     }
 
     #[test]

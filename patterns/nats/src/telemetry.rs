@@ -33,6 +33,23 @@ pub fn producer_span(topic: &str, message_id: &str) -> Span {
     )
 }
 
+/// The PRODUCER span of a whole PublishBatch, a child of the current span;
+/// every message of the batch carries its context. It names the topic when
+/// all the messages share one.
+pub fn batch_producer_span(topic: Option<&str>, count: usize) -> Span {
+    tracing::info_span!(
+        target: "prism::nats",
+        "nats.publish",
+        otel.name = %topic.map_or_else(|| "publish".to_string(), |t| format!("{t} publish")),
+        otel.kind = "producer",
+        otel.status_code = Empty,
+        messaging.system = "nats",
+        messaging.destination.name = topic,
+        messaging.operation.type = "publish",
+        messaging.batch.message_count = count,
+    )
+}
+
 /// The CONSUMER span of one delivery, continuing the trace whose context
 /// `headers` carry (a new trace when they carry none).
 pub fn consumer_span(topic: &str, message_id: &str, headers: Option<&HeaderMap>) -> Span {
@@ -115,6 +132,25 @@ mod tests {
                 delivered, producer_parent,
                 "the delivery has its own span id"
             );
+        });
+    }
+
+    #[test]
+    fn every_message_of_a_batch_continues_the_batch_span() {
+        traced(|| {
+            let batch = batch_producer_span(None, 2);
+            let consumers: Vec<Span> = ["id-1", "id-2"]
+                .into_iter()
+                .map(|id| {
+                    let mut headers = HeaderMap::new();
+                    inject(&batch, &mut headers);
+                    consumer_span("orders.eu", id, Some(&headers))
+                })
+                .collect();
+            assert!(trace_id(&batch).is_some());
+            for consumer in &consumers {
+                assert_eq!(trace_id(consumer), trace_id(&batch));
+            }
         });
     }
 

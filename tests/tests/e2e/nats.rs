@@ -13,8 +13,8 @@ use prism_proto::{
     admin::v1::PatternState,
     lifecycle::v1::HealthStatus,
     pubsub::v1::{
-        AckRequest, Message, PublishRequest, SubscribeRequest, UnsubscribeRequest,
-        pub_sub_client::PubSubClient,
+        AckRequest, Message, PublishBatchRequest, PublishRequest, SubscribeRequest,
+        UnsubscribeRequest, pub_sub_client::PubSubClient,
     },
 };
 use prism_tests::{
@@ -243,6 +243,74 @@ async fn the_consumer_span_is_a_child_of_the_producer_span() {
         assert_eq!(span.attr("messaging.operation.type"), Some(operation));
         assert_eq!(span.attr("messaging.message.id"), Some(id.as_str()));
     }
+
+    // A batch: one PRODUCER span for all of it, each delivery a child of it.
+    let paid = |n: u8| PublishRequest {
+        topic: "orders.paid".into(),
+        payload: vec![n],
+        metadata: HashMap::new(),
+    };
+    let response = ps
+        .publish_batch(PublishBatchRequest {
+            messages: vec![paid(1), paid(2)],
+        })
+        .await
+        .unwrap();
+    let trace_id = response
+        .metadata()
+        .get("x-prism-trace-id")
+        .expect("x-prism-trace-id")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let ids = response.into_inner().message_ids;
+    for id in &ids {
+        assert_eq!(&suite::next(&mut stream).await.message_id, id);
+    }
+    let spans = receiver
+        .wait_trace(&trace_id, WAIT, |spans| {
+            spans
+                .iter()
+                .filter(|s| s.kind == SpanKind::Consumer)
+                .count()
+                == 2
+                && spans.iter().any(|s| s.kind == SpanKind::Producer)
+                && spans
+                    .iter()
+                    .any(|s| s.kind == SpanKind::Server && s.service == "prism-nats")
+        })
+        .await;
+    let server = spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Server && s.service == "prism-nats")
+        .unwrap();
+    assert_eq!(server.name, "prism.pubsub.v1.PubSub/PublishBatch");
+    let producers: Vec<_> = spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Producer)
+        .collect();
+    assert_eq!(producers.len(), 1, "one PRODUCER span per batch");
+    let producer = producers[0];
+    assert_eq!(producer.name, "orders.paid publish");
+    assert_eq!(producer.parent_span_id, server.span_id);
+    assert_eq!(producer.attr("messaging.batch.message_count"), Some("2"));
+    assert_eq!(
+        producer.attr("messaging.destination.name"),
+        Some("orders.paid")
+    );
+    let mut delivered: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Consumer)
+        .map(|consumer| {
+            assert_eq!(consumer.parent_span_id, producer.span_id);
+            consumer.attr("messaging.message.id").unwrap()
+        })
+        .collect();
+    delivered.sort_unstable();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(delivered, expected, "a CONSUMER span per message");
+
     for span in receiver.spans() {
         for value in span.attributes.values() {
             assert!(
@@ -499,6 +567,62 @@ async fn bad_requests_are_invalid_argument_naming_the_field() {
         "bad requests leave it serving"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_the_pattern_refuses_publishes_nothing() {
+    let nats = NatsServer::start().await;
+    // Above the NATS server's own max_payload (1 MiB by default), so both
+    // limits can bite.
+    let pattern = pattern(&nats, json!({"max_payload_bytes": 2 * MIB})).await;
+    let mut pubsub = client(&pattern).await;
+    let mut stream = subscribe(&mut pubsub, "t", "s", false).await;
+    let message = |payload: usize| PublishRequest {
+        topic: "t".into(),
+        payload: vec![1; payload],
+        metadata: HashMap::new(),
+    };
+    for (messages, starts, names) in [
+        (vec![], "messages: ", "message"),
+        (vec![message(1); 1001], "messages: ", "limit of 1000"),
+        (
+            vec![message(1), message(1), message(2 * MIB + 1)],
+            "messages[2].payload: ",
+            "max_payload_bytes",
+        ),
+        (
+            vec![message(1), message(MIB + 1), message(1)],
+            "messages[1].payload: ",
+            "the NATS server's max_payload",
+        ),
+    ] {
+        let err = pubsub
+            .publish_batch(PublishBatchRequest { messages })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert!(err.message().starts_with(starts), "{}", err.message());
+        assert!(err.message().contains(names), "{}", err.message());
+    }
+    let marker = publish(&mut pubsub, "t", b"marker").await;
+    assert_eq!(
+        next(&mut stream).await.message_id,
+        marker,
+        "nothing of a refused batch went out"
+    );
+    let ids = pubsub
+        .publish_batch(PublishBatchRequest {
+            messages: vec![message(1), message(2)],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .message_ids;
+    for id in ids {
+        assert_eq!(next(&mut stream).await.message_id, id);
+    }
+}
+
+const MIB: usize = 1024 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsubscribing_or_cancelling_stops_delivery() {

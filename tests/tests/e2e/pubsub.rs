@@ -9,8 +9,8 @@ use prism_proto::{
     admin::v1::RestartPatternRequest,
     keyvalue::v1::GetRequest,
     pubsub::v1::{
-        AckRequest, Message, PublishRequest, SubscribeRequest, UnsubscribeRequest,
-        pub_sub_client::PubSubClient,
+        AckRequest, Message, PublishBatchRequest, PublishRequest, SubscribeRequest,
+        UnsubscribeRequest, pub_sub_client::PubSubClient,
     },
 };
 use prism_tests::{Proxy, ProxyBuilder, eventually, proxy::NamespaceHeader};
@@ -21,8 +21,14 @@ use tonic::{Code, Streaming, service::interceptor::InterceptedService, transport
 pub const NS: &str = "ps";
 /// The payload limit the suite configures on `ps`.
 pub const MAX_PAYLOAD: usize = 64 * 1024;
-/// The per-subscriber buffer the suite configures, small so slowness shows fast.
-pub const SUBSCRIBER_BUFFER: usize = 16;
+/// The per-subscriber buffer the suite configures: small so slowness shows
+/// fast, yet above [`BATCH`]. A batch reaches the proxy as one burst, and an
+/// at-most-once subscriber's buffer takes a burst whole or drops its oldest
+/// messages, however fast the subscriber reads.
+pub const SUBSCRIBER_BUFFER: usize = 64;
+/// The size of the batch the suite publishes and expects whole.
+const BATCH: usize = 50;
+const _: () = assert!(BATCH <= SUBSCRIBER_BUFFER);
 const WAIT: Duration = Duration::from_secs(10);
 
 pub type PsClient = PubSubClient<InterceptedService<Channel, NamespaceHeader>>;
@@ -74,6 +80,8 @@ macro_rules! pubsub_suite {
             case!(a_slow_subscriber_never_blocks_the_others);
             case!(wildcards_match_tokens);
             case!(bad_topics_and_payloads_are_invalid);
+            case!(a_batch_arrives_complete_in_order_with_its_ids);
+            case!(an_invalid_batch_publishes_nothing);
             case!(the_delivery_is_in_the_publishers_trace);
             case!(subscriptions_survive_a_pattern_restart);
             case!(unacknowledged_messages_are_redelivered);
@@ -267,7 +275,7 @@ pub async fn a_slow_subscriber_never_blocks_the_others(env: &PubSubEnv) {
     // client leaves unread hold up the client's other streams.
     let mut slow = subscribe(&mut env.client().await, "busy", "slow").await;
     let mut fast = subscribe(&mut ps, "busy", "fast").await;
-    let total = SUBSCRIBER_BUFFER * 10;
+    let total = SUBSCRIBER_BUFFER * 4;
     let reader = tokio::spawn(async move {
         let mut got = Vec::new();
         while got.len() < total {
@@ -370,6 +378,105 @@ pub async fn bad_topics_and_payloads_are_invalid(env: &PubSubEnv) {
     assert_eq!(err.code(), Code::InvalidArgument);
 }
 
+/// Message `i` of a test batch on `topic`: its number in payload and metadata.
+fn numbered(topic: &str, i: usize) -> PublishRequest {
+    PublishRequest {
+        topic: topic.into(),
+        payload: format!("message {i}").into_bytes(),
+        metadata: HashMap::from([("seq".to_string(), i.to_string())]),
+    }
+}
+
+pub async fn a_batch_arrives_complete_in_order_with_its_ids(env: &PubSubEnv) {
+    let mut ps = env.client().await;
+    let mut stream = subscribe(&mut ps, "batch.orders", "batcher").await;
+    // Reading while the batch is published, as a live subscriber does.
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while got.len() < BATCH {
+            got.push(next(&mut stream).await);
+        }
+        got
+    });
+    let ids = ps
+        .publish_batch(PublishBatchRequest {
+            messages: (0..BATCH).map(|i| numbered("batch.orders", i)).collect(),
+        })
+        .await
+        .expect("publish the batch")
+        .into_inner()
+        .message_ids;
+    assert_eq!(ids.len(), BATCH, "one id per message");
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), BATCH, "ids are distinct: {ids:?}");
+    assert!(ids.iter().all(|id| !id.is_empty()));
+
+    let got = reader.await.unwrap();
+    for (i, (m, id)) in got.iter().zip(&ids).enumerate() {
+        assert_eq!(
+            &m.message_id, id,
+            "message {i}: the id the response gave, in order"
+        );
+        assert_eq!(m.topic, "batch.orders");
+        assert_eq!(m.payload, format!("message {i}").into_bytes());
+        assert_eq!(
+            m.metadata,
+            HashMap::from([("seq".to_string(), i.to_string())]),
+            "metadata intact, nothing internal added"
+        );
+        assert_eq!(m.dropped_before, 0, "message {i}: nothing lost before it");
+        assert_eq!(m.subscriber_id, "batcher");
+    }
+}
+
+pub async fn an_invalid_batch_publishes_nothing(env: &PubSubEnv) {
+    let mut ps = env.client().await;
+    let mut stream = subscribe(&mut ps, "batch.bad", "watcher").await;
+    let valid =
+        |n: usize| -> Vec<PublishRequest> { (0..n).map(|i| numbered("batch.bad", i)).collect() };
+    let mut oversized = valid(7);
+    oversized[3].payload = vec![0; MAX_PAYLOAD + 1];
+    let mut wildcard = valid(3);
+    wildcard[1].topic = "batch.*".into();
+    let limit = MAX_PAYLOAD.to_string();
+    for (what, messages, starts, names) in [
+        ("empty", vec![], "messages: ", "message"),
+        ("1001 messages", valid(1001), "messages: ", "1000"),
+        (
+            "an oversized payload",
+            oversized,
+            "messages[3].payload: ",
+            limit.as_str(),
+        ),
+        (
+            "a wildcard topic",
+            wildcard,
+            "messages[1].topic: ",
+            "wildcards",
+        ),
+    ] {
+        let err = ps
+            .publish_batch(PublishBatchRequest { messages })
+            .await
+            .expect_err(what);
+        assert_eq!(err.code(), Code::InvalidArgument, "{what}: {err:?}");
+        assert!(
+            err.message().starts_with(starts),
+            "{what}: {}",
+            err.message()
+        );
+        assert!(err.message().contains(names), "{what}: {}", err.message());
+    }
+    // Had any message of those batches gone out, it would arrive first.
+    let marker = publish(&mut ps, "batch.bad", b"marker").await;
+    let first = next(&mut stream).await;
+    assert_eq!(
+        (first.message_id.as_str(), first.payload.as_slice()),
+        (marker.as_str(), b"marker".as_slice()),
+        "nothing of a refused batch is published"
+    );
+}
+
 pub async fn the_delivery_is_in_the_publishers_trace(env: &PubSubEnv) {
     let mut ps = env.client().await;
     let mut stream = subscribe(&mut ps, "traced", "t").await;
@@ -381,25 +488,51 @@ pub async fn the_delivery_is_in_the_publishers_trace(env: &PubSubEnv) {
         })
         .await
         .unwrap();
-    let trace_id = response
-        .metadata()
+    let trace_id = trace_id_of(response.metadata());
+    let message = next(&mut stream).await;
+    assert_eq!(
+        trace_of(&message.traceparent),
+        trace_id,
+        "the delivery belongs to the publisher's trace"
+    );
+
+    // Every message of a batch belongs to the batch call's trace.
+    let response = ps
+        .publish_batch(PublishBatchRequest {
+            messages: (0..3).map(|i| numbered("traced", i)).collect(),
+        })
+        .await
+        .unwrap();
+    let batch_trace_id = trace_id_of(response.metadata());
+    assert_ne!(
+        batch_trace_id, trace_id,
+        "a call of its own, a trace of its own"
+    );
+    for i in 0..3 {
+        let message = next(&mut stream).await;
+        assert_eq!(message.metadata["seq"], i.to_string());
+        assert_eq!(
+            trace_of(&message.traceparent),
+            batch_trace_id,
+            "message {i} of the batch belongs to the publisher's trace"
+        );
+    }
+}
+
+fn trace_id_of(metadata: &tonic::metadata::MetadataMap) -> String {
+    metadata
         .get("x-prism-trace-id")
         .expect("x-prism-trace-id")
         .to_str()
         .unwrap()
-        .to_string();
-    let message = next(&mut stream).await;
-    let parts: Vec<&str> = message.traceparent.split('-').collect();
-    assert_eq!(
-        parts.len(),
-        4,
-        "a W3C traceparent: {:?}",
-        message.traceparent
-    );
-    assert_eq!(
-        parts[1], trace_id,
-        "the delivery belongs to the publisher's trace"
-    );
+        .to_string()
+}
+
+/// The trace id a W3C `traceparent` names.
+fn trace_of(traceparent: &str) -> &str {
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(parts.len(), 4, "a W3C traceparent: {traceparent:?}");
+    parts[1]
 }
 
 pub async fn subscriptions_survive_a_pattern_restart(env: &PubSubEnv) {
