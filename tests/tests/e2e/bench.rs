@@ -173,14 +173,15 @@ fn prism_bench_pubsub_delivers_every_message_on_memstore() {
         "256",
     ];
     let report = run_bench(&[&args, SHORT_RUN].concat());
-    let names = check_pubsub(&report, 2);
+    let names = check_pubsub(&report, 200, 2);
     assert_eq!(names, ["proxy", "pattern"], "{report:#}");
     assert_eq!(comparisons(&report), [("proxy", "pattern")]);
 }
 
 /// PubSub on core NATS (a `nats-server` the bench starts from
 /// `$NATS_SERVER`, which `scripts/tools.sh` exports, or PATH): through the
-/// proxy, straight to the pattern, and straight to NATS with async-nats.
+/// proxy, straight to the pattern, and straight to NATS with async-nats;
+/// in `PublishBatch` calls of 10 (on NATS: 10 publishes and a flush).
 #[test]
 fn prism_bench_pubsub_compares_prism_with_nats_direct() {
     let args = [
@@ -189,9 +190,11 @@ fn prism_bench_pubsub_compares_prism_with_nats_direct() {
         "nats",
         "--paths",
         "proxy,pattern,nats",
+        "--batch",
+        "10",
     ];
     let report = run_bench(&[&args, SHORT_RUN].concat());
-    let names = check_pubsub(&report, 1);
+    let names = check_pubsub(&report, 20, 1);
     assert_eq!(names, ["proxy", "pattern", "nats"], "{report:#}");
     // The nats-server the bench started is measured on every path.
     for path in report["paths"].as_array().unwrap() {
@@ -209,14 +212,15 @@ fn prism_bench_pubsub_compares_prism_with_nats_direct() {
     );
 }
 
-/// Checks what every PubSub path must show after a [`SHORT_RUN`]: 200 publishes, all delivered to each of `subscribers`, no loss, no
-/// error. Returns the paths' names.
-fn check_pubsub(report: &Value, subscribers: u64) -> Vec<&str> {
+/// Checks what every PubSub path must show after a [`SHORT_RUN`]: 200
+/// messages published in `calls` calls, all delivered to each of
+/// `subscribers`, no loss, no error. Returns the paths' names.
+fn check_pubsub(report: &Value, calls: u64, subscribers: u64) -> Vec<&str> {
     assert_eq!(report["target"], "pubsub", "{report:#}");
     let paths = report["paths"].as_array().expect("paths");
     for path in paths {
         let name = &path["path"];
-        assert_eq!(path["requests"], 200, "{name}: {path:#}");
+        assert_eq!(path["requests"], calls, "{name}: {path:#}");
         assert_eq!(path["error_count"], 0, "{name}: {path:#}");
         let pubsub = &path["pubsub"];
         assert_eq!(pubsub["published"], 200, "{name}: {pubsub:#}");
