@@ -136,6 +136,14 @@ pub async fn pump_core(
                 None => break Exit::SourceEnded,
             },
         };
+        if outlet.tx.capacity() == 0 {
+            // Full: drop before spending a span and a copy on the message.
+            dropped_before += 1;
+            outlet.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            outlet.handle.set_full(true);
+            outlet.link.slow_consumer(Instant::now());
+            continue;
+        }
         let (mut message, span) = outlet.prepare(&msg, 1, new_message_id, now_ms());
         message.dropped_before = dropped_before;
         let offered = {

@@ -26,6 +26,12 @@ pub const SLOW_WINDOW: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Link {
     inner: Mutex<Inner>,
+    /// Messages the NATS client itself dropped because a subscription's
+    /// client-side queue was full (one `SlowConsumer` event each). The
+    /// client does not say which subscription, so these cannot be stamped
+    /// on a stream's `dropped_before`; and its event queue is bounded, so
+    /// the count is a lower bound.
+    pub client_dropped: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +51,7 @@ impl Link {
                 ever_connected: false,
                 last_slow: None,
             }),
+            client_dropped: Default::default(),
         }
     }
 
@@ -75,7 +82,11 @@ impl Link {
         match event {
             async_nats::Event::Connected => self.connected(),
             async_nats::Event::Disconnected | async_nats::Event::Closed => self.disconnected(now),
-            async_nats::Event::SlowConsumer(_) => self.slow_consumer(now),
+            async_nats::Event::SlowConsumer(_) => {
+                self.client_dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.slow_consumer(now)
+            }
             _ => {}
         }
     }
@@ -253,6 +264,11 @@ mod tests {
         assert!(message.contains("2 subscription(s)"), "{message}");
 
         link.on_event(&async_nats::Event::SlowConsumer(7), t0);
+        assert_eq!(
+            link.client_dropped
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
         let (status, message) = assess(&link.observe(true, 0, t0 + Duration::from_secs(1)), GRACE);
         assert_eq!(status, HealthStatus::Degraded);
         assert!(message.contains("dropped"), "{message}");

@@ -141,7 +141,11 @@ impl Pattern for Nats {
             .detail("out_msgs", nats.out_messages.load(Ordering::Relaxed))
             .detail("connects", nats.connects.load(Ordering::Relaxed))
             .detail("delivered", self.stats.delivered.load(Ordering::Relaxed))
-            .detail("dropped", self.stats.dropped.load(Ordering::Relaxed));
+            .detail("dropped", self.stats.dropped.load(Ordering::Relaxed))
+            .detail(
+                "client_dropped",
+                connection.link.client_dropped.load(Ordering::Relaxed),
+            );
         if let Some(js) = &connection.jetstream {
             let pending: usize = streams.iter().map(|h| h.pending_count()).sum();
             health = health
