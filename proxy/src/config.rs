@@ -49,6 +49,9 @@ pub struct Config {
     pub watch_config: bool,
     /// Where pattern binaries live; default: beside the proxy's executable.
     pub patterns_dir: Option<PathBuf>,
+    /// Threads serving calls, read at start-up. Default: `TOKIO_WORKER_THREADS`
+    /// if set, else [`auto_worker_threads`].
+    pub worker_threads: Option<usize>,
     pub supervisor: SupervisorConfig,
     pub namespaces: Vec<NamespaceConfig>,
 }
@@ -61,6 +64,7 @@ impl Default for Config {
             metrics_listen: Some(([127, 0, 0, 1], 9090).into()),
             watch_config: true,
             patterns_dir: None,
+            worker_threads: None,
             supervisor: SupervisorConfig::default(),
             namespaces: vec![
                 NamespaceConfig::default_memstore(),
@@ -265,6 +269,9 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.worker_threads == Some(0) {
+            return Err(ConfigError::invalid("worker_threads", "must be at least 1"));
+        }
         if self.namespaces.is_empty() {
             return Err(ConfigError::invalid(
                 "namespaces",
@@ -358,6 +365,14 @@ impl Config {
 
 /// Namespace names go into socket paths, health service names and metric
 /// labels, so they stay short and plain.
+/// Half the machine's cores, at least one. Each call through the proxy is
+/// served on one side and sent on the other, and the pattern processes on the
+/// same machine need cores too; fewer threads also means fewer cross-thread
+/// wake-ups per call (see BENCHMARKS.md).
+pub fn auto_worker_threads(cores: usize) -> usize {
+    (cores / 2).max(1)
+}
+
 fn validate_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 63 {
         return Err(format!("`{name}` must be 1 to 63 characters"));
@@ -376,6 +391,17 @@ fn validate_name(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worker_threads_are_half_the_cores_unless_set() {
+        assert_eq!(auto_worker_threads(1), 1);
+        assert_eq!(auto_worker_threads(2), 1);
+        assert_eq!(auto_worker_threads(8), 4);
+        let c = Config::from_yaml("worker_threads: 3").unwrap();
+        assert_eq!(c.worker_threads, Some(3));
+        let err = Config::from_yaml("worker_threads: 0").unwrap_err();
+        assert!(err.to_string().contains("worker_threads"), "{err}");
+    }
 
     #[test]
     fn empty_file_is_the_memstore_default() {

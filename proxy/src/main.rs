@@ -52,7 +52,23 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    let auto = || {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        prism_proxy::config::auto_worker_threads(cores)
+    };
+    match config.worker_threads {
+        Some(threads) => {
+            builder.worker_threads(threads);
+        }
+        // Tokio reads the variable itself when the builder is not told.
+        None if std::env::var_os("TOKIO_WORKER_THREADS").is_some() => {}
+        None => {
+            builder.worker_threads(auto());
+        }
+    }
+    let runtime = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("prism-proxy: cannot start the runtime: {e}");

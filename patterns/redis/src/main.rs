@@ -4,10 +4,12 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = prism_pattern_sdk::Args::parse();
-    let _guard = prism_observability::init(&prism_observability::Settings::from_env("prism-redis"));
-    prism_redis::run(args).await?;
+    args.runtime()?.block_on(async {
+        let _guard =
+            prism_observability::init(&prism_observability::Settings::from_env("prism-redis"));
+        prism_redis::run(args).await
+    })?;
     Ok(())
 }

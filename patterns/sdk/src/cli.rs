@@ -29,6 +29,13 @@ pub struct Args {
     /// orphans. The proxy passes this to every pattern it spawns.
     #[arg(long)]
     pub exit_with_parent: bool,
+
+    /// Threads serving calls. Default: `TOKIO_WORKER_THREADS` if set, else
+    /// half the machine's cores (at least one): the proxy and the other
+    /// patterns share the machine, and fewer threads mean fewer cross-thread
+    /// wake-ups per call.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub worker_threads: Option<u16>,
 }
 
 /// Accepts only a JSON object: Initialize takes a struct, not a bare value.
@@ -41,6 +48,25 @@ fn parse_config(raw: &str) -> Result<serde_json::Value, String> {
 }
 
 impl Args {
+    /// The multi-threaded runtime the pattern runs on, sized by
+    /// `--worker-threads` (see there for the default).
+    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.enable_all();
+        match self.worker_threads {
+            Some(threads) => {
+                builder.worker_threads(threads.into());
+            }
+            // Tokio reads the variable itself when the builder is not told.
+            None if std::env::var_os("TOKIO_WORKER_THREADS").is_some() => {}
+            None => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                builder.worker_threads((cores / 2).max(1));
+            }
+        }
+        builder.build()
+    }
+
     /// The address to serve on; `127.0.0.1:0` (any free port) when none is given.
     pub fn listen_addr(&self) -> ListenAddr {
         match (&self.listen, self.grpc_port) {
@@ -54,6 +80,14 @@ impl Args {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worker_threads_must_be_positive() {
+        let args = Args::parse_from(["p", "--worker-threads", "3"]);
+        assert_eq!(args.worker_threads, Some(3));
+        assert!(args.runtime().is_ok());
+        assert!(Args::try_parse_from(["p", "--worker-threads", "0"]).is_err());
+    }
 
     #[test]
     fn grpc_port_means_loopback() {
