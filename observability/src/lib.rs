@@ -57,7 +57,7 @@ fn traced_target(target: &str) -> bool {
 
 /// Installs the global subscriber: logs to stderr (filtered by `RUST_LOG`)
 /// and, independently of the log level, Prism's spans to OpenTelemetry.
-/// Must run inside a Tokio runtime when an OTLP endpoint is set. Calling it
+/// Trace export runs on a thread and runtime of its own. Calling it
 /// twice keeps the first subscriber.
 pub fn init(settings: &Settings) -> Guard {
     let provider = otel::provider(settings);

@@ -1,6 +1,8 @@
 //! The OpenTelemetry tracer provider: resource, sampler, and an OTLP/gRPC
 //! batch exporter (spans leave through a queue on their own thread, never on
-//! the request path). A collector that cannot be reached is reported once in
+//! the request path, and the exporter's gRPC connection runs on a runtime of
+//! its own, so export never takes turns with calls on the threads serving
+//! them). A collector that cannot be reached is reported once in
 //! the log, and again once it is back.
 
 use std::sync::{
@@ -26,6 +28,9 @@ pub fn provider(settings: &Settings) -> SdkTracerProvider {
         .with_sampler(sampler(settings.sampler))
         .with_resource(resource(settings));
     if let Some(endpoint) = &settings.otlp_endpoint {
+        // The exporter's channel spawns its tasks on the runtime it is built in.
+        let runtime = export_runtime();
+        let _context = runtime.as_ref().map(tokio::runtime::Handle::enter);
         match opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
             .with_endpoint(endpoint.clone())
@@ -44,6 +49,21 @@ pub fn provider(settings: &Settings) -> SdkTracerProvider {
         }
     }
     builder.build()
+}
+
+/// A single-threaded runtime on a thread of its own, for the exporter's gRPC
+/// connection; `None` (use the caller's runtime) if it cannot be started.
+fn export_runtime() -> Option<tokio::runtime::Handle> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name("prism-otlp-export".into())
+        .spawn(move || runtime.block_on(std::future::pending::<()>()))
+        .ok()?;
+    Some(handle)
 }
 
 /// Flushes and shuts the provider down without stalling the async runtime.
