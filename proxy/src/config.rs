@@ -175,6 +175,12 @@ pub struct LimitsConfig {
     /// slow-consumer policy applies (drop oldest, or stop reading for
     /// at-least-once backends).
     pub subscriber_buffer: usize,
+    /// Bytes of unary requests (their encoded size) the proxy forwards to
+    /// the namespace's pattern at once; a call over it is refused with
+    /// RESOURCE_EXHAUSTED rather than queued, so an overloaded pattern
+    /// cannot make the proxy's memory grow without bound. A call alone is
+    /// always admitted, whatever its size.
+    pub max_in_flight_bytes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -184,6 +190,7 @@ impl Default for LimitsConfig {
             max_key_bytes: l.max_key_bytes,
             max_value_bytes: l.max_value_bytes,
             subscriber_buffer: 1024,
+            max_in_flight_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -306,6 +313,12 @@ impl Config {
             }
             if !(ns.config.is_null() || ns.config.is_object()) {
                 return Err(ConfigError::invalid(field("config"), "must be a mapping"));
+            }
+            if ns.limits.max_in_flight_bytes == 0 {
+                return Err(ConfigError::invalid(
+                    field("limits.max_in_flight_bytes"),
+                    "must be at least 1",
+                ));
             }
             if ns.limits.subscriber_buffer == 0 {
                 return Err(ConfigError::invalid(

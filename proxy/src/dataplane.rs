@@ -2,7 +2,8 @@
 //! from the call, routing to the namespace's pattern, the CLIENT span and
 //! trace context on the way to the pattern, mapping the pattern's answer, and
 //! recording latency. [`unary`] runs one whole unary call as named steps:
-//! admit → route → check → forward → record.
+//! admit → route → check → take its bytes of the in-flight budget → forward
+//! → record.
 
 use std::{future::Future, time::Duration};
 
@@ -30,6 +31,7 @@ pub async fn unary<Req, Resp, Fut>(
     send: impl FnOnce(PatternChannel, Request<Req>) -> Fut,
 ) -> Result<Response<Resp>, Status>
 where
+    Req: prost::Message,
     Fut: Future<Output = Result<Response<Resp>, Status>>,
 {
     let started = Instant::now();
@@ -41,6 +43,10 @@ where
         Span::current().record("prism.pattern", kind.as_str());
         let body = request.into_inner();
         check(&routed.spec.limits, &body)?;
+        let _budget = namespace.admit(
+            body.encoded_len(),
+            routed.spec.config.limits.max_in_flight_bytes,
+        )?;
         let mut outgoing = Request::new(body);
         let span = client_span(service, operation, namespace.name(), kind, &mut outgoing);
         if let Some(deadline) = deadline {

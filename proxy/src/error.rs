@@ -19,6 +19,14 @@ pub enum ProxyError {
         header: &'static str,
         reason: String,
     },
+    #[error(
+        "namespace `{namespace}`: {in_flight} bytes of calls already in flight; the limit is {limit} bytes (limits.max_in_flight_bytes)"
+    )]
+    Overloaded {
+        namespace: String,
+        in_flight: usize,
+        limit: usize,
+    },
     #[error("namespace `{namespace}` serves {serves}, not {called}")]
     WrongPattern {
         namespace: String,
@@ -38,6 +46,7 @@ impl From<ProxyError> for Status {
             ProxyError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
             ProxyError::BadHeader { .. } => Status::invalid_argument(message),
             ProxyError::WrongPattern { .. } => Status::unimplemented(message),
+            ProxyError::Overloaded { .. } => Status::resource_exhausted(message),
         }
     }
 }
@@ -67,6 +76,14 @@ mod tests {
                 Code::Unavailable,
             ),
             (ProxyError::Draining, Code::Unavailable),
+            (
+                ProxyError::Overloaded {
+                    namespace: "x".into(),
+                    in_flight: 10,
+                    limit: 8,
+                },
+                Code::ResourceExhausted,
+            ),
             (
                 ProxyError::DeadlineExceeded(Duration::from_millis(5)),
                 Code::DeadlineExceeded,

@@ -6,7 +6,10 @@
 use std::{
     collections::{BTreeMap, HashMap},
     path::PathBuf,
-    sync::{Arc, Mutex, RwLock},
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Instant,
 };
 
@@ -133,6 +136,8 @@ pub struct Routed {
 
 pub struct Namespace {
     name: String,
+    /// Encoded bytes of the unary calls being forwarded (see [`Namespace::admit`]).
+    in_flight_bytes: AtomicUsize,
     spec: RwLock<Arc<Spec>>,
     route: RwLock<Option<Arc<Route>>>,
     status: Mutex<Status>,
@@ -143,6 +148,7 @@ impl Namespace {
     pub fn new(spec: Spec, activity: Arc<Activity>) -> Self {
         Self {
             name: spec.config.name.clone(),
+            in_flight_bytes: AtomicUsize::new(0),
             spec: RwLock::new(Arc::new(spec)),
             route: RwLock::new(None),
             status: Mutex::new(Status {
@@ -171,6 +177,25 @@ impl Namespace {
     pub fn set_spec(&self, spec: Arc<Spec>) {
         *self.spec.write().expect("spec lock") = spec;
         self.activity.touch();
+    }
+
+    /// Takes `bytes` of the namespace's in-flight budget (`limit`,
+    /// `limits.max_in_flight_bytes`) until the returned guard is dropped;
+    /// `Overloaded` if they do not fit beside the calls already in flight.
+    pub fn admit(&self, bytes: usize, limit: usize) -> Result<Admitted<'_>, ProxyError> {
+        let before = self.in_flight_bytes.fetch_add(bytes, Ordering::AcqRel);
+        if before > 0 && before.saturating_add(bytes) > limit {
+            self.in_flight_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            return Err(ProxyError::Overloaded {
+                namespace: self.name.clone(),
+                in_flight: before,
+                limit,
+            });
+        }
+        Ok(Admitted {
+            counter: &self.in_flight_bytes,
+            bytes,
+        })
     }
 
     /// The route to send a call of a `kind` service on, or why there is none.
@@ -225,6 +250,18 @@ impl Namespace {
 }
 
 /// Every namespace by name.
+/// A call's share of its namespace's in-flight budget, given back on drop.
+pub struct Admitted<'a> {
+    counter: &'a AtomicUsize,
+    bytes: usize,
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
 #[derive(Default)]
 pub struct Namespaces {
     by_name: RwLock<HashMap<String, Arc<Namespace>>>,
@@ -302,6 +339,24 @@ mod tests {
             "{}",
             status.message()
         );
+    }
+
+    #[test]
+    fn the_in_flight_budget_refuses_what_does_not_fit_and_frees_on_drop() {
+        let ns = ns();
+        let big = ns.admit(1000, 100).expect("a call alone always fits");
+        let err = ns.admit(1, 100).err().unwrap();
+        assert_eq!(
+            tonic::Status::from(err.clone()).code(),
+            Code::ResourceExhausted
+        );
+        assert!(err.to_string().contains("max_in_flight_bytes"), "{err}");
+        drop(big);
+        let a = ns.admit(60, 100).unwrap();
+        let b = ns.admit(40, 100).unwrap();
+        assert!(ns.admit(1, 100).is_err(), "100 of 100 bytes in flight");
+        drop((a, b));
+        assert!(ns.admit(100, 100).is_ok());
     }
 
     #[tokio::test]

@@ -11,7 +11,11 @@ use std::{
     time::Duration,
 };
 
-use prism_proto::{admin::v1::PatternState, keyvalue::v1::GetRequest, lifecycle::v1::HealthStatus};
+use prism_proto::{
+    admin::v1::PatternState,
+    keyvalue::v1::{GetRequest, SetRequest},
+    lifecycle::v1::HealthStatus,
+};
 use prism_tests::{Proxy, ProxyBuilder, bins, eventually, procs};
 use tokio::time::Instant;
 use tonic::Code;
@@ -419,4 +423,46 @@ async fn sigterm_ends_admin_watch_streams_and_subscriptions() {
     while let Ok(Some(_)) = snapshots.message().await {}
     while let Ok(Some(_)) = events.message().await {}
     assert!(matches!(messages.message().await, Ok(None) | Err(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_namespace_refuses_calls_beyond_its_in_flight_budget() {
+    let proxy = ProxyBuilder::new()
+        .namespace(
+            "{name: slow, pattern: keyvalue, backend: memstore, config: {simulated_latency_ms: 1500}, limits: {max_in_flight_bytes: 100000}}",
+        )
+        .start()
+        .await;
+    proxy.wait_healthy("slow").await;
+    let kv = proxy.kv("slow").await;
+    let set = |i: usize| SetRequest {
+        key: format!("k{i}"),
+        value: vec![7; 30_000],
+        ttl_seconds: 0,
+    };
+    // Three calls of ~30 KB fit in the 100 000-byte budget; a fourth does not.
+    let held: Vec<_> = (0..3)
+        .map(|i| {
+            let mut kv = kv.clone();
+            tokio::spawn(async move { kv.set(set(i)).await })
+        })
+        .collect();
+    eventually(Duration::from_secs(5), "three calls in flight", || async {
+        (proxy.list().await.in_flight >= 3).then_some(())
+    })
+    .await;
+    let refused = kv.clone().set(set(3)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("max_in_flight_bytes") && refused.message().contains("100000"),
+        "{}",
+        refused.message()
+    );
+    for call in held {
+        call.await.unwrap().expect("admitted calls finish");
+    }
+    kv.clone()
+        .set(set(3))
+        .await
+        .expect("room again once they finished");
 }
