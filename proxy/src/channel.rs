@@ -85,8 +85,13 @@ impl tower::Service<Request<Body>> for PatternChannel {
     type Error = hyper::Error;
     type Future = ResponseFuture;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.sender.poll_ready(cx)
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // HTTP/2 sending never waits here (hyper's own poll_ready only checks
+        // for a closed connection). A closed connection must fail in `call`:
+        // tonic turns a readiness error into UNKNOWN "Service was not ready"
+        // without its cause, while a `call` error keeps the transport error
+        // as its source, which the proxy maps to UNAVAILABLE.
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
@@ -204,6 +209,27 @@ mod tests {
         assert!(
             std::error::Error::source(&status).is_some(),
             "a transport error, not a status the peer sent: {status:?}"
+        );
+
+        // Once hyper knows the connection is closed, calls still fail with
+        // the transport error as their source (not tonic's sourceless
+        // UNKNOWN "Service was not ready").
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while !peer.channel.sender.is_closed() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the connection is seen closed");
+        let status = client
+            .check(HealthCheckRequest {
+                service: "ns".into(),
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            std::error::Error::source(&status).is_some(),
+            "a transport error: {status:?}"
         );
     }
 
