@@ -149,6 +149,9 @@ impl ProxyState {
         if new.patterns_dir != old.patterns_dir {
             changes.needs_restart.push("patterns_dir");
         }
+        if new.worker_threads != old.worker_threads {
+            changes.needs_restart.push("worker_threads");
+        }
 
         for gone in old
             .namespaces
