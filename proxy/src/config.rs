@@ -13,6 +13,10 @@ use std::{
 use prism_proto::limits::Limits;
 use serde::Deserialize;
 
+#[cfg(test)]
+mod range_tests;
+pub mod ranges;
+
 /// A config that cannot be used. The message names the field.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -28,7 +32,7 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::Invalid {
             field: field.into(),
             reason: reason.into(),
@@ -275,10 +279,10 @@ impl Config {
         Ok(config)
     }
 
+    /// Checks every rule; the error names the first field that breaks one.
+    /// The ranges are in [`ranges`].
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.worker_threads == Some(0) {
-            return Err(ConfigError::invalid("worker_threads", "must be at least 1"));
-        }
+        ranges::worker_threads(self.worker_threads)?;
         if self.namespaces.is_empty() {
             return Err(ConfigError::invalid(
                 "namespaces",
@@ -287,7 +291,8 @@ impl Config {
         }
         let mut seen = HashSet::new();
         for (i, ns) in self.namespaces.iter().enumerate() {
-            let field = |f: &str| format!("namespaces[{i}].{f}");
+            let prefix = format!("namespaces[{i}]");
+            let field = |f: &str| format!("{prefix}.{f}");
             validate_name(&ns.name)
                 .map_err(|reason| ConfigError::invalid(field("name"), reason))?;
             if !seen.insert(ns.name.as_str()) {
@@ -314,65 +319,10 @@ impl Config {
             if !(ns.config.is_null() || ns.config.is_object()) {
                 return Err(ConfigError::invalid(field("config"), "must be a mapping"));
             }
-            if ns.limits.max_in_flight_bytes == 0 {
-                return Err(ConfigError::invalid(
-                    field("limits.max_in_flight_bytes"),
-                    "must be at least 1",
-                ));
-            }
-            if ns.limits.subscriber_buffer == 0 {
-                return Err(ConfigError::invalid(
-                    field("limits.subscriber_buffer"),
-                    "must be at least 1",
-                ));
-            }
-            if ns.limits.max_key_bytes == 0 {
-                return Err(ConfigError::invalid(
-                    field("limits.max_key_bytes"),
-                    "must be at least 1",
-                ));
-            }
-            if ns.limits.max_value_bytes > prism_proto::limits::MAX_MESSAGE_BYTES - 1024 * 1024 {
-                return Err(ConfigError::invalid(
-                    field("limits.max_value_bytes"),
-                    format!(
-                        "must be at most {} bytes",
-                        prism_proto::limits::MAX_MESSAGE_BYTES - 1024 * 1024
-                    ),
-                ));
-            }
+            ranges::limits(&prefix, &ns.limits)?;
+            ranges::backend_config(&prefix, ns)?;
         }
-        let s = &self.supervisor;
-        for (name, value) in [
-            ("supervisor.ready_timeout_ms", s.ready_timeout_ms),
-            ("supervisor.health_interval_ms", s.health_interval_ms),
-            ("supervisor.health_timeout_ms", s.health_timeout_ms),
-            (
-                "supervisor.restart_backoff_initial_ms",
-                s.restart_backoff_initial_ms,
-            ),
-            (
-                "supervisor.restart_backoff_max_ms",
-                s.restart_backoff_max_ms,
-            ),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::invalid(name, "must be at least 1"));
-            }
-        }
-        if s.max_consecutive_failures == 0 {
-            return Err(ConfigError::invalid(
-                "supervisor.max_consecutive_failures",
-                "must be at least 1",
-            ));
-        }
-        if s.unhealthy_threshold == 0 {
-            return Err(ConfigError::invalid(
-                "supervisor.unhealthy_threshold",
-                "must be at least 1",
-            ));
-        }
-        Ok(())
+        ranges::supervisor(&self.supervisor)
     }
 }
 

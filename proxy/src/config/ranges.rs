@@ -1,0 +1,171 @@
+//! The sane range of every number in `prism.yaml`, and the backend fields
+//! that have no safe default. A value outside its range is refused at load
+//! (exit 64) or on reload (the running config stays) with a message naming
+//! the field, because an absurd value does harm long before anyone notices:
+//! `worker_threads: 100000` starts a thread storm, a `u64::MAX` timeout
+//! overflows the first `Instant + Duration`, and a Redis namespace without an
+//! address would quietly talk to whatever listens on localhost.
+
+use prism_proto::limits::MAX_MESSAGE_BYTES;
+
+use super::{Backend, ConfigError, LimitsConfig, NamespaceConfig, SupervisorConfig};
+
+/// More threads than this only add context switches on any machine Prism
+/// runs on.
+pub const MAX_WORKER_THREADS: usize = 1024;
+/// The longest duration any `*_ms` field may hold: one day.
+pub const MAX_DURATION_MS: u64 = 24 * 60 * 60 * 1000;
+/// Consecutive-event thresholds above this mean "never", which is better
+/// said by a large but finite number an operator can reason about.
+pub const MAX_THRESHOLD: u32 = 1_000_000;
+/// Keys are addresses, not payloads.
+pub const MAX_KEY_BYTES: usize = 64 * 1024;
+/// Room left in a gRPC message for everything but the value.
+pub const MAX_VALUE_BYTES: usize = MAX_MESSAGE_BYTES - 1024 * 1024;
+/// Messages held per subscriber; each may be `max_value_bytes` long.
+pub const MAX_SUBSCRIBER_BUFFER: usize = 1 << 20;
+/// Bytes of calls in flight per namespace.
+pub const MAX_IN_FLIGHT_BYTES: usize = 16 << 30;
+
+/// `value` must lie in `min..=max`.
+pub fn in_range<T>(field: &str, value: T, min: T, max: T) -> Result<(), ConfigError>
+where
+    T: PartialOrd + std::fmt::Display,
+{
+    if value < min {
+        return Err(ConfigError::invalid(
+            field,
+            format!("{value} is below the minimum of {min}"),
+        ));
+    }
+    if value > max {
+        return Err(ConfigError::invalid(
+            field,
+            format!("{value} is over the maximum of {max}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A duration in milliseconds: at most a day, and at least 1 unless zero
+/// means something.
+fn duration_ms(field: &str, value: u64, zero_allowed: bool) -> Result<(), ConfigError> {
+    in_range(field, value, u64::from(!zero_allowed), MAX_DURATION_MS)
+}
+
+pub fn worker_threads(value: Option<usize>) -> Result<(), ConfigError> {
+    match value {
+        Some(threads) => in_range("worker_threads", threads, 1, MAX_WORKER_THREADS),
+        None => Ok(()),
+    }
+}
+
+pub fn supervisor(s: &SupervisorConfig) -> Result<(), ConfigError> {
+    for (field, value, zero_allowed) in [
+        ("supervisor.ready_timeout_ms", s.ready_timeout_ms, false),
+        ("supervisor.health_interval_ms", s.health_interval_ms, false),
+        ("supervisor.health_timeout_ms", s.health_timeout_ms, false),
+        (
+            "supervisor.restart_backoff_initial_ms",
+            s.restart_backoff_initial_ms,
+            false,
+        ),
+        (
+            "supervisor.restart_backoff_max_ms",
+            s.restart_backoff_max_ms,
+            false,
+        ),
+        ("supervisor.stable_after_ms", s.stable_after_ms, false),
+        // Zero grace is meaningful: stop by killing at once.
+        ("supervisor.shutdown_grace_ms", s.shutdown_grace_ms, true),
+    ] {
+        duration_ms(field, value, zero_allowed)?;
+    }
+    if s.restart_backoff_initial_ms > s.restart_backoff_max_ms {
+        return Err(ConfigError::invalid(
+            "supervisor.restart_backoff_initial_ms",
+            format!(
+                "{} is over supervisor.restart_backoff_max_ms ({})",
+                s.restart_backoff_initial_ms, s.restart_backoff_max_ms
+            ),
+        ));
+    }
+    for (field, value) in [
+        ("supervisor.unhealthy_threshold", s.unhealthy_threshold),
+        (
+            "supervisor.max_consecutive_failures",
+            s.max_consecutive_failures,
+        ),
+    ] {
+        in_range(field, value, 1, MAX_THRESHOLD)?;
+    }
+    Ok(())
+}
+
+/// `prefix` is the namespace's field path, e.g. `namespaces[2]`.
+pub fn limits(prefix: &str, l: &LimitsConfig) -> Result<(), ConfigError> {
+    let field = |f: &str| format!("{prefix}.limits.{f}");
+    in_range(&field("max_key_bytes"), l.max_key_bytes, 1, MAX_KEY_BYTES)?;
+    in_range(
+        &field("max_value_bytes"),
+        l.max_value_bytes,
+        0,
+        MAX_VALUE_BYTES,
+    )?;
+    in_range(
+        &field("subscriber_buffer"),
+        l.subscriber_buffer,
+        1,
+        MAX_SUBSCRIBER_BUFFER,
+    )?;
+    in_range(
+        &field("max_in_flight_bytes"),
+        l.max_in_flight_bytes,
+        1,
+        MAX_IN_FLIGHT_BYTES,
+    )
+}
+
+/// The pattern's `config` block is the pattern's to check, but two things
+/// are checked here so a bad file is refused before anything starts: the
+/// field that says where the backend is, and durations.
+pub fn backend_config(prefix: &str, ns: &NamespaceConfig) -> Result<(), ConfigError> {
+    let required = match ns.backend {
+        Backend::Redis => Some("address"),
+        Backend::Nats => Some("url"),
+        Backend::Memstore => None,
+    };
+    if let Some(key) = required {
+        let present = ns
+            .config
+            .get(key)
+            .and_then(|v| v.as_str())
+            .is_some_and(|s| !s.trim().is_empty());
+        if !present {
+            return Err(ConfigError::invalid(
+                format!("{prefix}.config.{key}"),
+                format!(
+                    "is required for backend `{}` (there is no default server)",
+                    ns.backend.as_str()
+                ),
+            ));
+        }
+    }
+    let Some(fields) = ns.config.as_object() else {
+        return Ok(());
+    };
+    for (key, value) in fields.iter().filter(|(k, _)| k.ends_with("_ms")) {
+        let field = format!("{prefix}.config.{key}");
+        // Zero, negative and non-integer values are the pattern's to refuse
+        // with its own message; what matters here is that nothing overflows.
+        if let Some(ms) = value.as_u64() {
+            duration_ms(&field, ms, true)?;
+        } else if value.as_f64().is_some_and(|f| f > MAX_DURATION_MS as f64) {
+            return Err(ConfigError::invalid(
+                field,
+                format!("{value} is over the maximum of {MAX_DURATION_MS}"),
+            ));
+        }
+    }
+    Ok(())
+}
