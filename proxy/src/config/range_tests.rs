@@ -149,7 +149,6 @@ fn limits_have_ranges_naming_the_field() {
         err.starts_with("namespaces[0].limits.max_value_bytes") && err.contains("maximum"),
         "{err}"
     );
-    assert!(MAX_VALUE_BYTES < prism_proto::limits::MAX_MESSAGE_BYTES);
     let at_the_edges = namespace(&format!(
         "pattern: keyvalue, backend: memstore, limits: {{max_key_bytes: {MAX_KEY_BYTES}, max_value_bytes: {MAX_VALUE_BYTES}, subscriber_buffer: 1, max_in_flight_bytes: 1}}"
     ));
