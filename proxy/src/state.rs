@@ -20,6 +20,7 @@ use crate::{
     namespace::{Namespace, Namespaces, Spec},
     subscriptions::Subscriptions,
     supervisor::Supervisor,
+    watch::settle::{self, Source},
 };
 
 pub struct ProxyState {
@@ -113,18 +114,42 @@ impl ProxyState {
         self.supervisor.add(ns);
     }
 
-    /// Re-reads the config file and applies it: new namespaces start, removed
-    /// ones stop, changed ones are hot-reloaded with their new spec. An
-    /// invalid file changes nothing.
+    /// Re-reads the config file and applies it (see [`Self::reload_config_text`]).
+    /// An operator asked for it, so it does not wait for the file to settle;
+    /// but an empty file written moments ago is refused, since it is likely a
+    /// rewrite in progress and would replace every namespace with the defaults
+    /// ([`settle::refuse_now`]).
     pub async fn reload_config(&self) -> Result<ConfigChanges, ConfigError> {
-        let _one_at_a_time = self.reloading.lock().await;
         let Some(path) = &self.config_path else {
             return Err(ConfigError::Invalid {
                 field: "--config".into(),
                 reason: "the proxy was started without a config file".into(),
             });
         };
-        let new = match Config::load(path) {
+        let read = |e| ConfigError::Read {
+            path: path.clone(),
+            source: e,
+        };
+        let stamp = path.as_path().stamp().map_err(read)?;
+        let text = path.as_path().read().map_err(read)?;
+        if let Some(reason) = settle::refuse_now(stamp, &text, std::time::SystemTime::now()) {
+            let e = ConfigError::Invalid {
+                field: path.display().to_string(),
+                reason,
+            };
+            self.activity
+                .emit("", EventKind::ConfigReloadFailed, e.to_string(), None);
+            return Err(e);
+        }
+        self.reload_config_text(&text).await
+    }
+
+    /// Applies config text: new namespaces start, removed ones stop, changed
+    /// ones are hot-reloaded with their new spec. An invalid config changes
+    /// nothing.
+    pub async fn reload_config_text(&self, text: &str) -> Result<ConfigChanges, ConfigError> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let new = match Config::from_yaml(text) {
             Ok(new) => new,
             Err(e) => {
                 self.activity

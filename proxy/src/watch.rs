@@ -1,6 +1,7 @@
 //! Re-applies the config file when it changes on disk. Editors often replace
 //! a file rather than write it in place, so the folder is watched and events
-//! are filtered by file name; bursts are coalesced before one reload.
+//! are filtered by file name; bursts are coalesced, then the file is read only
+//! once it has settled ([`settle`]: never empty or half-written mid-rewrite).
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -8,6 +9,8 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::state::ProxyState;
+
+pub mod settle;
 
 /// Quiet time after the last change before reloading.
 const SETTLE: Duration = Duration::from_millis(200);
@@ -39,7 +42,14 @@ pub fn watch_config(path: &Path, state: Arc<ProxyState>) -> notify::Result<Recom
                 .await
                 .is_ok_and(|e| e.is_some())
             {}
-            match state.reload_config().await {
+            let text = match settle::read_settled(path.as_path()).await {
+                Ok(text) => text,
+                Err(e) => {
+                    tracing::warn!(error = %e, path = %path.display(), "config file changed but cannot be read; nothing applied");
+                    continue;
+                }
+            };
+            match state.reload_config_text(&text).await {
                 Ok(changes) => tracing::info!(?changes, "config file changed: reloaded"),
                 Err(e) => {
                     tracing::warn!(error = %e, "config file changed but is invalid; nothing applied")

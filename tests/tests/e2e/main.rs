@@ -10,6 +10,8 @@
 //! - `admin`: the admin API (traffic, latency, events, restart, hot reload,
 //!   config reload) and Prometheus metrics.
 //! - `observability`: one trace per request, exported to a real OTLP receiver.
+//! - `config_safety`: a watched file rewritten slowly never applies half of
+//!   it; absurd numbers and missing backend addresses are refused.
 //! - `compose`: the compose stack's files, checked without Docker.
 //! - `memstore`: MemStore-only behaviour (capacity, health details).
 //! - `nats`: the PubSub suite's setups for core NATS and JetStream, and
@@ -29,6 +31,7 @@ mod admin;
 mod bench;
 mod blackbox;
 mod compose;
+mod config_safety;
 mod console;
 mod lifecycle;
 mod memstore;
