@@ -14,6 +14,8 @@ use prism_proto::limits::Limits;
 use serde::Deserialize;
 
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod range_tests;
 pub mod ranges;
 
