@@ -2,7 +2,7 @@
 //! in [`crate::update::update`]; [`crate::view`] derives what to draw from it.
 
 use crate::{
-    event::{Action, Connection},
+    event::{Action, Connection, Pids},
     model::{Latency, LogEvent, Pattern, RpcError, Snapshot},
 };
 
@@ -132,20 +132,39 @@ pub struct Confirm {
     pub pid: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusKind {
-    Info,
-    /// An action is under way.
-    Pending,
-    Success,
-    Error,
-}
-
-/// The status line: the outcome of the last thing the operator did.
+/// The status line: the outcome of the last thing the operator did, as
+/// facts; [`crate::view`] words and colours it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
-    pub kind: StatusKind,
-    pub text: String,
+pub enum Status {
+    /// The confirm dialog was answered no.
+    Cancelled {
+        action: Action,
+        namespace: String,
+    },
+    /// `--readonly` forbids the action.
+    ReadOnly(Action),
+    NothingSelected,
+    /// The action needs the proxy, which is not connected.
+    NotConnected {
+        action: Action,
+        namespace: String,
+    },
+    /// The request is out.
+    Started {
+        action: Action,
+        namespace: String,
+        pid: u32,
+    },
+    Done {
+        action: Action,
+        namespace: String,
+        pids: Pids,
+    },
+    Failed {
+        action: Action,
+        namespace: String,
+        error: RpcError,
+    },
 }
 
 /// The latency histogram of the detail view.

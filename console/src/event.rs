@@ -88,16 +88,6 @@ pub enum Action {
     Reload,
 }
 
-impl Action {
-    /// The verb as the status line uses it: "restart", "reload".
-    pub fn verb(self) -> &'static str {
-        match self {
-            Action::Restart => "restart",
-            Action::Reload => "hot-reload",
-        }
-    }
-}
-
 /// How a restart or reload ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionOutcome {

@@ -9,7 +9,6 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crate::{
     app::{
         App, Column, Confirm, EVENT_LOG_CAPACITY, LatencyData, LatencyState, Mode, Screen, Status,
-        StatusKind,
     },
     event::{Action, ActionOutcome, Command, Connection, Event},
     model::{LogEvent, Pattern, RpcError, Snapshot, Traffic},
@@ -147,12 +146,10 @@ fn on_confirm_key(app: &mut App, confirm: Confirm, key: KeyEvent) -> Vec<Command
             app.mode = Mode::Normal;
             set_status(
                 app,
-                StatusKind::Info,
-                format!(
-                    "{} of {} cancelled",
-                    confirm.action.verb(),
-                    confirm.namespace
-                ),
+                Status::Cancelled {
+                    action: confirm.action,
+                    namespace: confirm.namespace,
+                },
             );
             Vec::new()
         }
@@ -163,15 +160,11 @@ fn on_confirm_key(app: &mut App, confirm: Confirm, key: KeyEvent) -> Vec<Command
 /// `r` / `R`: refuse, ask, or go.
 fn request(app: &mut App, action: Action) -> Vec<Command> {
     if app.options.readonly {
-        set_status(
-            app,
-            StatusKind::Error,
-            format!("read-only: {} is disabled (--readonly)", action.verb()),
-        );
+        set_status(app, Status::ReadOnly(action));
         return Vec::new();
     }
     let Some(target) = app.target() else {
-        set_status(app, StatusKind::Error, "no pattern selected".to_string());
+        set_status(app, Status::NothingSelected);
         return Vec::new();
     };
     let confirm = Confirm {
@@ -182,12 +175,10 @@ fn request(app: &mut App, action: Action) -> Vec<Command> {
     if !app.is_connected() {
         set_status(
             app,
-            StatusKind::Error,
-            format!(
-                "not connected: cannot {} {}",
-                action.verb(),
-                confirm.namespace
-            ),
+            Status::NotConnected {
+                action,
+                namespace: confirm.namespace,
+            },
         );
         return Vec::new();
     }
@@ -205,14 +196,13 @@ fn start(app: &mut App, confirm: Confirm) -> Vec<Command> {
         namespace,
         pid,
     } = confirm;
-    let doing = match action {
-        Action::Restart => "restarting",
-        Action::Reload => "hot-reloading",
-    };
     set_status(
         app,
-        StatusKind::Pending,
-        format!("{doing} {namespace} (pid {pid})…"),
+        Status::Started {
+            action,
+            namespace: namespace.clone(),
+            pid,
+        },
     );
     let command = match action {
         Action::Restart => Command::Restart {
@@ -233,26 +223,23 @@ fn on_action(app: &mut App, outcome: ActionOutcome) {
         namespace,
         result,
     } = outcome;
-    let done = match action {
-        Action::Restart => "restarted",
-        Action::Reload => "hot-reloaded",
+    let status = match result {
+        Ok(pids) => Status::Done {
+            action,
+            namespace,
+            pids,
+        },
+        Err(error) => Status::Failed {
+            action,
+            namespace,
+            error,
+        },
     };
-    match result {
-        Ok(pids) => set_status(
-            app,
-            StatusKind::Success,
-            format!("{done} {namespace}: pid {} → {}", pids.old, pids.new),
-        ),
-        Err(error) => set_status(
-            app,
-            StatusKind::Error,
-            format!("{} {namespace} failed: {error}", action.verb()),
-        ),
-    }
+    set_status(app, status);
 }
 
-fn set_status(app: &mut App, kind: StatusKind, text: String) {
-    app.status = Some(Status { kind, text });
+fn set_status(app: &mut App, status: Status) {
+    app.status = Some(status);
 }
 
 fn open_detail(app: &mut App) -> Vec<Command> {

@@ -2,14 +2,15 @@
 //! every string is formatted and every colour decided here, so the render
 //! functions in [`crate::ui`] only lay out. [`detail`] builds the detail
 //! view, [`histogram`] its latency histogram and throughput figures,
-//! [`format`] the number formats.
+//! [`format`] the number formats, [`status`] the status line.
 
 pub mod detail;
 pub mod format;
 pub mod histogram;
+pub mod status;
 
 use crate::{
-    app::{App, Column, KEY_BINDINGS, Mode, Screen, StatusKind},
+    app::{App, Column, KEY_BINDINGS, Mode, Screen},
     event::{Action, Connection, Feed},
     model::{HealthStatus, Pattern, State},
 };
@@ -134,7 +135,7 @@ impl View {
                     Body::Detail(Box::new(detail::detail(app, namespace)))
                 }
             },
-            status: status(app),
+            status: status::status(app),
             overlay: overlay(app),
         }
     }
@@ -303,31 +304,6 @@ pub fn health_tone(status: HealthStatus) -> Tone {
         HealthStatus::Unhealthy => Tone::Bad,
         HealthStatus::Unknown => Tone::Dim,
     }
-}
-
-fn status(app: &App) -> StatusView {
-    let hints = match (&app.mode, &app.screen) {
-        (Mode::Filter, _) => "Enter keep · Esc clear",
-        (Mode::Confirm(_), _) => "y confirm · n cancel",
-        (Mode::Help, _) => "any key closes the help",
-        (Mode::Normal, Screen::Table) => "? help · / filter · s sort · Enter detail · q quit",
-        (Mode::Normal, Screen::Detail { .. }) => "? help · Esc back · o operation · q quit",
-    }
-    .to_string();
-    let message = if app.mode == Mode::Filter {
-        Some(Cell::new(format!("/{}▏", app.filter), Tone::Accent))
-    } else {
-        app.status.as_ref().map(|s| {
-            let tone = match s.kind {
-                StatusKind::Info => Tone::Normal,
-                StatusKind::Pending => Tone::Warn,
-                StatusKind::Success => Tone::Good,
-                StatusKind::Error => Tone::Bad,
-            };
-            Cell::new(&s.text, tone)
-        })
-    };
-    StatusView { message, hints }
 }
 
 fn overlay(app: &App) -> Option<Overlay> {

@@ -5,7 +5,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::update;
 use crate::{
-    app::{App, Column, LatencyData, Mode, Options, Screen, StatusKind},
+    app::{App, Column, LatencyData, Mode, Options, Screen, Status},
     event::{Action, ActionOutcome, Command, Connection, Event, Feed, Pids},
     model::{Health, HealthStatus, Latency, LogEvent, Pattern, RpcError, Snapshot, State, Traffic},
 };
@@ -225,9 +225,14 @@ fn restart_asks_first_and_runs_on_y() {
         }]
     );
     assert_eq!(app.mode, Mode::Normal);
-    let status = app.status.as_ref().unwrap();
-    assert_eq!(status.kind, StatusKind::Pending);
-    assert!(status.text.contains("restarting default"), "{status:?}");
+    assert_eq!(
+        app.status,
+        Some(Status::Started {
+            action: Action::Restart,
+            namespace: "default".to_string(),
+            pid: 100
+        })
+    );
 }
 
 #[test]
@@ -237,7 +242,11 @@ fn n_or_esc_cancels_the_dialog() {
     assert!(matches!(app.mode, Mode::Confirm(_)));
     assert!(press(&mut app, "n").is_empty());
     assert_eq!(app.mode, Mode::Normal);
-    assert!(app.status.as_ref().unwrap().text.contains("cancelled"));
+    assert!(
+        matches!(&app.status, Some(Status::Cancelled { namespace, .. }) if namespace == "cache"),
+        "{:?}",
+        app.status
+    );
 
     press(&mut app, "R");
     assert!(update(&mut app, key(KeyCode::Esc)).is_empty());
@@ -269,9 +278,11 @@ fn readonly_refuses_restart_and_reload() {
     for k in ["r", "R"] {
         assert!(press(&mut app, k).is_empty());
         assert_eq!(app.mode, Mode::Normal);
-        let status = app.status.as_ref().unwrap();
-        assert_eq!(status.kind, StatusKind::Error);
-        assert!(status.text.starts_with("read-only"), "{status:?}");
+        assert!(
+            matches!(app.status, Some(Status::ReadOnly(_))),
+            "{:?}",
+            app.status
+        );
     }
 }
 
@@ -286,9 +297,14 @@ fn outcomes_land_in_the_status_line() {
             result: Ok(Pids { old: 100, new: 101 }),
         }),
     );
-    let status = app.status.clone().unwrap();
-    assert_eq!(status.kind, StatusKind::Success);
-    assert_eq!(status.text, "restarted default: pid 100 → 101");
+    assert_eq!(
+        app.status,
+        Some(Status::Done {
+            action: Action::Restart,
+            namespace: "default".to_string(),
+            pids: Pids { old: 100, new: 101 }
+        })
+    );
 
     update(
         &mut app,
@@ -300,11 +316,13 @@ fn outcomes_land_in_the_status_line() {
             )),
         }),
     );
-    let status = app.status.clone().unwrap();
-    assert_eq!(status.kind, StatusKind::Error);
     assert_eq!(
-        status.text,
-        "hot-reload default failed: Unavailable: new process never HEALTHY"
+        app.status,
+        Some(Status::Failed {
+            action: Action::Reload,
+            namespace: "default".to_string(),
+            error: RpcError::Failed("Unavailable: new process never HEALTHY".into())
+        })
     );
 }
 
@@ -323,11 +341,9 @@ fn disconnect_keeps_the_last_snapshot_and_refuses_actions() {
     assert!(press(&mut app, "r").is_empty());
     assert_eq!(app.mode, Mode::Normal, "no dialog for an impossible action");
     assert!(
+        matches!(app.status, Some(Status::NotConnected { .. })),
+        "{:?}",
         app.status
-            .as_ref()
-            .unwrap()
-            .text
-            .starts_with("not connected")
     );
 
     update(&mut app, Event::Connection(Connection::Connecting));
