@@ -38,4 +38,6 @@ pub fn render(frame: &mut Frame, view: &View) {
 }
 
 #[cfg(test)]
+mod screens;
+#[cfg(test)]
 mod tests;

@@ -123,24 +123,6 @@ fn the_table_shows_every_column_when_wide_and_marks_the_selection() {
 }
 
 #[test]
-fn at_80x24_the_header_stays_and_columns_degrade() {
-    let buf = draw(&mixed_health(), 80, 24);
-    let text = screen(&buf);
-    assert!(text.contains("● connected"), "{text}");
-    assert!(text.contains("namespaces 3"), "{text}");
-    assert!(text.contains("healthy 1/3"), "{text}");
-    assert!(text.contains("in-flight 2"), "{text}");
-    for kept in ["NAMESPACE", "STATE", "HEALTH", "PID", "RPS", "P99"] {
-        assert!(text.contains(kept), "{kept} dropped:\n{text}");
-    }
-    assert!(
-        !text.contains("PATTERN"),
-        "PATTERN should go first:\n{text}"
-    );
-    assert!(find_in_row(&buf, "orders", "UNHEALTHY").0 < 80);
-}
-
-#[test]
 fn column_choice_follows_the_width() {
     assert_eq!(columns_for(200), Column::ALL.to_vec());
     let narrow = columns_for(78);
@@ -216,21 +198,6 @@ fn the_detail_histogram_marks_the_quantiles() {
     let bar = (p99.0, p99.1 - 1);
     assert_eq!(buf[bar].fg, Color::Red, "{text}");
     assert!(text.contains("≤128µs") && text.contains("≤1.0ms"), "{text}");
-}
-
-#[test]
-fn the_detail_view_shows_health_throughput_and_its_own_events() {
-    let buf = draw(&detail_with_latency(), 120, 30);
-    let text = screen(&buf);
-    assert!(text.contains("cache · keyvalue on memstore"), "{text}");
-    assert!(text.contains("message: ok"), "{text}");
-    assert!(text.contains("throughput 1.1 rps · peak 3"), "{text}");
-    assert!(text.contains("PATTERN_STARTED"), "{text}");
-    assert!(text.contains("10s ago"), "{text}");
-    assert!(
-        !text.contains("SOMEONE_ELSES"),
-        "filtered by namespace:\n{text}"
-    );
 }
 
 #[test]

@@ -1,0 +1,235 @@
+//! Whole-screen snapshots: each main view drawn from a fixed, fake state at
+//! 80×24 and 120×40 and compared cell by cell with the expected screen, so a
+//! layout regression (a column shifted, a border lost, a line cut) fails even
+//! where every substring is still somewhere on screen. Colours are compared
+//! by the tests in `ui/tests.rs`; here styles are cleared before comparing.
+//!
+//! The expected screens live in `screens/*.txt`; after an intended layout
+//! change, `PRISM_SNAPSHOTS=write cargo test -p prism-console screens`
+//! rewrites them, and the diff is reviewed like code.
+
+use std::path::PathBuf;
+
+use ratatui::{
+    Terminal, backend::TestBackend, buffer::Buffer, crossterm::event::KeyCode, style::Style,
+};
+
+use super::render;
+use crate::{
+    app::App,
+    event::{Action, ActionOutcome, Connection, Event, Pids},
+    model::{Bucket, HealthStatus, Latency, LogEvent, ProxyInfo, Snapshot, State},
+    update::{
+        tests::{connected, key, options, pattern, press},
+        update,
+    },
+    view::View,
+};
+
+/// The screen's characters, every style reset.
+fn draw(app: &App, width: u16, height: u16) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    let view = View::build(app);
+    terminal
+        .draw(|frame| render(frame, &view))
+        .expect("draw into the test backend");
+    let mut buffer = terminal.backend().buffer().clone();
+    buffer.set_style(buffer.area, Style::reset());
+    buffer
+}
+
+fn text_of(buffer: &Buffer) -> String {
+    let mut text = String::new();
+    for y in 0..buffer.area.height {
+        let mut skip = 0;
+        for x in 0..buffer.area.width {
+            // A wide character covers the cell after it.
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let symbol = buffer[(x, y)].symbol();
+            skip = unicode_width(symbol).saturating_sub(1);
+            text.push_str(symbol);
+        }
+        text.push('\n');
+    }
+    text
+}
+
+fn unicode_width(symbol: &str) -> usize {
+    use ratatui::text::Span;
+    Span::raw(symbol).width()
+}
+
+fn snapshot_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("src/ui/screens")
+        .join(format!("{name}.txt"))
+}
+
+/// Compares `app` drawn at `width`×`height` with `screens/<name>.txt`.
+fn assert_screen(name: &str, app: &App, width: u16, height: u16) {
+    let actual = draw(app, width, height);
+    let path = snapshot_path(name);
+    if std::env::var("PRISM_SNAPSHOTS").as_deref() == Ok("write") {
+        std::fs::write(&path, text_of(&actual)).expect("write the snapshot");
+    }
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        usize::from(height),
+        "{name}: the snapshot has the wrong height"
+    );
+    let expected = Buffer::with_lines(lines);
+    assert_eq!(actual, expected, "{name} differs from {}", path.display());
+}
+
+/// The table with every state a row can be in, and a finished action.
+fn table() -> App {
+    let mut app = connected(options());
+    let mut sick = pattern("orders", 300, 0.5);
+    sick.health.status = HealthStatus::Unhealthy;
+    let mut failed = pattern("zeta", 0, 0.0);
+    failed.state = State::Failed;
+    failed.health.status = HealthStatus::Degraded;
+    failed.traffic = None;
+    failed.restart_count = 5;
+    let mut cache = pattern("cache", 200, 1234.5);
+    cache.backend = "redis".to_string();
+    let mut events = pattern("events", 400, 12.0);
+    events.pattern = "pubsub".to_string();
+    events.backend = "nats".to_string();
+    update(
+        &mut app,
+        Event::Snapshot(Snapshot {
+            patterns: vec![pattern("default", 100, 5.0), cache, sick, failed, events],
+            in_flight: 7,
+            proxy: Some(ProxyInfo {
+                version: "0.1.0".to_string(),
+                listen: "127.0.0.1:8980".to_string(),
+                admin_listen: "127.0.0.1:8981".to_string(),
+                uptime_ms: 3_600_000,
+                config_path: "prism.yaml".to_string(),
+            }),
+        }),
+    );
+    update(
+        &mut app,
+        Event::Action(ActionOutcome {
+            action: Action::Restart,
+            namespace: "cache".to_string(),
+            result: Ok(Pids { old: 200, new: 201 }),
+        }),
+    );
+    app
+}
+
+/// `cache` opened, with its latency and two of its events (and one of
+/// another namespace's, which it does not show).
+fn detail() -> App {
+    let mut app = connected(options());
+    update(&mut app, key(KeyCode::Enter));
+    let latency = Latency {
+        namespace: "cache".to_string(),
+        window_seconds: 60,
+        count: 64,
+        mean_us: 300.0,
+        p50_us: 200,
+        p90_us: 300,
+        p99_us: 900,
+        max_us: 1000,
+        buckets: [(128, 10), (256, 50), (512, 3), (1024, 1)]
+            .map(|(upper_bound_us, count)| Bucket {
+                upper_bound_us,
+                count,
+            })
+            .to_vec(),
+        rps: 1.1,
+        rps_history: vec![0, 1, 2, 3, 2, 1],
+        ..Default::default()
+    };
+    update(
+        &mut app,
+        Event::Latency {
+            namespace: "cache".to_string(),
+            operation: String::new(),
+            result: Ok(latency),
+        },
+    );
+    for (timestamp_ms, kind, reason) in [
+        (950_000, "PATTERN_STARTED", "pid 199 serving"),
+        (990_000, "PATTERN_RESTARTED", "pid 199 → 200: operator"),
+    ] {
+        update(
+            &mut app,
+            Event::LogEvent(LogEvent {
+                timestamp_ms,
+                namespace: "cache".to_string(),
+                kind: kind.to_string(),
+                reason: reason.to_string(),
+                pid: 200,
+            }),
+        );
+    }
+    update(
+        &mut app,
+        Event::LogEvent(LogEvent {
+            timestamp_ms: 995_000,
+            namespace: "default".to_string(),
+            kind: "SOMEONE_ELSES".to_string(),
+            ..Default::default()
+        }),
+    );
+    app
+}
+
+fn help() -> App {
+    let mut app = connected(options());
+    press(&mut app, "?");
+    app
+}
+
+fn confirm() -> App {
+    let mut app = connected(options());
+    press(&mut app, "j");
+    press(&mut app, "r");
+    app
+}
+
+/// The proxy went away: the last known rows stay, marked so.
+fn disconnected() -> App {
+    let mut app = connected(options());
+    update(
+        &mut app,
+        Event::Connection(Connection::Disconnected {
+            error: "connection refused".to_string(),
+            retry_at_ms: 1_003_000,
+        }),
+    );
+    press(&mut app, "r");
+    app
+}
+
+macro_rules! screens {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn at_80x24() {
+                    let name = concat!(stringify!($name), "_80x24");
+                    super::assert_screen(name, &super::$name(), 80, 24);
+                }
+
+                #[test]
+                fn at_120x40() {
+                    let name = concat!(stringify!($name), "_120x40");
+                    super::assert_screen(name, &super::$name(), 120, 40);
+                }
+            }
+        )*
+    };
+}
+
+screens!(table, detail, help, confirm, disconnected);
