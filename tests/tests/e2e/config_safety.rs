@@ -2,7 +2,7 @@
 //! does it (truncated, then written in slow pieces) never applies its empty
 //! or half-written state; absurd numbers and missing backend addresses are
 //! refused at start-up with exit 64 naming the field, and on reload with the
-//! running config untouched.
+//! running config untouched, whether the file is watched or reloaded by hand.
 
 use std::{
     io::Write,
@@ -14,7 +14,10 @@ use std::{
     time::Duration,
 };
 
-use prism_proto::{admin::v1::ReloadConfigRequest, keyvalue::v1::GetRequest};
+use prism_proto::{
+    admin::v1::{EventKind, ListEventsRequest, ReloadConfigRequest},
+    keyvalue::v1::GetRequest,
+};
 use prism_tests::{bins, proxy::Proxy, wait::eventually};
 use tonic::Code;
 
@@ -195,4 +198,55 @@ async fn reload_refuses_a_fresh_empty_file_and_out_of_range_numbers() {
     let kv = proxy.pattern("kv").await;
     assert_eq!(kv.pid, kv_pid, "a refused reload changes nothing");
     assert_eq!(proxy.list().await.patterns.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watched_file_out_of_range_is_refused_and_changes_nothing() {
+    let proxy = Proxy::start_with_config(&format!("namespaces:\n{KV}")).await;
+    let kv_pid = proxy.wait_healthy("kv").await.pid;
+    // Applied, it would replace kv with kv2.
+    std::fs::write(
+        proxy.config_path(),
+        format!("supervisor:\n  stable_after_ms: 86400001\nnamespaces:\n{KV2}"),
+    )
+    .unwrap();
+    let mut admin = proxy.admin().await;
+    let failed = eventually(
+        Duration::from_secs(20),
+        "the watcher to refuse the file",
+        || {
+            let mut admin = admin.clone();
+            async move {
+                let events = admin
+                    .list_events(ListEventsRequest {
+                        namespace: String::new(),
+                        limit: 0,
+                    })
+                    .await
+                    .expect("ListEvents")
+                    .into_inner()
+                    .events;
+                events
+                    .into_iter()
+                    .find(|e| e.kind() == EventKind::ConfigReloadFailed)
+            }
+        },
+    )
+    .await;
+    assert!(
+        failed.reason.contains("supervisor.stable_after_ms"),
+        "{}",
+        failed.reason
+    );
+    let list = proxy.list().await;
+    assert!(
+        !list.patterns.iter().any(|p| p.namespace == "kv2"),
+        "{list:?}"
+    );
+    assert_eq!(proxy.pattern("kv").await.pid, kv_pid);
+    let status = admin
+        .reload_config(ReloadConfigRequest {})
+        .await
+        .unwrap_err();
+    assert!(status.message().contains("stable_after_ms"), "{status:?}");
 }
