@@ -49,9 +49,9 @@ async fn empty_then_slow_full_write_never_removes_the_namespace() {
             let mut file = std::fs::File::create(&path).expect("truncate");
             std::thread::sleep(Duration::from_millis(1500));
             for piece in full.as_bytes().chunks(12) {
+                std::thread::sleep(Duration::from_millis(120));
                 file.write_all(piece).expect("write a piece");
                 file.flush().expect("flush");
-                std::thread::sleep(Duration::from_millis(120));
             }
             written.store(true, Ordering::SeqCst);
         })
