@@ -250,3 +250,43 @@ async fn a_watched_file_out_of_range_is_refused_and_changes_nothing() {
         .unwrap_err();
     assert!(status.message().contains("stable_after_ms"), "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_file_that_stays_empty_is_applied_as_the_defaults() {
+    let proxy = Proxy::start_with_config(&format!("namespaces:\n{KV}")).await;
+    let kv_pid = proxy.wait_healthy("kv").await.pid;
+    let emptied = std::time::Instant::now();
+    std::fs::write(proxy.config_path(), "").unwrap();
+    // Written empty on purpose: after the empty window it is the built-in
+    // config (`default` and `events` on MemStore), and kv goes.
+    eventually(
+        Duration::from_secs(30),
+        "`default` to be listed",
+        || async {
+            let list = proxy.list().await;
+            list.patterns
+                .iter()
+                .any(|p| p.namespace == "default")
+                .then_some(())
+        },
+    )
+    .await;
+    let waited = emptied.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5),
+        "applied after {waited:?}, before the empty window"
+    );
+    let names: Vec<String> = proxy
+        .list()
+        .await
+        .patterns
+        .into_iter()
+        .map(|p| p.namespace)
+        .collect();
+    assert!(!names.contains(&"kv".to_string()), "{names:?}");
+    proxy.wait_healthy("default").await;
+    eventually(Duration::from_secs(10), "kv's process to stop", || async {
+        (!prism_tests::procs::alive(kv_pid)).then_some(())
+    })
+    .await;
+}
