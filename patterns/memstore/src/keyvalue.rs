@@ -187,4 +187,28 @@ mod tests {
             assert_eq!(err.field, "cursor", "{text}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_is_refused_naming_the_cursor(
+            text in proptest::prelude::any::<String>(),
+            prefix in ".{0,4}",
+        ) {
+            match parse_cursor(&text, &prefix, 64) {
+                Ok(None) => proptest::prop_assert!(text.is_empty()),
+                Ok(Some(key)) => {
+                    proptest::prop_assert!(key.starts_with(&prefix));
+                    proptest::prop_assert_eq!(cursor::encode_key(&key), text);
+                }
+                Err(err) => proptest::prop_assert_eq!(err.field.as_str(), "cursor"),
+            }
+        }
+
+        #[test]
+        fn issued_cursors_round_trip(prefix in ".{0,8}", rest in ".{1,16}") {
+            let key = format!("{prefix}{rest}");
+            let text = cursor::encode_key(&key);
+            proptest::prop_assert_eq!(parse_cursor(&text, &prefix, 4096).unwrap(), Some(key));
+        }
+    }
 }

@@ -373,6 +373,48 @@ mod tests {
         }
     }
 
+    fn any_cursor() -> impl proptest::strategy::Strategy<Value = Cursor> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Cursor::Start),
+            (1..u64::MAX).prop_map(Cursor::At),
+            (any::<u64>(), any::<u64>(), 1..=MAX_COUNT, ".{0,32}").prop_map(
+                |(start, end, count, after)| Cursor::Within {
+                    start,
+                    end,
+                    count,
+                    after,
+                }
+            ),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn issued_cursors_round_trip(cursor in any_cursor()) {
+            proptest::prop_assert_eq!(Cursor::parse(&cursor.encode(), 4096).unwrap(), cursor);
+        }
+
+        #[test]
+        fn any_text_parses_or_is_refused_naming_the_cursor(
+            text in proptest::prelude::any::<String>()
+        ) {
+            match Cursor::parse(&text, 64) {
+                // What parses is a cursor this server could have issued.
+                Ok(cursor) => proptest::prop_assert_eq!(
+                    Cursor::parse(&cursor.encode(), 64).unwrap(),
+                    cursor
+                ),
+                Err(err) => proptest::prop_assert_eq!(err.field.as_str(), "cursor"),
+            }
+        }
+
+        #[test]
+        fn digit_and_colon_soup_never_panics(text in "[0-9a-f:]{0,60}") {
+            let _ = Cursor::parse(&text, 8);
+        }
+    }
+
     #[test]
     fn glob_characters_in_the_prefix_are_escaped() {
         assert_eq!(match_pattern(""), "*");
