@@ -105,6 +105,25 @@ mod tests {
         assert_eq!(client.code(), Code::Internal);
     }
 
+    /// The rule [`is_request`] relies on, checked over every Prism RPC.
+    #[test]
+    fn every_rpc_takes_a_request_and_returns_something_else() {
+        use prost::Message;
+        let set = prost_types::FileDescriptorSet::decode(crate::FILE_DESCRIPTOR_SET).unwrap();
+        let mut methods = 0;
+        for file in &set.file {
+            for service in &file.service {
+                for method in &service.method {
+                    let (input, output) = (method.input_type(), method.output_type());
+                    assert!(input.ends_with("Request"), "{}: {input}", method.name());
+                    assert!(!output.ends_with("Request"), "{}: {output}", method.name());
+                    methods += 1;
+                }
+            }
+        }
+        assert!(methods >= 20, "{methods} methods found");
+    }
+
     #[test]
     fn other_statuses_pass_through() {
         let status = from_decode_error::<GetRequest>(Status::resource_exhausted("too big"));
