@@ -1,3 +1,6 @@
+//! The shared publish rules, case by case: what passes, what is refused and
+//! how the refusal reads.
+
 use super::*;
 
 fn meta(pairs: &[(&str, &str)]) -> HashMap<String, String> {
