@@ -30,7 +30,7 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NatsConfig {
     /// One server or a comma-separated list (`nats://`, or `tls://` for TLS;
@@ -65,6 +65,25 @@ pub struct NatsConfig {
     /// Largest payload a Publish accepts (the NATS server's own
     /// `max_payload`, headers included, also applies).
     pub max_payload_bytes: usize,
+}
+
+/// Never prints the credentials `url` may carry.
+impl std::fmt::Debug for NatsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsConfig")
+            .field("url", &self.display_url())
+            .field("credentials", &self.credentials())
+            .field("jetstream", &self.jetstream)
+            .field("stream", &self.stream)
+            .field("subject_prefix", &self.subject_prefix)
+            .field("ack_wait_ms", &self.ack_wait_ms)
+            .field("max_deliver", &self.max_deliver)
+            .field("subscriber_buffer", &self.subscriber_buffer)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("max_payload_bytes", &self.max_payload_bytes)
+            .finish()
+    }
 }
 
 impl Default for NatsConfig {
@@ -261,6 +280,9 @@ mod tests {
         let token = config("nats://t0ken@127.0.0.1:4222").credentials();
         assert_eq!(token, Some(Credentials::Token("t0ken".into())));
         assert!(!format!("{token:?}").contains("t0ken"));
+        let whole = format!("{:?}", config("nats://alice:s3cret@127.0.0.1:2"));
+        assert!(!whole.contains("s3cret"), "{whole}");
+        assert!(whole.contains("nats://127.0.0.1:2"), "{whole}");
     }
 
     fn field_of(value: serde_json::Value) -> String {
