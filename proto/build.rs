@@ -17,6 +17,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(PROTOS, ["proto"])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("prism_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    // Undecodable requests are the caller's fault: see `codec`.
+    tonic_prost_build::configure()
+        .codec_path("crate::codec::PrismCodec")
+        .compile_fds(fds)?;
     Ok(())
 }

@@ -11,7 +11,8 @@
 //! provider, exporter that reports a dead collector once), [`propagation`]
 //! (`traceparent` in gRPC metadata), [`grpc`] (the server layer that opens
 //! one SERVER span per call and returns `x-prism-trace-id`, and client spans),
-//! [`latency`] (HDR histograms and Prometheus text).
+//! [`latency`] (HDR histograms and Prometheus text), [`redact`] (no
+//! credential reaches a log line, whoever logs it).
 //!
 //! Span and attribute scheme: SERVER spans are named after the RPC
 //! (`prism.keyvalue.v1.KeyValue/Get`), CLIENT spans likewise, backend spans
@@ -24,6 +25,7 @@ pub mod grpc;
 pub mod latency;
 pub mod otel;
 pub mod propagation;
+pub mod redact;
 pub mod settings;
 
 use std::io::IsTerminal;
@@ -55,8 +57,8 @@ fn traced_target(target: &str) -> bool {
     target.starts_with("prism")
 }
 
-/// Installs the global subscriber: logs to stderr (filtered by `RUST_LOG`)
-/// and, independently of the log level, Prism's spans to OpenTelemetry.
+/// Installs the global subscriber: logs to stderr (filtered by `RUST_LOG`,
+/// credentials redacted, see [`redact`]) and, independently of the log level, Prism's spans to OpenTelemetry.
 /// Trace export runs on a thread and runtime of its own. Calling it
 /// twice keeps the first subscriber.
 pub fn init(settings: &Settings) -> Guard {
@@ -81,14 +83,14 @@ pub fn init(settings: &Settings) -> Guard {
     };
     let log_layer = match settings.log_format {
         LogFormat::Text => fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(redact::RedactingStderr)
             .with_ansi(std::io::stderr().is_terminal())
             .with_target(true)
             .with_filter(log_filter())
             .boxed(),
         LogFormat::Json => fmt::layer()
             .json()
-            .with_writer(std::io::stderr)
+            .with_writer(redact::RedactingStderr)
             .with_current_span(true)
             .with_span_list(true)
             .with_filter(log_filter())

@@ -3,7 +3,7 @@
 //! refused: how many messages a batch may hold, and how a refusal names the
 //! message it is about (`messages[3].payload: …`).
 
-use tonic::Status;
+use crate::field::FieldError;
 
 /// Most messages one PublishBatch may hold.
 pub const MAX_MESSAGES: usize = 1000;
@@ -20,11 +20,10 @@ pub fn size_problem(len: usize) -> Option<String> {
     }
 }
 
-/// `INVALID_ARGUMENT` naming `messages` unless a batch of `len` messages is
-/// allowed.
-pub fn check_size(len: usize) -> Result<(), Status> {
+/// Refuses (naming `messages`) a batch of `len` messages unless allowed.
+pub fn check_size(len: usize) -> Result<(), FieldError> {
     match size_problem(len) {
-        Some(reason) => Err(Status::invalid_argument(format!("messages: {reason}"))),
+        Some(reason) => Err(FieldError::new("messages", reason)),
         None => Ok(()),
     }
 }
@@ -34,20 +33,15 @@ pub fn message_field(index: usize) -> String {
     format!("messages[{index}]")
 }
 
-/// Runs `check` on each message in order and returns the first refusal, its
-/// text prefixed with the message's place, so `payload: …` becomes
+/// Runs `check` on each message in order and returns the first refusal,
+/// its field prefixed with the message's place, so `payload: …` becomes
 /// `messages[3].payload: …`.
 pub fn check_each<T>(
     messages: &[T],
-    mut check: impl FnMut(&T) -> Result<(), Status>,
-) -> Result<(), Status> {
+    mut check: impl FnMut(&T) -> Result<(), FieldError>,
+) -> Result<(), FieldError> {
     for (index, message) in messages.iter().enumerate() {
-        check(message).map_err(|status| {
-            Status::new(
-                status.code(),
-                format!("{}.{}", message_field(index), status.message()),
-            )
-        })?;
+        check(message).map_err(|err| err.in_message(index))?;
     }
     Ok(())
 }
@@ -55,7 +49,6 @@ pub fn check_each<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tonic::Code;
 
     #[test]
     fn a_batch_holds_one_to_the_limit_of_messages() {
@@ -63,12 +56,11 @@ mod tests {
         assert!(check_size(MAX_MESSAGES).is_ok());
         for len in [0, MAX_MESSAGES + 1] {
             let err = check_size(len).unwrap_err();
-            assert_eq!(err.code(), Code::InvalidArgument);
-            assert!(err.message().starts_with("messages: "), "{}", err.message());
+            assert_eq!(err.field, "messages");
         }
         let err = check_size(1001).unwrap_err();
         assert_eq!(
-            err.message(),
+            err.to_string(),
             "messages: 1001 messages exceeds the limit of 1000 messages"
         );
     }
@@ -79,14 +71,14 @@ mod tests {
         let err = check_each(&[1, 2, -3, -4], |n| {
             checked.push(*n);
             if *n < 0 {
-                Err(Status::invalid_argument("payload: negative"))
+                Err(FieldError::new("payload", "negative"))
             } else {
                 Ok(())
             }
         })
         .unwrap_err();
-        assert_eq!(err.code(), Code::InvalidArgument);
-        assert_eq!(err.message(), "messages[2].payload: negative");
+        assert_eq!(err.field, "messages[2].payload");
+        assert_eq!(err.to_string(), "messages[2].payload: negative");
         assert_eq!(checked, [1, 2, -3], "stops at the first refusal");
         assert!(check_each(&[1, 2], |_| Ok(())).is_ok());
     }

@@ -1,15 +1,24 @@
 //! Prism's wire contract: the generated gRPC code for every `prism.*.v1`
 //! package, the descriptor set for server reflection, conversions between
-//! JSON config and `google.protobuf.Struct`, and the field rules every edge
-//! checks the same way.
+//! JSON config and `google.protobuf.Struct`, the codec the generated
+//! services use, and the field rules every edge checks the same way (each
+//! returns a [`FieldError`]; each server maps it to `INVALID_ARGUMENT`).
 //!
-//! Modules: [`lifecycle`], [`keyvalue`], [`pubsub`], [`admin`], [`json`], [`limits`], [`topic`],
-//! [`batch`].
+//! Modules: [`lifecycle`], [`keyvalue`], [`pubsub`], [`admin`] (generated),
+//! [`codec`], [`field`] (the error and bounded quoting of client input),
+//! [`json`], [`limits`] (KeyValue), [`cursor`] (Scan cursors), [`topic`],
+//! [`publish`] (payload, metadata, subscriber ids), [`batch`].
 
 pub mod batch;
+pub mod codec;
+pub mod cursor;
+pub mod field;
 pub mod json;
 pub mod limits;
+pub mod publish;
 pub mod topic;
+
+pub use field::FieldError;
 
 pub mod lifecycle {
     pub mod v1 {

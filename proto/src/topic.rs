@@ -2,15 +2,16 @@
 //! pattern: dot-separated tokens; subscriptions may use `*` (one token) and
 //! `>` (the rest, last token only); published topics never hold wildcards.
 
-use tonic::Status;
+use crate::field::{FieldError, quote};
 
 /// Longest topic accepted, in bytes.
 pub const MAX_TOPIC_BYTES: usize = 256;
 
-/// `INVALID_ARGUMENT` naming `field` unless `topic` is a valid topic (or,
-/// with `wildcards`, a valid subscription pattern).
-pub fn check(field: &str, topic: &str, wildcards: bool) -> Result<(), Status> {
-    let invalid = |reason: String| Err(Status::invalid_argument(format!("{field}: {reason}")));
+/// Refuses `topic` (naming `field`) unless it is a valid topic (or, with
+/// `wildcards`, a valid subscription pattern). Messages quote the topic
+/// only up to a short bound.
+pub fn check(field: &str, topic: &str, wildcards: bool) -> Result<(), FieldError> {
+    let invalid = |reason: String| Err(FieldError::new(field, reason));
     if topic.is_empty() {
         return invalid("must not be empty".into());
     }
@@ -26,19 +27,23 @@ pub fn check(field: &str, topic: &str, wildcards: bool) -> Result<(), Status> {
     let tokens: Vec<&str> = topic.split('.').collect();
     for (i, token) in tokens.iter().enumerate() {
         if token.is_empty() {
-            return invalid(format!("`{topic}` has an empty token"));
+            return invalid(format!("`{}` has an empty token", quote(topic)));
         }
         let wild = *token == "*" || *token == ">";
         if !wild && (token.contains('*') || token.contains('>')) {
-            return invalid(format!("`{token}`: wildcards must be whole tokens"));
+            return invalid(format!(
+                "`{}`: wildcards must be whole tokens",
+                quote(token)
+            ));
         }
         if wild && !wildcards {
             return invalid(format!(
-                "`{topic}`: wildcards are for subscriptions, not publishing"
+                "`{}`: wildcards are for subscriptions, not publishing",
+                quote(topic)
             ));
         }
         if *token == ">" && i != tokens.len() - 1 {
-            return invalid(format!("`{topic}`: `>` must be the last token"));
+            return invalid(format!("`{}`: `>` must be the last token", quote(topic)));
         }
     }
     Ok(())
@@ -96,15 +101,23 @@ mod tests {
             ("ord*ers", true),
         ] {
             let err = check("topic", topic, wild).unwrap_err();
-            assert_eq!(err.code(), tonic::Code::InvalidArgument, "{topic}");
-            assert!(err.message().starts_with("topic:"), "{}", err.message());
+            assert_eq!(err.field, "topic", "{topic}");
+            assert!(err.to_string().starts_with("topic: "), "{err}");
         }
         let long = "a".repeat(MAX_TOPIC_BYTES + 1);
         assert!(
             check("topic", &long, false)
                 .unwrap_err()
-                .message()
+                .problem
                 .contains("256")
         );
+    }
+
+    #[test]
+    fn messages_quote_the_topic_only_up_to_a_bound() {
+        let long = format!("{}..b", "a".repeat(200));
+        let err = check("topic", &long, true).unwrap_err();
+        assert!(err.problem.len() < 100, "{err}");
+        assert!(err.problem.contains('…'), "{err}");
     }
 }

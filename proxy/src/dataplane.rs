@@ -8,7 +8,7 @@
 use std::{future::Future, time::Duration};
 
 use prism_observability::grpc::{self as tracing_grpc, Side};
-use prism_proto::limits::Limits;
+use prism_proto::{field::FieldError, limits::Limits};
 use tokio::time::Instant;
 use tonic::{
     Request, Response, Status,
@@ -27,7 +27,7 @@ pub async fn unary<Req, Resp, Fut>(
     kind: PatternKind,
     (service, operation): (&'static str, &'static str),
     request: Request<Req>,
-    check: impl FnOnce(&Limits, &Req) -> Result<(), Status>,
+    check: impl FnOnce(&Limits, &Req) -> Result<(), FieldError>,
     send: impl FnOnce(PatternChannel, Request<Req>) -> Fut,
 ) -> Result<Response<Resp>, Status>
 where
@@ -42,7 +42,7 @@ where
         let routed = namespace.route(kind)?;
         Span::current().record("prism.pattern", kind.as_str());
         let body = request.into_inner();
-        check(&routed.spec.limits, &body)?;
+        check(&routed.spec.limits, &body).map_err(ProxyError::from)?;
         let _budget = namespace.admit(
             body.encoded_len(),
             routed.spec.config.limits.max_in_flight_bytes,

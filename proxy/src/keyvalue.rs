@@ -1,5 +1,7 @@
 //! The KeyValue data plane: each call is checked against the namespace's
-//! limits and forwarded to its pattern by [`dataplane::unary`].
+//! limits (a Scan's prefix like a key, its cursor's length; what the cursor
+//! holds is the pattern's to check) and forwarded to its pattern by
+//! [`dataplane::unary`].
 
 use std::sync::Arc;
 
@@ -92,7 +94,7 @@ impl KeyValue for KeyValueProxy {
             PatternKind::Keyvalue,
             (SERVICE, "Scan"),
             request,
-            |_, _| Ok(()),
+            |limits, r| limits.check_scan(&r.prefix, &r.cursor),
             |ch, r| async move { client(ch).scan(r).await },
         )
         .await

@@ -12,7 +12,8 @@
 use std::{pin::Pin, sync::Arc, time::Duration};
 
 use prism_proto::{
-    batch,
+    field::FieldError,
+    publish::{self, check_publish, check_publish_batch},
     pubsub::v1::{
         AckRequest, AckResponse, Message, PublishBatchRequest, PublishBatchResponse,
         PublishRequest, PublishResponse, SubscribeRequest, UnsubscribeRequest, UnsubscribeResponse,
@@ -28,14 +29,15 @@ use crate::{
     channel::PatternChannel,
     config::PatternKind,
     dataplane,
+    error::ProxyError,
     namespace::Namespace,
     state::ProxyState,
     subscriptions::{Buffer, Policy},
 };
 
 const SERVICE: &str = "prism.pubsub.v1.PubSub";
-/// Largest metadata map on a message, keys and values together.
-pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+/// The config field that limits a payload here, named in refusals.
+const PAYLOAD_SETTING: &str = "max_value_bytes";
 /// Waits between attempts to subscribe again after the pattern went away.
 const RESUBSCRIBE_BACKOFF: (Duration, Duration) =
     (Duration::from_millis(20), Duration::from_secs(1));
@@ -58,37 +60,10 @@ fn client(channel: PatternChannel) -> PubSubClient<PatternChannel> {
         .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
 }
 
-fn check_publish(max_payload: usize, r: &PublishRequest) -> Result<(), Status> {
-    prism_proto::topic::check("topic", &r.topic, false)?;
-    if r.payload.len() > max_payload {
-        return Err(Status::invalid_argument(format!(
-            "payload: {} bytes exceeds the limit of {max_payload} bytes (max_value_bytes)",
-            r.payload.len()
-        )));
-    }
-    let mut size = 0;
-    for (key, value) in &r.metadata {
-        let reserved = key.starts_with("prism-") || key == "traceparent" || key == "tracestate";
-        if key.is_empty() || reserved {
-            return Err(Status::invalid_argument(format!(
-                "metadata: key `{key}` is empty or reserved (prism-*, traceparent, tracestate)"
-            )));
-        }
-        size += key.len() + value.len();
-    }
-    if size > MAX_METADATA_BYTES {
-        return Err(Status::invalid_argument(format!(
-            "metadata: {size} bytes exceeds the limit of {MAX_METADATA_BYTES} bytes"
-        )));
-    }
-    Ok(())
-}
-
-/// A batch passes when its size is allowed and every message passes
-/// [`check_publish`]; the refusal names the first message that does not.
-fn check_publish_batch(max_payload: usize, r: &PublishBatchRequest) -> Result<(), Status> {
-    batch::check_size(r.messages.len())?;
-    batch::check_each(&r.messages, |m| check_publish(max_payload, m))
+/// The topic and subscriber an Unsubscribe or Ack names: both required.
+fn check_subscription(topic: &str, subscriber_id: &str) -> Result<(), FieldError> {
+    prism_proto::topic::check("topic", topic, true)?;
+    publish::check_subscriber_id(subscriber_id, true)
 }
 
 /// Whether a failed (re)subscription is worth another try.
@@ -110,7 +85,7 @@ impl PubSub for PubSubProxy {
             PatternKind::Pubsub,
             (SERVICE, "Publish"),
             request,
-            |limits, r| check_publish(limits.max_value_bytes, r),
+            |limits, r| check_publish(r, limits.max_value_bytes, PAYLOAD_SETTING),
             |ch, r| async move { client(ch).publish(r).await },
         )
         .await
@@ -125,7 +100,7 @@ impl PubSub for PubSubProxy {
             PatternKind::Pubsub,
             (SERVICE, "PublishBatch"),
             request,
-            |limits, r| check_publish_batch(limits.max_value_bytes, r),
+            |limits, r| check_publish_batch(r, limits.max_value_bytes, PAYLOAD_SETTING),
             |ch, r| async move { client(ch).publish_batch(r).await },
         )
         .await
@@ -143,16 +118,14 @@ impl PubSub for PubSubProxy {
             .namespaces
             .get(dataplane::namespace_of(request.metadata())?)?;
         let mut subscribe = request.into_inner();
-        prism_proto::topic::check("topic", &subscribe.topic, true)?;
+        prism_proto::topic::check("topic", &subscribe.topic, true).map_err(ProxyError::from)?;
+        publish::check_subscriber_id(&subscribe.subscriber_id, false).map_err(ProxyError::from)?;
         if subscribe.subscriber_id.is_empty() {
             subscribe.subscriber_id = format!("{:032x}", rand::rng().random::<u128>());
         }
         let at_least_once = namespace.status().capabilities.iter().any(|c| c == "ack");
         if subscribe.manual_ack && !at_least_once {
-            return Err(Status::unimplemented(format!(
-                "manual_ack: namespace `{}` delivers at most once",
-                namespace.name()
-            )));
+            return Err(ProxyError::AtMostOnce(namespace.name().to_string()).into());
         }
         let upstream = open(&namespace, &subscribe).await?;
         let capacity = namespace.spec().config.limits.subscriber_buffer;
@@ -192,6 +165,7 @@ impl PubSub for PubSubProxy {
             request.get_ref().topic.clone(),
             request.get_ref().subscriber_id.clone(),
         );
+        check_subscription(&topic, &subscriber_id).map_err(ProxyError::from)?;
         // Local streams end first, so their pumps do not subscribe again.
         let closed = self
             .state
@@ -202,7 +176,7 @@ impl PubSub for PubSubProxy {
             PatternKind::Pubsub,
             (SERVICE, "Unsubscribe"),
             request,
-            |_, r| prism_proto::topic::check("topic", &r.topic, true),
+            |_, r| check_subscription(&r.topic, &r.subscriber_id),
             |ch, r| async move { client(ch).unsubscribe(r).await },
         )
         .await?;
@@ -216,7 +190,10 @@ impl PubSub for PubSubProxy {
             PatternKind::Pubsub,
             (SERVICE, "Ack"),
             request,
-            |_, r| prism_proto::topic::check("topic", &r.topic, true),
+            |_, r| {
+                check_subscription(&r.topic, &r.subscriber_id)?;
+                publish::check_ack_ids(r.message_ids.len())
+            },
             |ch, r| async move { client(ch).ack(r).await },
         )
         .await
@@ -361,68 +338,16 @@ impl Drop for Registration {
 mod tests {
     use super::*;
 
-    fn publish(topic: &str, payload: usize, metadata: &[(&str, &str)]) -> PublishRequest {
-        PublishRequest {
-            topic: topic.into(),
-            payload: vec![0; payload],
-            metadata: metadata
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
-    }
-
     #[test]
-    fn publish_checks_name_the_field() {
-        assert!(check_publish(10, &publish("a.b", 10, &[("k", "v")])).is_ok());
-        for (request, field) in [
-            (publish("a.*", 1, &[]), "topic"),
-            (publish("a", 11, &[]), "payload"),
-            (publish("a", 1, &[("prism-id", "x")]), "metadata"),
-            (publish("a", 1, &[("traceparent", "x")]), "metadata"),
-        ] {
-            let err = check_publish(10, &request).unwrap_err();
-            assert_eq!(err.code(), Code::InvalidArgument);
-            assert!(err.message().starts_with(field), "{}", err.message());
+    fn unsubscribe_and_ack_name_topic_and_subscriber() {
+        assert!(check_subscription("orders.*", "worker").is_ok());
+        assert_eq!(check_subscription("", "worker").unwrap_err().field, "topic");
+        for id in ["", "a\nb"] {
+            assert_eq!(
+                check_subscription("t", id).unwrap_err().field,
+                "subscriber_id"
+            );
         }
-        let big = "v".repeat(MAX_METADATA_BYTES);
-        assert!(check_publish(10, &publish("a", 1, &[("k", &big)])).is_err());
-    }
-
-    #[test]
-    fn a_batch_is_refused_whole_naming_the_message_and_the_limit() {
-        let request = |messages: Vec<PublishRequest>| PublishBatchRequest { messages };
-        let good = || publish("a.b", 10, &[("k", "v")]);
-        assert!(check_publish_batch(10, &request(vec![good(); batch::MAX_MESSAGES])).is_ok());
-
-        let err = check_publish_batch(10, &request(vec![])).unwrap_err();
-        assert_eq!(err.code(), Code::InvalidArgument);
-        assert!(err.message().starts_with("messages: "), "{}", err.message());
-
-        let err =
-            check_publish_batch(10, &request(vec![good(); batch::MAX_MESSAGES + 1])).unwrap_err();
-        assert_eq!(err.code(), Code::InvalidArgument);
-        assert!(err.message().starts_with("messages: "), "{}", err.message());
-        assert!(err.message().contains("1000"), "{}", err.message());
-
-        let mut messages = vec![good(); 5];
-        messages[3] = publish("a.b", 11, &[]);
-        let err = check_publish_batch(10, &request(messages)).unwrap_err();
-        assert_eq!(err.code(), Code::InvalidArgument);
-        assert_eq!(
-            err.message(),
-            "messages[3].payload: 11 bytes exceeds the limit of 10 bytes (max_value_bytes)"
-        );
-
-        let mut messages = vec![good(); 3];
-        messages[1] = publish("a.*", 1, &[]);
-        messages[2] = publish("a", 11, &[]);
-        let err = check_publish_batch(10, &request(messages)).unwrap_err();
-        assert!(
-            err.message().starts_with("messages[1].topic: "),
-            "the first bad message is named: {}",
-            err.message()
-        );
     }
 
     #[test]

@@ -21,18 +21,38 @@ pub type NatsServer = ServerProcess<Nats>;
 
 pub struct Nats {
     jetstream: bool,
+    /// `--user` and `--pass`: clients must authenticate.
+    auth: Option<(String, String)>,
 }
 
 impl NatsServer {
     /// Starts a server with JetStream on a free port and waits until it
     /// answers PING.
     pub async fn start() -> Self {
-        Self::launch(Nats { jetstream: true }).await
+        Self::launch(Nats {
+            jetstream: true,
+            auth: None,
+        })
+        .await
+    }
+
+    /// Same as [`NatsServer::start`], accepting only clients that log in as
+    /// `user` with `pass`.
+    pub async fn start_with_auth(user: &str, pass: &str) -> Self {
+        Self::launch(Nats {
+            jetstream: true,
+            auth: Some((user.to_string(), pass.to_string())),
+        })
+        .await
     }
 
     /// Same as [`NatsServer::start`], without JetStream.
     pub async fn start_without_jetstream() -> Self {
-        Self::launch(Nats { jetstream: false }).await
+        Self::launch(Nats {
+            jetstream: false,
+            auth: None,
+        })
+        .await
     }
 
     /// `nats://127.0.0.1:PORT`
@@ -61,15 +81,26 @@ impl Launch for Nats {
             .arg(dir.join("store"))
             .arg("-l")
             .arg(log);
+        if let Some((user, pass)) = &self.auth {
+            command.args(["--user", user, "--pass", pass]);
+        }
     }
 
     fn ready(&self, port: u16) -> impl Future<Output = bool> + Send {
-        ping(port)
+        let connect = match &self.auth {
+            None => "CONNECT {\"verbose\":false}\r\nPING\r\n".to_string(),
+            Some((user, pass)) => format!(
+                "CONNECT {}\r\nPING\r\n",
+                serde_json::json!({"verbose": false, "user": user, "pass": pass})
+            ),
+        };
+        ping(port, connect)
     }
 }
 
-/// True when a NATS server on `port` greets with INFO and answers PING.
-async fn ping(port: u16) -> bool {
+/// True when a NATS server on `port` greets with INFO and answers the PING
+/// after `connect` (a `CONNECT … PING` exchange).
+async fn ping(port: u16, connect: String) -> bool {
     let probe = async {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
         let (read, mut write) = stream.split();
@@ -78,10 +109,7 @@ async fn ping(port: u16) -> bool {
         if !info.starts_with("INFO ") {
             return None;
         }
-        write
-            .write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
-            .await
-            .ok()?;
+        write.write_all(connect.as_bytes()).await.ok()?;
         loop {
             let line = lines.next_line().await.ok()??;
             if line == "PONG" {

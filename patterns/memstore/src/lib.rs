@@ -5,10 +5,11 @@
 //! Modules: [`config`] (the namespace's config block), [`store`] (the pure
 //! key/value structure), [`keyvalue`] (its gRPC service), [`broker`] (the
 //! in-memory fan-out), [`pubsub`] (its gRPC service), [`pattern`] (lifecycle
-//! hooks and health).
+//! hooks and health), [`error`] (the errors and their one map to statuses).
 
 pub mod broker;
 pub mod config;
+pub mod error;
 pub mod keyvalue;
 pub mod pattern;
 pub mod pubsub;

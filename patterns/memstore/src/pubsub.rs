@@ -1,5 +1,6 @@
-//! MemStore's PubSub gRPC service over the in-memory [`Broker`]: validate,
-//! trace (a PRODUCER span on publish, one for a whole batch, and a CONSUMER
+//! MemStore's PubSub gRPC service over the in-memory [`Broker`]: validate
+//! (by the rules `prism_proto::publish` shares with the proxy and NATS, so
+//! a message this backend takes is one every backend takes), trace (a PRODUCER span on publish, one for a whole batch, and a CONSUMER
 //! span per delivery in the publisher's trace), fan out, stream.
 
 use std::{
@@ -12,7 +13,7 @@ use std::{
 use prism_observability::propagation;
 use prism_pattern_sdk::Gate;
 use prism_proto::{
-    batch,
+    publish::{self, check_publish, check_publish_batch},
     pubsub::v1::{
         AckRequest, AckResponse, Message, PublishBatchRequest, PublishBatchResponse,
         PublishRequest, PublishResponse, SubscribeRequest, UnsubscribeRequest, UnsubscribeResponse,
@@ -27,8 +28,12 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
     broker::{Delivery, SubscriptionGuard},
+    error::Error,
     pattern::MemStore,
 };
+
+/// The config field that limits a payload here, named in refusals.
+const PAYLOAD_SETTING: &str = "max_value_bytes";
 
 /// Messages queued per subscription before it starts losing them.
 pub const SUBSCRIBER_QUEUE: usize = 1024;
@@ -65,18 +70,6 @@ impl PubSubService {
             dropped_before: 0,
         })
     }
-}
-
-/// `INVALID_ARGUMENT` naming the field unless `req` may be published.
-fn check_publish(max_payload: usize, req: &PublishRequest) -> Result<(), Status> {
-    prism_proto::topic::check("topic", &req.topic, false)?;
-    if req.payload.len() > max_payload {
-        return Err(Status::invalid_argument(format!(
-            "payload: {} bytes exceeds the limit of {max_payload} bytes (max_value_bytes)",
-            req.payload.len()
-        )));
-    }
-    Ok(())
 }
 
 fn messaging_span(kind: &'static str, topic: &str, message_id: &str) -> tracing::Span {
@@ -136,7 +129,7 @@ impl PubSub for PubSubService {
     ) -> Result<Response<PublishResponse>, Status> {
         self.gate.check()?;
         let req = request.into_inner();
-        check_publish(self.max_payload(), &req)?;
+        check_publish(&req, self.max_payload(), PAYLOAD_SETTING).map_err(Error::from)?;
         let message_id = new_message_id();
         let span = messaging_span("producer", &req.topic, &message_id);
         let delivered = span
@@ -150,10 +143,9 @@ impl PubSub for PubSubService {
         request: Request<PublishBatchRequest>,
     ) -> Result<Response<PublishBatchResponse>, Status> {
         self.gate.check()?;
-        let messages = request.into_inner().messages;
-        let max_payload = self.max_payload();
-        batch::check_size(messages.len())?;
-        batch::check_each(&messages, |m| check_publish(max_payload, m))?;
+        let batch = request.into_inner();
+        check_publish_batch(&batch, self.max_payload(), PAYLOAD_SETTING).map_err(Error::from)?;
+        let messages = batch.messages;
         let span = batch_span(common_topic(&messages), messages.len());
         let traceparent = propagation::traceparent_of(&span);
         let message_ids: Vec<String> = span.in_scope(|| {
@@ -178,11 +170,10 @@ impl PubSub for PubSubService {
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         self.gate.check()?;
         let req = request.into_inner();
-        prism_proto::topic::check("topic", &req.topic, true)?;
+        prism_proto::topic::check("topic", &req.topic, true).map_err(Error::from)?;
+        publish::check_subscriber_id(&req.subscriber_id, false).map_err(Error::from)?;
         if req.manual_ack {
-            return Err(Status::unimplemented(
-                "manual_ack: MemStore delivers at most once; there is nothing to acknowledge",
-            ));
+            return Err(Error::AtMostOnce("manual_ack").into());
         }
         let subscriber_id = if req.subscriber_id.is_empty() {
             new_message_id()
@@ -206,7 +197,8 @@ impl PubSub for PubSubService {
     ) -> Result<Response<UnsubscribeResponse>, Status> {
         self.gate.check()?;
         let req = request.into_inner();
-        prism_proto::topic::check("topic", &req.topic, true)?;
+        prism_proto::topic::check("topic", &req.topic, true).map_err(Error::from)?;
+        publish::check_subscriber_id(&req.subscriber_id, true).map_err(Error::from)?;
         let unsubscribed = self
             .memstore
             .broker()
@@ -215,9 +207,7 @@ impl PubSub for PubSubService {
     }
 
     async fn ack(&self, _: Request<AckRequest>) -> Result<Response<AckResponse>, Status> {
-        Err(Status::unimplemented(
-            "MemStore delivers at most once; there is nothing to acknowledge",
-        ))
+        Err(Error::AtMostOnce("Ack").into())
     }
 }
 
@@ -259,7 +249,6 @@ impl Stream for Deliveries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tonic::Code;
 
     fn publish(topic: &str, payload: usize) -> PublishRequest {
         PublishRequest {
@@ -267,19 +256,6 @@ mod tests {
             payload: vec![0; payload],
             metadata: Default::default(),
         }
-    }
-
-    #[test]
-    fn publish_checks_name_the_field_and_the_limit() {
-        assert!(check_publish(10, &publish("a.b", 10)).is_ok());
-        let err = check_publish(10, &publish("a.*", 1)).unwrap_err();
-        assert_eq!(err.code(), Code::InvalidArgument);
-        assert!(err.message().starts_with("topic: "), "{}", err.message());
-        let err = check_publish(10, &publish("a", 11)).unwrap_err();
-        assert_eq!(
-            err.message(),
-            "payload: 11 bytes exceeds the limit of 10 bytes (max_value_bytes)"
-        );
     }
 
     #[test]

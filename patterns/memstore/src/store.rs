@@ -8,6 +8,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::error::Error;
+
 #[derive(Debug, Clone)]
 struct Entry {
     value: Vec<u8>,
@@ -18,12 +20,6 @@ impl Entry {
     fn live(&self, now: Instant) -> bool {
         self.expires_at.is_none_or(|at| now < at)
     }
-}
-
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    #[error("store is full: {max_keys} keys (max_keys)")]
-    Full { max_keys: usize },
 }
 
 #[derive(Debug)]
@@ -69,7 +65,7 @@ impl Store {
         value: Vec<u8>,
         ttl: Option<Duration>,
         now: Instant,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), Error> {
         // An expiry past what the clock can hold is as good as none.
         let expires_at = ttl.and_then(|ttl| now.checked_add(ttl));
         if let Some(entry) = self.entries.get_mut(key) {
@@ -79,7 +75,7 @@ impl Store {
         if self.entries.len() >= self.max_keys {
             self.sweep(now);
             if self.entries.len() >= self.max_keys {
-                return Err(StoreError::Full {
+                return Err(Error::Full {
                     max_keys: self.max_keys,
                 });
             }
@@ -195,7 +191,7 @@ mod tests {
         s.set("b", vec![], None, now).unwrap();
         assert_eq!(
             s.set("c", vec![], None, now),
-            Err(StoreError::Full { max_keys: 2 })
+            Err(Error::Full { max_keys: 2 })
         );
         s.set("a", b"x".to_vec(), None, now).unwrap();
     }

@@ -23,7 +23,7 @@ use tonic::Status;
 use tracing::{Instrument, Span};
 
 use crate::{
-    config::NatsConfig,
+    config::{Credentials, NatsConfig},
     delivery::{self, Outlet, Stats},
     error::NatsError,
     headers,
@@ -112,7 +112,14 @@ impl Connection {
         let link = Arc::new(Link::new(Instant::now()));
         let (connects, mut connected) = tokio::sync::watch::channel(0u64);
         let events = link.clone();
-        let client = ConnectOptions::new()
+        let options = match config.credentials() {
+            Some(Credentials::UserPassword { user, password }) => {
+                ConnectOptions::with_user_and_password(user, password)
+            }
+            Some(Credentials::Token(token)) => ConnectOptions::with_token(token),
+            None => ConnectOptions::new(),
+        };
+        let client = options
             .name(format!("prism-nats {}", setup.namespace))
             .connection_timeout(config.connect_timeout())
             .request_timeout(Some(config.request_timeout()))

@@ -14,7 +14,23 @@ pub const NATS_MAX_PAYLOAD_LIMIT: usize = 64 * 1024 * 1024;
 /// Per-subscription channel sizes beyond this only hide a stuck subscriber.
 pub const MAX_SUBSCRIBER_BUFFER: usize = 1_000_000;
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// What the client logs in with; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    UserPassword { user: String, password: String },
+    Token(String),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UserPassword { user, .. } => write!(f, "UserPassword({user}, ***)"),
+            Self::Token(_) => f.write_str("Token(***)"),
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NatsConfig {
     /// One server or a comma-separated list (`nats://`, or `tls://` for TLS;
@@ -49,6 +65,25 @@ pub struct NatsConfig {
     /// Largest payload a Publish accepts (the NATS server's own
     /// `max_payload`, headers included, also applies).
     pub max_payload_bytes: usize,
+}
+
+/// Never prints the credentials `url` may carry.
+impl std::fmt::Debug for NatsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsConfig")
+            .field("url", &self.display_url())
+            .field("credentials", &self.credentials())
+            .field("jetstream", &self.jetstream)
+            .field("stream", &self.stream)
+            .field("subject_prefix", &self.subject_prefix)
+            .field("ack_wait_ms", &self.ack_wait_ms)
+            .field("max_deliver", &self.max_deliver)
+            .field("subscriber_buffer", &self.subscriber_buffer)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("max_payload_bytes", &self.max_payload_bytes)
+            .finish()
+    }
 }
 
 impl Default for NatsConfig {
@@ -138,6 +173,22 @@ impl NatsConfig {
         Ok(servers)
     }
 
+    /// How the client logs in: the user info of the first server in `url`
+    /// that has one (`nats://user:password@host`, or `nats://token@host`).
+    /// The client library does not take it from the URL by itself.
+    pub fn credentials(&self) -> Option<Credentials> {
+        let servers = self.servers().ok()?;
+        let server = servers.iter().find(|s| s.username().is_some())?;
+        let user = server.username()?.to_string();
+        Some(match server.password() {
+            Some(password) => Credentials::UserPassword {
+                user,
+                password: password.to_string(),
+            },
+            None => Credentials::Token(user),
+        })
+    }
+
     /// `url` without credentials, for health details and logs.
     pub fn display_url(&self) -> String {
         match self.servers() {
@@ -208,6 +259,30 @@ mod tests {
         let config: NatsConfig = parse_config(value)?;
         config.validate()?;
         Ok(config)
+    }
+
+    #[test]
+    fn credentials_come_from_the_url_and_never_print() {
+        let config = |url: &str| NatsConfig {
+            url: url.into(),
+            ..NatsConfig::default()
+        };
+        assert_eq!(config("nats://127.0.0.1:4222").credentials(), None);
+        let user = config("nats://127.0.0.1:1, nats://alice:s3cret@127.0.0.1:2").credentials();
+        assert_eq!(
+            user,
+            Some(Credentials::UserPassword {
+                user: "alice".into(),
+                password: "s3cret".into()
+            })
+        );
+        assert!(!format!("{user:?}").contains("s3cret"));
+        let token = config("nats://t0ken@127.0.0.1:4222").credentials();
+        assert_eq!(token, Some(Credentials::Token("t0ken".into())));
+        assert!(!format!("{token:?}").contains("t0ken"));
+        let whole = format!("{:?}", config("nats://alice:s3cret@127.0.0.1:2"));
+        assert!(!whole.contains("s3cret"), "{whole}");
+        assert!(whole.contains("nats://127.0.0.1:2"), "{whole}");
     }
 
     fn field_of(value: serde_json::Value) -> String {

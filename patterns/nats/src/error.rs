@@ -63,6 +63,15 @@ impl NatsError {
     }
 }
 
+impl From<prism_proto::FieldError> for NatsError {
+    fn from(err: prism_proto::FieldError) -> Self {
+        Self::InvalidArgument {
+            field: err.field,
+            reason: err.problem,
+        }
+    }
+}
+
 /// The one mapping from the pattern's errors to gRPC statuses.
 pub fn to_status(err: NatsError) -> Status {
     Status::new(code(&err), err.to_string())
@@ -239,6 +248,15 @@ mod tests {
             assert_eq!(status.code(), code, "{text}");
             assert_eq!(status.message(), text);
         }
+    }
+
+    #[test]
+    fn shared_field_errors_keep_their_text() {
+        let err = prism_proto::FieldError::new("metadata", "keys must not be empty");
+        let text = err.to_string();
+        let status = to_status(err.into());
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), text);
     }
 
     #[test]

@@ -15,54 +15,15 @@ pub const MESSAGE_ID: &str = "prism-message-id";
 pub const TIMESTAMP_MS: &str = "prism-timestamp-ms";
 /// JetStream drops a second message with the same id inside its window.
 pub const NATS_MSG_ID: &str = "Nats-Msg-Id";
-/// Longest metadata key accepted, in bytes.
-pub const MAX_METADATA_KEY_BYTES: usize = 256;
 
 /// Keys the application may not set: Prism's, NATS's and trace context.
 fn reserved(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    key.starts_with("prism-")
-        || key.starts_with("nats-")
-        || key == "traceparent"
-        || key == "tracestate"
-}
-
-/// `INVALID_ARGUMENT` naming `metadata` when a key is empty, too long,
-/// reserved or not a valid header name, or a value holds CR or LF.
-pub fn check_metadata(metadata: &HashMap<String, String>) -> Result<(), NatsError> {
-    let invalid = |reason: String| NatsError::invalid("metadata", reason);
-    for (key, value) in metadata {
-        if key.is_empty() {
-            return Err(invalid("keys must not be empty".into()));
-        }
-        if key.len() > MAX_METADATA_KEY_BYTES {
-            return Err(invalid(format!(
-                "key of {} bytes exceeds the limit of {MAX_METADATA_KEY_BYTES} bytes",
-                key.len()
-            )));
-        }
-        if reserved(key) {
-            return Err(invalid(format!(
-                "key `{key}` is reserved (prism-*, nats-*, traceparent, tracestate)"
-            )));
-        }
-        if key.chars().any(|c| !c.is_ascii_graphic() || c == ':') {
-            return Err(invalid(format!(
-                "key `{}` may only hold visible ASCII characters other than `:`",
-                key.escape_debug()
-            )));
-        }
-        if value.contains(['\r', '\n']) {
-            return Err(invalid(format!(
-                "the value of `{key}` must not contain CR or LF"
-            )));
-        }
-    }
-    Ok(())
+    prism_proto::publish::reserved_key(key)
 }
 
 /// Headers of a message being published. `metadata` must have passed
-/// [`check_metadata`] (anything invalid is left out, never a panic).
+/// `prism_proto::publish::check_metadata`, the rules every backend shares
+/// (anything invalid is left out, never a panic).
 pub fn encode(
     metadata: &HashMap<String, String>,
     message_id: &str,
@@ -199,46 +160,6 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
-    }
-
-    fn reason(pairs: &[(&str, &str)]) -> String {
-        match check_metadata(&meta(pairs)) {
-            Err(NatsError::InvalidArgument { field, reason }) => {
-                assert_eq!(field, "metadata");
-                reason
-            }
-            other => panic!("{pairs:?}: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn ordinary_metadata_passes() {
-        check_metadata(&meta(&[
-            ("content-type", "application/json"),
-            ("X-Tenant", "äöü 42"),
-            ("empty", ""),
-        ]))
-        .unwrap();
-    }
-
-    #[test]
-    fn bad_metadata_is_named() {
-        assert!(reason(&[("", "v")]).contains("empty"));
-        for key in [
-            "prism-message-id",
-            "Prism-X",
-            "traceparent",
-            "TraceState",
-            "Nats-Msg-Id",
-        ] {
-            assert!(reason(&[(key, "v")]).contains("reserved"), "{key}");
-        }
-        assert!(reason(&[("a b", "v")]).contains("visible ASCII"));
-        assert!(reason(&[("a:b", "v")]).contains("visible ASCII"));
-        assert!(reason(&[("ключ", "v")]).contains("visible ASCII"));
-        assert!(reason(&[("k", "line\r\nbreak")]).contains("CR or LF"));
-        let long = "k".repeat(MAX_METADATA_KEY_BYTES + 1);
-        assert!(reason(&[(&long, "v")]).contains("limit of 256 bytes"));
     }
 
     #[test]

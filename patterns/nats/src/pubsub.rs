@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use prism_pattern_sdk::Gate;
 use prism_proto::{
-    batch,
+    publish::{self, check_publish, check_publish_batch},
     pubsub::v1::{
         AckRequest, AckResponse, PublishBatchRequest, PublishBatchResponse, PublishRequest,
         PublishResponse, SubscribeRequest, UnsubscribeRequest, UnsubscribeResponse,
@@ -17,16 +17,13 @@ use tonic::{Request, Response, Status};
 use crate::{
     broker::{Publish, Subscribe, SubscriptionStream},
     error::{NatsError, to_status},
-    headers,
     pattern::Nats,
     subscriptions::Key,
     topic::{self, Use},
 };
 
-/// Longest subscriber id accepted, in bytes.
-pub const MAX_SUBSCRIBER_ID_BYTES: usize = 256;
-/// Most message ids one Ack may name.
-pub const MAX_ACK_IDS: usize = 10_000;
+/// The config field that limits a payload here, named in refusals.
+const PAYLOAD_SETTING: &str = "max_payload_bytes";
 
 pub struct PubSubService {
     nats: Arc<Nats>,
@@ -40,17 +37,7 @@ impl PubSubService {
 }
 
 fn decode_publish(req: PublishRequest, max_payload_bytes: usize) -> Result<Publish, NatsError> {
-    topic::check_topic(&req.topic, Use::Publish)?;
-    if req.payload.len() > max_payload_bytes {
-        return Err(NatsError::invalid(
-            "payload",
-            format!(
-                "{} bytes exceeds the limit of {max_payload_bytes} bytes (max_payload_bytes)",
-                req.payload.len()
-            ),
-        ));
-    }
-    headers::check_metadata(&req.metadata)?;
+    check_publish(&req, max_payload_bytes, PAYLOAD_SETTING)?;
     Ok(Publish {
         topic: req.topic,
         payload: req.payload,
@@ -64,36 +51,20 @@ fn decode_publish_batch(
     req: PublishBatchRequest,
     max_payload_bytes: usize,
 ) -> Result<Vec<Publish>, NatsError> {
-    if let Some(reason) = batch::size_problem(req.messages.len()) {
-        return Err(NatsError::invalid("messages", reason));
-    }
-    req.messages
+    check_publish_batch(&req, max_payload_bytes, PAYLOAD_SETTING)?;
+    Ok(req
+        .messages
         .into_iter()
-        .enumerate()
-        .map(|(index, m)| decode_publish(m, max_payload_bytes).map_err(|e| e.in_batch(index)))
-        .collect()
+        .map(|m| Publish {
+            topic: m.topic,
+            payload: m.payload,
+            metadata: m.metadata,
+        })
+        .collect())
 }
 
 fn check_subscriber_id(id: &str, required: bool) -> Result<(), NatsError> {
-    if id.is_empty() && required {
-        return Err(NatsError::invalid("subscriber_id", "must not be empty"));
-    }
-    if id.len() > MAX_SUBSCRIBER_ID_BYTES {
-        return Err(NatsError::invalid(
-            "subscriber_id",
-            format!(
-                "{} bytes exceeds the limit of {MAX_SUBSCRIBER_ID_BYTES} bytes",
-                id.len()
-            ),
-        ));
-    }
-    if id.chars().any(char::is_control) {
-        return Err(NatsError::invalid(
-            "subscriber_id",
-            "must not contain control characters",
-        ));
-    }
-    Ok(())
+    Ok(publish::check_subscriber_id(id, required)?)
 }
 
 fn decode_subscribe(req: SubscribeRequest) -> Result<Subscribe, NatsError> {
@@ -124,15 +95,7 @@ fn decode_key(topic: String, subscriber_id: String) -> Result<Key, NatsError> {
 
 fn decode_ack(req: AckRequest) -> Result<(Key, Vec<String>), NatsError> {
     let key = decode_key(req.topic, req.subscriber_id)?;
-    if req.message_ids.len() > MAX_ACK_IDS {
-        return Err(NatsError::invalid(
-            "message_ids",
-            format!(
-                "{} ids exceeds the limit of {MAX_ACK_IDS}",
-                req.message_ids.len()
-            ),
-        ));
-    }
+    publish::check_ack_ids(req.message_ids.len())?;
     Ok((key, req.message_ids))
 }
 
@@ -212,6 +175,10 @@ impl PubSub for PubSubService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prism_proto::{
+        batch,
+        publish::{MAX_ACK_IDS, MAX_SUBSCRIBER_ID_BYTES},
+    };
     use std::collections::HashMap;
 
     fn field(err: NatsError) -> String {

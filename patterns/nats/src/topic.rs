@@ -22,15 +22,16 @@ pub enum Use {
 /// token) and `>` (the last token) only when subscribing. The rules are
 /// `prism_proto::topic`'s, so the proxy and every pattern word them alike.
 pub fn check_topic(topic: &str, usage: Use) -> Result<(), NatsError> {
-    prism_proto::topic::check("topic", topic, usage == Use::Subscribe).map_err(|status| {
-        let message = status.message();
-        NatsError::invalid("topic", message.strip_prefix("topic: ").unwrap_or(message))
-    })
+    Ok(prism_proto::topic::check(
+        "topic",
+        topic,
+        usage == Use::Subscribe,
+    )?)
 }
 
 /// Checks a configured subject prefix: tokens as in a published topic.
 pub fn check_prefix(prefix: &str) -> Result<(), String> {
-    check_topic(prefix, Use::Publish).map_err(|e| e.to_string().replacen("topic: ", "", 1))
+    prism_proto::topic::check("subject_prefix", prefix, false).map_err(|e| e.problem)
 }
 
 /// Maps topics to NATS subjects under a prefix, and back.

@@ -4,11 +4,20 @@
 use std::time::Duration;
 
 use deadpool::managed::{PoolError, TimeoutType};
+use prism_proto::FieldError;
 use redis::{ErrorKind, ServerErrorKind};
 use tonic::{Code, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A request field breaks one of the rules every edge shares.
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    /// A call came before `Initialize` configured the backend.
+    #[error("pattern is not initialized")]
+    NotInitialized,
+    #[error("key not found")]
+    KeyNotFound,
     /// Every pooled connection stayed busy for the whole wait.
     #[error("all {pool_size} redis connections stayed busy for {waited:?} (pool_size)")]
     PoolBusy { pool_size: usize, waited: Duration },
@@ -63,7 +72,12 @@ impl Error {
                     || err.is_unrecoverable_error()
             }
             Self::ConnectTimeout(_) => true,
-            Self::PoolBusy { .. } | Self::Closed | Self::Pool(_) => false,
+            Self::PoolBusy { .. }
+            | Self::Closed
+            | Self::Pool(_)
+            | Self::Invalid(_)
+            | Self::NotInitialized
+            | Self::KeyNotFound => false,
         }
     }
 }
@@ -72,6 +86,9 @@ impl Error {
 ///
 /// | failure | code |
 /// |---|---|
+/// | a request field breaks a rule (key, value, TTL, prefix, cursor) | `INVALID_ARGUMENT` |
+/// | no such key | `NOT_FOUND` |
+/// | called before `Initialize` | `UNAVAILABLE` |
 /// | connection refused, reset, I/O error, timeout, pool busy or closed | `UNAVAILABLE` (retryable) |
 /// | server loading, TRYAGAIN, MASTERDOWN, CLUSTERDOWN, READONLY (failover) | `UNAVAILABLE` |
 /// | server out of memory (OOM) | `RESOURCE_EXHAUSTED` |
@@ -80,7 +97,12 @@ impl Error {
 /// | anything else the server or client reports | `INTERNAL` |
 pub fn to_status(err: &Error) -> Status {
     let code = match err {
-        Error::PoolBusy { .. } | Error::ConnectTimeout(_) | Error::Closed => Code::Unavailable,
+        Error::Invalid(_) => Code::InvalidArgument,
+        Error::KeyNotFound => Code::NotFound,
+        Error::NotInitialized
+        | Error::PoolBusy { .. }
+        | Error::ConnectTimeout(_)
+        | Error::Closed => Code::Unavailable,
         Error::Pool(_) => Code::Internal,
         Error::Redis(err) => redis_code(err),
     };
@@ -131,6 +153,13 @@ mod tests {
     fn every_failure_maps_to_its_code() {
         let ms = Duration::from_millis;
         let cases = [
+            // The request is at fault.
+            (
+                Error::Invalid(FieldError::new("cursor", "not a cursor this server issued")),
+                Code::InvalidArgument,
+            ),
+            (Error::KeyNotFound, Code::NotFound),
+            (Error::NotInitialized, Code::Unavailable),
             // Unreachable or overloaded: retry later.
             (
                 io_error(io::ErrorKind::ConnectionRefused),

@@ -19,8 +19,9 @@ use crate::{
 
 pub const DEFAULT_SCAN_LIMIT: usize = 100;
 pub const MAX_SCAN_LIMIT: usize = 10_000;
-/// Redis refuses `EX` values whose milliseconds overflow; stay well below.
-pub const MAX_TTL_SECONDS: i64 = i64::MAX / 1000 / 2;
+// Redis refuses `EX` values whose milliseconds overflow; the shared TTL
+// limit (100 years) stays far below that.
+const _: () = assert!(prism_proto::limits::Limits::MAX_TTL_SECONDS < i64::MAX / 1000 / 2);
 
 pub struct KeyValueService {
     redis: Arc<RedisPattern>,
@@ -37,13 +38,13 @@ impl KeyValueService {
         self.gate.check()?;
         self.redis
             .backend()
-            .ok_or_else(|| Status::unavailable("pattern is not initialized"))
+            .ok_or_else(|| to_status(&Error::NotInitialized))
     }
 }
 
-/// Turns a backend failure into the caller's status and logs it, once,
-/// here: loudly when an operator must act, quietly when Redis is merely
-/// unreachable (health says so already).
+/// Turns a failure into the caller's status and logs it, once, here:
+/// loudly when an operator must act, quietly when Redis is merely
+/// unreachable (health says so already) or the request was at fault.
 fn failed(op: &'static str, err: Error) -> Status {
     let status = to_status(&err);
     match status.code() {
@@ -63,13 +64,8 @@ impl KeyValue for KeyValueService {
         redis
             .config()
             .limits()
-            .check_set(&req.key, &req.value, req.ttl_seconds)?;
-        if req.ttl_seconds > MAX_TTL_SECONDS {
-            return Err(Status::invalid_argument(format!(
-                "ttl_seconds: {} exceeds the limit of {MAX_TTL_SECONDS}",
-                req.ttl_seconds
-            )));
-        }
+            .check_set(&req.key, &req.value, req.ttl_seconds)
+            .map_err(|e| failed("set", e.into()))?;
         redis
             .set(&req.key, &req.value, req.ttl_seconds as u64)
             .await
@@ -80,10 +76,14 @@ impl KeyValue for KeyValueService {
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
         let redis = self.admit()?;
         let key = request.into_inner().key;
-        redis.config().limits().check_key(&key)?;
+        redis
+            .config()
+            .limits()
+            .check_key(&key)
+            .map_err(|e| failed("get", e.into()))?;
         match redis.get(&key).await.map_err(|e| failed("get", e))? {
             Some(value) => Ok(Response::new(GetResponse { value })),
-            None => Err(Status::not_found("key not found")),
+            None => Err(to_status(&Error::KeyNotFound)),
         }
     }
 
@@ -93,7 +93,11 @@ impl KeyValue for KeyValueService {
     ) -> Result<Response<DeleteResponse>, Status> {
         let redis = self.admit()?;
         let key = request.into_inner().key;
-        redis.config().limits().check_key(&key)?;
+        redis
+            .config()
+            .limits()
+            .check_key(&key)
+            .map_err(|e| failed("delete", e.into()))?;
         let deleted = redis.delete(&key).await.map_err(|e| failed("delete", e))?;
         Ok(Response::new(DeleteResponse { deleted }))
     }
@@ -104,7 +108,11 @@ impl KeyValue for KeyValueService {
     ) -> Result<Response<ExistsResponse>, Status> {
         let redis = self.admit()?;
         let key = request.into_inner().key;
-        redis.config().limits().check_key(&key)?;
+        redis
+            .config()
+            .limits()
+            .check_key(&key)
+            .map_err(|e| failed("exists", e.into()))?;
         let exists = redis.exists(&key).await.map_err(|e| failed("exists", e))?;
         Ok(Response::new(ExistsResponse { exists }))
     }
@@ -116,7 +124,11 @@ impl KeyValue for KeyValueService {
             0 => DEFAULT_SCAN_LIMIT,
             n => n.min(MAX_SCAN_LIMIT),
         };
-        let cursor = Cursor::parse(&req.cursor, redis.config().max_key_bytes)?;
+        let limits = redis.config().limits();
+        let cursor = limits
+            .check_scan(&req.prefix, &req.cursor)
+            .and_then(|()| Cursor::parse(&req.cursor, limits.max_key_bytes))
+            .map_err(|e| failed("scan", e.into()))?;
         let page = redis
             .scan(&req.prefix, cursor, limit)
             .await

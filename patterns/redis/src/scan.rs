@@ -17,13 +17,14 @@
 //! API cursors, opaque to clients:
 //! - `""` (or `"0"`): the first page;
 //! - `"<cursor>"`: the next page starts at that Redis cursor;
-//! - `"<start>:<end>:<count>:<hex of the last key>"`: inside a batch.
+//! - `"<start>:<end>:<count>:<hex of the last key>"`: inside a batch (the
+//!   key as `prism_proto::cursor` writes it for every backend).
 //!
 //! An empty `next_cursor` means the scan is complete.
 
 use std::future::Future;
 
-use tonic::Status;
+use prism_proto::{FieldError, cursor};
 
 /// Pages built from more batches than this end early with a cursor, so a
 /// sparse prefix in a large keyspace cannot hold one call for long.
@@ -52,10 +53,10 @@ pub enum Cursor {
 }
 
 impl Cursor {
-    /// Parses an API cursor; anything this server did not issue is
-    /// `INVALID_ARGUMENT`.
-    pub fn parse(text: &str, max_key_bytes: usize) -> Result<Self, Status> {
-        let invalid = || Status::invalid_argument("cursor: not a cursor this server issued");
+    /// Parses an API cursor; anything this server did not issue is refused,
+    /// naming `cursor`.
+    pub fn parse(text: &str, max_key_bytes: usize) -> Result<Self, FieldError> {
+        let invalid = cursor::invalid;
         if text.is_empty() {
             return Ok(Self::Start);
         }
@@ -77,12 +78,7 @@ impl Cursor {
             .and_then(|s| s.parse().ok())
             .filter(|c| (1..=MAX_COUNT).contains(c))
             .ok_or_else(invalid)?;
-        let after = parts
-            .next()
-            .filter(|hex| hex.len() <= 2 * max_key_bytes)
-            .and_then(decode_hex)
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(invalid)?;
+        let after = cursor::decode_key(parts.next().ok_or_else(invalid)?, max_key_bytes)?;
         Ok(Self::Within {
             start,
             end,
@@ -101,7 +97,7 @@ impl Cursor {
                 end,
                 count,
                 after,
-            } => format!("{start}:{end}:{count}:{}", encode_hex(after.as_bytes())),
+            } => format!("{start}:{end}:{count}:{}", cursor::encode_key(after)),
         }
     }
 }
@@ -195,29 +191,6 @@ where
         keys,
         next: Some(Cursor::At(at)),
     })
-}
-
-fn encode_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 0xf) as usize] as char);
-    }
-    out
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    text.as_bytes()
-        .chunks(2)
-        .map(|pair| {
-            let digits = std::str::from_utf8(pair).ok()?;
-            u8::from_str_radix(digits, 16).ok()
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -396,8 +369,49 @@ mod tests {
             "1:2:3:616161",
         ] {
             let err = Cursor::parse(text, 2).unwrap_err();
-            assert_eq!(err.code(), tonic::Code::InvalidArgument, "{text}");
-            assert!(err.message().starts_with("cursor"), "{text}");
+            assert_eq!(err.field, "cursor", "{text}");
+        }
+    }
+
+    fn any_cursor() -> impl proptest::strategy::Strategy<Value = Cursor> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Cursor::Start),
+            (1..u64::MAX).prop_map(Cursor::At),
+            (any::<u64>(), any::<u64>(), 1..=MAX_COUNT, ".{0,32}").prop_map(
+                |(start, end, count, after)| Cursor::Within {
+                    start,
+                    end,
+                    count,
+                    after,
+                }
+            ),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn issued_cursors_round_trip(cursor in any_cursor()) {
+            proptest::prop_assert_eq!(Cursor::parse(&cursor.encode(), 4096).unwrap(), cursor);
+        }
+
+        #[test]
+        fn any_text_parses_or_is_refused_naming_the_cursor(
+            text in proptest::prelude::any::<String>()
+        ) {
+            match Cursor::parse(&text, 64) {
+                // What parses is a cursor this server could have issued.
+                Ok(cursor) => proptest::prop_assert_eq!(
+                    Cursor::parse(&cursor.encode(), 64).unwrap(),
+                    cursor
+                ),
+                Err(err) => proptest::prop_assert_eq!(err.field.as_str(), "cursor"),
+            }
+        }
+
+        #[test]
+        fn digit_and_colon_soup_never_panics(text in "[0-9a-f:]{0,60}") {
+            let _ = Cursor::parse(&text, 8);
         }
     }
 

@@ -195,8 +195,8 @@ impl PubsubArgs {
         let topic = self
             .topic
             .unwrap_or_else(|| format!("bench.{}", std::process::id()));
-        if let Err(status) = prism_proto::topic::check("--topic", &topic, false) {
-            return usage(status.message().to_string());
+        if let Err(err) = prism_proto::topic::check("--topic", &topic, false) {
+            return usage(err.to_string());
         }
         Ok(PubsubSettings {
             subscribers: self.subscribers,

@@ -67,6 +67,7 @@ macro_rules! keyvalue_suite {
             case!(scan_pages_never_repeat_or_miss);
             case!(concurrent_writers_readers_and_deleters);
             case!(unknown_namespace_is_not_found);
+            case!(bogus_scan_cursors_and_long_prefixes_are_invalid);
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn restarting_namespace_is_unavailable_within_the_deadline() {
@@ -440,6 +441,72 @@ pub async fn unknown_namespace_is_not_found(env: &KvEnv) {
         err.message().contains("no-such-namespace"),
         "{}",
         err.message()
+    );
+}
+
+/// A cursor the server did not issue, and a prefix longer than a key may
+/// be, are refused naming the field, without echoing the input; the
+/// cursor of a real page still works.
+pub async fn bogus_scan_cursors_and_long_prefixes_are_invalid(env: &KvEnv) {
+    let mut kv = env.kv().await;
+    for i in 0..3 {
+        kv.set(set(&format!("page:{i}"), b"v", 0))
+            .await
+            .expect("set");
+    }
+    let scan = |prefix: &str, cursor: &str| ScanRequest {
+        prefix: prefix.into(),
+        cursor: cursor.into(),
+        limit: 1,
+    };
+    for (what, request, field) in [
+        ("a bogus cursor", scan("page:", "not-a-cursor!"), "cursor"),
+        (
+            "a cursor of junk digits",
+            scan("page:", "12:x:y:zz"),
+            "cursor",
+        ),
+        (
+            "a huge cursor",
+            scan("page:", &"7".repeat(100_000)),
+            "cursor",
+        ),
+        ("a 1 MB prefix", scan(&"p".repeat(1 << 20), ""), "prefix"),
+    ] {
+        let err = kv.scan(request).await.expect_err(what);
+        assert_eq!(err.code(), Code::InvalidArgument, "{what}: {err:?}");
+        assert!(
+            err.message().starts_with(&format!("{field}: ")),
+            "{what}: {}",
+            err.message()
+        );
+        assert!(err.message().len() < 200, "{what}: {}", err.message());
+    }
+    let err = kv
+        .scan(scan(&"p".repeat(MAX_KEY_BYTES + 1), ""))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().contains(&MAX_KEY_BYTES.to_string()),
+        "the limit is named: {}",
+        err.message()
+    );
+    let first = kv
+        .scan(scan("page:", ""))
+        .await
+        .expect("first page")
+        .into_inner();
+    assert_eq!(first.keys.len(), 1);
+    let second = kv
+        .scan(scan("page:", &first.next_cursor))
+        .await
+        .expect("an issued cursor is accepted")
+        .into_inner();
+    assert!(
+        second.keys.iter().all(|k| !first.keys.contains(k)),
+        "{:?} then {:?}",
+        first.keys,
+        second.keys
     );
 }
 

@@ -21,6 +21,10 @@
 //!   Redis, glob characters in scan prefixes) against a real `redis-server`.
 //! - `blackbox`: an independent client (grpcurl) using reflection.
 //! - `console`: the real `prism-console` in tmux against a real proxy.
+//! - `validation`: bad input as a client sends it (huge names and keys,
+//!   undecodable bytes, MemStore's own checks); refusals stay short.
+//! - `secrets`: a trace-level log of the proxy and its patterns holds no
+//!   password.
 //! - `bench`: a short `prism-bench` run over every path (JSON sanity).
 
 #[macro_use]
@@ -38,6 +42,8 @@ mod memstore;
 mod nats;
 mod observability;
 mod redis;
+mod secrets;
+mod validation;
 
 keyvalue_suite!(keyvalue_memstore, crate::memstore::kv_env);
 keyvalue_suite!(keyvalue_redis, crate::redis::kv_env);

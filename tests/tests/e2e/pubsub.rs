@@ -80,6 +80,7 @@ macro_rules! pubsub_suite {
             case!(a_slow_subscriber_never_blocks_the_others);
             case!(wildcards_match_tokens);
             case!(bad_topics_and_payloads_are_invalid);
+            case!(bad_metadata_and_subscriber_ids_are_invalid);
             case!(a_batch_arrives_complete_in_order_with_its_ids);
             case!(an_invalid_batch_publishes_nothing);
             case!(the_delivery_is_in_the_publishers_trace);
@@ -376,6 +377,56 @@ pub async fn bad_topics_and_payloads_are_invalid(env: &PubSubEnv) {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
+}
+
+/// Metadata and subscriber ids follow one rule set whatever the backend;
+/// refusals name the field and never echo a huge input.
+pub async fn bad_metadata_and_subscriber_ids_are_invalid(env: &PubSubEnv) {
+    let mut ps = env.client().await;
+    let huge_key = "k".repeat(60_000);
+    for (what, key, value) in [
+        ("a 60,000-byte key", huge_key.as_str(), "v"),
+        ("a key with a newline", "a\nb", "v"),
+        ("a key with a colon", "a:b", "v"),
+        ("a reserved key", "Nats-Msg-Id", "v"),
+        ("a value with a line break", "k", "a\r\nb"),
+    ] {
+        let err = ps
+            .publish(PublishRequest {
+                topic: "meta.bad".into(),
+                payload: vec![],
+                metadata: HashMap::from([(key.to_string(), value.to_string())]),
+            })
+            .await
+            .expect_err(what);
+        assert_eq!(err.code(), Code::InvalidArgument, "{what}: {err:?}");
+        assert!(
+            err.message().starts_with("metadata: "),
+            "{what}: {}",
+            err.message()
+        );
+        assert!(err.message().len() < 200, "{what}: {}", err.message());
+    }
+    for (what, id) in [
+        ("a newline", "a\nb".to_string()),
+        ("1 MB", "s".repeat(1 << 20)),
+    ] {
+        let err = ps
+            .subscribe(SubscribeRequest {
+                topic: "meta.bad".into(),
+                subscriber_id: id,
+                manual_ack: false,
+            })
+            .await
+            .expect_err(what);
+        assert_eq!(err.code(), Code::InvalidArgument, "{what}: {err:?}");
+        assert!(
+            err.message().starts_with("subscriber_id: "),
+            "{what}: {}",
+            err.message()
+        );
+        assert!(err.message().len() < 200, "{what}: {}", err.message());
+    }
 }
 
 /// Message `i` of a test batch on `topic`: its number in payload and metadata.
