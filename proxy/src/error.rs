@@ -1,13 +1,23 @@
 //! The proxy's errors and the one place they become gRPC statuses.
 
+use std::sync::Arc;
+
 use tonic::Status;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+use crate::{config::ConfigError, supervisor::SupervisorError};
+
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ProxyError {
     #[error("namespace `{0}` not found")]
     UnknownNamespace(String),
     #[error("namespace `{namespace}` is unavailable: {reason}")]
     NamespaceUnavailable { namespace: String, reason: String },
+    #[error("namespace `{namespace}`: backend {backend} unreachable ({reason})")]
+    BackendUnreachable {
+        namespace: String,
+        backend: String,
+        reason: String,
+    },
     #[error("namespace `{namespace}`: pattern unreachable: {reason}")]
     PatternUnreachable { namespace: String, reason: String },
     #[error("proxy is shutting down")]
@@ -27,6 +37,18 @@ pub enum ProxyError {
         in_flight: usize,
         limit: usize,
     },
+    #[error("restart of `{namespace}` failed: {source}")]
+    RestartFailed {
+        namespace: String,
+        source: SupervisorError,
+    },
+    #[error("hot reload of `{namespace}` failed: {source}")]
+    ReloadFailed {
+        namespace: String,
+        source: SupervisorError,
+    },
+    #[error("config not reloaded: {0}")]
+    ConfigNotReloaded(Arc<ConfigError>),
     #[error("namespace `{namespace}` serves {serves}, not {called}")]
     WrongPattern {
         namespace: String,
@@ -41,12 +63,23 @@ impl From<ProxyError> for Status {
         match err {
             ProxyError::UnknownNamespace(_) => Status::not_found(message),
             ProxyError::NamespaceUnavailable { .. }
+            | ProxyError::BackendUnreachable { .. }
             | ProxyError::PatternUnreachable { .. }
             | ProxyError::Draining => Status::unavailable(message),
             ProxyError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
             ProxyError::BadHeader { .. } => Status::invalid_argument(message),
             ProxyError::WrongPattern { .. } => Status::unimplemented(message),
             ProxyError::Overloaded { .. } => Status::resource_exhausted(message),
+            ProxyError::RestartFailed { source, .. } | ProxyError::ReloadFailed { source, .. } => {
+                match source {
+                    SupervisorError::UnknownNamespace(_) => Status::not_found(message),
+                    SupervisorError::Stopped => Status::unavailable(message),
+                    SupervisorError::Start(_)
+                    | SupervisorError::SuccessorNotStarted(_)
+                    | SupervisorError::SuccessorNotHealthy { .. } => Status::aborted(message),
+                }
+            }
+            ProxyError::ConfigNotReloaded(_) => Status::invalid_argument(message),
         }
     }
 }
@@ -54,6 +87,7 @@ impl From<ProxyError> for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::StartError;
     use std::time::Duration;
     use tonic::Code;
 
@@ -64,6 +98,14 @@ mod tests {
             (
                 ProxyError::NamespaceUnavailable {
                     namespace: "x".into(),
+                    reason: "r".into(),
+                },
+                Code::Unavailable,
+            ),
+            (
+                ProxyError::BackendUnreachable {
+                    namespace: "x".into(),
+                    backend: "redis".into(),
                     reason: "r".into(),
                 },
                 Code::Unavailable,
@@ -93,6 +135,53 @@ mod tests {
                     header: "x-prism-namespace",
                     reason: "r".into(),
                 },
+                Code::InvalidArgument,
+            ),
+            (
+                ProxyError::RestartFailed {
+                    namespace: "x".into(),
+                    source: SupervisorError::Start(StartError::ExitedEarly("exit code 1".into())),
+                },
+                Code::Aborted,
+            ),
+            (
+                ProxyError::ReloadFailed {
+                    namespace: "x".into(),
+                    source: SupervisorError::SuccessorNotStarted(StartError::Rejected(
+                        "address".into(),
+                    )),
+                },
+                Code::Aborted,
+            ),
+            (
+                ProxyError::ReloadFailed {
+                    namespace: "x".into(),
+                    source: SupervisorError::SuccessorNotHealthy {
+                        pid: 7,
+                        last: "UNHEALTHY".into(),
+                    },
+                },
+                Code::Aborted,
+            ),
+            (
+                ProxyError::RestartFailed {
+                    namespace: "x".into(),
+                    source: SupervisorError::UnknownNamespace("x".into()),
+                },
+                Code::NotFound,
+            ),
+            (
+                ProxyError::ReloadFailed {
+                    namespace: "x".into(),
+                    source: SupervisorError::Stopped,
+                },
+                Code::Unavailable,
+            ),
+            (
+                ProxyError::ConfigNotReloaded(Arc::new(ConfigError::Invalid {
+                    field: "namespaces[0].name".into(),
+                    reason: "empty".into(),
+                })),
                 Code::InvalidArgument,
             ),
             (
