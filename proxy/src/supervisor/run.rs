@@ -147,7 +147,6 @@ pub(super) async fn supervise(
                     reason
                 };
                 fail(&ns, &cx, why, delay).await;
-                ns.update(|s| s.restart_count += 1);
                 delay
             }
         };
@@ -355,6 +354,8 @@ async fn fail(ns: &Namespace, cx: &Context, reason: String, retry: Duration) {
     cx.report(ns.name(), false).await;
     ns.update(|s| {
         s.state = State::Failed;
+        // The retry already scheduled counts as a restart.
+        s.restart_count += 1;
         s.pid = None;
         s.started_at = None;
         s.health = Health::unhealthy(reason.clone());
