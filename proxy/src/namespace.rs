@@ -92,11 +92,17 @@ impl From<HealthCheckResponse> for Health {
             // Anything else, including values from a newer pattern, is not fit to serve.
             _ => HealthStatus::Unhealthy,
         };
+        let mut details: BTreeMap<_, _> = r.details.into_iter().collect();
+        let unreachable = (!r.unreachable_backend.is_empty()).then_some(r.unreachable_backend);
+        if let Some(backend) = &unreachable {
+            // Shown by the admin API and the console with the other details.
+            details.insert("unreachable_backend".into(), backend.clone());
+        }
         Self {
             status,
             message: r.message,
-            details: r.details.into_iter().collect(),
-            unreachable: (!r.unreachable_backend.is_empty()).then_some(r.unreachable_backend),
+            details,
+            unreachable,
         }
     }
 }
@@ -398,6 +404,12 @@ mod tests {
             Readiness::BackendDown
         );
         assert_eq!(response(HealthStatus::Unhealthy, ""), Readiness::Broken);
+        let shown = Health::from(HealthCheckResponse {
+            status: HealthStatus::Unhealthy as i32,
+            unreachable_backend: "redis".into(),
+            ..Default::default()
+        });
+        assert_eq!(shown.details["unreachable_backend"], "redis");
         assert_eq!(response(HealthStatus::HealthUnknown, ""), Readiness::Broken);
     }
 

@@ -220,8 +220,13 @@ async fn watch_running(
     let (mut route, _) = go_live(ns, &running, cx, None);
     let mut ready = true;
     let mut broken = 0u32;
+    // The first check comes at once: a pattern up while its backend is
+    // down should not take calls for a whole interval.
+    let mut checked = false;
     let ended = loop {
-        let interval = if ready {
+        let interval = if !checked {
+            Duration::ZERO
+        } else if ready {
             cx.config.health_interval()
         } else {
             not_ready_interval(cx.config.health_interval())
@@ -254,6 +259,7 @@ async fn watch_running(
                 }
             },
             _ = tokio::time::sleep(interval) => {
+                checked = true;
                 let health = running.health(cx.config.health_timeout()).await;
                 let readiness = health.readiness();
                 broken = if readiness == Readiness::Broken { broken + 1 } else { 0 };

@@ -153,6 +153,7 @@ async fn redis_down_past_the_budget_fails_fast_then_heals_without_a_restart() {
     let info = proxy.pattern("cache").await;
     let health = info.health.expect("health");
     assert!(health.message.contains("redis unreachable"), "{health:?}");
+    assert_eq!(health.details["unreachable_backend"], "redis");
 
     let back = Instant::now();
     server.restart().await;
