@@ -1,8 +1,8 @@
 //! Faults, each case asserting what callers see and that the namespace heals
 //! by itself: [`backends`] down for longer than the failure budget then back
 //! on the same port (Redis, core NATS, JetStream) or SIGSTOPped (Redis);
-//! [`processes`] that crash-loop until their binary is fixed or are
-//! SIGSTOPped; [`streams`] of subscribers whose namespace turns FAILED, is
+//! [`processes`] that crash-loop until their binary is fixed, are
+//! SIGSTOPped, or cannot be spawned for want of file descriptors; [`streams`] of subscribers whose namespace turns FAILED, is
 //! removed, or cannot take them back in time.
 //!
 //! The failure budget is small in every case (health every 200 ms, two
@@ -18,7 +18,9 @@ use std::{
 };
 
 use prism_proto::{
-    admin::v1::{PatternInfo, PatternState, ReloadConfigRequest, RestartPatternRequest},
+    admin::v1::{
+        ListPatternsRequest, PatternInfo, PatternState, ReloadConfigRequest, RestartPatternRequest,
+    },
     keyvalue::v1::{GetRequest, SetRequest},
     pubsub::v1::{Message, PublishRequest, pub_sub_client::PubSubClient},
 };

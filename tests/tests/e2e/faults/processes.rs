@@ -1,5 +1,6 @@
-//! Pattern processes that crash, loop or hang: restarted, FAILED after the
-//! budget, still retried, and healed once the cause is gone.
+//! Pattern processes that crash, loop, hang or cannot be spawned (no file
+//! descriptors left): restarted, FAILED after the budget, still retried,
+//! and healed once the cause is gone; an operator's restart retries at once.
 
 use super::*;
 
@@ -130,4 +131,81 @@ async fn an_operator_restart_of_a_failed_namespace_retries_at_once() {
         .set(set("k", b"v"))
         .await
         .expect("serves");
+}
+
+/// Sets the soft limit on open files of process `pid` (util-linux `prlimit`).
+fn limit_open_files(pid: u32, soft: u64) {
+    let status = std::process::Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--nofile={soft}:"))
+        .status()
+        .expect("run prlimit");
+    assert!(status.success(), "prlimit --nofile={soft}: on {pid} failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawns_that_fail_for_want_of_file_descriptors_heal_once_there_are_some() {
+    let proxy = strict_proxy()
+        .namespace("{name: default, pattern: keyvalue, backend: memstore}")
+        .start()
+        .await;
+    let before = proxy.wait_healthy("default").await;
+    // Opened now: no new descriptor is needed to ask the proxy later.
+    let admin = proxy.admin().await;
+    let state = || {
+        let mut admin = admin.clone();
+        async move {
+            admin
+                .list_patterns(ListPatternsRequest {})
+                .await
+                .expect("ListPatterns on the open connection")
+                .into_inner()
+                .patterns
+                .into_iter()
+                .find(|p| p.namespace == "default")
+                .expect("listed")
+        }
+    };
+    state().await;
+
+    // Only descriptors 0–4 may be opened: every spawn fails with EMFILE.
+    limit_open_files(proxy.pid(), 5);
+    procs::signal(before.pid, libc::SIGKILL);
+    let failed = eventually(WAIT, "FAILED for want of descriptors", || {
+        let info = state();
+        async move {
+            let info = info.await;
+            (info.state() == PatternState::Failed).then_some(info)
+        }
+    })
+    .await;
+    assert!(
+        failed.last_error.contains("Too many open files"),
+        "{}",
+        failed.last_error
+    );
+    assert!(procs::alive(proxy.pid()), "the proxy stays up");
+
+    limit_open_files(proxy.pid(), 1024);
+    let freed = Instant::now();
+    let healed = eventually(WAIT, "RUNNING again", || {
+        let info = state();
+        async move {
+            let info = info.await;
+            (info.state() == PatternState::Running && info.pid != 0).then_some(info)
+        }
+    })
+    .await;
+    eprintln!(
+        "fd exhaustion: RUNNING {:?} after descriptors were freed",
+        freed.elapsed()
+    );
+    assert_ne!(healed.pid, before.pid);
+    proxy.wait_healthy("default").await;
+    proxy
+        .kv("default")
+        .await
+        .set(set("k", b"v"))
+        .await
+        .expect("serves again");
 }
