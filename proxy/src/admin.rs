@@ -236,7 +236,7 @@ impl Admin for AdminService {
             .state
             .reload_config()
             .await
-            .map_err(|e| ProxyError::ConfigNotReloaded(Arc::new(e)))?;
+            .map_err(|e| ProxyError::ConfigNotReloaded(e.into()))?;
         let mut message = format!(
             "{} added, {} removed, {} changed",
             changes.added.len(),

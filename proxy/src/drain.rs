@@ -83,7 +83,7 @@ mod tests {
         let drain = Drain::default();
         let running = drain.enter().unwrap();
         drain.start_draining();
-        assert!(matches!(drain.enter().err(), Some(ProxyError::Draining)));
+        assert_eq!(drain.enter().err(), Some(ProxyError::Draining));
         assert_eq!(drain.in_flight(), 1, "a refused call is not counted");
 
         let waiter = {

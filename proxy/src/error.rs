@@ -6,7 +6,7 @@ use tonic::Status;
 
 use crate::{config::ConfigError, supervisor::SupervisorError};
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProxyError {
     #[error("namespace `{0}` not found")]
     UnknownNamespace(String),
@@ -48,13 +48,38 @@ pub enum ProxyError {
         source: SupervisorError,
     },
     #[error("config not reloaded: {0}")]
-    ConfigNotReloaded(Arc<ConfigError>),
+    ConfigNotReloaded(ConfigRejected),
     #[error("namespace `{namespace}` serves {serves}, not {called}")]
     WrongPattern {
         namespace: String,
         serves: &'static str,
         called: &'static str,
     },
+}
+
+/// Why a config reload was refused. [`ConfigError`] is neither `Clone` nor
+/// `Eq` (it may hold an I/O error), so it is shared and compared by message.
+#[derive(Debug, Clone)]
+pub struct ConfigRejected(pub Arc<ConfigError>);
+
+impl From<ConfigError> for ConfigRejected {
+    fn from(err: ConfigError) -> Self {
+        Self(Arc::new(err))
+    }
+}
+
+impl PartialEq for ConfigRejected {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for ConfigRejected {}
+
+impl std::fmt::Display for ConfigRejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
 impl From<ProxyError> for Status {
@@ -178,10 +203,13 @@ mod tests {
                 Code::Unavailable,
             ),
             (
-                ProxyError::ConfigNotReloaded(Arc::new(ConfigError::Invalid {
-                    field: "namespaces[0].name".into(),
-                    reason: "empty".into(),
-                })),
+                ProxyError::ConfigNotReloaded(
+                    ConfigError::Invalid {
+                        field: "namespaces[0].name".into(),
+                        reason: "empty".into(),
+                    }
+                    .into(),
+                ),
                 Code::InvalidArgument,
             ),
             (
