@@ -201,3 +201,89 @@ impl Context {
         self.health.set_service_status(namespace, status).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{path::PathBuf, time::Duration};
+
+    use super::*;
+    use crate::{
+        config::NamespaceConfig,
+        namespace::{Spec, State},
+    };
+
+    /// A supervisor over `binary` whose FAILED retries are a minute apart.
+    fn supervised(binary: &str) -> (Supervisor, Arc<Namespace>) {
+        let config = SupervisorConfig {
+            max_consecutive_failures: 2,
+            restart_backoff_initial_ms: 1,
+            restart_backoff_max_ms: 60_000,
+            ..Default::default()
+        };
+        let activity = Arc::new(Activity::default());
+        let (health, _) = tonic_health::server::health_reporter();
+        let supervisor = Supervisor::new(config, health, activity.clone()).unwrap();
+        let ns = Arc::new(Namespace::new(
+            Spec::new(NamespaceConfig::default_memstore(), PathBuf::from(binary)),
+            activity,
+        ));
+        supervisor.add(ns.clone());
+        (supervisor, ns)
+    }
+
+    async fn until(ns: &Namespace, what: &str, check: impl Fn(&crate::namespace::Status) -> bool) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !check(&ns.status()) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{what}: {:?}", ns.status()));
+    }
+
+    #[tokio::test]
+    async fn a_crash_loop_is_failed_and_an_operator_restart_does_not_wait_for_the_backoff() {
+        // `false` exits at once with code 1 whatever its arguments.
+        let (supervisor, ns) = supervised("/bin/false");
+        until(&ns, "FAILED", |s| s.state == State::Failed).await;
+        let status = ns.status();
+        assert!(
+            status
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("2 consecutive failures") && e.contains("exit code 1")),
+            "{status:?}"
+        );
+        let asked = std::time::Instant::now();
+        let err = supervisor.restart("default").await.unwrap_err();
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "at once, not at the 30–60 s backoff"
+        );
+        assert!(
+            matches!(err, SupervisorError::Start(StartError::ExitedEarly(_))),
+            "{err}"
+        );
+        assert_eq!(
+            ns.status().state,
+            State::Failed,
+            "still FAILED, still retried"
+        );
+        assert_eq!(
+            supervisor.restart("nope").await.unwrap_err(),
+            SupervisorError::UnknownNamespace("nope".into())
+        );
+        supervisor.shutdown().await;
+        assert_eq!(ns.status().state, State::Stopped);
+    }
+
+    #[tokio::test]
+    async fn a_missing_binary_is_failed_at_once_with_the_path() {
+        let (supervisor, ns) = supervised("/nonexistent/prism-x");
+        until(&ns, "FAILED", |s| s.state == State::Failed).await;
+        let error = ns.status().last_error.unwrap_or_default();
+        assert_eq!(error, "pattern binary not found: /nonexistent/prism-x");
+        supervisor.remove("default").await;
+        assert_eq!(ns.status().state, State::Stopped);
+    }
+}

@@ -69,10 +69,9 @@ impl RestartPolicy {
     pub fn next(&mut self, event: Event, rng: &mut impl Rng) -> Action {
         match event {
             Event::Shutdown => return Action::Stop,
-            Event::OperatorRestart => {
-                self.failures = 0;
-                return Action::StartNow;
-            }
+            // At once, but it forgives nothing: a restart into the same
+            // fault goes straight back to FAILED and the capped backoff.
+            Event::OperatorRestart => return Action::StartNow,
             Event::Crashed { ran_for } => {
                 // A process that served for a while was no crash loop.
                 if ran_for >= self.stable_after {
@@ -213,7 +212,7 @@ mod tests {
     }
 
     #[test]
-    fn an_operator_restart_is_at_once_and_clears_the_count() {
+    fn an_operator_restart_is_at_once_and_forgives_nothing() {
         let mut policy = RestartPolicy::new(&config());
         let mut rng = StdRng::seed_from_u64(3);
         for _ in 0..5 {
@@ -223,12 +222,18 @@ mod tests {
             policy.next(Event::OperatorRestart, &mut rng),
             Action::StartNow
         );
-        assert_eq!(policy.failures(), 0);
-        assert!(matches!(
-            policy.next(QUICK, &mut rng),
-            Action::StartAfter(_)
-        ));
-        assert_eq!(policy.next(Event::Shutdown, &mut rng), Action::Stop);
+        assert_eq!(policy.failures(), 5);
+        assert!(
+            matches!(policy.next(QUICK, &mut rng), Action::FailThenStartAfter(_)),
+            "a restart into the same fault is FAILED again"
+        );
+        let mut fresh = RestartPolicy::new(&config());
+        assert_eq!(
+            fresh.next(Event::OperatorRestart, &mut rng),
+            Action::StartNow
+        );
+        assert!(matches!(fresh.next(QUICK, &mut rng), Action::StartAfter(_)));
+        assert_eq!(fresh.next(Event::Shutdown, &mut rng), Action::Stop);
     }
 
     /// The waits the policy asks for, played on a paused clock: a crash
