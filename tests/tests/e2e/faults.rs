@@ -102,7 +102,7 @@ async fn publish(client: &mut PsClient, payload: &[u8]) -> Result<(), Status> {
             payload: payload.to_vec(),
             metadata: Default::default(),
         },
-        Duration::from_secs(5),
+        Duration::from_secs(10),
     );
     client.publish(request).await.map(drop)
 }
