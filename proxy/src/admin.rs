@@ -21,6 +21,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     activity::{Event, EventKind},
+    error::ProxyError,
     namespace::{Namespace, State},
     state::ProxyState,
 };
@@ -192,7 +193,10 @@ impl Admin for AdminService {
             .supervisor
             .restart(&name)
             .await
-            .map_err(|reason| Status::aborted(format!("restart of `{name}` failed: {reason}")))?;
+            .map_err(|source| ProxyError::RestartFailed {
+                namespace: name.clone(),
+                source,
+            })?;
         Ok(Response::new(RestartPatternResponse {
             pattern: Some(info(&ns, &self.state.latency.window(&name, None))),
             message: format!("restarted `{name}`: pid {old_pid} → {new_pid}"),
@@ -210,8 +214,9 @@ impl Admin for AdminService {
             .supervisor
             .reload(&name, None)
             .await
-            .map_err(|reason| {
-                Status::aborted(format!("hot reload of `{name}` failed: {reason}"))
+            .map_err(|source| ProxyError::ReloadFailed {
+                namespace: name.clone(),
+                source,
             })?;
         Ok(Response::new(ReloadPatternResponse {
             old_pid: reloaded.old_pid,
@@ -231,7 +236,7 @@ impl Admin for AdminService {
             .state
             .reload_config()
             .await
-            .map_err(|e| Status::invalid_argument(format!("config not reloaded: {e}")))?;
+            .map_err(|e| ProxyError::ConfigNotReloaded(e.into()))?;
         let mut message = format!(
             "{} added, {} removed, {} changed",
             changes.added.len(),

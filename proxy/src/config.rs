@@ -99,6 +99,9 @@ pub struct SupervisorConfig {
     pub stable_after_ms: u64,
     /// How long in-flight calls and `Stop` may take on shutdown before kill.
     pub shutdown_grace_ms: u64,
+    /// How long a subscription whose pattern went away may wait to be
+    /// taken back by a new one before its stream ends with UNAVAILABLE.
+    pub resubscribe_timeout_ms: u64,
 }
 
 impl Default for SupervisorConfig {
@@ -113,6 +116,7 @@ impl Default for SupervisorConfig {
             max_consecutive_failures: 5,
             stable_after_ms: 10_000,
             shutdown_grace_ms: 5_000,
+            resubscribe_timeout_ms: 10_000,
         }
     }
 }
@@ -132,6 +136,9 @@ impl SupervisorConfig {
     }
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
+    }
+    pub fn resubscribe_timeout(&self) -> Duration {
+        Duration::from_millis(self.resubscribe_timeout_ms)
     }
 }
 

@@ -2,8 +2,12 @@
 //! input shows in a message only through [`quote`], so an error about a
 //! huge header or field stays small.
 
+use std::sync::Arc;
+
 use prism_proto::field::{FieldError, quote};
 use tonic::Status;
+
+use crate::{config::ConfigError, supervisor::SupervisorError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProxyError {
@@ -14,6 +18,12 @@ pub enum ProxyError {
     UnknownNamespace(String),
     #[error("namespace `{namespace}` is unavailable: {reason}")]
     NamespaceUnavailable { namespace: String, reason: String },
+    #[error("namespace `{namespace}`: backend {backend} unreachable ({reason})")]
+    BackendUnreachable {
+        namespace: String,
+        backend: String,
+        reason: String,
+    },
     #[error("namespace `{namespace}`: pattern unreachable: {reason}")]
     PatternUnreachable { namespace: String, reason: String },
     #[error("proxy is shutting down")]
@@ -33,6 +43,18 @@ pub enum ProxyError {
         in_flight: usize,
         limit: usize,
     },
+    #[error("restart of `{namespace}` failed: {source}")]
+    RestartFailed {
+        namespace: String,
+        source: SupervisorError,
+    },
+    #[error("hot reload of `{namespace}` failed: {source}")]
+    ReloadFailed {
+        namespace: String,
+        source: SupervisorError,
+    },
+    #[error("config not reloaded: {0}")]
+    ConfigNotReloaded(ConfigRejected),
     #[error("namespace `{namespace}` serves {serves}, not {called}")]
     WrongPattern {
         namespace: String,
@@ -44,6 +66,31 @@ pub enum ProxyError {
     AtMostOnce(String),
 }
 
+/// Why a config reload was refused. [`ConfigError`] is neither `Clone` nor
+/// `Eq` (it may hold an I/O error), so it is shared and compared by message.
+#[derive(Debug, Clone)]
+pub struct ConfigRejected(pub Arc<ConfigError>);
+
+impl From<ConfigError> for ConfigRejected {
+    fn from(err: ConfigError) -> Self {
+        Self(Arc::new(err))
+    }
+}
+
+impl PartialEq for ConfigRejected {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for ConfigRejected {}
+
+impl std::fmt::Display for ConfigRejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 impl From<ProxyError> for Status {
     fn from(err: ProxyError) -> Self {
         let message = err.to_string();
@@ -51,6 +98,7 @@ impl From<ProxyError> for Status {
             ProxyError::Invalid(_) => Status::invalid_argument(message),
             ProxyError::UnknownNamespace(_) => Status::not_found(message),
             ProxyError::NamespaceUnavailable { .. }
+            | ProxyError::BackendUnreachable { .. }
             | ProxyError::PatternUnreachable { .. }
             | ProxyError::Draining => Status::unavailable(message),
             ProxyError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
@@ -59,6 +107,16 @@ impl From<ProxyError> for Status {
                 Status::unimplemented(message)
             }
             ProxyError::Overloaded { .. } => Status::resource_exhausted(message),
+            ProxyError::RestartFailed { source, .. } | ProxyError::ReloadFailed { source, .. } => {
+                match source {
+                    SupervisorError::UnknownNamespace(_) => Status::not_found(message),
+                    SupervisorError::Stopped => Status::unavailable(message),
+                    SupervisorError::Start(_)
+                    | SupervisorError::SuccessorNotStarted(_)
+                    | SupervisorError::SuccessorNotHealthy { .. } => Status::aborted(message),
+                }
+            }
+            ProxyError::ConfigNotReloaded(_) => Status::invalid_argument(message),
         }
     }
 }
@@ -66,6 +124,7 @@ impl From<ProxyError> for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::StartError;
     use std::time::Duration;
     use tonic::Code;
 
@@ -80,6 +139,14 @@ mod tests {
             (
                 ProxyError::NamespaceUnavailable {
                     namespace: "x".into(),
+                    reason: "r".into(),
+                },
+                Code::Unavailable,
+            ),
+            (
+                ProxyError::BackendUnreachable {
+                    namespace: "x".into(),
+                    backend: "redis".into(),
                     reason: "r".into(),
                 },
                 Code::Unavailable,
@@ -109,6 +176,56 @@ mod tests {
                     header: "x-prism-namespace",
                     reason: "r".into(),
                 },
+                Code::InvalidArgument,
+            ),
+            (
+                ProxyError::RestartFailed {
+                    namespace: "x".into(),
+                    source: SupervisorError::Start(StartError::ExitedEarly("exit code 1".into())),
+                },
+                Code::Aborted,
+            ),
+            (
+                ProxyError::ReloadFailed {
+                    namespace: "x".into(),
+                    source: SupervisorError::SuccessorNotStarted(StartError::Rejected(
+                        "address".into(),
+                    )),
+                },
+                Code::Aborted,
+            ),
+            (
+                ProxyError::ReloadFailed {
+                    namespace: "x".into(),
+                    source: SupervisorError::SuccessorNotHealthy {
+                        pid: 7,
+                        last: "UNHEALTHY".into(),
+                    },
+                },
+                Code::Aborted,
+            ),
+            (
+                ProxyError::RestartFailed {
+                    namespace: "x".into(),
+                    source: SupervisorError::UnknownNamespace("x".into()),
+                },
+                Code::NotFound,
+            ),
+            (
+                ProxyError::ReloadFailed {
+                    namespace: "x".into(),
+                    source: SupervisorError::Stopped,
+                },
+                Code::Unavailable,
+            ),
+            (
+                ProxyError::ConfigNotReloaded(
+                    ConfigError::Invalid {
+                        field: "namespaces[0].name".into(),
+                        reason: "empty".into(),
+                    }
+                    .into(),
+                ),
                 Code::InvalidArgument,
             ),
             (

@@ -1,5 +1,5 @@
 //! `prism-proxy`: the gRPC front door. It loads `prism.yaml` ([`config`],
-//! [`cli`]), supervises one pattern process per namespace ([`supervisor`]
+//! [`cli`]; reloads apply [`config_diff`]), supervises one pattern process per namespace ([`supervisor`]
 //! over [`process`], calls going out on a [`channel`]), keeps the live routing table ([`namespace`]) inside the
 //! shared [`state`], forwards data-plane calls ([`dataplane`], [`keyvalue`],
 //! [`pubsub`] with per-subscriber buffers in [`subscriptions`]), records what
@@ -13,6 +13,7 @@ pub mod admin;
 pub mod channel;
 pub mod cli;
 pub mod config;
+pub mod config_diff;
 pub mod dataplane;
 pub mod drain;
 pub mod error;

@@ -42,6 +42,20 @@ pub struct Health {
     pub status: HealthStatus,
     pub message: String,
     pub details: BTreeMap<String, String>,
+    /// The backend the pattern is alive but cannot reach (e.g. "redis").
+    pub unreachable: Option<String>,
+}
+
+/// What a health check says about a live process: whether to route calls to
+/// it, and whether it needs a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// HEALTHY or DEGRADED: calls go to it.
+    Ready,
+    /// Alive but its backend is down: calls fail fast, no restart.
+    BackendDown,
+    /// UNHEALTHY on its own account, or no answer: restart it if it stays so.
+    Broken,
 }
 
 impl Health {
@@ -50,12 +64,23 @@ impl Health {
             status: HealthStatus::Unhealthy,
             message: message.into(),
             details: BTreeMap::new(),
+            unreachable: None,
         }
     }
 
     /// HEALTHY and DEGRADED still serve traffic.
     pub fn is_serving(&self) -> bool {
         matches!(self.status, HealthStatus::Healthy | HealthStatus::Degraded)
+    }
+
+    pub fn readiness(&self) -> Readiness {
+        if self.is_serving() {
+            Readiness::Ready
+        } else if self.unreachable.is_some() {
+            Readiness::BackendDown
+        } else {
+            Readiness::Broken
+        }
     }
 }
 
@@ -67,10 +92,17 @@ impl From<HealthCheckResponse> for Health {
             // Anything else, including values from a newer pattern, is not fit to serve.
             _ => HealthStatus::Unhealthy,
         };
+        let mut details: BTreeMap<_, _> = r.details.into_iter().collect();
+        let unreachable = (!r.unreachable_backend.is_empty()).then_some(r.unreachable_backend);
+        if let Some(backend) = &unreachable {
+            // Shown by the admin API and the console with the other details.
+            details.insert("unreachable_backend".into(), backend.clone());
+        }
         Self {
             status,
             message: r.message,
-            details: r.details.into_iter().collect(),
+            details,
+            unreachable,
         }
     }
 }
@@ -220,6 +252,13 @@ impl Namespace {
             }
         }
         let status = self.status.lock().expect("status lock");
+        if let (State::Running, Some(backend)) = (status.state, &status.health.unreachable) {
+            return Err(ProxyError::BackendUnreachable {
+                namespace: self.name.clone(),
+                backend: backend.clone(),
+                reason: status.health.message.clone(),
+            });
+        }
         let reason = match status.state {
             State::Failed => format!(
                 "failed: {}",
@@ -232,6 +271,11 @@ impl Namespace {
             namespace: self.name.clone(),
             reason,
         })
+    }
+
+    /// Where calls go now, if anywhere.
+    pub fn current_route(&self) -> Option<Arc<Route>> {
+        self.route.read().expect("route lock").clone()
     }
 
     /// Replaces the route; returns the previous one so it can be drained.
@@ -323,6 +367,50 @@ mod tests {
             "{}",
             status.message()
         );
+    }
+
+    #[test]
+    fn a_running_namespace_whose_backend_is_down_names_the_backend() {
+        let ns = ns();
+        ns.update(|s| {
+            s.state = State::Running;
+            s.health = Health {
+                unreachable: Some("redis".into()),
+                ..Health::unhealthy("redis unreachable: connection refused")
+            };
+        });
+        let status = tonic::Status::from(ns.route(PatternKind::Keyvalue).err().unwrap());
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            status.message(),
+            "namespace `default`: backend redis unreachable (redis unreachable: connection refused)"
+        );
+    }
+
+    #[test]
+    fn readiness_tells_a_down_backend_from_a_broken_pattern() {
+        let response = |status: HealthStatus, backend: &str| {
+            Health::from(HealthCheckResponse {
+                status: status as i32,
+                unreachable_backend: backend.into(),
+                ..Default::default()
+            })
+            .readiness()
+        };
+        assert_eq!(response(HealthStatus::Healthy, ""), Readiness::Ready);
+        assert_eq!(response(HealthStatus::Degraded, "nats"), Readiness::Ready);
+        assert_eq!(
+            response(HealthStatus::Unhealthy, "redis"),
+            Readiness::BackendDown
+        );
+        assert_eq!(response(HealthStatus::Unhealthy, ""), Readiness::Broken);
+        let shown = Health::from(HealthCheckResponse {
+            status: HealthStatus::Unhealthy as i32,
+            unreachable_backend: "redis".into(),
+            ..Default::default()
+        });
+        assert_eq!(shown.details["unreachable_backend"], "redis");
+        assert_eq!(response(HealthStatus::HealthUnknown, ""), Readiness::Broken);
     }
 
     #[test]

@@ -265,6 +265,16 @@ mod tests {
         assert!(err.to_string().contains("/nonexistent/prism-x"));
     }
 
+    #[test]
+    fn resource_exhaustion_is_retried_like_a_crash() {
+        let err = StartError::Spawn {
+            binary: PathBuf::from("/x/prism-memstore"),
+            reason: std::io::Error::from_raw_os_error(24).to_string(),
+        };
+        assert!(err.to_string().contains("Too many open files"), "{err}");
+        assert!(!err.is_permanent(), "the fd table may have room again");
+    }
+
     #[tokio::test]
     async fn early_exit_is_reported() {
         let dir = tempfile::tempdir().unwrap();

@@ -30,7 +30,7 @@ use crate::{
     config::PatternKind,
     dataplane,
     error::ProxyError,
-    namespace::Namespace,
+    namespace::{Namespace, State},
     state::ProxyState,
     subscriptions::{Buffer, Policy},
 };
@@ -143,7 +143,14 @@ impl PubSub for PubSubProxy {
         );
         let acks = (at_least_once && !subscribe.manual_ack)
             .then(|| spawn_acker(namespace.clone(), subscribe.clone()));
-        tokio::spawn(pump(namespace, subscribe, upstream, buffer.clone()));
+        let patience = self.state.resubscribe_timeout;
+        tokio::spawn(pump(
+            namespace,
+            subscribe,
+            upstream,
+            buffer.clone(),
+            patience,
+        ));
         drop(setup);
         let delivery = Delivery {
             buffer,
@@ -224,12 +231,15 @@ async fn open(
 }
 
 /// Moves messages from the pattern into the buffer until the client leaves;
-/// subscribes again when the pattern's stream ends under it.
+/// subscribes again when the pattern's stream ends under it, for up to
+/// `patience` — or ends the client's stream with UNAVAILABLE sooner if the
+/// namespace turns FAILED or is removed.
 async fn pump(
     namespace: Arc<Namespace>,
     subscribe: SubscribeRequest,
     mut upstream: Streaming<Message>,
     buffer: Arc<Buffer>,
+    patience: Duration,
 ) {
     loop {
         let next = tokio::select! {
@@ -253,6 +263,7 @@ async fn pump(
         }
         tracing::debug!(namespace = namespace.name(), topic = %subscribe.topic, reason = %ended.message(), "subscribing again");
         let mut delay = RESUBSCRIBE_BACKOFF.0;
+        let deadline = tokio::time::Instant::now() + patience;
         upstream = loop {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
@@ -261,6 +272,20 @@ async fn pump(
             match open(&namespace, &subscribe).await {
                 Ok(stream) => break stream,
                 Err(status) if retryable(&status) => {
+                    let status = namespace.status();
+                    let waited_out = tokio::time::Instant::now() >= deadline;
+                    if let Some(reason) =
+                        give_up(status.state, &status.last_error, waited_out, patience)
+                    {
+                        buffer.fail(
+                            ProxyError::NamespaceUnavailable {
+                                namespace: namespace.name().to_string(),
+                                reason,
+                            }
+                            .into(),
+                        );
+                        return;
+                    }
                     delay = (delay * 2).min(RESUBSCRIBE_BACKOFF.1);
                 }
                 Err(status) => {
@@ -269,6 +294,28 @@ async fn pump(
                 }
             }
         };
+    }
+}
+
+/// Why a subscription waiting for its pattern should end now, if it should:
+/// the namespace is FAILED or gone, or it has waited `patience` already.
+fn give_up(
+    state: State,
+    last_error: &Option<String>,
+    waited_out: bool,
+    patience: Duration,
+) -> Option<String> {
+    let last = last_error.as_deref().unwrap_or("unknown error");
+    match state {
+        State::Failed => Some(format!(
+            "FAILED ({last}); subscribe again once it has recovered"
+        )),
+        State::Stopped | State::Draining => Some("stopped; the subscription ended".to_string()),
+        _ if waited_out => Some(format!(
+            "no pattern took the subscription back within {} ms (supervisor.resubscribe_timeout_ms); last error: {last}",
+            patience.as_millis()
+        )),
+        _ => None,
     }
 }
 
@@ -348,6 +395,21 @@ mod tests {
                 "subscriber_id"
             );
         }
+    }
+
+    #[test]
+    fn a_waiting_subscription_ends_when_its_namespace_cannot_take_it_back() {
+        let patience = Duration::from_secs(10);
+        let crash = Some("pattern process 7 exited (exit code 1)".to_string());
+        assert_eq!(give_up(State::Restarting, &crash, false, patience), None);
+        assert_eq!(give_up(State::Running, &None, false, patience), None);
+        let failed = give_up(State::Failed, &crash, false, patience).unwrap();
+        assert!(failed.starts_with("FAILED (pattern process 7"), "{failed}");
+        let removed = give_up(State::Stopped, &None, false, patience).unwrap();
+        assert!(removed.contains("stopped"), "{removed}");
+        let late = give_up(State::Restarting, &crash, true, patience).unwrap();
+        assert!(late.contains("10000 ms"), "{late}");
+        assert!(late.contains("resubscribe_timeout_ms"), "{late}");
     }
 
     #[test]

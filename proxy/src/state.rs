@@ -1,7 +1,7 @@
 //! Everything one running proxy shares between its servers: the namespace
 //! table, the supervisor, the activity log, latency recording, the drain
 //! counter, and the config it was started with — plus applying a new config
-//! file ([`ProxyState::reload_config`]).
+//! file ([`ProxyState::reload_config`]) by what [`config_diff`] finds changed.
 
 use std::{
     net::SocketAddr,
@@ -16,7 +16,9 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use crate::{
     activity::{Activity, EventKind},
     config::{Config, ConfigError},
+    config_diff,
     drain::Drain,
+    error::ProxyError,
     namespace::{Namespace, Namespaces, Spec},
     subscriptions::Subscriptions,
     supervisor::Supervisor,
@@ -38,6 +40,8 @@ pub struct ProxyState {
     /// Where the servers actually listen (ports chosen by the OS resolved).
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
+    /// How long a subscription may wait for a pattern to take it back.
+    pub resubscribe_timeout: std::time::Duration,
     patterns_dir: PathBuf,
     /// The config file as last applied (before command-line overrides).
     config: Mutex<Config>,
@@ -92,6 +96,7 @@ impl ProxyState {
             config_path,
             listen,
             admin_listen,
+            resubscribe_timeout: config.supervisor.resubscribe_timeout(),
             patterns_dir,
             config: Mutex::new(baseline),
             reloading: tokio::sync::Mutex::new(()),
@@ -158,68 +163,53 @@ impl ProxyState {
             }
         };
         let old = self.config.lock().expect("config").clone();
-        let mut changes = ConfigChanges::default();
-        if new.listen != old.listen {
-            changes.needs_restart.push("listen");
-        }
-        if new.admin_listen != old.admin_listen {
-            changes.needs_restart.push("admin_listen");
-        }
-        if new.metrics_listen != old.metrics_listen {
-            changes.needs_restart.push("metrics_listen");
-        }
-        if new.supervisor != old.supervisor {
-            changes.needs_restart.push("supervisor");
-        }
-        if new.patterns_dir != old.patterns_dir {
-            changes.needs_restart.push("patterns_dir");
-        }
-        if new.worker_threads != old.worker_threads {
-            changes.needs_restart.push("worker_threads");
-        }
-
-        for gone in old
-            .namespaces
-            .iter()
-            .filter(|o| !new.namespaces.iter().any(|n| n.name == o.name))
-        {
-            self.supervisor.remove(&gone.name).await;
-            self.namespaces.remove(&gone.name);
-            self.latency.forget(&gone.name);
+        let diff = config_diff::diff(&old, &new);
+        let mut changes = ConfigChanges {
+            needs_restart: diff.needs_restart,
+            ..Default::default()
+        };
+        for gone in diff.removed {
+            // Streams end first, so their pumps do not try to subscribe again.
+            self.subscriptions.fail_namespace(
+                &gone,
+                &ProxyError::NamespaceUnavailable {
+                    namespace: gone.clone(),
+                    reason: "removed from the config; its subscriptions ended".into(),
+                },
+            );
+            self.supervisor.remove(&gone).await;
+            self.namespaces.remove(&gone);
+            self.latency.forget(&gone);
             self.activity.emit(
-                &gone.name,
+                &gone,
                 EventKind::NamespaceRemoved,
                 "removed from the config",
                 None,
             );
-            changes.removed.push(gone.name.clone());
+            changes.removed.push(gone);
         }
-        for ns in &new.namespaces {
+        for ns in diff.added {
+            self.health
+                .set_service_status(&ns.name, ServingStatus::NotServing)
+                .await;
+            let name = ns.name.clone();
+            self.add_namespace(Spec::new(ns.clone(), ns.binary_path(&self.patterns_dir)));
+            self.activity.emit(
+                &name,
+                EventKind::NamespaceAdded,
+                "added by the config",
+                None,
+            );
+            changes.added.push(name);
+        }
+        for ns in diff.changed {
             let spec = Spec::new(ns.clone(), ns.binary_path(&self.patterns_dir));
-            match old.namespaces.iter().find(|o| o.name == ns.name) {
-                None => {
-                    self.health
-                        .set_service_status(&ns.name, ServingStatus::NotServing)
-                        .await;
-                    self.add_namespace(spec);
-                    self.activity.emit(
-                        &ns.name,
-                        EventKind::NamespaceAdded,
-                        "added by the config",
-                        None,
-                    );
-                    changes.added.push(ns.name.clone());
+            match self.supervisor.reload(&ns.name, Some(Arc::new(spec))).await {
+                Ok(_) => changes.changed.push(ns.name),
+                Err(reason) => {
+                    tracing::warn!(namespace = %ns.name, %reason, "reload for the new config failed");
+                    changes.failed.push(ns.name);
                 }
-                Some(before) if before != ns => {
-                    match self.supervisor.reload(&ns.name, Some(Arc::new(spec))).await {
-                        Ok(_) => changes.changed.push(ns.name.clone()),
-                        Err(reason) => {
-                            tracing::warn!(namespace = %ns.name, %reason, "reload for the new config failed");
-                            changes.failed.push(ns.name.clone());
-                        }
-                    }
-                }
-                Some(_) => {}
             }
         }
         let summary = format!(

@@ -28,6 +28,8 @@ use prism_proto::pubsub::v1::Message;
 use tokio::sync::Notify;
 use tonic::Status;
 
+use crate::error::ProxyError;
+
 /// How long a full at-most-once buffer waits for the client before dropping.
 pub const DROP_GRACE: Duration = Duration::from_millis(20);
 
@@ -242,10 +244,21 @@ impl Subscriptions {
         closed
     }
 
-    /// Ends every stream (proxy shutdown).
+    /// Ends every stream of `namespace` with `error` (a retryable
+    /// UNAVAILABLE tells clients to subscribe again later).
+    pub fn fail_namespace(&self, namespace: &str, error: &ProxyError) {
+        for entry in self.live.lock().expect("subscriptions").values() {
+            if entry.namespace == namespace {
+                entry.buffer.fail(error.clone().into());
+            }
+        }
+    }
+
+    /// Ends every stream with UNAVAILABLE (proxy shutdown): retryable, so
+    /// clients subscribe again elsewhere or once the proxy is back.
     pub fn close_all(&self) {
         for entry in self.live.lock().expect("subscriptions").values() {
-            entry.buffer.close();
+            entry.buffer.fail(ProxyError::Draining.into());
         }
     }
 
@@ -390,5 +403,39 @@ mod tests {
         assert!(a.is_closed());
         subs.remove(id);
         assert_eq!(subs.stats()["events"], (1, 7));
+    }
+
+    #[tokio::test]
+    async fn shutdown_and_a_lost_namespace_end_streams_with_unavailable() {
+        let subs = Subscriptions::default();
+        let buffer = |subs: &Subscriptions, ns: &str| {
+            let b = Arc::new(Buffer::new(4, Policy::DropOldest));
+            subs.register(ns, "t", "s", b.clone());
+            b
+        };
+        let (cache, events) = (buffer(&subs, "cache"), buffer(&subs, "events"));
+        events.push(msg(1)).await;
+        subs.fail_namespace(
+            "cache",
+            &ProxyError::NamespaceUnavailable {
+                namespace: "cache".into(),
+                reason: "removed from the config".into(),
+            },
+        );
+        let ended = cache.pop().await.unwrap().unwrap_err();
+        assert_eq!(ended.code(), tonic::Code::Unavailable);
+        assert!(ended.message().contains("removed"), "{}", ended.message());
+        assert!(!events.is_closed(), "other namespaces keep streaming");
+
+        subs.close_all();
+        assert_eq!(events.pop().await.unwrap().unwrap().payload, [1]);
+        let ended = events.pop().await.unwrap().unwrap_err();
+        assert_eq!(ended.code(), tonic::Code::Unavailable, "retryable, not OK");
+        assert!(
+            ended.message().contains("shutting down"),
+            "{}",
+            ended.message()
+        );
+        assert!(events.pop().await.is_none());
     }
 }

@@ -133,7 +133,14 @@ impl Pattern for Nats {
         observed.jetstream_problem = connection.jetstream.as_ref().and_then(|js| js.problem());
         let (status, message) = link::assess(&observed, config.request_timeout());
         let nats = connection.client.statistics();
-        let mut health = Health::new(status, message)
+        // Down past the grace period: alive but not ready, never broken — the
+        // client reconnects by itself, a new process would not do better.
+        let health = if status == HealthStatus::Unhealthy && observed.down_for.is_some() {
+            Health::backend_unreachable("nats", message)
+        } else {
+            Health::new(status, message)
+        };
+        let mut health = health
             .detail("server", config.display_url())
             .detail("jetstream", if config.jetstream { "on" } else { "off" })
             .detail("subscriptions", streams.len())
@@ -211,6 +218,9 @@ mod tests {
         nats.start().await.expect("start does not wait for NATS");
         let health = nats.health().await;
         assert_ne!(health.status, HealthStatus::Healthy);
+        if health.status == HealthStatus::Unhealthy {
+            assert_eq!(health.unreachable_backend.as_deref(), Some("nats"));
+        }
         assert_eq!(health.details["jetstream"], "off");
         assert_eq!(health.details["server"], format!("nats://127.0.0.1:{port}"));
         assert_eq!(

@@ -84,10 +84,7 @@ impl Pattern for RedisPattern {
 /// Health from a PING outcome and the pool's figures.
 fn health_for(ping: Result<Duration, String>, pool: PoolStats, slow_ping: Duration) -> Health {
     let health = match &ping {
-        Err(reason) => Health::new(
-            HealthStatus::Unhealthy,
-            format!("redis unreachable: {reason}"),
-        ),
+        Err(reason) => Health::backend_unreachable("redis", format!("redis unreachable: {reason}")),
         Ok(rtt) if *rtt > slow_ping => Health::new(
             HealthStatus::Degraded,
             format!(
@@ -171,6 +168,11 @@ mod tests {
     fn no_pong_is_unhealthy_and_still_shows_the_pool() {
         let h = health_for(Err("connection refused".into()), pool(0, 0), SLOW);
         assert_eq!(h.status, HealthStatus::Unhealthy);
+        assert_eq!(
+            h.unreachable_backend.as_deref(),
+            Some("redis"),
+            "alive, not broken"
+        );
         assert!(h.message.contains("connection refused"), "{}", h.message);
         assert!(!h.details.contains_key("ping_ms"));
         assert_eq!(h.details["pool_size"], "10");

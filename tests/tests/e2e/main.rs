@@ -17,6 +17,9 @@
 //! - `nats`: the PubSub suite's setups for core NATS and JetStream, and
 //!   NATS-only behaviour on a real nats-server (healing after NATS dies,
 //!   spans across the message, the pattern's acks, drops and backpressure).
+//! - `faults`: backend outages past the failure budget (Redis, NATS,
+//!   JetStream), crash loops, SIGSTOP of a pattern or of Redis, FAILED
+//!   namespaces with live subscribers — what callers see, and self-healing.
 //! - `redis`: Redis-only behaviour (healing after Redis dies, config reaching
 //!   Redis, glob characters in scan prefixes) against a real `redis-server`.
 //! - `blackbox`: an independent client (grpcurl) using reflection.
@@ -37,6 +40,7 @@ mod blackbox;
 mod compose;
 mod config_safety;
 mod console;
+mod faults;
 mod lifecycle;
 mod memstore;
 mod nats;

@@ -340,7 +340,10 @@ async fn a_malformed_url_fails_the_namespace_but_a_dead_server_does_not() {
         })
         .await;
     assert!(broken.last_error.contains("url"), "{}", broken.last_error);
-    assert_eq!(broken.restart_count, 0, "a rejected config is not retried");
+    assert_eq!(
+        broken.restart_count, 1,
+        "a rejected config is FAILED at once, then retried only at the capped backoff"
+    );
 
     let waiting = proxy
         .wait_pattern("waiting", WAIT, "RUNNING and UNHEALTHY", |p| {
