@@ -27,6 +27,14 @@ pub enum ProxyError {
         in_flight: usize,
         limit: usize,
     },
+    #[error(
+        "message: {declared} bytes declared exceeds the limit of {limit} bytes on namespace `{namespace}` (limits.max_value_bytes + limits.max_key_bytes + 1 MiB)"
+    )]
+    MessageTooLarge {
+        namespace: String,
+        declared: usize,
+        limit: usize,
+    },
     #[error("namespace `{namespace}` serves {serves}, not {called}")]
     WrongPattern {
         namespace: String,
@@ -44,7 +52,9 @@ impl From<ProxyError> for Status {
             | ProxyError::PatternUnreachable { .. }
             | ProxyError::Draining => Status::unavailable(message),
             ProxyError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
-            ProxyError::BadHeader { .. } => Status::invalid_argument(message),
+            ProxyError::BadHeader { .. } | ProxyError::MessageTooLarge { .. } => {
+                Status::invalid_argument(message)
+            }
             ProxyError::WrongPattern { .. } => Status::unimplemented(message),
             ProxyError::Overloaded { .. } => Status::resource_exhausted(message),
         }
@@ -92,6 +102,14 @@ mod tests {
                 ProxyError::BadHeader {
                     header: "x-prism-namespace",
                     reason: "r".into(),
+                },
+                Code::InvalidArgument,
+            ),
+            (
+                ProxyError::MessageTooLarge {
+                    namespace: "kv".into(),
+                    declared: 60,
+                    limit: 50,
                 },
                 Code::InvalidArgument,
             ),
