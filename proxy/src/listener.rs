@@ -12,6 +12,7 @@ use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::{
     io::AsyncWriteExt,
     net::{TcpListener, TcpStream},
@@ -28,8 +29,8 @@ pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Refusals being written at once; past that a connection is closed unanswered,
 /// so a flood of refused peers cannot hold many descriptors.
 const MAX_REFUSALS: usize = 64;
-/// How long a refused peer gets to take its refusal.
-const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a refused peer has to send its calls and take their answers.
+const REFUSAL_LINGER: Duration = Duration::from_millis(500);
 /// How long connections get to finish after shutdown before they are dropped.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
@@ -41,28 +42,19 @@ pub fn accept_backoff(failures: u32) -> Duration {
     (ACCEPT_BACKOFF_MIN * 2u32.pow(doublings)).min(ACCEPT_BACKOFF_MAX)
 }
 
-/// What a connection past `max_connections` is told before it is closed:
-/// for HTTP/2 a SETTINGS frame then GOAWAY (last stream 0, ENHANCE_YOUR_CALM)
-/// whose debug data says why; for HTTP/1 a `503`.
-pub fn refusal(protocol: Protocol, max_connections: usize) -> Vec<u8> {
-    let why = format!("connection limit reached (listeners.max_connections = {max_connections})");
-    match protocol {
-        Protocol::Http2 => {
-            let mut out = vec![0, 0, 0, 0x4, 0, 0, 0, 0, 0];
-            let len = 8 + why.len();
-            out.extend_from_slice(&(len as u32).to_be_bytes()[1..]);
-            out.extend_from_slice(&[0x7, 0, 0, 0, 0, 0]);
-            out.extend_from_slice(&0u32.to_be_bytes());
-            out.extend_from_slice(&0xbu32.to_be_bytes());
-            out.extend_from_slice(why.as_bytes());
-            out
-        }
-        Protocol::Http1 => format!(
-            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{why}\n",
-            why.len() + 1
-        )
-        .into_bytes(),
-    }
+/// Why a connection past `max_connections` is refused.
+pub fn refusal_reason(max_connections: usize) -> String {
+    format!("connection limit reached (listeners.max_connections = {max_connections}); retry later")
+}
+
+/// What an HTTP/1 peer past `max_connections` is told: a `503`.
+pub fn http1_refusal(max_connections: usize) -> Vec<u8> {
+    let why = refusal_reason(max_connections);
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{why}\n",
+        why.len() + 1
+    )
+    .into_bytes()
 }
 
 /// Serves `service` on `listener` until `shutdown` resolves, then asks every
@@ -137,6 +129,10 @@ pub async fn serve<S, B>(
     }
 }
 
+/// Tells a connection past the limit why, without letting it hold a slot:
+/// an HTTP/2 peer gets its calls (those sent with the handshake) answered
+/// UNAVAILABLE naming the limit, then GOAWAY; an HTTP/1 peer a `503`.
+/// Past [`MAX_REFUSALS`] at once, the connection is closed unanswered.
 fn refuse(
     name: &'static str,
     mut stream: TcpStream,
@@ -153,12 +149,34 @@ fn refuse(
         return;
     };
     tokio::spawn(async move {
-        let bytes = refusal(protocol, max_connections);
-        let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
-            stream.write_all(&bytes).await?;
-            stream.shutdown().await
-        })
-        .await;
+        match protocol {
+            Protocol::Http1 => {
+                let bytes = http1_refusal(max_connections);
+                let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+                    stream.write_all(&bytes).await?;
+                    stream.shutdown().await
+                })
+                .await;
+            }
+            Protocol::Http2 => {
+                let why = refusal_reason(max_connections);
+                let answer = hyper::service::service_fn(move |_: Request<Incoming>| {
+                    let status = tonic::Status::unavailable(why.clone());
+                    async move { Ok::<_, Infallible>(status.into_http::<tonic::body::Body>()) }
+                });
+                let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                builder.timer(TokioTimer::new()).max_concurrent_streams(8);
+                let conn = builder.serve_connection(TokioIo::new(stream), answer);
+                tokio::pin!(conn);
+                if tokio::time::timeout(REFUSAL_LINGER, conn.as_mut())
+                    .await
+                    .is_err()
+                {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(REFUSAL_LINGER, conn).await;
+                }
+            }
+        }
         drop(permit);
     });
 }
@@ -178,22 +196,8 @@ mod tests {
     }
 
     #[test]
-    fn an_http2_refusal_is_settings_then_goaway_naming_the_limit() {
-        let bytes = refusal(Protocol::Http2, 7);
-        assert_eq!(&bytes[..9], &[0, 0, 0, 4, 0, 0, 0, 0, 0], "empty SETTINGS");
-        let goaway = &bytes[9..];
-        let len = u32::from_be_bytes([0, goaway[0], goaway[1], goaway[2]]) as usize;
-        assert_eq!(goaway[3], 0x7, "GOAWAY frame type");
-        assert_eq!(len, goaway.len() - 9);
-        assert_eq!(&goaway[9..13], &[0, 0, 0, 0], "no stream was processed");
-        assert_eq!(&goaway[13..17], &[0, 0, 0, 0xb], "ENHANCE_YOUR_CALM");
-        let why = std::str::from_utf8(&goaway[17..]).unwrap();
-        assert!(why.contains("max_connections = 7"), "{why}");
-    }
-
-    #[test]
     fn an_http1_refusal_is_a_503() {
-        let text = String::from_utf8(refusal(Protocol::Http1, 3)).unwrap();
+        let text = String::from_utf8(http1_refusal(3)).unwrap();
         assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
         let (_, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(text.contains(&format!("content-length: {}", body.len())));

@@ -19,6 +19,9 @@
 //!   Redis, glob characters in scan prefixes) against a real `redis-server`.
 //! - `blackbox`: an independent client (grpcurl) using reflection.
 //! - `console`: the real `prism-console` in tmux against a real proxy.
+//! - `bounds`: bounded resources on every listener under attack (stalled
+//!   giant messages, many streams, connection floods, idle and half-open
+//!   connections, fd exhaustion) with the proxy's RSS and CPU checked.
 //! - `bench`: a short `prism-bench` run over every path (JSON sanity).
 
 #[macro_use]
@@ -28,6 +31,7 @@ mod pubsub;
 mod admin;
 mod bench;
 mod blackbox;
+mod bounds;
 mod compose;
 mod console;
 mod lifecycle;

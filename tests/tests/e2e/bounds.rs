@@ -1,0 +1,558 @@
+//! Bounded resources on every listener, attacked the way issue 11 found
+//! them open: stalled giant messages, many streams on one connection, more
+//! connections than allowed, idle and half-open connections, and running
+//! out of file descriptors. Each case asserts what the attacker sees and
+//! that the proxy's memory (VmRSS) or CPU stays within a stated bound.
+
+use std::{
+    future::poll_fn,
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use prism_proto::{
+    admin::v1::{ListPatternsRequest, admin_client::AdminClient},
+    keyvalue::v1::{GetRequest, SetRequest},
+    pubsub::v1::{PublishRequest, SubscribeRequest, pub_sub_client::PubSubClient},
+};
+use prism_tests::{
+    Proxy,
+    attack::{self, RawH2},
+    eventually,
+    proxy::NamespaceHeader,
+};
+use tokio::{io::AsyncReadExt, net::TcpStream};
+use tonic::{Code, transport::Channel};
+
+const KV: &str = "{name: kv, pattern: keyvalue, backend: memstore}";
+const EVENTS: &str = "{name: events, pattern: pubsub, backend: memstore}";
+const MIB: usize = 1024 * 1024;
+/// How much the proxy's RSS may grow under 16 stalled 60 MiB `Set`s: far
+/// below the 16 × 58 MiB the attackers try to make it hold.
+const GIANT_RSS_GROWTH_BOUND_MIB: u64 = 64;
+/// How much the proxy's RSS may grow under 16 stalled messages that fit the
+/// value limit, with an 8 MiB in-flight budget.
+const BUDGET_RSS_GROWTH_BOUND_MIB: u64 = 48;
+/// How much the proxy's RSS may grow while one connection opens 300 streams.
+const STREAMS_RSS_GROWTH_BOUND_MIB: u64 = 32;
+const WAIT: Duration = Duration::from_secs(20);
+
+fn config(listeners: &str, namespaces: &[&str]) -> String {
+    let mut yaml = String::new();
+    if !listeners.is_empty() {
+        yaml.push_str(&format!("listeners: {listeners}\n"));
+    }
+    yaml.push_str("namespaces:\n");
+    for ns in namespaces {
+        yaml.push_str(&format!("  - {ns}\n"));
+    }
+    yaml
+}
+
+async fn start(listeners: &str, namespaces: &[&str]) -> Proxy {
+    let proxy = Proxy::start_with_config(&config(listeners, namespaces)).await;
+    for ns in namespaces {
+        let name = ns
+            .split("name: ")
+            .nth(1)
+            .and_then(|rest| rest.split([',', '}']).next())
+            .expect("namespace name");
+        proxy.wait_healthy(name).await;
+    }
+    proxy
+}
+
+fn rss_mib(proxy: &Proxy) -> u64 {
+    attack::rss_kib(proxy.pid()) / 1024
+}
+
+async fn h2_client(addr: SocketAddr) -> h2::client::SendRequest<Bytes> {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let (client, connection) = h2::client::handshake(tcp).await.expect("h2 handshake");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// What a stalled sender ended with.
+struct Stalled {
+    /// `grpc-status` and `grpc-message`, if the proxy answered.
+    status: Option<(i32, String)>,
+    /// Bytes of the message the proxy let through before it stalled.
+    sent: usize,
+    /// Kept open: the attacker never finishes its message.
+    _stream: h2::SendStream<Bytes>,
+}
+
+/// Starts a `Set` whose 5-byte gRPC prefix declares `declared` bytes, sends
+/// up to `send` of them as fast as flow control allows, then stalls.
+async fn stalled_set(addr: SocketAddr, namespace: &str, declared: usize, send: usize) -> Stalled {
+    let client = h2_client(addr).await;
+    let mut client = client.ready().await.expect("h2 ready");
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("http://localhost/prism.keyvalue.v1.KeyValue/Set")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("x-prism-namespace", namespace)
+        .body(())
+        .expect("request");
+    let (response, mut stream) = client.send_request(request, false).expect("send headers");
+    let mut prefix = vec![0u8];
+    prefix.extend_from_slice(&(declared as u32).to_be_bytes());
+    stream
+        .send_data(Bytes::from(prefix), false)
+        .expect("send prefix");
+    let chunk = Bytes::from(vec![0u8; 256 * 1024]);
+    let mut sent = 0;
+    while sent < send {
+        stream.reserve_capacity(chunk.len().min(send - sent));
+        // A window that stays shut for a second means the proxy stopped reading.
+        let granted = tokio::time::timeout(
+            Duration::from_secs(1),
+            poll_fn(|cx| stream.poll_capacity(cx)),
+        )
+        .await;
+        let Ok(Some(Ok(n))) = granted else { break };
+        if n == 0 {
+            continue;
+        }
+        if stream.send_data(chunk.slice(..n), false).is_err() {
+            break;
+        }
+        sent += n;
+    }
+    let status = match tokio::time::timeout(Duration::from_secs(3), response).await {
+        Ok(Ok(response)) => grpc_status(response).await,
+        _ => None,
+    };
+    Stalled {
+        status,
+        sent,
+        _stream: stream,
+    }
+}
+
+async fn grpc_status(response: http::Response<h2::RecvStream>) -> Option<(i32, String)> {
+    let read = |headers: &http::HeaderMap| {
+        let code = headers.get("grpc-status")?.to_str().ok()?.parse().ok()?;
+        let message = headers
+            .get("grpc-message")
+            .and_then(|m| m.to_str().ok())
+            .map(percent_decode)
+            .unwrap_or_default();
+        Some((code, message))
+    };
+    if let Some(status) = read(response.headers()) {
+        return Some(status);
+    }
+    let mut body = response.into_body();
+    while let Some(Ok(_)) = body.data().await {}
+    let trailers = body.trailers().await.ok()??;
+    read(&trailers)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_giant_sets_are_refused_from_their_prefix_and_memory_stays_bounded() {
+    let proxy = start("", &[KV]).await;
+    let before = rss_mib(&proxy);
+    let attackers: Vec<_> = (0..16)
+        .map(|_| tokio::spawn(stalled_set(proxy.data_addr, "kv", 60 * MIB, 58 * MIB)))
+        .collect();
+    let mut stalled = Vec::new();
+    for attacker in attackers {
+        stalled.push(attacker.await.expect("attacker task"));
+    }
+    let during = rss_mib(&proxy);
+    eprintln!(
+        "giant: RSS {before} MiB before, {during} MiB with 16 stalled; bytes let through per stream: {:?}",
+        stalled.iter().map(|s| s.sent).collect::<Vec<_>>()
+    );
+    for s in &stalled {
+        let (code, message) = s
+            .status
+            .clone()
+            .expect("the proxy answers a 60 MiB Set at once");
+        assert_eq!(code, Code::InvalidArgument as i32, "{message}");
+        assert!(
+            message.contains("62914560 bytes declared") && message.contains("limit of"),
+            "{message}"
+        );
+        assert!(
+            s.sent < 4 * MIB,
+            "refused before 4 MiB was read: {}",
+            s.sent
+        );
+    }
+    assert!(
+        during < before + GIANT_RSS_GROWTH_BOUND_MIB,
+        "RSS grew from {before} MiB to {during} MiB"
+    );
+    // The refusals held nothing: a normal Set still works.
+    let mut kv = proxy.kv("kv").await;
+    kv.set(SetRequest {
+        key: "after".into(),
+        value: vec![1; MIB],
+        ttl_seconds: 0,
+    })
+    .await
+    .expect("a 1 MiB Set after the attack");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_messages_within_the_value_limit_hold_at_most_the_in_flight_budget() {
+    let ns =
+        "{name: kv, pattern: keyvalue, backend: memstore, limits: {max_in_flight_bytes: 8388608}}";
+    let proxy = start("", &[ns]).await;
+    let before = rss_mib(&proxy);
+    let declared = 4 * MIB;
+    let attackers: Vec<_> = (0..16)
+        .map(|_| {
+            tokio::spawn(stalled_set(
+                proxy.data_addr,
+                "kv",
+                declared,
+                declared - 100 * 1024,
+            ))
+        })
+        .collect();
+    let mut stalled = Vec::new();
+    for attacker in attackers {
+        stalled.push(attacker.await.expect("attacker task"));
+    }
+    let during = rss_mib(&proxy);
+    let held: usize = stalled
+        .iter()
+        .filter(|s| s.status.is_none())
+        .map(|s| s.sent)
+        .sum();
+    eprintln!(
+        "budget: RSS {before} MiB before, {during} MiB with 16 stalled; held by unanswered streams: {held} bytes"
+    );
+    let mut refused = 0;
+    for s in &stalled {
+        if let Some((code, message)) = &s.status {
+            assert_eq!(*code, Code::ResourceExhausted as i32, "{message}");
+            assert!(message.contains("max_in_flight_bytes"), "{message}");
+            refused += 1;
+        }
+    }
+    assert!(refused >= 12, "only {refused} of 16 were refused");
+    assert!(
+        held <= 8 * MIB + 512 * 1024,
+        "stalled streams hold {held} bytes"
+    );
+    assert!(
+        during < before + BUDGET_RSS_GROWTH_BOUND_MIB,
+        "RSS grew from {before} MiB to {during} MiB"
+    );
+    let mut kv = proxy.kv("kv").await;
+    kv.set(SetRequest {
+        key: "small".into(),
+        value: vec![1; 100],
+        ttl_seconds: 0,
+    })
+    .await
+    .expect("a small Set fits beside the stalled ones");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_beyond_the_cap_on_one_connection_are_refused() {
+    let proxy = start("{max_concurrent_streams: 10}", &[KV]).await;
+    let before = rss_mib(&proxy);
+    let mut raw = RawH2::connect(proxy.data_addr).await.expect("raw h2");
+    let headers = attack::grpc_request_headers("/prism.keyvalue.v1.KeyValue/Get", "kv");
+    let streams: Vec<u32> = (0..300).map(|i| 1 + 2 * i).collect();
+    for id in &streams {
+        // Headers only: each request waits for a body that never comes.
+        raw.send(attack::HEADERS, attack::END_HEADERS, *id, &headers)
+            .await
+            .expect("send headers");
+    }
+    let frames = raw.frames_until_quiet(Duration::from_secs(2)).await;
+    let refused: Vec<u32> = frames
+        .iter()
+        .filter(|f| f.kind == attack::RST_STREAM && f.error_code() == Some(attack::REFUSED_STREAM))
+        .map(|f| f.stream)
+        .collect();
+    let during = rss_mib(&proxy);
+    eprintln!(
+        "streams: RSS {before} MiB before, {during} MiB with 300 streams opened on one connection"
+    );
+    assert_eq!(refused.len(), 290, "all but the first 10 are refused");
+    assert!(refused.iter().all(|id| *id > 19), "the first 10 are served");
+    assert!(
+        during < before + STREAMS_RSS_GROWTH_BOUND_MIB,
+        "RSS grew from {before} MiB to {during} MiB"
+    );
+    let mut kv = proxy.kv("kv").await;
+    let err = kv
+        .get(GetRequest {
+            key: "missing".into(),
+        })
+        .await
+        .expect_err("no such key");
+    assert_eq!(err.code(), Code::NotFound, "other connections are served");
+}
+
+async fn channel(addr: SocketAddr) -> Result<Channel, tonic::transport::Error> {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(2))
+        .connect()
+        .await
+}
+
+async fn set_on(channel: &Channel, key: &str) -> Result<(), tonic::Status> {
+    let mut kv = prism_proto::keyvalue::v1::key_value_client::KeyValueClient::with_interceptor(
+        channel.clone(),
+        NamespaceHeader::new("kv"),
+    );
+    kv.set(SetRequest {
+        key: key.into(),
+        value: b"v".to_vec(),
+        ttl_seconds: 0,
+    })
+    .await
+    .map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_are_refused_while_existing_ones_keep_working() {
+    let proxy = start("{max_connections: 8}", &[KV]).await;
+    let mut held = Vec::new();
+    for i in 0..8 {
+        let channel = channel(proxy.data_addr)
+            .await
+            .expect("connect within the limit");
+        set_on(&channel, &format!("k{i}"))
+            .await
+            .expect("Set within the limit");
+        held.push(channel);
+    }
+    // A gRPC client over the limit sees UNAVAILABLE (retryable) naming it.
+    let refused = match channel(proxy.data_addr).await {
+        Ok(channel) => set_on(&channel, "refused")
+            .await
+            .expect_err("over the limit"),
+        Err(e) => panic!("the refused connection completes its handshake: {e}"),
+    };
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    assert!(
+        refused.message().contains("max_connections = 8"),
+        "{refused:?}"
+    );
+    let again = channel(proxy.data_addr).await.expect("handshake");
+    assert_eq!(
+        set_on(&again, "refused").await.unwrap_err().code(),
+        Code::Unavailable
+    );
+    // The metrics listener has its own limit; past it, an HTTP 503 says why.
+    let mut scrapers = Vec::new();
+    for _ in 0..8 {
+        scrapers.push(
+            TcpStream::connect(proxy.metrics_addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    let mut scrape = TcpStream::connect(proxy.metrics_addr)
+        .await
+        .expect("connect");
+    tokio::io::AsyncWriteExt::write_all(&mut scrape, b"GET /metrics HTTP/1.1\r\nHost: p\r\n\r\n")
+        .await
+        .expect("send request");
+    let mut answer = String::new();
+    tokio::time::timeout(WAIT, scrape.read_to_string(&mut answer))
+        .await
+        .expect("answered within the wait")
+        .expect("read answer");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("max_connections = 8"), "{answer}");
+    drop(scrapers);
+    for (i, channel) in held.iter().enumerate() {
+        set_on(channel, &format!("again{i}"))
+            .await
+            .expect("existing connections keep working");
+    }
+    drop(held.pop());
+    eventually(WAIT, "a new connection once one closed", || async {
+        let channel = channel(proxy.data_addr).await.ok()?;
+        set_on(&channel, "later").await.ok()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_is_closed_but_a_quiet_subscription_is_not() {
+    let idle = Duration::from_millis(1500);
+    let proxy = start("{idle_timeout_ms: 1500}", &[KV, EVENTS]).await;
+    let mut subscriber_side =
+        PubSubClient::with_interceptor(proxy.channel().await, NamespaceHeader::new("events"));
+    let mut messages = subscriber_side
+        .subscribe(SubscribeRequest {
+            topic: "quiet".into(),
+            subscriber_id: "s1".into(),
+            manual_ack: false,
+        })
+        .await
+        .expect("subscribe")
+        .into_inner();
+
+    let opened = Instant::now();
+    let mut raw = RawH2::connect(proxy.data_addr).await.expect("raw h2");
+    let frames = tokio::time::timeout(WAIT, async {
+        let mut frames = Vec::new();
+        while let Ok(frame) = raw.read_frame().await {
+            frames.push(frame);
+        }
+        frames
+    })
+    .await
+    .expect("an idle connection is closed within the wait");
+    let lasted = opened.elapsed();
+    assert!(
+        lasted >= idle - Duration::from_millis(100),
+        "closed after {lasted:?}"
+    );
+    assert!(
+        frames.iter().any(|f| f.kind == attack::GOAWAY),
+        "told with GOAWAY: {frames:?}"
+    );
+
+    // The subscription has now been quiet for longer than the idle timeout.
+    tokio::time::sleep(idle * 2).await;
+    let mut publisher =
+        PubSubClient::with_interceptor(proxy.channel().await, NamespaceHeader::new("events"));
+    publisher
+        .publish(PublishRequest {
+            topic: "quiet".into(),
+            payload: b"still here".to_vec(),
+            metadata: Default::default(),
+        })
+        .await
+        .expect("publish");
+    let message = tokio::time::timeout(WAIT, messages.message())
+        .await
+        .expect("delivered within the wait")
+        .expect("the subscription is still open")
+        .expect("a message");
+    assert_eq!(message.payload, b"still here");
+}
+
+/// Reads until the peer closes; how long that took.
+async fn closed_after(mut tcp: TcpStream) -> Duration {
+    let started = Instant::now();
+    let mut sink = Vec::new();
+    let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut sink))
+        .await
+        .expect("the proxy closes the connection within the wait");
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_connections_are_closed_after_the_handshake_timeout() {
+    let proxy = start("{handshake_timeout_ms: 1000}", &[KV]).await;
+    let silent = TcpStream::connect(proxy.data_addr).await.expect("connect");
+    let mut half = TcpStream::connect(proxy.admin_addr).await.expect("connect");
+    tokio::io::AsyncWriteExt::write_all(&mut half, &attack::PREFACE[..10])
+        .await
+        .expect("half a preface");
+    let metrics = TcpStream::connect(proxy.metrics_addr)
+        .await
+        .expect("connect");
+    let (silent, half, metrics) = tokio::join!(
+        closed_after(silent),
+        closed_after(half),
+        closed_after(metrics)
+    );
+    for (what, lasted) in [("data", silent), ("admin", half), ("metrics", metrics)] {
+        assert!(
+            lasted >= Duration::from_millis(900),
+            "{what}: closed after {lasted:?}, before the timeout"
+        );
+    }
+    // A client that does its handshake is served as usual.
+    let mut kv = proxy.kv("kv").await;
+    kv.set(SetRequest {
+        key: "k".into(),
+        value: b"v".to_vec(),
+        ttl_seconds: 0,
+    })
+    .await
+    .expect("Set");
+}
+
+async fn admin_answers(addr: SocketAddr) -> bool {
+    let Ok(channel) = channel(addr).await else {
+        return false;
+    };
+    AdminClient::new(channel)
+        .list_patterns(ListPatternsRequest {})
+        .await
+        .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_the_accept_loop_backs_off_and_recovers() {
+    let proxy = start("{handshake_timeout_ms: 120000}", &[KV]).await;
+    let pid = proxy.pid();
+    let limit = attack::open_fds(pid) + 16;
+    let status = std::process::Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--nofile={limit}:{limit}"))
+        .status()
+        .expect("run prlimit");
+    assert!(status.success(), "prlimit failed");
+    let mut sockets = Vec::new();
+    for _ in 0..64 {
+        sockets.push(TcpStream::connect(proxy.data_addr).await.expect("connect"));
+    }
+    eventually(WAIT, "accept to fail for lack of descriptors", || async {
+        proxy.log().contains("accept failed").then_some(())
+    })
+    .await;
+    let ticks = attack::cpu_ticks(pid);
+    let sampled = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let used = (attack::cpu_ticks(pid) - ticks) as f64
+        / attack::ticks_per_second() as f64
+        / sampled.elapsed().as_secs_f64();
+    eprintln!(
+        "fd exhaustion: the proxy used {:.0}% of a core",
+        used * 100.0
+    );
+    assert!(
+        used < 0.5,
+        "the proxy spins: {:.0}% of a core",
+        used * 100.0
+    );
+    drop(sockets);
+    eventually(WAIT, "the admin API to answer again", || async {
+        admin_answers(proxy.admin_addr).await.then_some(())
+    })
+    .await;
+}
