@@ -142,6 +142,9 @@ pub struct ListenersConfig {
     /// HTTP/2 streams open at once on one connection; more are refused
     /// with REFUSED_STREAM.
     pub max_concurrent_streams: u32,
+    /// Requests open at once across the listener's connections; one more is
+    /// answered RESOURCE_EXHAUSTED (HTTP/1: 503) at once.
+    pub max_open_streams: usize,
     /// A connection that has not sent the HTTP/2 preface (HTTP/1: a
     /// request's headers) within this is closed.
     pub handshake_timeout_ms: u64,
@@ -159,6 +162,7 @@ impl Default for ListenersConfig {
         Self {
             max_connections: 1000,
             max_concurrent_streams: 200,
+            max_open_streams: 10_000,
             handshake_timeout_ms: 10_000,
             idle_timeout_ms: 300_000,
             keepalive_interval_ms: 30_000,

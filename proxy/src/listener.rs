@@ -76,6 +76,7 @@ pub async fn serve<S, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let permits = Arc::new(Semaphore::new(bounds.max_connections));
+    let open_streams = conn::OpenStreams::new(bounds.max_open_streams);
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -112,8 +113,9 @@ pub async fn serve<S, B>(
         let service = service.clone();
         let bounds = bounds.clone();
         let stop = stop_rx.clone();
+        let open_streams = open_streams.clone();
         connections.spawn(async move {
-            conn::serve(stream, protocol, &bounds, service, stop).await;
+            conn::serve(stream, protocol, &bounds, service, open_streams, stop).await;
             drop(permit);
         });
     }

@@ -317,6 +317,50 @@ async fn streams_beyond_the_cap_on_one_connection_are_refused() {
     assert_eq!(err.code(), Code::NotFound, "other connections are served");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_listener_wide_cap_are_resource_exhausted() {
+    let proxy = start("{max_concurrent_streams: 10, max_open_streams: 20}", &[KV]).await;
+    let headers = attack::grpc_request_headers("/prism.keyvalue.v1.KeyValue/Get", "kv");
+    let mut attackers = Vec::new();
+    for _ in 0..2 {
+        let mut raw = RawH2::connect(proxy.data_addr).await.expect("raw h2");
+        for id in (0..10).map(|i| 1 + 2 * i) {
+            raw.send(attack::HEADERS, attack::END_HEADERS, id, &headers)
+                .await
+                .expect("send headers");
+        }
+        let frames = raw.frames_until_quiet(Duration::from_millis(500)).await;
+        assert!(
+            !frames.iter().any(|f| f.kind == attack::RST_STREAM),
+            "10 streams fit one connection: {frames:?}"
+        );
+        attackers.push(raw);
+    }
+    let mut kv = proxy.kv("kv").await;
+    let err = kv
+        .get(GetRequest {
+            key: "missing".into(),
+        })
+        .await
+        .expect_err("the listener is full");
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(err.message().contains("max_open_streams = 20"), "{err:?}");
+    drop(attackers.pop());
+    eventually(WAIT, "a slot once a connection's streams ended", || {
+        let mut kv = kv.clone();
+        async move {
+            let err = kv
+                .get(GetRequest {
+                    key: "missing".into(),
+                })
+                .await
+                .expect_err("missing key");
+            (err.code() == Code::NotFound).then_some(())
+        }
+    })
+    .await;
+}
+
 async fn channel(addr: SocketAddr) -> Result<Channel, tonic::transport::Error> {
     Channel::from_shared(format!("http://{addr}"))
         .expect("uri")
