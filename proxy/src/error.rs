@@ -28,12 +28,14 @@ pub enum ProxyError {
         limit: usize,
     },
     #[error(
-        "message: {declared} bytes declared exceeds the limit of {limit} bytes on namespace `{namespace}` (limits.max_value_bytes + limits.max_key_bytes + 1 MiB)"
+        "message: {declared} bytes declared exceeds the limit of {limit} bytes on namespace `{namespace}` ({rule})"
     )]
     MessageTooLarge {
         namespace: String,
         declared: usize,
         limit: usize,
+        /// How the limit is made up, in config terms.
+        rule: &'static str,
     },
     #[error("namespace `{namespace}` serves {serves}, not {called}")]
     WrongPattern {
@@ -110,6 +112,7 @@ mod tests {
                     namespace: "kv".into(),
                     declared: 60,
                     limit: 50,
+                    rule: "r",
                 },
                 Code::InvalidArgument,
             ),

@@ -25,18 +25,21 @@ pub const MESSAGE_OVERHEAD_BYTES: usize = 1024 * 1024;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Largest message `method` may declare on a namespace with `limits`: a
-/// batch may carry up to the transport's limit; any other call one key, one
-/// value and [`MESSAGE_OVERHEAD_BYTES`].
-pub fn message_cap(limits: &Limits, method: &str) -> usize {
+/// Largest message `method` may declare on a namespace with `limits`, and
+/// how that is made up: a batch may carry up to the transport's limit; any
+/// other call one key, one value and [`MESSAGE_OVERHEAD_BYTES`].
+pub fn message_cap(limits: &Limits, method: &str) -> (usize, &'static str) {
     if method == "PublishBatch" {
-        return MAX_MESSAGE_BYTES;
+        return (MAX_MESSAGE_BYTES, "the largest gRPC message");
     }
-    limits
+    let cap = limits
         .max_value_bytes
         .saturating_add(limits.max_key_bytes)
-        .saturating_add(MESSAGE_OVERHEAD_BYTES)
-        .min(MAX_MESSAGE_BYTES)
+        .saturating_add(MESSAGE_OVERHEAD_BYTES);
+    if cap > MAX_MESSAGE_BYTES {
+        return (MAX_MESSAGE_BYTES, "the largest gRPC message");
+    }
+    (cap, "limits.max_value_bytes + limits.max_key_bytes + 1 MiB")
 }
 
 /// Follows the gRPC length-prefixed framing of a body across data frames.
@@ -85,6 +88,7 @@ impl FrameReader {
 struct Bound {
     namespace: Arc<Namespace>,
     cap: usize,
+    rule: &'static str,
     budget: usize,
     reader: FrameReader,
     /// Budget bytes held for the message arriving now.
@@ -102,6 +106,7 @@ impl Bound {
                 namespace: self.namespace.name().to_string(),
                 declared,
                 limit: self.cap,
+                rule: self.rule,
             });
         }
         self.namespace.reserve(data.len(), self.held, self.budget)?;
@@ -189,8 +194,10 @@ impl<S> MessageBounds<S> {
         };
         let namespace = self.state.namespaces.get(name).ok()?;
         let spec = namespace.spec();
+        let (cap, rule) = message_cap(&spec.limits, method);
         Some(Bound {
-            cap: message_cap(&spec.limits, method),
+            cap,
+            rule,
             budget: spec.config.limits.max_in_flight_bytes,
             namespace,
             reader: FrameReader::default(),
@@ -262,16 +269,15 @@ mod tests {
             max_key_bytes: 100,
             max_value_bytes: 4 * 1024 * 1024,
         };
-        assert_eq!(
-            message_cap(&limits, "Set"),
-            4 * 1024 * 1024 + 100 + MESSAGE_OVERHEAD_BYTES
-        );
-        assert_eq!(message_cap(&limits, "PublishBatch"), MAX_MESSAGE_BYTES);
+        let (cap, rule) = message_cap(&limits, "Set");
+        assert_eq!(cap, 4 * 1024 * 1024 + 100 + MESSAGE_OVERHEAD_BYTES);
+        assert!(rule.contains("max_value_bytes"), "{rule}");
+        assert_eq!(message_cap(&limits, "PublishBatch").0, MAX_MESSAGE_BYTES);
         let huge = Limits {
             max_key_bytes: usize::MAX,
             max_value_bytes: usize::MAX,
         };
-        assert_eq!(message_cap(&huge, "Set"), MAX_MESSAGE_BYTES);
+        assert_eq!(message_cap(&huge, "Set").0, MAX_MESSAGE_BYTES);
     }
 
     fn namespace() -> Arc<Namespace> {
@@ -286,6 +292,7 @@ mod tests {
         Bound {
             namespace: namespace.clone(),
             cap,
+            rule: "test",
             budget,
             reader: FrameReader::default(),
             held: 0,
