@@ -162,7 +162,7 @@ impl Default for ListenersConfig {
         Self {
             max_connections: 1000,
             max_concurrent_streams: 200,
-            max_open_streams: 10_000,
+            max_open_streams: 4096,
             handshake_timeout_ms: 10_000,
             idle_timeout_ms: 300_000,
             keepalive_interval_ms: 30_000,
