@@ -1,12 +1,15 @@
 //! Every listener the proxy owns (data plane, admin, metrics) is served by
 //! [`serve`]: an accept loop with a cap on connections, a clear refusal past
-//! it, a back-off when `accept` fails (out of file descriptors), and per
-//! connection an HTTP/2 stream cap, a handshake timeout and an idle timeout
-//! ([`conn`]). [`message`] bounds what a data-plane request body may make
-//! the proxy buffer.
+//! it, and a back-off when `accept` fails (out of file descriptors). Per
+//! connection ([`conn`]): an HTTP/2 stream cap, and a handshake and an idle
+//! timeout decided by [`activity`]; per listener, a cap on open requests
+//! ([`streams`]); per data-plane request body, the namespace's limits on
+//! what it may make the proxy buffer ([`message`]).
 
+pub mod activity;
 pub mod conn;
 pub mod message;
+pub mod streams;
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
@@ -21,7 +24,13 @@ use tokio::{
 };
 
 use crate::config::ListenersConfig;
-use conn::Protocol;
+
+/// What a listener speaks: gRPC over HTTP/2, or HTTP/1 for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http1,
+    Http2,
+}
 
 /// First wait after a failed `accept`; doubles up to [`ACCEPT_BACKOFF_MAX`].
 pub const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
@@ -76,7 +85,7 @@ pub async fn serve<S, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let permits = Arc::new(Semaphore::new(bounds.max_connections));
-    let open_streams = conn::OpenStreams::new(bounds.max_open_streams);
+    let open_streams = streams::OpenStreams::new(bounds.max_open_streams);
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();

@@ -1,7 +1,8 @@
 //! Runs the proxy: the data-plane, admin and metrics servers on listeners the
-//! caller bound (each served within [`crate::listener`]'s bounds), the pattern supervisor, the config watcher, and the
-//! shutdown sequence (refuse new calls → let in-flight calls finish → stop
-//! the servers → stop the patterns).
+//! caller bound (each within [`crate::listener`]'s bounds), the pattern
+//! supervisor, the config watcher, and the shutdown sequence (refuse new
+//! calls → let in-flight calls finish → stop the servers → stop the
+//! patterns).
 
 use std::{future::Future, path::PathBuf};
 
@@ -18,7 +19,7 @@ use crate::{
     admin::AdminService,
     config::Config,
     keyvalue::KeyValueProxy,
-    listener::{self, conn::Protocol, message::MessageBounds},
+    listener::{self, Protocol, message::MessageBounds},
     metrics,
     pubsub::PubSubProxy,
     state::ProxyState,
