@@ -99,13 +99,17 @@ pub async fn serve<S, B>(
         while connections.try_join_next().is_some() {}
         let stream = match accepted {
             Ok((stream, _)) => {
+                if failures > 0 {
+                    tracing::info!(listener = name, failures, "accept works again");
+                }
                 failures = 0;
                 stream
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
                 let wait = accept_backoff(failures);
-                if failures == 1 || wait == ACCEPT_BACKOFF_MAX {
+                // Once, then about once a minute while it lasts.
+                if failures % 64 == 1 {
                     tracing::warn!(listener = name, error = %e, backoff_ms = wait.as_millis() as u64, "accept failed; backing off");
                 }
                 tokio::select! {
