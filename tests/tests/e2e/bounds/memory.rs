@@ -12,7 +12,7 @@ use prism_tests::{
 use tokio::net::TcpStream;
 use tonic::Code;
 
-use super::{KV, WAIT, rss_mib, start};
+use super::{EVENTS, KV, WAIT, rss_mib, start};
 
 const MIB: usize = 1024 * 1024;
 /// How much the proxy's RSS may grow under 16 stalled 60 MiB `Set`s: far
@@ -46,11 +46,29 @@ struct Stalled {
 /// Starts a `Set` whose 5-byte gRPC prefix declares `declared` bytes, sends
 /// up to `send` of them as fast as flow control allows, then stalls.
 async fn stalled_set(addr: SocketAddr, namespace: &str, declared: usize, send: usize) -> Stalled {
+    stalled_call(
+        addr,
+        "/prism.keyvalue.v1.KeyValue/Set",
+        namespace,
+        declared,
+        send,
+    )
+    .await
+}
+
+/// [`stalled_set`] for any method `path`.
+async fn stalled_call(
+    addr: SocketAddr,
+    path: &str,
+    namespace: &str,
+    declared: usize,
+    send: usize,
+) -> Stalled {
     let client = h2_client(addr).await;
     let mut client = client.ready().await.expect("h2 ready");
     let request = http::Request::builder()
         .method("POST")
-        .uri("http://localhost/prism.keyvalue.v1.KeyValue/Set")
+        .uri(format!("http://localhost{path}"))
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .header("x-prism-namespace", namespace)
@@ -176,6 +194,35 @@ async fn stalled_giant_sets_are_refused_from_their_prefix_and_memory_stays_bound
     })
     .await
     .expect("a 1 MiB Set after the attack");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn giant_messages_are_refused_from_their_prefix_on_pubsub_and_admin_too() {
+    let proxy = start("", &[KV, EVENTS]).await;
+    let publish = stalled_call(
+        proxy.data_addr,
+        "/prism.pubsub.v1.PubSub/Publish",
+        "events",
+        60 * MIB,
+        58 * MIB,
+    )
+    .await;
+    let (code, message) = publish.status.expect("answered at once");
+    assert_eq!(code, Code::InvalidArgument as i32, "{message}");
+    assert!(message.contains("max_value_bytes"), "{message}");
+    assert!(publish.sent < 4 * MIB, "{} bytes read", publish.sent);
+    // The admin API takes no namespace; its own message limit answers.
+    let admin = stalled_call(
+        proxy.admin_addr,
+        "/prism.admin.v1.Admin/RestartPattern",
+        "",
+        60 * MIB,
+        58 * MIB,
+    )
+    .await;
+    let (code, message) = admin.status.expect("answered at once");
+    assert_ne!(code, Code::Ok as i32, "{message}");
+    assert!(admin.sent < 8 * MIB, "{} bytes read", admin.sent);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
