@@ -67,7 +67,7 @@ pub fn http1_refusal(max_connections: usize) -> Vec<u8> {
 }
 
 /// Serves `service` on `listener` until `shutdown` resolves, then asks every
-/// connection to finish (GOAWAY) and waits for them, at most [`SHUTDOWN_WAIT`].
+/// connection to finish (GOAWAY) and waits for them, at most 10 s.
 pub async fn serve<S, B>(
     name: &'static str,
     listener: TcpListener,
