@@ -59,6 +59,7 @@ pub struct Config {
     /// if set, else [`auto_worker_threads`].
     pub worker_threads: Option<usize>,
     pub supervisor: SupervisorConfig,
+    pub listeners: ListenersConfig,
     pub namespaces: Vec<NamespaceConfig>,
 }
 
@@ -72,6 +73,7 @@ impl Default for Config {
             patterns_dir: None,
             worker_threads: None,
             supervisor: SupervisorConfig::default(),
+            listeners: ListenersConfig::default(),
             namespaces: vec![
                 NamespaceConfig::default_memstore(),
                 NamespaceConfig::events_memstore(),
@@ -139,6 +141,102 @@ impl SupervisorConfig {
     }
     pub fn resubscribe_timeout(&self) -> Duration {
         Duration::from_millis(self.resubscribe_timeout_ms)
+    }
+}
+
+/// Bounds on every listener (data plane, admin, metrics), each applied per
+/// listener; read at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenersConfig {
+    /// Connections served at once; one more is told why (HTTP/2 GOAWAY,
+    /// HTTP/1 503) and closed.
+    pub max_connections: usize,
+    /// HTTP/2 streams open at once on one connection; more are refused
+    /// with REFUSED_STREAM.
+    pub max_concurrent_streams: u32,
+    /// Requests open at once across the listener's connections; one more is
+    /// answered RESOURCE_EXHAUSTED (HTTP/1: 503) at once.
+    pub max_open_streams: usize,
+    /// A connection that has not sent the HTTP/2 preface (HTTP/1: a
+    /// request's headers) within this is closed.
+    pub handshake_timeout_ms: u64,
+    /// A connection with no open stream for this long is closed (GOAWAY);
+    /// an open stream, however quiet, keeps it.
+    pub idle_timeout_ms: u64,
+    /// HTTP/2 PING interval that finds dead peers under quiet streams.
+    pub keepalive_interval_ms: u64,
+    /// A PING unanswered this long closes the connection.
+    pub keepalive_timeout_ms: u64,
+}
+
+impl Default for ListenersConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 1000,
+            max_concurrent_streams: 200,
+            max_open_streams: 4096,
+            handshake_timeout_ms: 10_000,
+            idle_timeout_ms: 300_000,
+            keepalive_interval_ms: 30_000,
+            keepalive_timeout_ms: 20_000,
+        }
+    }
+}
+
+impl ListenersConfig {
+    const MAX_MS: u64 = 24 * 3600 * 1000;
+
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+    pub fn keepalive_interval(&self) -> Duration {
+        Duration::from_millis(self.keepalive_interval_ms)
+    }
+    pub fn keepalive_timeout(&self) -> Duration {
+        Duration::from_millis(self.keepalive_timeout_ms)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let range = |field: &str, value: u64, min: u64, max: u64| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(ConfigError::invalid(
+                    format!("listeners.{field}"),
+                    format!("{value} is outside {min}..={max}"),
+                ))
+            }
+        };
+        range("max_connections", self.max_connections as u64, 1, 1_000_000)?;
+        range(
+            "max_concurrent_streams",
+            self.max_concurrent_streams.into(),
+            1,
+            1_000_000,
+        )?;
+        range(
+            "handshake_timeout_ms",
+            self.handshake_timeout_ms,
+            1,
+            Self::MAX_MS,
+        )?;
+        range("idle_timeout_ms", self.idle_timeout_ms, 1, Self::MAX_MS)?;
+        range(
+            "keepalive_interval_ms",
+            self.keepalive_interval_ms,
+            1,
+            Self::MAX_MS,
+        )?;
+        range(
+            "keepalive_timeout_ms",
+            self.keepalive_timeout_ms,
+            1,
+            Self::MAX_MS,
+        )
     }
 }
 
@@ -291,6 +389,7 @@ impl Config {
     /// Checks every rule; the error names the first field that breaks one.
     /// The ranges are in [`ranges`].
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listeners.validate()?;
         ranges::worker_threads(self.worker_threads)?;
         if self.namespaces.is_empty() {
             return Err(ConfigError::invalid(
@@ -373,6 +472,23 @@ mod tests {
         assert_eq!(c.worker_threads, Some(3));
         let err = Config::from_yaml("worker_threads: 0").unwrap_err();
         assert!(err.to_string().contains("worker_threads"), "{err}");
+    }
+
+    #[test]
+    fn listener_bounds_have_safe_defaults_and_checked_ranges() {
+        let c =
+            Config::from_yaml("listeners: {max_connections: 5, idle_timeout_ms: 2000}").unwrap();
+        assert_eq!(c.listeners.max_connections, 5);
+        assert_eq!(c.listeners.idle_timeout(), Duration::from_secs(2));
+        assert_eq!(c.listeners.max_concurrent_streams, 200, "defaulted");
+        for bad in [
+            "listeners: {max_connections: 0}",
+            "listeners: {max_concurrent_streams: 0}",
+            "listeners: {handshake_timeout_ms: 86400001}",
+        ] {
+            let err = Config::from_yaml(bad).unwrap_err().to_string();
+            assert!(err.starts_with("listeners."), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -55,6 +55,16 @@ pub enum ProxyError {
     },
     #[error("config not reloaded: {0}")]
     ConfigNotReloaded(ConfigRejected),
+    #[error(
+        "message: {declared} bytes declared exceeds the limit of {limit} bytes on namespace `{namespace}` ({rule})"
+    )]
+    MessageTooLarge {
+        namespace: String,
+        declared: usize,
+        limit: usize,
+        /// How the limit is made up, in config terms.
+        rule: &'static str,
+    },
     #[error("namespace `{namespace}` serves {serves}, not {called}")]
     WrongPattern {
         namespace: String,
@@ -102,7 +112,9 @@ impl From<ProxyError> for Status {
             | ProxyError::PatternUnreachable { .. }
             | ProxyError::Draining => Status::unavailable(message),
             ProxyError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
-            ProxyError::BadHeader { .. } => Status::invalid_argument(message),
+            ProxyError::BadHeader { .. } | ProxyError::MessageTooLarge { .. } => {
+                Status::invalid_argument(message)
+            }
             ProxyError::WrongPattern { .. } | ProxyError::AtMostOnce(_) => {
                 Status::unimplemented(message)
             }
@@ -226,6 +238,15 @@ mod tests {
                     }
                     .into(),
                 ),
+                Code::InvalidArgument,
+            ),
+            (
+                ProxyError::MessageTooLarge {
+                    namespace: "kv".into(),
+                    declared: 60,
+                    limit: 50,
+                    rule: "r",
+                },
                 Code::InvalidArgument,
             ),
             (

@@ -4,7 +4,7 @@
 //! shared [`state`], forwards data-plane calls ([`dataplane`], [`keyvalue`],
 //! [`pubsub`] with per-subscriber buffers in [`subscriptions`]), records what
 //! happens ([`activity`]), serves the admin API ([`admin`]) and Prometheus
-//! metrics ([`metrics`]), follows config file changes ([`watch`]) and shuts
+//! metrics ([`metrics`]) on bounded listeners ([`listener`]), follows config file changes ([`watch`]) and shuts
 //! down without dropping in-flight calls ([`drain`], [`server`]). [`error`]
 //! is the one place proxy errors become gRPC statuses.
 
@@ -18,6 +18,7 @@ pub mod dataplane;
 pub mod drain;
 pub mod error;
 pub mod keyvalue;
+pub mod listener;
 pub mod metrics;
 pub mod namespace;
 pub mod process;

@@ -3,23 +3,14 @@
 
 use std::{fmt::Write as _, sync::Arc};
 
-use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
-use tokio::net::TcpListener;
-
 use crate::{namespace::State as NsState, state::ProxyState};
+use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 
-/// Serves `/metrics` on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: TcpListener,
-    state: Arc<ProxyState>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = Router::new()
+/// The `/metrics` endpoint, served by [`crate::listener::serve`].
+pub fn router(state: Arc<ProxyState>) -> Router {
+    Router::new()
         .route("/metrics", get(metrics))
-        .with_state(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+        .with_state(state)
 }
 
 async fn metrics(State(state): State<Arc<ProxyState>>) -> impl IntoResponse {

@@ -230,6 +230,28 @@ impl Namespace {
         })
     }
 
+    /// Takes `bytes` more of the in-flight budget for a request body still
+    /// arriving, whose call already holds `held`; given back with
+    /// [`Namespace::release`]. Refused like [`Namespace::admit`], the call's
+    /// own bytes not counting as others'.
+    pub fn reserve(&self, bytes: usize, held: usize, limit: usize) -> Result<(), ProxyError> {
+        let before = self.in_flight_bytes.fetch_add(bytes, Ordering::AcqRel);
+        if before > held && before.saturating_add(bytes) > limit {
+            self.in_flight_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            return Err(ProxyError::Overloaded {
+                namespace: self.name.clone(),
+                in_flight: before,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Gives back bytes taken with [`Namespace::reserve`].
+    pub fn release(&self, bytes: usize) {
+        self.in_flight_bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
     /// The route to send a call of a `kind` service on, or why there is none.
     pub fn route(&self, kind: PatternKind) -> Result<Routed, ProxyError> {
         let serves = self.spec().config.pattern;

@@ -1,7 +1,8 @@
 //! Runs the proxy: the data-plane, admin and metrics servers on listeners the
-//! caller bound, the pattern supervisor, the config watcher, and the
-//! shutdown sequence (refuse new calls → let in-flight calls finish → stop
-//! the servers → stop the patterns).
+//! caller bound (each within [`crate::listener`]'s bounds), the pattern
+//! supervisor, the config watcher, and the shutdown sequence (refuse new
+//! calls → let in-flight calls finish → stop the servers → stop the
+//! patterns).
 
 use std::{future::Future, path::PathBuf};
 
@@ -10,11 +11,17 @@ use prism_proto::{
     pubsub::v1::pub_sub_server::PubSubServer,
 };
 use tokio::{net::TcpListener, sync::watch, time::Instant};
-use tonic::transport::{Server, server::TcpIncoming};
+use tonic::service::Routes;
 use tonic_health::ServingStatus;
+use tower::ServiceBuilder;
 
 use crate::{
-    admin::AdminService, config::Config, keyvalue::KeyValueProxy, metrics, pubsub::PubSubProxy,
+    admin::AdminService,
+    config::Config,
+    keyvalue::KeyValueProxy,
+    listener::{self, Protocol, message::MessageBounds},
+    metrics,
+    pubsub::PubSubProxy,
     state::ProxyState,
 };
 
@@ -27,10 +34,6 @@ pub enum RunError {
     SocketDir(std::io::Error),
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    #[error("gRPC server: {0}")]
-    Transport(#[from] tonic::transport::Error),
-    #[error("metrics server: {0}")]
-    Metrics(std::io::Error),
     #[error("server task: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -66,6 +69,7 @@ pub async fn run(
     let listen = listeners.data.local_addr().map_err(RunError::SocketDir)?;
     let admin_listen = listeners.admin.local_addr().map_err(RunError::SocketDir)?;
     let watch_config = config.watch_config;
+    let listeners_config = config.listeners.clone();
     let grace = config.supervisor.shutdown_grace();
     let state = ProxyState::start(
         config,
@@ -90,8 +94,9 @@ pub async fn run(
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let data = Server::builder()
-        .layer(prism_observability::grpc::TraceLayer::data_plane())
+    let bounds = listeners_config.clone();
+    let mut data_routes = Routes::builder();
+    data_routes
         .add_service(
             KeyValueServer::new(KeyValueProxy::new(state.clone()))
                 .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
@@ -104,26 +109,44 @@ pub async fn run(
         )
         .add_service(health_service.clone())
         .add_service(reflection_v1()?)
-        .add_service(reflection_v1alpha()?)
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listeners.data).with_nodelay(Some(true)),
-            stopped(servers_stopped.clone()),
-        );
-    let admin = Server::builder()
+        .add_service(reflection_v1alpha()?);
+    let data_service = MessageBounds::new(
+        ServiceBuilder::new()
+            .layer(prism_observability::grpc::TraceLayer::data_plane())
+            .service(data_routes.routes().prepare()),
+        state.clone(),
+    );
+    let data = listener::serve(
+        "data",
+        listeners.data,
+        bounds.clone(),
+        Protocol::Http2,
+        data_service,
+        stopped(servers_stopped.clone()),
+    );
+    let mut admin_routes = Routes::builder();
+    admin_routes
         .add_service(AdminServer::new(AdminService::new(state.clone())))
         .add_service(health_service)
         .add_service(reflection_v1()?)
-        .add_service(reflection_v1alpha()?)
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listeners.admin).with_nodelay(Some(true)),
-            stopped(servers_stopped.clone()),
-        );
+        .add_service(reflection_v1alpha()?);
+    let admin = listener::serve(
+        "admin",
+        listeners.admin,
+        bounds.clone(),
+        Protocol::Http2,
+        admin_routes.routes().prepare(),
+        stopped(servers_stopped.clone()),
+    );
     let data = tokio::spawn(data);
     let admin = tokio::spawn(admin);
     let metrics = listeners.metrics.map(|listener| {
-        tokio::spawn(metrics::serve(
+        tokio::spawn(listener::serve(
+            "metrics",
             listener,
-            state.clone(),
+            bounds,
+            Protocol::Http1,
+            metrics::router(state.clone()),
             stopped(servers_stopped),
         ))
     });
@@ -155,12 +178,12 @@ pub async fn run(
     let _ = stop_servers.send(true);
     let served = (data.await, admin.await);
     if let Some(metrics) = metrics {
-        metrics.await?.map_err(RunError::Metrics)?;
+        metrics.await?;
     }
     state.supervisor.shutdown().await;
     tracing::info!("proxy stopped");
-    served.0??;
-    served.1??;
+    served.0?;
+    served.1?;
     Ok(())
 }
 

@@ -2,13 +2,15 @@
 //! on free ports, hands out gRPC clients, waits for asynchronous states with
 //! a deadline, and cleans every process up on drop.
 //!
-//! Modules: [`bins`] (finding the built binaries), [`proxy`] (a running
+//! Modules: [`attack`] (raw HTTP/2 frames, a process's RSS and CPU time),
+//! [`bins`] (finding the built binaries), [`proxy`] (a running
 //! `prism-proxy` and its builder), [`wait`] (bounded polling), [`procs`]
 //! (process checks by PID), [`otlp`] (a real OTLP trace receiver), [`redis`]
 //! (a real `redis-server` on a free port), [`nats`] (a real `nats-server`
 //! with JetStream), [`pattern`] (a pattern binary driven directly, without
 //! a proxy), [`server`] (what the backend server processes share).
 
+pub mod attack;
 pub mod bins;
 pub mod nats;
 pub mod otlp;

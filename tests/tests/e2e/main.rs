@@ -28,6 +28,9 @@
 //!   undecodable bytes, MemStore's own checks); refusals stay short.
 //! - `secrets`: a trace-level log of the proxy and its patterns holds no
 //!   password.
+//! - `bounds`: bounded resources on every listener under attack (stalled
+//!   giant messages, many streams, connection floods, idle and half-open
+//!   connections, fd exhaustion) with the proxy's RSS and CPU checked.
 //! - `bench`: a short `prism-bench` run over every path (JSON sanity).
 
 #[macro_use]
@@ -37,6 +40,7 @@ mod pubsub;
 mod admin;
 mod bench;
 mod blackbox;
+mod bounds;
 mod compose;
 mod config_safety;
 mod console;
