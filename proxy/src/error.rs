@@ -74,6 +74,14 @@ pub enum ProxyError {
     /// `manual_ack` on a namespace that has nothing to acknowledge.
     #[error("manual_ack: namespace `{0}` delivers at most once")]
     AtMostOnce(String),
+    /// The pattern closed a Subscribe stream without an error (it is
+    /// stopping); the subscription is taken up again like after a crash.
+    #[error("the pattern ended the stream")]
+    PatternEndedStream,
+    #[error("connection limit reached (listeners.max_connections = {0}); retry later")]
+    TooManyConnections(usize),
+    #[error("too many open requests on this listener (listeners.max_open_streams = {0})")]
+    TooManyOpenRequests(usize),
 }
 
 /// Why a config reload was refused. [`ConfigError`] is neither `Clone` nor
@@ -110,6 +118,8 @@ impl From<ProxyError> for Status {
             ProxyError::NamespaceUnavailable { .. }
             | ProxyError::BackendUnreachable { .. }
             | ProxyError::PatternUnreachable { .. }
+            | ProxyError::PatternEndedStream
+            | ProxyError::TooManyConnections(_)
             | ProxyError::Draining => Status::unavailable(message),
             ProxyError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
             ProxyError::BadHeader { .. } | ProxyError::MessageTooLarge { .. } => {
@@ -118,7 +128,9 @@ impl From<ProxyError> for Status {
             ProxyError::WrongPattern { .. } | ProxyError::AtMostOnce(_) => {
                 Status::unimplemented(message)
             }
-            ProxyError::Overloaded { .. } => Status::resource_exhausted(message),
+            ProxyError::Overloaded { .. } | ProxyError::TooManyOpenRequests(_) => {
+                Status::resource_exhausted(message)
+            }
             ProxyError::RestartFailed { source, .. } | ProxyError::ReloadFailed { source, .. } => {
                 match source {
                     SupervisorError::UnknownNamespace(_) => Status::not_found(message),
@@ -258,6 +270,9 @@ mod tests {
                 Code::Unimplemented,
             ),
             (ProxyError::AtMostOnce("events".into()), Code::Unimplemented),
+            (ProxyError::PatternEndedStream, Code::Unavailable),
+            (ProxyError::TooManyConnections(10), Code::Unavailable),
+            (ProxyError::TooManyOpenRequests(10), Code::ResourceExhausted),
         ];
         for (err, code) in cases {
             let text = err.to_string();

@@ -23,7 +23,7 @@ use tokio::{
     task::JoinSet,
 };
 
-use crate::config::ListenersConfig;
+use crate::{config::ListenersConfig, error::ProxyError};
 
 /// What a listener speaks: gRPC over HTTP/2, or HTTP/1 for `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub fn accept_backoff(failures: u32) -> Duration {
 
 /// Why a connection past `max_connections` is refused.
 pub fn refusal_reason(max_connections: usize) -> String {
-    format!("connection limit reached (listeners.max_connections = {max_connections}); retry later")
+    ProxyError::TooManyConnections(max_connections).to_string()
 }
 
 /// What an HTTP/1 peer past `max_connections` is told: a `503`.
@@ -174,9 +174,9 @@ fn refuse(
                 .await;
             }
             Protocol::Http2 => {
-                let why = refusal_reason(max_connections);
                 let answer = hyper::service::service_fn(move |_: Request<Incoming>| {
-                    let status = tonic::Status::unavailable(why.clone());
+                    let status =
+                        tonic::Status::from(ProxyError::TooManyConnections(max_connections));
                     async move { Ok::<_, Infallible>(status.into_http::<tonic::body::Body>()) }
                 });
                 let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());

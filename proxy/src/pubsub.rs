@@ -254,7 +254,7 @@ async fn pump(
                 }
                 continue;
             }
-            Ok(None) => Status::unavailable("the pattern ended the stream"),
+            Ok(None) => ProxyError::PatternEndedStream.into(),
             Err(status) => status,
         };
         if !retryable(&ended) {

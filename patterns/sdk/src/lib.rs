@@ -1,12 +1,14 @@
 //! What every Prism pattern binary shares, so a pattern only writes its
 //! backend logic: command-line flags ([`cli`]), the address it listens on
-//! ([`listen`]), config decoding with errors that name the field ([`config`]),
+//! ([`listen`]), config decoding with errors that name the field ([`config`]), the
+//! lifecycle errors and their one status map ([`LifecycleError`]),
 //! health values ([`health`]), the `PatternLifecycle` gRPC server
 //! ([`lifecycle`]) and [`serve`], which runs it all until the proxy says
 //! `Stop`, a signal arrives or the parent process goes away.
 
 pub mod cli;
 pub mod config;
+mod error;
 pub mod health;
 pub mod lifecycle;
 pub mod listen;
@@ -16,6 +18,7 @@ use std::future::Future;
 
 pub use cli::Args;
 pub use config::{ConfigError, parse_config};
+pub use error::LifecycleError;
 pub use health::{Health, HealthStatus};
 pub use lifecycle::Gate;
 pub use listen::ListenAddr;

@@ -13,7 +13,7 @@ use prism_proto::lifecycle::v1::{
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 
-use crate::{Health, HealthStatus, Pattern};
+use crate::{Health, HealthStatus, Pattern, error::LifecycleError};
 
 const CREATED: u8 = 0;
 const INITIALIZED: u8 = 1;
@@ -32,12 +32,13 @@ impl Gate {
         Self::default()
     }
 
-    /// `Ok` while started; `UNAVAILABLE` before `Start` or once stopping.
-    pub fn check(&self) -> Result<(), Status> {
+    /// `Ok` while started; an error (`UNAVAILABLE` on the wire) before
+    /// `Start` or once stopping.
+    pub fn check(&self) -> Result<(), LifecycleError> {
         match self.state.load(Ordering::Acquire) {
             STARTED => Ok(()),
-            STOPPING => Err(Status::unavailable("pattern is stopping")),
-            _ => Err(Status::unavailable("pattern is not started yet")),
+            STOPPING => Err(LifecycleError::Stopping),
+            _ => Err(LifecycleError::NotStarted),
         }
     }
 
@@ -87,9 +88,7 @@ impl<P: Pattern> PatternLifecycle for LifecycleService<P> {
         request: Request<InitializeRequest>,
     ) -> Result<Response<InitializeResponse>, Status> {
         if self.gate.get() >= STARTED {
-            return Err(Status::failed_precondition(
-                "pattern is already started; a new config needs a new process",
-            ));
+            return Err(LifecycleError::AlreadyStarted.into());
         }
         let request = request.into_inner();
         let config = request
@@ -100,7 +99,7 @@ impl<P: Pattern> PatternLifecycle for LifecycleService<P> {
         self.pattern
             .initialize(&request.name, config)
             .await
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            .map_err(LifecycleError::from)?;
         self.gate.mark_initialized();
         tracing::info!(namespace = %request.name, "initialized");
         Ok(Response::new(InitializeResponse {
@@ -110,9 +109,9 @@ impl<P: Pattern> PatternLifecycle for LifecycleService<P> {
 
     async fn start(&self, _: Request<StartRequest>) -> Result<Response<StartResponse>, Status> {
         match self.gate.get() {
-            CREATED => return Err(Status::failed_precondition("Initialize must come first")),
+            CREATED => return Err(LifecycleError::NotInitialized.into()),
             STARTED => return Ok(Response::new(StartResponse {})),
-            STOPPING => return Err(Status::failed_precondition("pattern is stopping")),
+            STOPPING => return Err(Status::from(LifecycleError::Stopping)),
             _ => {}
         }
         self.pattern.start().await?;

@@ -21,6 +21,7 @@ use super::{
     Protocol,
     activity::{StreamGuard, Tracker},
 };
+use crate::error::ProxyError;
 
 /// Requests open at once on one listener, across its connections.
 pub struct OpenStreams {
@@ -58,10 +59,8 @@ impl Drop for StreamSlot {
 /// The answer to a request past [`OpenStreams`]'s cap: gRPC
 /// RESOURCE_EXHAUSTED naming the limit, or an HTTP 503.
 fn over_the_stream_cap<B>(protocol: Protocol, max: usize) -> Response<Option<B>> {
-    let why =
-        format!("too many open requests on this listener (listeners.max_open_streams = {max})");
     match protocol {
-        Protocol::Http2 => tonic::Status::resource_exhausted(why)
+        Protocol::Http2 => tonic::Status::from(ProxyError::TooManyOpenRequests(max))
             .into_http::<()>()
             .map(|()| None),
         Protocol::Http1 => {
