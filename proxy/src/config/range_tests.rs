@@ -48,6 +48,7 @@ fn every_supervisor_duration_is_at_most_a_day() {
         "restart_backoff_max_ms",
         "stable_after_ms",
         "shutdown_grace_ms",
+        "resubscribe_timeout_ms",
     ];
     for field in fields {
         let name = format!("supervisor.{field}");
@@ -76,6 +77,7 @@ fn zero_is_refused_where_it_means_nothing() {
         "restart_backoff_initial_ms",
         "restart_backoff_max_ms",
         "stable_after_ms",
+        "resubscribe_timeout_ms",
         "unhealthy_threshold",
         "max_consecutive_failures",
     ] {

@@ -78,6 +78,11 @@ pub fn supervisor(s: &SupervisorConfig) -> Result<(), ConfigError> {
         ("supervisor.stable_after_ms", s.stable_after_ms, false),
         // Zero grace is meaningful: stop by killing at once.
         ("supervisor.shutdown_grace_ms", s.shutdown_grace_ms, true),
+        (
+            "supervisor.resubscribe_timeout_ms",
+            s.resubscribe_timeout_ms,
+            false,
+        ),
     ] {
         duration_ms(field, value, zero_allowed)?;
     }
