@@ -1,5 +1,6 @@
 //! The Redis pattern's config block; every field has a default, so a
-//! namespace with no `config` talks to `redis://127.0.0.1:6379`.
+//! pattern run on its own with no `config` talks to `redis://127.0.0.1:6379`;
+//! the proxy requires a namespace to name its `address`.
 
 use std::{fmt, time::Duration};
 
