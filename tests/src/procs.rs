@@ -1,23 +1,9 @@
-//! Process checks by PID, for asserting that nothing is left behind.
+//! Process checks by PID, for asserting that nothing is left behind (see
+//! [`prism_harness::procs`] for stop/continue/kill and memory).
 
-/// True while `pid` exists and is not a zombie.
-pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state letter follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
-}
+pub use prism_harness::procs::alive;
 
-/// Sends `signal` (e.g. `libc::SIGKILL`) to `pid`.
+/// Sends `signal` (e.g. `libc::SIGKILL`) to `pid`; panics when it cannot.
 pub fn signal(pid: u32, signal: i32) {
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{signal} {pid} failed");
+    prism_harness::procs::signal(pid, signal).unwrap_or_else(|e| panic!("{e}"));
 }
