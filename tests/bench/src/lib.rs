@@ -15,7 +15,7 @@
 //! progress to the optional [`tui`].
 //!
 //! Modules: [`cli`], [`config`], [`error`], [`paths`], [`endpoint`],
-//! [`floor`], [`server_process`], [`sink`], [`transport`], [`target`],
+//! [`floor`], [`server_process`], [`transport`], [`target`],
 //! [`schedule`], [`load`], [`stats`], [`procstat`], [`live`], [`run`],
 //! [`report`], [`table`], [`tui`].
 
@@ -32,7 +32,6 @@ pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod server_process;
-pub mod sink;
 pub mod stats;
 pub mod table;
 pub mod target;
