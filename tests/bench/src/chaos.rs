@@ -1,0 +1,452 @@
+//! `prism-bench chaos`: the soak. One proxy serves three namespaces —
+//! KeyValue on MemStore, KeyValue on Redis (append-only file, fsync on every
+//! write), PubSub on NATS JetStream — under a steady mixed load ([`load`]),
+//! while faults are injected at seeded random times ([`plan`], [`inject`]).
+//! Every call is logged ([`calls`]); every acknowledged write and publish is
+//! owed ([`ledger`]). At the end it checks that every acknowledged Redis
+//! write reads back (straight from Redis, and through the proxy), that every
+//! acknowledged JetStream publish reached the durable subscriber, that the
+//! proxy kept its PID and its RSS stayed under the bound, and reports
+//! ([`report`]).
+
+pub mod args;
+pub mod calls;
+pub mod inject;
+pub mod ledger;
+pub mod load;
+pub mod plan;
+pub mod report;
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::{Arc, Mutex, atomic::Ordering},
+    time::{Duration, Instant},
+};
+
+use prism_harness::{Nats, ProxyConfig, ProxyProcess, Redis, procs};
+use prism_proto::{
+    admin::v1::admin_client::AdminClient,
+    keyvalue::v1::{GetRequest, key_value_client::KeyValueClient},
+};
+use tonic::{Code, transport::Channel};
+
+use self::{
+    calls::{CallLog, Surface},
+    inject::{Injector, Namespace},
+    ledger::KvLedger,
+    load::Shared,
+    plan::FaultKind,
+    report::{ChaosReport, FaultRecord, KvCheck, LIST_AT_MOST, ProxyCheck, StreamCheck, Totals},
+};
+use crate::{BenchError, endpoint::wait_running};
+
+/// How often the proxy's RSS and PID are sampled.
+const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+/// No fault in the last stretch of the run, so the last one heals under load.
+const QUIET_TAIL: Duration = Duration::from_secs(10);
+/// How long the end check waits for a namespace to serve again.
+const HEAL_WAIT: Duration = Duration::from_secs(30);
+
+const MEMSTORE_NS: &str = "chaos-memstore";
+const REDIS_NS: &str = "chaos-redis";
+const JETSTREAM_NS: &str = "chaos-jetstream";
+
+#[derive(Debug, Clone)]
+pub struct ChaosConfig {
+    pub duration: Duration,
+    /// Calls a second over all namespaces.
+    pub rate: u32,
+    pub seed: u64,
+    /// The mean gap between faults.
+    pub fault_interval: Duration,
+    pub faults: Vec<FaultKind>,
+    /// How long Redis and NATS stay down in a restart.
+    pub outage: Duration,
+    pub max_rss_kb: u64,
+    /// How long the end check waits for outstanding deliveries.
+    pub drain_timeout: Duration,
+    pub bin_dir: PathBuf,
+}
+
+/// The proxy's config; `form` picks one of two equivalent spellings so a
+/// rewrite changes the file but not what it means.
+pub fn config_yaml(redis_url: &str, nats_url: &str, form: usize) -> String {
+    let redis = format!("{{address: \"{redis_url}\"}}");
+    let nats = format!("{{url: \"{nats_url}\", jetstream: true, ack_wait_ms: 2000}}");
+    if form % 2 == 0 {
+        format!(
+            "# prism-bench chaos\nnamespaces:\n  - {{name: {MEMSTORE_NS}, pattern: keyvalue, backend: memstore}}\n  - {{name: {REDIS_NS}, pattern: keyvalue, backend: redis, config: {redis}}}\n  - {{name: {JETSTREAM_NS}, pattern: pubsub, backend: nats, config: {nats}}}\n"
+        )
+    } else {
+        format!(
+            "# prism-bench chaos, rewrite {form}\nnamespaces:\n  - name: {MEMSTORE_NS}\n    pattern: keyvalue\n    backend: memstore\n  - name: {REDIS_NS}\n    pattern: keyvalue\n    backend: redis\n    config: {redis}\n  - name: {JETSTREAM_NS}\n    pattern: pubsub\n    backend: nats\n    config: {nats}\n"
+        )
+    }
+}
+
+/// Runs the soak; progress lines go to stderr.
+pub async fn run(config: ChaosConfig) -> Result<ChaosReport, BenchError> {
+    eprintln!("prism-bench chaos: seed {}", config.seed);
+    let redis = Redis {
+        append_only: true,
+        ..Redis::default()
+    }
+    .start()
+    .await?;
+    let nats = Nats { jetstream: true }.start().await?;
+    let yaml_for = {
+        let (redis_url, nats_url) = (redis.url(), nats.url());
+        move |form: usize| config_yaml(&redis_url, &nats_url, form)
+    };
+    let mut proxy = ProxyProcess::start(
+        &config.bin_dir.join("prism-proxy"),
+        ProxyConfig::Text(yaml_for(0)),
+        &[],
+    )
+    .await?;
+    for namespace in [MEMSTORE_NS, REDIS_NS, JETSTREAM_NS] {
+        wait_running(&mut proxy, namespace).await?;
+    }
+    let pid = proxy.pid();
+    let data = lazy_channel(proxy.data_addr);
+    let namespaces = vec![
+        Namespace {
+            name: MEMSTORE_NS.into(),
+            surface: Surface::Memstore,
+        },
+        Namespace {
+            name: REDIS_NS.into(),
+            surface: Surface::Redis,
+        },
+        Namespace {
+            name: JETSTREAM_NS.into(),
+            surface: Surface::Jetstream,
+        },
+    ];
+    let mut injector = Injector {
+        admin: AdminClient::new(lazy_channel(proxy.admin_addr)),
+        config_path: proxy
+            .config_path
+            .clone()
+            .expect("a config given as text has a path"),
+        config: Box::new(yaml_for),
+        redis,
+        nats,
+        namespaces,
+        outage: config.outage,
+        rewrites: 0,
+    };
+
+    let epoch = Instant::now();
+    let shared = Arc::new(Shared::new(CallLog::new(epoch)));
+    let subscriber = tokio::spawn(load::subscriber(
+        shared.clone(),
+        data.clone(),
+        JETSTREAM_NS.into(),
+    ));
+    let lanes = start_load(&shared, &data, config.rate);
+    let samples = Arc::new(Mutex::new(Samples::default()));
+    let sampler = tokio::spawn(sample_proxy(samples.clone(), pid));
+
+    let faults = plan::plan(
+        config.seed,
+        &config.faults,
+        config.fault_interval,
+        config.duration,
+        QUIET_TAIL.min(config.duration / 4),
+        3,
+    );
+    let mut injected = Vec::new();
+    for fault in &faults {
+        let wait = fault.at.saturating_sub(epoch.elapsed());
+        tokio::time::sleep(wait).await;
+        let at_ms = shared.log.now_ms();
+        let done = injector.inject(fault).await;
+        eprintln!(
+            "  {:>7.1}s {} {}: {}",
+            at_ms as f64 / 1000.0,
+            done.kind,
+            done.target,
+            done.error.as_deref().unwrap_or(&done.detail)
+        );
+        injected.push((at_ms, done));
+    }
+    tokio::time::sleep(config.duration.saturating_sub(epoch.elapsed())).await;
+    shared.stop.store(true, Ordering::Relaxed);
+    for lane in lanes {
+        let _ = lane.await;
+    }
+    let load_end_ms = shared.log.now_ms();
+
+    let redis = check_redis(&shared, &data, &injector).await;
+    let memstore = check_memstore(&shared, &data).await;
+    let jetstream = drain_jetstream(&shared, config.drain_timeout).await;
+    shared.stop_subscriber.store(true, Ordering::Relaxed);
+    let _ = subscriber.await;
+    sampler.abort();
+    let samples = samples.lock().map(|s| *s).unwrap_or_default();
+    let same_pid =
+        !samples.saw_it_gone && procs::alive(pid) && matches!(proxy.try_wait(), Ok(None));
+
+    let log = shared.log.snapshot();
+    let mut faults_out = Vec::new();
+    for (i, (at_ms, done)) in injected.iter().enumerate() {
+        let until = injected
+            .get(i + 1)
+            .map(|(next, _)| *next)
+            .unwrap_or(load_end_ms);
+        faults_out.push(FaultRecord {
+            at_ms: *at_ms,
+            observed: calls::observe(&log, &done.surfaces, *at_ms, until),
+            injected: done.clone(),
+        });
+    }
+    let mut totals: BTreeMap<&'static str, Totals> = BTreeMap::new();
+    for call in &log {
+        let t = totals.entry(call.surface.name()).or_default();
+        t.calls += 1;
+        if let Some(code) = call.error {
+            *t.errors.entry(code).or_default() += 1;
+        }
+    }
+    let mut report = ChaosReport {
+        seed: config.seed,
+        duration_s: config.duration.as_secs_f64(),
+        rate: config.rate,
+        fault_interval_s: config.fault_interval.as_secs_f64(),
+        outage_s: config.outage.as_secs_f64(),
+        faults_enabled: config.faults.clone(),
+        faults: faults_out,
+        calls: totals,
+        redis,
+        memstore,
+        jetstream,
+        proxy: ProxyCheck {
+            pid,
+            same_pid_throughout: same_pid,
+            rss_samples: samples.count,
+            max_rss_kb: samples.max_rss_kb,
+            rss_bound_kb: config.max_rss_kb,
+        },
+        problems: Vec::new(),
+    };
+    report.judge();
+    // Stopping waits for the exit by polling; off the runtime's threads.
+    let _ = tokio::task::spawn_blocking(move || drop((proxy, injector))).await;
+    Ok(report)
+}
+
+fn lazy_channel(addr: std::net::SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("a socket address is a valid authority")
+        .connect_lazy()
+}
+
+/// The rate split: 35% to each KeyValue namespace (two lanes each), 30% to
+/// the publisher.
+fn start_load(shared: &Arc<Shared>, data: &Channel, rate: u32) -> Vec<tokio::task::JoinHandle<()>> {
+    let every = |share: f64| Duration::from_secs_f64(1.0 / (f64::from(rate.max(1)) * share));
+    let mut lanes = Vec::new();
+    for (lane, (namespace, surface)) in [
+        (MEMSTORE_NS, Surface::Memstore),
+        (MEMSTORE_NS, Surface::Memstore),
+        (REDIS_NS, Surface::Redis),
+        (REDIS_NS, Surface::Redis),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        lanes.push(tokio::spawn(load::kv_lane(
+            shared.clone(),
+            data.clone(),
+            namespace.into(),
+            surface,
+            lane,
+            every(0.175),
+        )));
+    }
+    lanes.push(tokio::spawn(load::publisher(
+        shared.clone(),
+        data.clone(),
+        JETSTREAM_NS.into(),
+        every(0.3),
+    )));
+    lanes
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Samples {
+    count: u64,
+    max_rss_kb: u64,
+    /// The proxy's PID was missing at a sample.
+    saw_it_gone: bool,
+}
+
+/// Samples the proxy's RSS and liveness until aborted.
+async fn sample_proxy(samples: Arc<Mutex<Samples>>, pid: u32) {
+    loop {
+        let rss = procs::rss_kb(pid);
+        if let Ok(mut s) = samples.lock() {
+            s.count += 1;
+            match rss {
+                Some(kb) => s.max_rss_kb = s.max_rss_kb.max(kb),
+                None => s.saw_it_gone = true,
+            }
+        }
+        tokio::time::sleep(SAMPLE_EVERY).await;
+    }
+}
+
+/// Reads `key` through the proxy: `Ok(None)` when it is not there.
+async fn get_through_proxy(
+    client: &mut KeyValueClient<Channel>,
+    namespace: &str,
+    key: &str,
+) -> Result<Option<String>, tonic::Status> {
+    let request = load::request(
+        namespace,
+        GetRequest {
+            key: key.to_string(),
+        },
+    );
+    match client.get(request).await {
+        Ok(reply) => Ok(Some(
+            String::from_utf8_lossy(&reply.into_inner().value).into_owned(),
+        )),
+        Err(status) if status.code() == Code::NotFound => Ok(None),
+        Err(status) => Err(status),
+    }
+}
+
+/// Waits until the namespace answers a Get again (it may still be healing
+/// from the last fault).
+async fn wait_serving(client: &mut KeyValueClient<Channel>, namespace: &str) -> bool {
+    prism_harness::wait::poll(HEAL_WAIT, || {
+        let mut client = client.clone();
+        async move {
+            get_through_proxy(&mut client, namespace, "chaos-probe")
+                .await
+                .ok()
+                .map(drop)
+        }
+    })
+    .await
+    .is_some()
+}
+
+/// Every key owed, read through the proxy; mismatches and failures counted.
+async fn check_through_proxy(
+    ledger: &KvLedger,
+    keys: &[String],
+    data: &Channel,
+    namespace: &str,
+) -> (u64, Vec<ledger::LostWrite>) {
+    let mut client = KeyValueClient::new(data.clone());
+    if !wait_serving(&mut client, namespace).await {
+        return (keys.len() as u64, Vec::new());
+    }
+    let mut failed = 0;
+    let mut lost = Vec::new();
+    for key in keys {
+        match get_through_proxy(&mut client, namespace, key).await {
+            Ok(found) => {
+                if let Some(loss) = ledger.check(key, found.as_deref()) {
+                    failed += 1;
+                    lost.push(loss);
+                }
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    (failed, lost)
+}
+
+async fn check_redis(shared: &Shared, data: &Channel, injector: &Injector) -> KvCheck {
+    let ledger = std::mem::take(&mut *shared.redis.lock().expect("ledger"));
+    let keys = ledger.owed_keys();
+    let mut check = KvCheck {
+        acknowledged_writes: ledger.acked_writes(),
+        keys_checked: keys.len() as u64,
+        ..KvCheck::default()
+    };
+    // Straight from Redis: what is durable, whatever the proxy's state.
+    let direct = read_redis(&injector.redis.url(), &keys).await;
+    let mut lost = Vec::new();
+    match direct {
+        Ok(values) => {
+            for (key, found) in keys.iter().zip(values) {
+                if let Some(loss) = ledger.check(key, found.as_deref()) {
+                    lost.push(loss);
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("prism-bench chaos: cannot read Redis directly: {e}");
+            check.lost = keys.len() as u64;
+        }
+    }
+    check.lost += lost.len() as u64;
+    lost.truncate(LIST_AT_MOST);
+    check.lost_examples = lost;
+    check.unreadable_through_proxy = check_through_proxy(&ledger, &keys, data, REDIS_NS).await.0;
+    check
+}
+
+async fn read_redis(url: &str, keys: &[String]) -> Result<Vec<Option<String>>, redis::RedisError> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let mut values = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(100) {
+        let got: Vec<Option<String>> = redis::cmd("MGET").arg(chunk).query_async(&mut conn).await?;
+        values.extend(got);
+    }
+    Ok(values)
+}
+
+async fn check_memstore(shared: &Shared, data: &Channel) -> KvCheck {
+    let ledger = std::mem::take(&mut *shared.memstore.lock().expect("ledger"));
+    let keys = ledger.owed_keys();
+    let (failed, mut lost) = check_through_proxy(&ledger, &keys, data, MEMSTORE_NS).await;
+    lost.truncate(LIST_AT_MOST);
+    KvCheck {
+        acknowledged_writes: ledger.acked_writes(),
+        keys_checked: keys.len() as u64,
+        lost: failed,
+        lost_examples: lost,
+        unreadable_through_proxy: 0,
+    }
+}
+
+/// Waits until every acknowledged publish was delivered, or the timeout.
+async fn drain_jetstream(shared: &Shared, timeout: Duration) -> StreamCheck {
+    let start = Instant::now();
+    let missing = |shared: &Shared| {
+        shared
+            .jetstream
+            .lock()
+            .map(|l| l.missing().len())
+            .unwrap_or(0)
+    };
+    prism_harness::wait::poll(timeout, || {
+        let done = missing(shared) == 0;
+        async move { done.then_some(()) }
+    })
+    .await;
+    let drain_ms = start.elapsed().as_millis() as u64;
+    let ledger = shared.jetstream.lock().expect("ledger");
+    let missing = ledger.missing();
+    StreamCheck {
+        acknowledged_publishes: ledger.acked_count(),
+        failed_publishes: ledger.failed_count(),
+        lost: missing.len() as u64,
+        lost_examples: missing
+            .iter()
+            .take(LIST_AT_MOST)
+            .map(|(seq, id)| format!("chaos-{seq} ({id})"))
+            .collect(),
+        duplicates: ledger.duplicates(),
+        delivered_unacknowledged: ledger.delivered_unacknowledged(),
+        drain_ms,
+    }
+}
