@@ -90,7 +90,8 @@ pub struct Observed {
     pub errors_until_ms: Option<u64>,
 }
 
-/// What the calls on `surfaces` that started in `[from_ms, to_ms)` saw;
+/// What the calls on `surfaces` that ran within `[from_ms, to_ms)` saw (a
+/// call still running when the next fault came may be that fault's);
 /// healing is looked for past `to_ms` too, as a fault may outlast the
 /// window.
 pub fn observe(calls: &[Call], surfaces: &[Surface], from_ms: u64, to_ms: u64) -> Observed {
@@ -100,7 +101,7 @@ pub fn observe(calls: &[Call], surfaces: &[Surface], from_ms: u64, to_ms: u64) -
     for call in calls
         .iter()
         .filter(affected)
-        .filter(|c| (from_ms..to_ms).contains(&c.start_ms))
+        .filter(|c| c.start_ms >= from_ms && c.end_ms < to_ms)
     {
         seen.calls += 1;
         if let Some(code) = call.error {
@@ -145,6 +146,8 @@ mod tests {
             call(200, 210, Surface::Redis, Some("UNAVAILABLE")),
             call(300, 320, Surface::Redis, None),
             call(400, 401, Surface::Redis, None),
+            // Still running when the next fault came at 1000.
+            call(999, 1200, Surface::Redis, Some("UNAVAILABLE")),
         ];
         let seen = observe(&calls, &[Surface::Redis], 100, 1000);
         assert_eq!(seen.calls, 4);

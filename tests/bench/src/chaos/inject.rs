@@ -37,6 +37,9 @@ pub struct Injected {
     pub error: Option<String>,
     /// The namespaces whose callers it may affect.
     pub surfaces: Vec<Surface>,
+    /// For a server restart: ms from the fault until the server answered
+    /// again.
+    pub back_after_ms: Option<u64>,
 }
 
 pub struct Injector {
@@ -62,6 +65,7 @@ impl Injector {
             FaultKind::NatsRestart => ("nats-server".into(), vec![Surface::Jetstream]),
             FaultKind::ConfigRewrite => ("config file".into(), Surface::ALL.to_vec()),
         };
+        let started = std::time::Instant::now();
         let done = match fault.kind {
             FaultKind::PatternKill => self.kill_pattern(&namespace.name).await,
             FaultKind::HotReload => self.reload(&namespace.name).await,
@@ -75,6 +79,8 @@ impl Injector {
             }
             FaultKind::ConfigRewrite => self.rewrite_config(),
         };
+        let back_after_ms = matches!(fault.kind, FaultKind::RedisRestart | FaultKind::NatsRestart)
+            .then(|| started.elapsed().as_millis() as u64);
         let (detail, error) = match done {
             Ok(detail) => (detail, None),
             Err(error) => (String::new(), Some(error)),
@@ -85,6 +91,7 @@ impl Injector {
             detail,
             error,
             surfaces,
+            back_after_ms,
         }
     }
 

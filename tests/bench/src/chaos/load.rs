@@ -30,8 +30,8 @@ use crate::{stats::code_name, transport::NAMESPACE_HEADER};
 
 /// The longest a call may take; a call cut off is in doubt, like a failure.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-/// Keys per KeyValue lane, overwritten round after round.
-const KEYS_PER_LANE: u64 = 50;
+/// Keys per KeyValue lane that are overwritten round after round.
+const OVERWRITTEN_KEYS: u64 = 50;
 /// Pause before a broken subscription is opened again.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(250);
 /// How often the subscriber looks up from a quiet stream.
@@ -107,7 +107,20 @@ fn ticker(every: Duration) -> tokio::time::Interval {
     ticker
 }
 
-/// A KeyValue lane: `Set` a fresh value, then `Get` a key, every `every`.
+/// The key of call `seq` on `lane`: half the `Set`s overwrite one of a few
+/// keys (last value wins), half write a key of their own (so a write lost
+/// early in the run cannot be hidden by a later one); a `Get` reads the key
+/// the `Set` before it wrote.
+fn key_for(lane: usize, seq: u64) -> String {
+    let set = if seq % 2 == 1 { seq } else { seq - 1 };
+    if set % 4 == 1 {
+        format!("chaos-{lane}-o{}", (set / 4) % OVERWRITTEN_KEYS)
+    } else {
+        format!("chaos-{lane}-u{set}")
+    }
+}
+
+/// A KeyValue lane: `Set` a fresh value, then `Get` it, every `every`.
 pub async fn kv_lane(
     shared: Arc<Shared>,
     channel: Channel,
@@ -122,7 +135,7 @@ pub async fn kv_lane(
     while !shared.stop.load(Ordering::Relaxed) {
         ticker.tick().await;
         seq += 1;
-        let key = format!("chaos-{lane}-{}", seq % KEYS_PER_LANE);
+        let key = key_for(lane, seq);
         let start = shared.log.now_ms();
         if seq % 2 == 1 {
             let value = format!("v-{lane}-{seq}");
@@ -241,5 +254,20 @@ pub async fn subscriber(shared: Arc<Shared>, channel: Channel, namespace: String
             .await;
         }
         tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_alternate_between_overwritten_and_own_keys_and_gets_follow() {
+        assert_eq!(key_for(0, 1), "chaos-0-o0");
+        assert_eq!(key_for(0, 2), "chaos-0-o0");
+        assert_eq!(key_for(0, 3), "chaos-0-u3");
+        assert_eq!(key_for(0, 4), "chaos-0-u3");
+        assert_eq!(key_for(0, 5), "chaos-0-o1");
+        assert_eq!(key_for(2, 4 * OVERWRITTEN_KEYS + 1), "chaos-2-o0");
     }
 }

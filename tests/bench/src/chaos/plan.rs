@@ -175,6 +175,20 @@ mod tests {
         assert!(plan(3, &only, S(10), S(10), S(5), 3).is_empty());
     }
 
+    /// The seed the 60-second CI soak (`tests/tests/e2e/chaos.rs`) uses:
+    /// every kind of fault, a pattern kill on the Redis namespace among them.
+    #[test]
+    fn the_ci_seed_injects_every_kind_of_fault() {
+        let p = plan(14, &FaultKind::ALL, S(5), S(60), S(10), 3);
+        for kind in FaultKind::ALL {
+            assert!(p.iter().any(|f| f.kind == kind), "{kind} missing");
+        }
+        assert!(
+            p.iter()
+                .any(|f| f.kind == FaultKind::PatternKill && f.namespace == 1)
+        );
+    }
+
     #[test]
     fn names_round_trip_and_unknown_names_are_refused() {
         for kind in FaultKind::ALL {

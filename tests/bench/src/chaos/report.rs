@@ -22,8 +22,9 @@ pub struct ChaosReport {
     /// Calls and errors by code, per namespace kind, over the whole run.
     pub calls: BTreeMap<&'static str, Totals>,
     pub redis: KvCheck,
-    /// MemStore keeps data in its pattern process: a killed pattern loses
-    /// it by design, so these losses are reported, never failed on.
+    /// MemStore keeps data in its pattern process: a pattern killed or
+    /// reloaded (a new process) loses it by design, so these losses are
+    /// reported, never failed on.
     pub memstore: KvCheck,
     pub jetstream: StreamCheck,
     pub proxy: ProxyCheck,
@@ -149,14 +150,15 @@ impl ChaosReport {
         let _ = writeln!(out, "\nfaults ({}):", self.faults.len());
         let _ = writeln!(
             out,
-            "  {:>8}  {:<15} {:<16} {:<10} {:>7}  {:<30} detail",
+            "  {:>8}  {:<15} {:<16} {:<22} {:>7}  {:<30} detail",
             "at", "fault", "target", "heal", "calls", "errors"
         );
         for fault in &self.faults {
             let seen = &fault.observed;
-            let heal = match seen.heal_ms {
-                Some(ms) => format!("{ms} ms"),
-                None => "never".into(),
+            let heal = match (seen.heal_ms, fault.injected.back_after_ms) {
+                (None, _) => "never".into(),
+                (Some(ms), Some(back)) if ms >= back => format!("{ms} ms (back+{})", ms - back),
+                (Some(ms), _) => format!("{ms} ms"),
             };
             let errors = if seen.errors.is_empty() {
                 "-".to_string()
@@ -169,7 +171,7 @@ impl ChaosReport {
             };
             let _ = writeln!(
                 out,
-                "  {:>7.1}s  {:<15} {:<16} {:<10} {:>7}  {:<30} {detail}",
+                "  {:>7.1}s  {:<15} {:<16} {:<22} {:>7}  {:<30} {detail}",
                 fault.at_ms as f64 / 1000.0,
                 fault.injected.kind.name(),
                 fault.injected.target,
@@ -204,7 +206,7 @@ impl ChaosReport {
         }
         let _ = writeln!(
             out,
-            "  {:<10} (MemStore loses its data when its pattern is killed: by design, not failed on)",
+            "  {:<10} (MemStore keeps data in its process: a pattern killed or reloaded loses it by design, not failed on)",
             ""
         );
         let js = &self.jetstream;
