@@ -28,6 +28,7 @@ mod pubsub;
 mod admin;
 mod bench;
 mod blackbox;
+mod chaos;
 mod compose;
 mod console;
 mod lifecycle;
