@@ -74,7 +74,7 @@ pub struct ChaosConfig {
 pub fn config_yaml(redis_url: &str, nats_url: &str, form: usize) -> String {
     let redis = format!("{{address: \"{redis_url}\"}}");
     let nats = format!("{{url: \"{nats_url}\", jetstream: true, ack_wait_ms: 2000}}");
-    if form % 2 == 0 {
+    if form.is_multiple_of(2) {
         format!(
             "# prism-bench chaos\nnamespaces:\n  - {{name: {MEMSTORE_NS}, pattern: keyvalue, backend: memstore}}\n  - {{name: {REDIS_NS}, pattern: keyvalue, backend: redis, config: {redis}}}\n  - {{name: {JETSTREAM_NS}, pattern: pubsub, backend: nats, config: {nats}}}\n"
         )
