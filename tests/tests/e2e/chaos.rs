@@ -5,11 +5,7 @@
 //! under the bound. RELIABILITY.md describes the soak and its 10-minute
 //! figures.
 
-use std::{
-    process::{Command, Stdio},
-    sync::mpsc,
-    time::Duration,
-};
+use std::{process::Command, time::Duration};
 
 use prism_tests::{bins, procs};
 use serde_json::Value;
@@ -91,28 +87,15 @@ fn a_minute_of_faults_loses_nothing_acknowledged() {
 /// Runs `prism-bench chaos ARGS --json --bin-dir BIN_DIR`; its report, which
 /// it prints whether it passed or not.
 fn run_chaos(args: &[&str]) -> Value {
-    let child = Command::new(bins::bin("prism-bench"))
-        .arg("chaos")
-        .args(args)
-        .args(["--json", "--bin-dir"])
-        .arg(bins::bin_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn prism-bench");
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let output = match rx.recv_timeout(TIMEOUT) {
-        Ok(output) => output.expect("wait for prism-bench"),
-        Err(_) => {
-            procs::signal(pid, libc::SIGKILL);
-            panic!("prism-bench chaos did not finish within {TIMEOUT:?}");
-        }
-    };
+    let output = procs::output_within(
+        Command::new(bins::bin("prism-bench"))
+            .arg("chaos")
+            .args(args)
+            .args(["--json", "--bin-dir"])
+            .arg(bins::bin_dir()),
+        TIMEOUT,
+        "prism-bench chaos",
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let report: Value = serde_json::from_str(&stdout)
