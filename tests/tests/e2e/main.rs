@@ -31,6 +31,7 @@ mod blackbox;
 mod chaos;
 mod compose;
 mod console;
+mod harness;
 mod lifecycle;
 mod memstore;
 mod nats;
