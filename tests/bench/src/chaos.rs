@@ -19,7 +19,6 @@ pub mod plan;
 pub mod report;
 
 use std::{
-    collections::BTreeMap,
     path::PathBuf,
     sync::{Arc, Mutex, atomic::Ordering},
     time::{Duration, Instant},
@@ -34,7 +33,7 @@ use self::{
     inject::{Injector, Namespace},
     load::Shared,
     plan::FaultKind,
-    report::{ChaosReport, FaultRecord, ProxyCheck, Totals},
+    report::{ChaosReport, FaultRecord, ProxyCheck},
 };
 use crate::{BenchError, endpoint::wait_running};
 
@@ -185,26 +184,19 @@ pub async fn run(config: ChaosConfig) -> Result<ChaosReport, BenchError> {
         !samples.saw_it_gone && procs::alive(pid) && matches!(proxy.try_wait(), Ok(None));
 
     let log = shared.log.snapshot();
-    let mut faults_out = Vec::new();
-    for (i, (at_ms, done)) in injected.iter().enumerate() {
-        let until = injected
-            .get(i + 1)
-            .map(|(next, _)| *next)
-            .unwrap_or(load_end_ms);
-        faults_out.push(FaultRecord {
-            at_ms: *at_ms,
-            observed: calls::observe(&log, &done.surfaces, *at_ms, until),
-            injected: done.clone(),
-        });
-    }
-    let mut totals: BTreeMap<&'static str, Totals> = BTreeMap::new();
-    for call in &log {
-        let t = totals.entry(call.surface.name()).or_default();
-        t.calls += 1;
-        if let Some(code) = call.error {
-            *t.errors.entry(code).or_default() += 1;
-        }
-    }
+    let faults_out = injected
+        .iter()
+        .enumerate()
+        .map(|(i, (at_ms, done))| {
+            // Each fault's window ends where the next begins.
+            let until = injected.get(i + 1).map_or(load_end_ms, |(next, _)| *next);
+            FaultRecord {
+                at_ms: *at_ms,
+                observed: calls::observe(&log, &done.surfaces, *at_ms, until),
+                injected: done.clone(),
+            }
+        })
+        .collect();
     let mut report = ChaosReport {
         seed: config.seed,
         duration_s: config.duration.as_secs_f64(),
@@ -213,7 +205,7 @@ pub async fn run(config: ChaosConfig) -> Result<ChaosReport, BenchError> {
         outage_s: config.outage.as_secs_f64(),
         faults_enabled: config.faults.clone(),
         faults: faults_out,
-        calls: totals,
+        calls: calls::totals(&log),
         redis,
         memstore,
         jetstream,

@@ -6,6 +6,8 @@ use std::{collections::BTreeMap, sync::Mutex, time::Instant};
 
 use serde::Serialize;
 
+use super::report::Totals;
+
 /// The three kinds of namespace under load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -124,6 +126,19 @@ pub fn observe(calls: &[Call], surfaces: &[Surface], from_ms: u64, to_ms: u64) -
     seen
 }
 
+/// Calls and failures by code, per namespace kind, over the whole run.
+pub fn totals(calls: &[Call]) -> BTreeMap<&'static str, Totals> {
+    let mut totals: BTreeMap<&'static str, Totals> = BTreeMap::new();
+    for call in calls {
+        let t = totals.entry(call.surface.name()).or_default();
+        t.calls += 1;
+        if let Some(code) = call.error {
+            *t.errors.entry(code).or_default() += 1;
+        }
+    }
+    totals
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +179,20 @@ mod tests {
         let seen = observe(&down, &[Surface::Jetstream], 0, 100);
         assert_eq!(seen.heal_ms, None);
         assert_eq!(seen.errors_until_ms, Some(11));
+    }
+
+    #[test]
+    fn totals_count_calls_and_codes_per_namespace_kind() {
+        let calls = [
+            call(1, 2, Surface::Redis, None),
+            call(3, 4, Surface::Redis, Some("UNAVAILABLE")),
+            call(5, 6, Surface::Jetstream, None),
+        ];
+        let totals = totals(&calls);
+        assert_eq!(totals["redis"].calls, 2);
+        assert_eq!(totals["redis"].errors, BTreeMap::from([("UNAVAILABLE", 1)]));
+        assert!(totals["jetstream"].errors.is_empty());
+        assert!(!totals.contains_key("memstore"));
     }
 
     #[test]
