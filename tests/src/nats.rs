@@ -13,12 +13,30 @@ impl NatsServer {
     /// Starts a server with JetStream on a free port and waits until it
     /// answers PING.
     pub async fn start() -> Self {
-        Self::launch(Nats { jetstream: true }).await
+        Self::launch(Nats {
+            jetstream: true,
+            auth: None,
+        })
+        .await
+    }
+
+    /// Same as [`NatsServer::start`], accepting only clients that log in as
+    /// `user` with `pass`.
+    pub async fn start_with_auth(user: &str, pass: &str) -> Self {
+        Self::launch(Nats {
+            jetstream: true,
+            auth: Some((user.to_string(), pass.to_string())),
+        })
+        .await
     }
 
     /// Same as [`NatsServer::start`], without JetStream.
     pub async fn start_without_jetstream() -> Self {
-        Self::launch(Nats { jetstream: false }).await
+        Self::launch(Nats {
+            jetstream: false,
+            auth: None,
+        })
+        .await
     }
 
     /// `nats://127.0.0.1:PORT`

@@ -88,7 +88,12 @@ pub async fn run(config: ChaosConfig) -> Result<ChaosReport, BenchError> {
     }
     .start()
     .await?;
-    let nats = Nats { jetstream: true }.start().await?;
+    let nats = Nats {
+        jetstream: true,
+        ..Nats::default()
+    }
+    .start()
+    .await?;
     let yaml_for = {
         let (redis_url, nats_url) = (redis.url(), nats.url());
         move |form: usize| config_yaml(&redis_url, &nats_url, form)

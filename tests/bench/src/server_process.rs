@@ -177,7 +177,7 @@ impl ServerProcess {
                 (server.url(), Started::Redis(server))
             }
             Kind::Nats => {
-                let server = Nats { jetstream: false }.start().await?;
+                let server = Nats::default().start().await?;
                 (server.url(), Started::Nats(server))
             }
         };

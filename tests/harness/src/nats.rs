@@ -24,9 +24,11 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 pub type NatsServer = ServerProcess<Nats>;
 
 /// How a `nats-server` is run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Nats {
     pub jetstream: bool,
+    /// `--user` and `--pass`: clients must log in.
+    pub auth: Option<(String, String)>,
 }
 
 impl Nats {
@@ -61,15 +63,24 @@ impl Launch for Nats {
             .arg(dir.join("store"))
             .arg("-l")
             .arg(log);
+        if let Some((user, pass)) = &self.auth {
+            command.args(["--user", user, "--pass", pass]);
+        }
     }
 
     fn ready(&self, port: u16) -> impl Future<Output = bool> + Send {
-        ping(port)
+        let mut connect = serde_json::json!({ "verbose": false });
+        if let Some((user, pass)) = &self.auth {
+            connect["user"] = user.as_str().into();
+            connect["pass"] = pass.as_str().into();
+        }
+        ping(port, format!("CONNECT {connect}\r\nPING\r\n"))
     }
 }
 
-/// True when a NATS server on `port` greets with INFO and answers PING.
-async fn ping(port: u16) -> bool {
+/// True when a NATS server on `port` greets with INFO and answers the PING
+/// after `connect` (a `CONNECT … PING` exchange).
+async fn ping(port: u16, connect: String) -> bool {
     let probe = async {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
         let (read, mut write) = stream.split();
@@ -78,10 +89,7 @@ async fn ping(port: u16) -> bool {
         if !info.starts_with("INFO ") {
             return None;
         }
-        write
-            .write_all(b"CONNECT {\"verbose\":false}\r\nPING\r\n")
-            .await
-            .ok()?;
+        write.write_all(connect.as_bytes()).await.ok()?;
         loop {
             let line = lines.next_line().await.ok()??;
             if line == "PONG" {

@@ -100,8 +100,14 @@ async fn a_paused_server_answers_nothing_until_resumed_and_drop_stops_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_nats_restart_keeps_the_jetstream_store_on_the_same_port() {
-    let mut nats = Nats { jetstream: true }.start().await.expect("nats-server");
+async fn a_nats_server_with_a_login_restarts_on_the_same_port_with_its_store() {
+    let mut nats = Nats {
+        jetstream: true,
+        auth: Some(("alice".into(), "pw".into())),
+    }
+    .start()
+    .await
+    .expect("nats-server with a login");
     let port = nats.port();
     let store = nats.dir().join("store");
     let old = nats.pid().expect("running");
