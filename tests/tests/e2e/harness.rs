@@ -11,12 +11,16 @@ use prism_harness::{Nats, Redis, procs};
 /// Far above what one probe takes on a loaded machine.
 const PROBE: Duration = Duration::from_secs(5);
 
-async fn get(url: &str, key: &str) -> Option<String> {
-    let client = redis::Client::open(url).expect("url");
-    let mut conn = client
+async fn connect(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .expect("url")
         .get_multiplexed_async_connection()
         .await
-        .expect("connect");
+        .expect("connect")
+}
+
+async fn get(url: &str, key: &str) -> Option<String> {
+    let mut conn = connect(url).await;
     redis::cmd("GET")
         .arg(key)
         .query_async(&mut conn)
@@ -25,11 +29,7 @@ async fn get(url: &str, key: &str) -> Option<String> {
 }
 
 async fn set(url: &str, key: &str, value: &str) {
-    let client = redis::Client::open(url).expect("url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let mut conn = connect(url).await;
     redis::cmd("SET")
         .arg(key)
         .arg(value)
@@ -73,9 +73,7 @@ async fn a_password_is_required_and_carried_in_the_url() {
     .expect("redis-server");
     assert!(redis.url().contains(":s3cret@"), "{}", redis.url());
     set(&redis.url(), "k", "v").await;
-    let anonymous = format!("redis://127.0.0.1:{}", redis.port());
-    let client = redis::Client::open(anonymous).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = connect(&format!("redis://127.0.0.1:{}", redis.port())).await;
     let err = redis::cmd("GET")
         .arg("k")
         .query_async::<Option<String>>(&mut conn)
