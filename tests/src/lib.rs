@@ -1,6 +1,9 @@
 //! Test harness for Prism's end-to-end suites: it starts the real binaries
 //! on free ports, hands out gRPC clients, waits for asynchronous states with
-//! a deadline, and cleans every process up on drop.
+//! a deadline, and cleans every process up on drop. The processes
+//! themselves are `prism-harness`'s, shared with `prism-bench`; this crate
+//! adds gRPC clients and turns their errors into panics with the log, as a
+//! test wants.
 //!
 //! Modules: [`attack`] (raw HTTP/2 frames, a process's RSS and CPU time),
 //! [`bins`] (finding the built binaries), [`proxy`] (a running

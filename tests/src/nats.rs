@@ -1,29 +1,13 @@
 //! A real `nats-server` (with JetStream unless asked otherwise) on a free
-//! port, its store in a temporary folder, stopped by PID on drop.
-//!
-//! `NATS_SERVER` names the binary (`scripts/tools.sh` installs and exports
-//! it); otherwise `nats-server` is looked up on `PATH`.
+//! port, its store in a temporary folder, stopped by PID on drop (see
+//! [`prism_harness::nats`]).
 
-use std::{path::Path, process::Command, time::Duration};
+use crate::server::ServerProcess;
 
-use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
-    net::TcpStream,
-};
-
-use crate::server::{Launch, ServerProcess};
-
-/// How long one readiness probe may take.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+pub use prism_harness::nats::Nats;
 
 /// A running `nats-server`; see [`ServerProcess`] for kill, restart and logs.
 pub type NatsServer = ServerProcess<Nats>;
-
-pub struct Nats {
-    jetstream: bool,
-    /// `--user` and `--pass`: clients must authenticate.
-    auth: Option<(String, String)>,
-}
 
 impl NatsServer {
     /// Starts a server with JetStream on a free port and waits until it
@@ -57,68 +41,6 @@ impl NatsServer {
 
     /// `nats://127.0.0.1:PORT`
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port())
+        self.0.url()
     }
-}
-
-impl Launch for Nats {
-    const NAME: &'static str = "nats-server";
-    const READY_TIMEOUT: Duration = Duration::from_secs(15);
-
-    fn binary(&self) -> String {
-        std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".to_string())
-    }
-
-    /// JetStream's store lives in the server's folder, so streams and durable
-    /// consumers survive a restart; core subscriptions do not.
-    fn args(&self, command: &mut Command, port: u16, dir: &Path, log: &Path) {
-        if self.jetstream {
-            command.arg("-js");
-        }
-        command
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .arg("-sd")
-            .arg(dir.join("store"))
-            .arg("-l")
-            .arg(log);
-        if let Some((user, pass)) = &self.auth {
-            command.args(["--user", user, "--pass", pass]);
-        }
-    }
-
-    fn ready(&self, port: u16) -> impl Future<Output = bool> + Send {
-        let connect = match &self.auth {
-            None => "CONNECT {\"verbose\":false}\r\nPING\r\n".to_string(),
-            Some((user, pass)) => format!(
-                "CONNECT {}\r\nPING\r\n",
-                serde_json::json!({"verbose": false, "user": user, "pass": pass})
-            ),
-        };
-        ping(port, connect)
-    }
-}
-
-/// True when a NATS server on `port` greets with INFO and answers the PING
-/// after `connect` (a `CONNECT … PING` exchange).
-async fn ping(port: u16, connect: String) -> bool {
-    let probe = async {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        let (read, mut write) = stream.split();
-        let mut lines = BufReader::new(read).lines();
-        let info = lines.next_line().await.ok()??;
-        if !info.starts_with("INFO ") {
-            return None;
-        }
-        write.write_all(connect.as_bytes()).await.ok()?;
-        loop {
-            let line = lines.next_line().await.ok()??;
-            if line == "PONG" {
-                return Some(());
-            }
-        }
-    };
-    matches!(
-        tokio::time::timeout(PROBE_TIMEOUT, probe).await,
-        Ok(Some(()))
-    )
 }

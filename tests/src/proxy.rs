@@ -1,15 +1,7 @@
 //! A real `prism-proxy` process on free ports, with clients for its data
 //! plane, admin API and health service.
 
-use std::{
-    fs,
-    io::{BufRead, BufReader},
-    net::SocketAddr,
-    path::PathBuf,
-    process::{Child, Command, ExitStatus, Stdio},
-    sync::mpsc,
-    time::{Duration, Instant},
-};
+use std::{fs, net::SocketAddr, path::PathBuf, process::ExitStatus, time::Duration};
 
 use prism_proto::{
     admin::v1::{
@@ -28,10 +20,9 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::{bins, procs, wait::eventually};
+use prism_harness::{ProxyConfig, ProxyProcess, child::ChildProcess};
 
-/// How long a proxy may take to print its listening line.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
+use crate::{bins, procs, wait::eventually};
 
 /// Builds a proxy config; namespaces are YAML list items.
 #[derive(Default)]
@@ -89,12 +80,13 @@ impl ProxyBuilder {
     pub async fn start(self) -> Proxy {
         let config = (!self.namespaces.is_empty() || !self.supervisor.is_empty())
             .then(|| self.config_yaml());
-        Proxy::spawn(config.as_deref(), &self.env)
+        Proxy::spawn(config.as_deref(), &self.env).await
     }
 }
 
 pub struct Proxy {
-    child: Option<Child>,
+    /// Declared before `dir`: the process stops before its folder goes.
+    process: ChildProcess,
     pub data_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub metrics_addr: SocketAddr,
@@ -104,81 +96,41 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy with no config file at all: `default` on MemStore.
     pub async fn start_default() -> Self {
-        let proxy = Self::spawn(None, &[]);
+        let proxy = Self::spawn(None, &[]).await;
         proxy.wait_healthy("default").await;
         proxy
     }
 
     pub async fn start_with_config(yaml: &str) -> Self {
-        Self::spawn(Some(yaml), &[])
+        Self::spawn(Some(yaml), &[]).await
     }
 
-    fn spawn(config: Option<&str>, env: &[(String, String)]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut command = Command::new(bins::bin("prism-proxy"));
-        command.args([
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ]);
-        if let Some(yaml) = config {
-            let path = dir.path().join("prism.yaml");
-            fs::write(&path, yaml).expect("write config");
-            command.arg("--config").arg(path);
-        }
-        let log = fs::File::create(dir.path().join("proxy.log")).expect("log file");
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .env("RUST_LOG", "info")
-            // The harness decides about export; the developer's shell does not.
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .spawn()
-            .expect("spawn prism-proxy");
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().expect("stdout");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + START_TIMEOUT;
-        let mut metrics_addr = None;
-        let (data_addr, admin_addr) = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(addrs) = parse_listening(&line) {
-                        break addrs;
-                    }
-                    if let Some(addr) = parse_metrics(&line) {
-                        metrics_addr = Some(addr);
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let log = fs::read_to_string(dir.path().join("proxy.log")).unwrap_or_default();
-                    panic!("prism-proxy did not report its addresses; log:\n{log}");
-                }
-            }
+    async fn spawn(config: Option<&str>, env: &[(String, String)]) -> Self {
+        let config = match config {
+            Some(yaml) => ProxyConfig::Text(yaml.to_string()),
+            None => ProxyConfig::None,
         };
-        Self {
-            child: Some(child),
+        let ProxyProcess {
+            process,
             data_addr,
             admin_addr,
-            metrics_addr: metrics_addr.expect("the metrics line comes before the listening line"),
+            metrics_addr,
+            dir,
+            ..
+        } = ProxyProcess::start(&bins::bin("prism-proxy"), config, env)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        Self {
+            process,
+            data_addr,
+            admin_addr,
+            metrics_addr,
             dir,
         }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
+        self.process.pid()
     }
 
     pub fn log(&self) -> String {
@@ -290,50 +242,13 @@ impl Proxy {
 
     /// Waits for the proxy to exit; panics after `timeout`.
     pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let child = self.child.as_mut().expect("running");
-        let status = eventually(timeout, "prism-proxy to exit", || {
-            let status = child.try_wait().expect("try_wait");
+        let process = &mut self.process;
+        eventually(timeout, "prism-proxy to exit", || {
+            let status = process.try_wait().expect("try_wait");
             async move { status }
         })
-        .await;
-        self.child = None;
-        status
+        .await
     }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        // Ask nicely so patterns are stopped too, then insist.
-        procs::signal(child.id(), libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-fn parse_metrics(line: &str) -> Option<SocketAddr> {
-    line.strip_prefix("prism-proxy metrics on http://")?
-        .strip_suffix("/metrics")?
-        .parse()
-        .ok()
-}
-
-fn parse_listening(line: &str) -> Option<(SocketAddr, SocketAddr)> {
-    let rest = line.strip_prefix("prism-proxy listening on ")?;
-    let (data, admin) = rest.split_once(" (admin ")?;
-    Some((
-        data.parse().ok()?,
-        admin.trim_end_matches(')').parse().ok()?,
-    ))
 }
 
 async fn connect(addr: SocketAddr) -> Channel {
@@ -371,21 +286,6 @@ pub type KvClient = KeyValueClient<InterceptedService<Channel, NamespaceHeader>>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_the_listening_line() {
-        let (data, admin) =
-            parse_listening("prism-proxy listening on 127.0.0.1:1 (admin 127.0.0.1:2)").unwrap();
-        assert_eq!(data.port(), 1);
-        assert_eq!(admin.port(), 2);
-        assert!(parse_listening("something else").is_none());
-        assert_eq!(
-            parse_metrics("prism-proxy metrics on http://127.0.0.1:3/metrics")
-                .unwrap()
-                .port(),
-            3
-        );
-    }
 
     #[test]
     fn builds_namespace_yaml() {

@@ -8,6 +8,7 @@ use clap::{Args as ClapArgs, Parser, Subcommand};
 
 use crate::{
     BenchError, Config,
+    chaos::args::ChaosArgs,
     config::{
         Backend, Endpoints, KvSettings, LoadSettings, Mode, Output, PubsubSettings, TargetSettings,
     },
@@ -44,6 +45,11 @@ pub enum TargetArgs {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// The soak: mixed KeyValue (MemStore, Redis with AOF) and JetStream load
+    /// while patterns are killed, Redis and NATS restarted, namespaces
+    /// reloaded and the config rewritten; checks nothing acknowledged was
+    /// lost (see RELIABILITY.md).
+    Chaos(ChaosArgs),
 }
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -163,6 +169,7 @@ impl Args {
                 config.endpoints.nats = nats;
                 Ok(config)
             }
+            TargetArgs::Chaos(_) => usage("`chaos` runs with chaos::run, not as a measured target"),
         }
     }
 }
@@ -311,7 +318,7 @@ fn usage<T>(message: impl Into<String>) -> Result<T, BenchError> {
 
 /// The folder of the running executable: where the workspace's other
 /// binaries are built.
-fn own_dir() -> Result<PathBuf, BenchError> {
+pub(crate) fn own_dir() -> Result<PathBuf, BenchError> {
     let exe = std::env::current_exe().map_err(|e| BenchError::io("locating prism-bench", e))?;
     Ok(exe.parent().map(PathBuf::from).unwrap_or_default())
 }

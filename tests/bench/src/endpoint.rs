@@ -2,38 +2,27 @@
 //! bench starts — a `prism-proxy` on free ports serving the namespace from a
 //! generated config, a pattern process run by hand (`--autostart`), the
 //! in-process [`Floor`], or the run's backend server ([`ServerProcess`]:
-//! Redis or NATS) itself. Started processes are owned (`kill_on_drop`),
-//! stopped by PID with SIGTERM, and their PIDs handed to the resource watch.
+//! Redis or NATS) itself. Started processes are `prism-harness`'s, stopped by
+//! PID with SIGTERM, and their PIDs handed to the resource watch.
 //! They inherit the bench's environment, so e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`
 //! measures them with trace export on.
 
-use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    process::Stdio,
-    time::Duration,
-};
+use std::{net::SocketAddr, path::Path, time::Duration};
 
+use prism_harness::{OtlpReceiver, PatternProcess, ProxyConfig, ProxyProcess};
 use prism_proto::{
     admin::v1::{ListPatternsRequest, PatternInfo, PatternState, admin_client::AdminClient},
     lifecycle::v1::HealthStatus,
-};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, ChildStdout, Command},
-    time::Instant,
 };
 use tonic::transport::Channel;
 
 use crate::{
     BenchError, Config, config::Backend, floor::Floor, paths::PathKind, procstat,
-    procstat::Watched, server_process::ServerProcess, sink::OtlpSink, target::Target,
+    procstat::Watched, server_process::ServerProcess, target::Target,
 };
 
 /// How long a started server may take to become usable.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long a stopped process may take to exit before it is killed.
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Endpoint {
     pub path: PathKind,
@@ -42,12 +31,13 @@ pub struct Endpoint {
     pub processes: Vec<Watched>,
     server: Server,
     /// The trace sink of the `proxy-traced` path.
-    pub sink: Option<OtlpSink>,
+    pub sink: Option<OtlpReceiver>,
 }
 
 enum Server {
     External,
-    Process(OwnedChild),
+    Proxy(Box<ProxyProcess>),
+    Pattern(PatternProcess),
     Floor(Floor),
 }
 
@@ -137,7 +127,7 @@ impl Endpoint {
                 None => start_proxy(config, target, None).await,
             },
             PathKind::ProxyTraced => {
-                let sink = OtlpSink::start().await?;
+                let sink = OtlpReceiver::counting().await?;
                 let mut endpoint = start_proxy(config, target, Some(&sink)).await?;
                 endpoint.path = PathKind::ProxyTraced;
                 endpoint.sink = Some(sink);
@@ -179,143 +169,39 @@ impl Endpoint {
             eprintln!(
                 "{}: the OTLP sink received {} spans",
                 self.path,
-                sink.spans()
+                sink.span_count()
             );
         }
         match self.server {
             Server::External => {}
-            Server::Process(child) => child.stop().await,
+            // Stopping waits for the exit by polling; off the runtime's threads.
+            Server::Proxy(proxy) => {
+                let _ = tokio::task::spawn_blocking(move || drop(proxy)).await;
+            }
+            Server::Pattern(pattern) => {
+                let _ = tokio::task::spawn_blocking(move || drop(pattern)).await;
+            }
             Server::Floor(floor) => floor.stop().await,
         }
     }
 }
 
-/// A child process with its private folder (config, log).
-struct OwnedChild {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl OwnedChild {
-    fn spawn(
-        binary: &Path,
-        args: &[&str],
-        env: &[(&str, String)],
-        dir: tempfile::TempDir,
-    ) -> Result<Self, BenchError> {
-        let log = std::fs::File::create(dir.path().join("log"))
-            .map_err(|e| BenchError::io("creating a log file", e))?;
-        let child = Command::new(binary)
-            .args(args)
-            // Export only where a path asks for it.
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| BenchError::Spawn {
-                binary: binary.to_path_buf(),
-                source,
-            })?;
-        Ok(Self { child, dir })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id().unwrap_or(0)
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-
-    fn not_ready(&self, what: &str, detail: impl Into<String>) -> BenchError {
-        BenchError::NotReady {
-            what: what.to_string(),
-            timeout: READY_TIMEOUT,
-            detail: format!("{}; log:\n{}", detail.into(), self.log_tail()),
-        }
-    }
-
-    /// Reads stdout until `parse` accepts a line; later lines are drained in
-    /// the background so the child never blocks on a full pipe.
-    async fn wait_for_line<T>(
-        &mut self,
-        what: &str,
-        parse: impl Fn(&str) -> Option<T>,
-    ) -> Result<T, BenchError> {
-        let Some(stdout) = self.child.stdout.take() else {
-            return Err(self.not_ready(what, "no stdout"));
-        };
-        let mut lines = BufReader::new(stdout).lines();
-        let found = tokio::time::timeout(READY_TIMEOUT, async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(found) = parse(&line) {
-                    return Some(found);
-                }
-            }
-            None
-        })
-        .await;
-        match found {
-            Ok(Some(found)) => {
-                tokio::spawn(drain(lines));
-                Ok(found)
-            }
-            Ok(None) => Err(self.not_ready(what, "it exited before saying where it listens")),
-            Err(_) => Err(self.not_ready(what, "it never said where it listens")),
-        }
-    }
-
-    /// SIGTERM, then SIGKILL if it has not exited within `STOP_TIMEOUT`.
-    async fn stop(mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .await;
-        }
-        if tokio::time::timeout(STOP_TIMEOUT, self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
-    }
-}
-
-async fn drain(mut lines: tokio::io::Lines<BufReader<ChildStdout>>) {
-    while let Ok(Some(_)) = lines.next_line().await {}
-}
-
 async fn start_pattern(bin_dir: &Path, target: &Target) -> Result<Endpoint, BenchError> {
     let binary = bin_dir.join(target.pattern_binary());
-    let dir = private_dir()?;
     let extra = target.pattern_args();
-    let mut args = vec![
-        "--autostart",
-        "--exit-with-parent",
-        "--listen",
-        "127.0.0.1:0",
-    ];
+    let mut args = vec!["--autostart", "--exit-with-parent"];
     args.extend(extra.iter().map(String::as_str));
-    let mut child = OwnedChild::spawn(&binary, &args, &[], dir)?;
-    let what = target.pattern_binary();
-    let addr = child.wait_for_line(what, parse_pattern_listening).await?;
-    let pid = child.pid();
+    let pattern = PatternProcess::start(&binary, &args, &[]).await?;
+    let pid = pattern.pid();
     Ok(Endpoint {
         path: PathKind::Pattern,
-        addr,
+        addr: pattern.addr,
         processes: vec![Watched {
             role: "pattern",
             pid,
             idle_rss_kb: procstat::read_rss_kb(pid),
         }],
-        server: Server::Process(child),
+        server: Server::Pattern(pattern),
         sink: None,
     })
 }
@@ -323,44 +209,23 @@ async fn start_pattern(bin_dir: &Path, target: &Target) -> Result<Endpoint, Benc
 async fn start_proxy(
     config: &Config,
     target: &Target,
-    sink: Option<&OtlpSink>,
+    sink: Option<&OtlpReceiver>,
 ) -> Result<Endpoint, BenchError> {
-    let env: Vec<(&str, String)> = match sink {
+    let env: Vec<(String, String)> = match sink {
         Some(sink) => vec![
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint()),
-            ("OTEL_TRACES_SAMPLER", "always_on".to_string()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), sink.endpoint()),
+            ("OTEL_TRACES_SAMPLER".into(), "always_on".into()),
         ],
         None => Vec::new(),
     };
     let binary = config.endpoints.bin_dir.join("prism-proxy");
-    let dir = private_dir()?;
-    let config_path: PathBuf = dir.path().join("prism.yaml");
-    std::fs::write(&config_path, target.proxy_config_yaml(&config.namespace))
-        .map_err(|e| BenchError::io("writing the proxy's config", e))?;
-    let config_arg = config_path.to_string_lossy().into_owned();
-    let mut child = OwnedChild::spawn(
-        &binary,
-        &[
-            "--config",
-            &config_arg,
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ],
-        &env,
-        dir,
-    )?;
-    let (addr, admin) = child
-        .wait_for_line("prism-proxy", parse_proxy_listening)
-        .await?;
-    let pattern = wait_running(&mut child, admin, &config.namespace).await?;
-    let proxy_pid = child.pid();
+    let yaml = target.proxy_config_yaml(&config.namespace);
+    let mut proxy = ProxyProcess::start(&binary, ProxyConfig::Text(yaml), &env).await?;
+    let pattern = wait_running(&mut proxy, &config.namespace).await?;
+    let proxy_pid = proxy.pid();
     Ok(Endpoint {
         path: PathKind::Proxy,
-        addr,
+        addr: proxy.data_addr,
         processes: vec![
             Watched {
                 role: "proxy",
@@ -373,46 +238,45 @@ async fn start_proxy(
                 idle_rss_kb: procstat::read_rss_kb(pattern.pid),
             },
         ],
-        server: Server::Process(child),
+        server: Server::Proxy(Box::new(proxy)),
         sink: None,
     })
 }
 
 /// Polls the admin API until `namespace` is RUNNING and serving (HEALTHY or
 /// DEGRADED); returns its info, which names the pattern's PID.
-async fn wait_running(
-    child: &mut OwnedChild,
-    admin: SocketAddr,
+pub async fn wait_running(
+    proxy: &mut ProxyProcess,
     namespace: &str,
 ) -> Result<PatternInfo, BenchError> {
-    let what = format!("namespace `{namespace}` on prism-proxy");
-    let channel = Channel::from_shared(format!("http://{admin}"))
+    let channel = Channel::from_shared(format!("http://{}", proxy.admin_addr))
         .expect("a socket address is a valid authority")
         .connect_lazy();
     let mut client = AdminClient::new(channel);
-    let deadline = Instant::now() + READY_TIMEOUT;
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     let mut delay = Duration::from_millis(5);
     loop {
         let last = match client.list_patterns(ListPatternsRequest {}).await {
-            Ok(reply) => {
-                match reply
-                    .into_inner()
-                    .patterns
-                    .into_iter()
-                    .find(|p| p.namespace == namespace)
-                {
-                    Some(info) if serving(&info) && info.pid != 0 => return Ok(info),
-                    Some(info) => format!("state {:?}", info.state()),
-                    None => "not listed".into(),
-                }
-            }
+            Ok(reply) => match reply
+                .into_inner()
+                .patterns
+                .into_iter()
+                .find(|p| p.namespace == namespace)
+            {
+                Some(info) if serving(&info) && info.pid != 0 => return Ok(info),
+                Some(info) => format!("state {:?}", info.state()),
+                None => "not listed".into(),
+            },
             Err(status) => format!("admin API: {status}"),
         };
-        if let Ok(Some(status)) = child.child.try_wait() {
-            return Err(child.not_ready(&what, format!("prism-proxy exited ({status})")));
-        }
-        if Instant::now() >= deadline {
-            return Err(child.not_ready(&what, last));
+        let detail = match proxy.try_wait() {
+            Ok(Some(status)) => Some(format!("prism-proxy exited ({status})")),
+            _ if tokio::time::Instant::now() >= deadline => Some(last),
+            _ => None,
+        };
+        if let Some(detail) = detail {
+            let detail = format!("namespace `{namespace}`: {detail}");
+            return Err(proxy.process.not_ready(READY_TIMEOUT, &detail).into());
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(100));
@@ -425,45 +289,4 @@ fn serving(info: &PatternInfo) -> bool {
             .health
             .as_ref()
             .is_some_and(|h| matches!(h.status(), HealthStatus::Healthy | HealthStatus::Degraded))
-}
-
-fn private_dir() -> Result<tempfile::TempDir, BenchError> {
-    tempfile::Builder::new()
-        .prefix("prism-bench-")
-        .tempdir()
-        .map_err(|e| BenchError::io("creating a temporary folder", e))
-}
-
-/// `prism-proxy listening on DATA (admin ADMIN)` → (data, admin).
-pub fn parse_proxy_listening(line: &str) -> Option<(SocketAddr, SocketAddr)> {
-    let rest = line.strip_prefix("prism-proxy listening on ")?;
-    let (data, admin) = rest.split_once(" (admin ")?;
-    Some((
-        data.trim().parse().ok()?,
-        admin.trim().trim_end_matches(')').parse().ok()?,
-    ))
-}
-
-/// `listening on ADDR`, as a pattern run by hand prints it.
-pub fn parse_pattern_listening(line: &str) -> Option<SocketAddr> {
-    line.strip_prefix("listening on ")?.trim().parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_the_listening_lines() {
-        let (data, admin) =
-            parse_proxy_listening("prism-proxy listening on 127.0.0.1:4000 (admin 127.0.0.1:4001)")
-                .unwrap();
-        assert_eq!((data.port(), admin.port()), (4000, 4001));
-        assert!(parse_proxy_listening("prism-proxy starting").is_none());
-        assert_eq!(
-            parse_pattern_listening("listening on 127.0.0.1:5000"),
-            Some("127.0.0.1:5000".parse().unwrap())
-        );
-        assert!(parse_pattern_listening("listening on unix:/tmp/x.sock").is_none());
-    }
 }

@@ -1,7 +1,7 @@
 //! The one error type of the bench library. Each variant names what was
 //! being done, so `main` can print it as is.
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -11,12 +11,7 @@ pub enum BenchError {
     /// A path was asked for by name but cannot run here.
     #[error("path `{path}` is not available: {reason}")]
     PathUnavailable { path: &'static str, reason: String },
-    #[error("cannot start {}: {source}", binary.display())]
-    Spawn {
-        binary: PathBuf,
-        source: std::io::Error,
-    },
-    /// A started process or server did not become usable in time.
+    /// A server or subscriber did not become usable in time.
     #[error("{what} was not ready within {timeout:?}: {detail}")]
     NotReady {
         what: String,
@@ -43,6 +38,9 @@ pub enum BenchError {
     Floor(String),
     #[error("load generator: {0}")]
     Load(String),
+    /// Starting or driving a process (server, proxy, pattern) failed.
+    #[error(transparent)]
+    Harness(#[from] prism_harness::HarnessError),
     #[error("interrupted")]
     Interrupted,
     #[error("{context}: {source}")]

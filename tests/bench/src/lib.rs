@@ -14,11 +14,14 @@
 //! [`report::Report`] rendered by [`table`] or as JSON. [`live`] carries
 //! progress to the optional [`tui`].
 //!
-//! Modules: [`cli`], [`config`], [`error`], [`paths`], [`endpoint`],
-//! [`floor`], [`server_process`], [`sink`], [`transport`], [`target`],
+//! `prism-bench chaos` is the soak under injected faults ([`chaos`]).
+//!
+//! Modules: [`chaos`], [`cli`], [`config`], [`error`], [`paths`], [`endpoint`],
+//! [`floor`], [`server_process`], [`transport`], [`target`],
 //! [`schedule`], [`load`], [`stats`], [`procstat`], [`live`], [`run`],
 //! [`report`], [`table`], [`tui`].
 
+pub mod chaos;
 pub mod cli;
 pub mod config;
 pub mod endpoint;
@@ -32,7 +35,6 @@ pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod server_process;
-pub mod sink;
 pub mod stats;
 pub mod table;
 pub mod target;

@@ -4,7 +4,14 @@
 use std::{process::ExitCode, sync::Arc};
 
 use clap::Parser;
-use prism_bench::{BenchError, cli::Args, config::Output, live::Board, table};
+use prism_bench::{
+    BenchError,
+    chaos::args::ChaosArgs,
+    cli::{Args, TargetArgs},
+    config::Output,
+    live::Board,
+    table,
+};
 
 /// sysexits' EX_USAGE: flags that cannot be used.
 const EXIT_USAGE: u8 = 64;
@@ -21,6 +28,9 @@ fn main() -> ExitCode {
             };
         }
     };
+    if let TargetArgs::Chaos(chaos) = args.target {
+        return run_chaos(chaos);
+    }
     let config = match args.into_config() {
         Ok(config) => config,
         Err(e) => return fail(&e),
@@ -59,6 +69,46 @@ fn run(config: prism_bench::Config) -> anyhow::Result<()> {
         Output::Table => print!("{}", table::render(&report)),
     }
     Ok(())
+}
+
+/// The soak: exit 0 only when nothing acknowledged was lost and the proxy
+/// stayed up.
+fn run_chaos(args: ChaosArgs) -> ExitCode {
+    let json = args.json;
+    let config = match args.into_config() {
+        Ok(config) => config,
+        Err(e) => return fail(&e),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&BenchError::io("starting the runtime", e)),
+    };
+    let report = runtime.block_on(async {
+        tokio::select! {
+            report = prism_bench::chaos::run(config) => report,
+            _ = tokio::signal::ctrl_c() => Err(BenchError::Interrupted),
+        }
+    });
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => return fail(&e),
+    };
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("prism-bench: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", report.render());
+    }
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn fail(e: &BenchError) -> ExitCode {

@@ -1,30 +1,21 @@
 //! The backend server a run shares across its paths: `redis-server` for
 //! `--backend redis`, `nats-server` for `--backend nats`. Either one named by
-//! URL (`--redis`, `--nats`), or one the bench starts on a free loopback port
-//! (`$REDIS_SERVER` / `$NATS_SERVER`, else found on `PATH`; Redis with
-//! persistence off, NATS without JetStream), polled with a deadline until it
-//! answers, and stopped by PID at the end. A [`Kind`] says only how its
-//! server is launched, addressed and probed.
+//! URL (`--redis`, `--nats`), polled with a deadline until it answers, or one
+//! the bench starts with `prism-harness` on a free loopback port (Redis with
+//! persistence off, NATS without JetStream) and stops by PID at the end. A
+//! [`Kind`] says only how its server is addressed and probed.
 
 use std::{
-    net::{SocketAddr, TcpListener, ToSocketAddrs},
-    process::Stdio,
+    net::{SocketAddr, ToSocketAddrs},
     time::Duration,
 };
 
-use tokio::{
-    process::{Child, Command},
-    time::Instant,
-};
+use prism_harness::{Nats, NatsServer, Redis, RedisServer, wait::poll};
 
 use crate::BenchError;
 
-/// How long a started server may take to answer.
+/// How long a named server may take to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long it may take to exit after SIGTERM before it is killed.
-const STOP_TIMEOUT: Duration = Duration::from_secs(5);
-/// Fresh ports tried when another process takes the chosen one first.
-const PORT_ATTEMPTS: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -57,32 +48,6 @@ impl Kind {
         }
     }
 
-    fn binary(self) -> String {
-        let var = match self {
-            Self::Redis => "REDIS_SERVER",
-            Self::Nats => "NATS_SERVER",
-        };
-        std::env::var(var).unwrap_or_else(|_| self.binary_name().to_string())
-    }
-
-    fn args(self, port: u16) -> Vec<String> {
-        let port = port.to_string();
-        let args: &[&str] = match self {
-            Self::Redis => &[
-                "--port",
-                &port,
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            Self::Nats => &["-a", "127.0.0.1", "-p", &port],
-        };
-        args.iter().map(|a| a.to_string()).collect()
-    }
-
     fn schemes(self) -> &'static [&'static str] {
         match self {
             Self::Redis => &["redis", "rediss"],
@@ -95,10 +60,6 @@ impl Kind {
             Self::Redis => 6379,
             Self::Nats => 4222,
         }
-    }
-
-    fn local_url(self, port: u16) -> String {
-        format!("{}://127.0.0.1:{port}", self.schemes()[0])
     }
 
     /// Checks that `url` has one of this kind's schemes. Fails with
@@ -165,42 +126,67 @@ pub struct ServerProcess {
     kind: Kind,
     url: String,
     addr: SocketAddr,
-    child: Option<Child>,
+    started: Option<Started>,
+}
+
+/// A server the bench started (stopped by PID on drop).
+enum Started {
+    Redis(RedisServer),
+    Nats(NatsServer),
 }
 
 impl ServerProcess {
-    /// Uses `url` when given, else starts the kind's server (on another free
-    /// port if the first was taken); returns once it answers.
+    /// Uses `url` when given, else starts the kind's server; returns once it
+    /// answers.
     pub async fn start(kind: Kind, url: Option<&str>) -> Result<Self, BenchError> {
         if let Some(url) = url {
-            let mut server = Self {
-                kind,
-                url: url.to_string(),
-                addr: kind.resolve(url)?,
-                child: None,
-            };
-            return match server.wait_ready().await {
-                Ok(()) => Ok(server),
-                Err(Exited(e) | NotReady(e)) => Err(e),
+            let addr = kind.resolve(url)?;
+            let last = std::sync::Mutex::new(String::new());
+            let answered = poll(READY_TIMEOUT, || {
+                let last = &last;
+                async move {
+                    match kind.ping(url).await {
+                        Ok(()) => Some(()),
+                        Err(e) => {
+                            if let Ok(mut last) = last.lock() {
+                                *last = e;
+                            }
+                            None
+                        }
+                    }
+                }
+            })
+            .await;
+            return match answered {
+                Some(()) => Ok(Self {
+                    kind,
+                    url: url.to_string(),
+                    addr,
+                    started: None,
+                }),
+                None => Err(BenchError::NotReady {
+                    what: format!("{} at {url}", kind.binary_name()),
+                    timeout: READY_TIMEOUT,
+                    detail: last.into_inner().unwrap_or_default(),
+                }),
             };
         }
-        let mut last = None;
-        for _ in 0..PORT_ATTEMPTS {
-            let port = free_port(kind)?;
-            let url = kind.local_url(port);
-            let mut server = Self {
-                kind,
-                addr: kind.resolve(&url)?,
-                url,
-                child: Some(spawn(kind, port)?),
-            };
-            match server.wait_ready().await {
-                Ok(()) => return Ok(server),
-                Err(Exited(e)) => last = Some(e),
-                Err(NotReady(e)) => return Err(e),
+        let (url, started) = match kind {
+            Kind::Redis => {
+                let server = Redis::default().start().await?;
+                (server.url(), Started::Redis(server))
             }
-        }
-        Err(last.expect("at least one attempt"))
+            Kind::Nats => {
+                let server = Nats::default().start().await?;
+                (server.url(), Started::Nats(server))
+            }
+        };
+        Ok(Self {
+            kind,
+            addr: kind.resolve(&url)?,
+            url,
+            started: Some(started),
+        })
     }
 
     pub fn kind(&self) -> Kind {
@@ -218,90 +204,16 @@ impl ServerProcess {
 
     /// The PID of the server the bench started, if it started one.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().and_then(Child::id)
-    }
-
-    async fn wait_ready(&mut self) -> Result<(), Failure> {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        let mut delay = Duration::from_millis(5);
-        loop {
-            let last = match self.kind.ping(&self.url).await {
-                Ok(()) => return Ok(()),
-                Err(e) => e,
-            };
-            if let Some(child) = &mut self.child
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                let name = self.kind.binary_name();
-                return Err(Exited(self.not_ready(format!("{name} exited ({status})"))));
-            }
-            if Instant::now() >= deadline {
-                return Err(NotReady(self.not_ready(last)));
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(100));
+        match self.started.as_ref()? {
+            Started::Redis(server) => server.pid(),
+            Started::Nats(server) => server.pid(),
         }
     }
 
-    fn not_ready(&self, detail: String) -> BenchError {
-        BenchError::NotReady {
-            what: format!("{} at {}", self.kind.binary_name(), self.url),
-            timeout: READY_TIMEOUT,
-            detail,
-        }
+    /// Stops the server the bench started, by PID.
+    pub async fn stop(self) {
+        drop(self.started);
     }
-
-    /// SIGTERM by PID, then SIGKILL if it has not exited in time.
-    pub async fn stop(mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if let Some(pid) = child.id() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .await;
-        }
-        if tokio::time::timeout(STOP_TIMEOUT, child.wait())
-            .await
-            .is_err()
-        {
-            let _ = child.kill().await;
-        }
-    }
-}
-
-/// Why a started server is not usable: it exited (perhaps the port was
-/// taken; another may do), or it never answered.
-enum Failure {
-    Exited(BenchError),
-    NotReady(BenchError),
-}
-use Failure::{Exited, NotReady};
-
-fn spawn(kind: Kind, port: u16) -> Result<Child, BenchError> {
-    let binary = kind.binary();
-    Command::new(&binary)
-        .args(kind.args(port))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| BenchError::Spawn {
-            binary: binary.into(),
-            source,
-        })
-}
-
-/// A loopback port nobody listens on right now.
-fn free_port(kind: Kind) -> Result<u16, BenchError> {
-    let context = || format!("finding a free port for {}", kind.binary_name());
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| BenchError::io(context(), e))?;
-    listener
-        .local_addr()
-        .map(|addr| addr.port())
-        .map_err(|e| BenchError::io(context(), e))
 }
 
 #[cfg(test)]
@@ -337,18 +249,5 @@ mod tests {
             assert!(err.is_usage(), "{url}: {err}");
             assert!(err.to_string().starts_with(kind.flag()), "{err}");
         }
-    }
-
-    #[test]
-    fn each_kind_serves_on_loopback_at_the_port() {
-        assert_eq!(Kind::Nats.args(4000), ["-a", "127.0.0.1", "-p", "4000"]);
-        assert!(Kind::Redis.args(4000).starts_with(&[
-            "--port".to_string(),
-            "4000".into(),
-            "--bind".into(),
-            "127.0.0.1".into()
-        ]));
-        assert_eq!(Kind::Nats.local_url(4000), "nats://127.0.0.1:4000");
-        assert_eq!(Kind::Redis.local_url(4000), "redis://127.0.0.1:4000");
     }
 }

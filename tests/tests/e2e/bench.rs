@@ -3,11 +3,7 @@
 //! its JSON report must hold together; with `--backend redis` too, and the
 //! `pubsub` target on MemStore and on NATS.
 
-use std::{
-    process::{Command, Stdio},
-    sync::mpsc,
-    time::Duration,
-};
+use std::{process::Command, time::Duration};
 
 use prism_tests::{bins, procs};
 use serde_json::Value;
@@ -83,27 +79,14 @@ fn prism_bench_measures_and_compares_every_path() {
 
 /// Runs `prism-bench ARGS --json --bin-dir BIN_DIR` and returns its report.
 fn run_bench(args: &[&str]) -> Value {
-    let child = Command::new(bins::bin("prism-bench"))
-        .args(args)
-        .args(["--json", "--bin-dir"])
-        .arg(bins::bin_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn prism-bench");
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let output = match rx.recv_timeout(TIMEOUT) {
-        Ok(output) => output.expect("wait for prism-bench"),
-        Err(_) => {
-            procs::signal(pid, libc::SIGKILL);
-            panic!("prism-bench did not finish within {TIMEOUT:?}");
-        }
-    };
+    let output = procs::output_within(
+        Command::new(bins::bin("prism-bench"))
+            .args(args)
+            .args(["--json", "--bin-dir"])
+            .arg(bins::bin_dir()),
+        TIMEOUT,
+        "prism-bench",
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

@@ -209,7 +209,7 @@ impl KvTarget {
                             message: e.to_string(),
                         })?;
                 }
-                Ok(())
+                Ok::<(), BenchError>(())
             });
         }
         while let Some(done) = tasks.join_next().await {
@@ -246,7 +246,7 @@ impl KvTarget {
                             message: status.message().to_string(),
                         })?;
                 }
-                Ok(())
+                Ok::<(), BenchError>(())
             });
         }
         while let Some(done) = tasks.join_next().await {

@@ -1,0 +1,29 @@
+//! The processes Prism's end-to-end tests and `prism-bench` run for real:
+//! backend servers on free ports ([`redis`], [`nats`], sharing [`server`]),
+//! the proxy and pattern binaries with the addresses they announce
+//! ([`proxy`], [`pattern`], sharing [`child`]), an OTLP trace receiver
+//! ([`otlp`]), signals and resident memory by PID ([`procs`]) and bounded
+//! polling ([`wait`]). Every process is stopped by PID on drop.
+//!
+//! Nothing here panics on a failure of the outside world: each function
+//! returns a [`HarnessError`] that names what was being done, so the bench
+//! can report it and the tests' wrappers can `expect` it.
+
+pub mod child;
+pub mod error;
+pub mod nats;
+pub mod otlp;
+pub mod pattern;
+pub mod procs;
+pub mod proxy;
+pub mod redis;
+pub mod server;
+pub mod wait;
+
+pub use error::HarnessError;
+pub use nats::{Nats, NatsServer};
+pub use otlp::{OtlpReceiver, ReceivedSpan};
+pub use pattern::PatternProcess;
+pub use proxy::{ProxyConfig, ProxyProcess};
+pub use redis::{Redis, RedisServer};
+pub use server::{Launch, ServerProcess};
