@@ -7,10 +7,10 @@ use crate::{
 };
 
 /// Events kept for the detail view, like the proxy's own log.
-pub const EVENT_LOG_CAPACITY: usize = 1000;
+pub(crate) const EVENT_LOG_CAPACITY: usize = 1000;
 
 /// Every key binding, in the order the help overlay and the README list them.
-pub const KEY_BINDINGS: &[(&str, &str)] = &[
+pub(crate) const KEY_BINDINGS: &[(&str, &str)] = &[
     ("?", "show or hide this help"),
     ("q, Ctrl-C", "quit"),
     ("j, ↓", "move down"),
@@ -43,7 +43,7 @@ pub struct Options {
 
 /// A table column; also what the table can be sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Column {
+pub(crate) enum Column {
     Namespace,
     Pattern,
     Backend,
@@ -59,7 +59,7 @@ pub enum Column {
 }
 
 impl Column {
-    pub const ALL: [Column; 12] = [
+    pub(crate) const ALL: [Column; 12] = [
         Column::Namespace,
         Column::Pattern,
         Column::Backend,
@@ -74,7 +74,7 @@ impl Column {
         Column::P99,
     ];
 
-    pub fn title(self) -> &'static str {
+    pub(crate) fn title(self) -> &'static str {
         match self {
             Column::Namespace => "NAMESPACE",
             Column::Pattern => "PATTERN",
@@ -91,32 +91,32 @@ impl Column {
         }
     }
 
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         Column::ALL.iter().position(|c| *c == self).unwrap_or(0)
     }
 
     /// The column after this one, wrapping around (the `s` key).
-    pub fn next(self) -> Column {
+    pub(crate) fn next(self) -> Column {
         Column::ALL[(self.index() + 1) % Column::ALL.len()]
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sort {
+pub(crate) struct Sort {
     pub column: Column,
     pub descending: bool,
 }
 
 /// Which screen fills the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Screen {
+pub(crate) enum Screen {
     Table,
     Detail { namespace: String },
 }
 
 /// Who gets the next key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Normal,
     /// Typing into the filter.
     Filter,
@@ -126,7 +126,7 @@ pub enum Mode {
 
 /// A restart or reload waiting for y/n.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Confirm {
+pub(crate) struct Confirm {
     pub action: Action,
     pub namespace: String,
     pub pid: u32,
@@ -135,7 +135,7 @@ pub struct Confirm {
 /// The status line: the outcome of the last thing the operator did, as
 /// facts; [`crate::view`] words and colours it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     /// The confirm dialog was answered no.
     Cancelled {
         action: Action,
@@ -169,7 +169,7 @@ pub enum Status {
 
 /// The latency histogram of the detail view.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LatencyState {
+pub(crate) struct LatencyState {
     pub namespace: String,
     /// Empty: every operation together.
     pub operation: String,
@@ -179,14 +179,14 @@ pub struct LatencyState {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum LatencyData {
+pub(crate) enum LatencyData {
     Loading,
     Ready(Latency),
     Failed(RpcError),
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct App {
+pub(crate) struct App {
     pub options: Options,
     /// Wall clock of the last tick, Unix epoch milliseconds.
     pub now_ms: i64,
@@ -217,7 +217,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(options: Options, now_ms: i64) -> Self {
+    pub(crate) fn new(options: Options, now_ms: i64) -> Self {
         Self {
             options,
             now_ms,
@@ -242,11 +242,11 @@ impl App {
         }
     }
 
-    pub fn is_connected(&self) -> bool {
+    pub(crate) fn is_connected(&self) -> bool {
         matches!(self.connection, Connection::Connected(_))
     }
 
-    pub fn pattern(&self, namespace: &str) -> Option<&Pattern> {
+    pub(crate) fn pattern(&self, namespace: &str) -> Option<&Pattern> {
         self.snapshot
             .as_ref()?
             .patterns
@@ -255,7 +255,7 @@ impl App {
     }
 
     /// The visible rows, in order.
-    pub fn visible(&self) -> impl Iterator<Item = &Pattern> {
+    pub(crate) fn visible(&self) -> impl Iterator<Item = &Pattern> {
         let patterns = self
             .snapshot
             .as_ref()
@@ -266,7 +266,7 @@ impl App {
 
     /// The namespace an action applies to: the detail view's, else the
     /// selected row's.
-    pub fn target(&self) -> Option<&Pattern> {
+    pub(crate) fn target(&self) -> Option<&Pattern> {
         match &self.screen {
             Screen::Detail { namespace } => self.pattern(namespace),
             Screen::Table => self.pattern(self.selected.as_deref()?),

@@ -27,7 +27,7 @@ use crate::{
 
 /// Timings of the admin client; tests shorten them.
 #[derive(Debug, Clone)]
-pub struct ClientConfig {
+pub(crate) struct ClientConfig {
     /// e.g. `http://127.0.0.1:8981`
     pub uri: String,
     pub connect_timeout: Duration,
@@ -41,7 +41,7 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    pub fn new(uri: String) -> Self {
+    pub(crate) fn new(uri: String) -> Self {
         Self {
             uri,
             connect_timeout: Duration::from_secs(2),
@@ -55,7 +55,7 @@ impl ClientConfig {
 
 /// Starts the admin task. It runs until `commands` closes or `events`
 /// has no receiver.
-pub fn spawn(
+pub(crate) fn spawn(
     config: ClientConfig,
     events: mpsc::Sender<Event>,
     commands: mpsc::UnboundedReceiver<Command>,
@@ -65,14 +65,14 @@ pub fn spawn(
 
 /// Exponential backoff: `initial`, doubling up to `max`.
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     initial: Duration,
     max: Duration,
     next: Duration,
 }
 
 impl Backoff {
-    pub fn new(initial: Duration, max: Duration) -> Self {
+    pub(crate) fn new(initial: Duration, max: Duration) -> Self {
         Self {
             initial,
             max,
@@ -80,13 +80,13 @@ impl Backoff {
         }
     }
 
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let delay = self.next;
         self.next = (self.next * 2).min(self.max);
         delay
     }
 
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.next = self.initial;
     }
 }
@@ -267,7 +267,7 @@ async fn follow_event_log(
         Ok(response) => {
             let mut stream = response.into_inner();
             if let Ok(list) = list_events(&mut client).await
-                && events.send(Event::EventLog(list)).await.is_err()
+                && events.send(Event::Log(list)).await.is_err()
             {
                 return;
             }
@@ -286,12 +286,12 @@ async fn follow_event_log(
             loop {
                 timer.tick().await;
                 let event = match list_events(&mut client).await {
-                    Ok(list) => Event::EventLog(list),
-                    Err(RpcError::Unimplemented) => Event::EventLogUnavailable,
+                    Ok(list) => Event::Log(list),
+                    Err(RpcError::Unimplemented) => Event::LogUnavailable,
                     // The pattern feed notices a lost connection and reconnects.
                     Err(RpcError::Failed(_)) => return,
                 };
-                let unavailable = event == Event::EventLogUnavailable;
+                let unavailable = event == Event::LogUnavailable;
                 if events.send(event).await.is_err() || unavailable {
                     return;
                 }

@@ -15,7 +15,7 @@ use crate::model::{Latency, LogEvent, RpcError, Snapshot};
 
 /// Everything that can change what the console shows.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Event {
+pub(crate) enum Event {
     Key(KeyEvent),
     Resize {
         width: u16,
@@ -28,11 +28,11 @@ pub enum Event {
     Connection(Connection),
     Snapshot(Snapshot),
     /// `ListEvents` answered: the log as the proxy keeps it.
-    EventLog(Vec<LogEvent>),
+    Log(Vec<LogEvent>),
     /// One event from `WatchEvents`.
     LogEvent(LogEvent),
     /// Neither `WatchEvents` nor `ListEvents` is served by this proxy.
-    EventLogUnavailable,
+    LogUnavailable,
     Latency {
         namespace: String,
         operation: String,
@@ -45,7 +45,7 @@ pub enum Event {
 
 /// The admin client's link to the proxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Connection {
+pub(crate) enum Connection {
     Connecting,
     Connected(Feed),
     /// Lost or refused; the next attempt is at `retry_at_ms` (wall clock).
@@ -57,7 +57,7 @@ pub enum Connection {
 
 /// How pattern snapshots arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Feed {
+pub(crate) enum Feed {
     /// `WatchPatterns`: pushed on every change.
     Stream,
     /// `WatchPatterns` is not served: `ListPatterns` once a second.
@@ -66,7 +66,7 @@ pub enum Feed {
 
 /// What the admin client is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     Restart {
         namespace: String,
         old_pid: u32,
@@ -83,27 +83,27 @@ pub enum Command {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     Restart,
     Reload,
 }
 
 /// How a restart or reload ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActionOutcome {
+pub(crate) struct ActionOutcome {
     pub action: Action,
     pub namespace: String,
     pub result: Result<Pids, RpcError>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pids {
+pub(crate) struct Pids {
     pub old: u32,
     pub new: u32,
 }
 
 /// Milliseconds since the Unix epoch, as the admin API counts time.
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -113,7 +113,7 @@ pub fn now_ms() -> i64 {
 /// Reads terminal input on its own thread (crossterm's `read` blocks) and
 /// forwards key presses and resizes. The thread ends when the loop is gone;
 /// at exit it may still sit in `read`, which is harmless.
-pub fn spawn_input(events: mpsc::Sender<Event>) {
+pub(crate) fn spawn_input(events: mpsc::Sender<Event>) {
     std::thread::spawn(move || {
         loop {
             let event = match term::read() {
@@ -135,7 +135,7 @@ pub fn spawn_input(events: mpsc::Sender<Event>) {
 
 /// A tick every `period`, so relative times and countdowns move while
 /// nothing else happens. Missed ticks are skipped, never bunched.
-pub fn spawn_ticker(events: mpsc::Sender<Event>, period: Duration) {
+pub(crate) fn spawn_ticker(events: mpsc::Sender<Event>, period: Duration) {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -150,7 +150,7 @@ pub fn spawn_ticker(events: mpsc::Sender<Event>, period: Duration) {
 
 /// Turns SIGTERM, SIGHUP and SIGINT into [`Event::Shutdown`] so the terminal
 /// is restored on the way out.
-pub fn spawn_signals(events: mpsc::Sender<Event>) -> std::io::Result<()> {
+pub(crate) fn spawn_signals(events: mpsc::Sender<Event>) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;

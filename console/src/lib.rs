@@ -13,16 +13,16 @@
 //! [`model`] (domain types), [`terminal`] (setup, restore, panic hook),
 //! [`error`].
 
-pub mod app;
-pub mod cli;
-pub mod client;
-pub mod error;
-pub mod event;
-pub mod model;
-pub mod terminal;
-pub mod ui;
-pub mod update;
-pub mod view;
+mod app;
+mod cli;
+mod client;
+mod error;
+mod event;
+mod model;
+mod terminal;
+mod ui;
+mod update;
+mod view;
 
 use std::time::Duration;
 

@@ -8,7 +8,7 @@ use prism_proto::{admin::v1 as pb, lifecycle::v1::HealthStatus as PbHealthStatus
 
 /// One `ListPatternsResponse`: every namespace at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub patterns: Vec<Pattern>,
     /// Data-plane calls in flight, all namespaces together.
     pub in_flight: u64,
@@ -16,7 +16,7 @@ pub struct Snapshot {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProxyInfo {
+pub(crate) struct ProxyInfo {
     pub version: String,
     pub listen: String,
     pub admin_listen: String,
@@ -25,7 +25,7 @@ pub struct ProxyInfo {
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Pattern {
+pub(crate) struct Pattern {
     pub namespace: String,
     pub pattern: String,
     pub backend: String,
@@ -44,7 +44,7 @@ pub struct Pattern {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub enum State {
+pub(crate) enum State {
     #[default]
     Unknown,
     Starting,
@@ -56,7 +56,7 @@ pub enum State {
 }
 
 impl State {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             State::Unknown => "UNKNOWN",
             State::Starting => "STARTING",
@@ -70,7 +70,7 @@ impl State {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub enum HealthStatus {
+pub(crate) enum HealthStatus {
     #[default]
     Unknown,
     Healthy,
@@ -79,7 +79,7 @@ pub enum HealthStatus {
 }
 
 impl HealthStatus {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             HealthStatus::Unknown => "UNKNOWN",
             HealthStatus::Healthy => "HEALTHY",
@@ -90,7 +90,7 @@ impl HealthStatus {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Health {
+pub(crate) struct Health {
     pub status: HealthStatus,
     pub message: String,
     /// Sorted, so the detail view lists them in a stable order.
@@ -99,7 +99,7 @@ pub struct Health {
 
 /// Live traffic over the proxy's sliding window.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Traffic {
+pub(crate) struct Traffic {
     pub rps: f64,
     /// 0..1
     pub error_rate: f64,
@@ -113,7 +113,7 @@ pub struct Traffic {
 
 /// `GetLatency` for one namespace (and operation).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Latency {
+pub(crate) struct Latency {
     pub namespace: String,
     /// Empty: every operation together.
     pub operation: String,
@@ -135,7 +135,7 @@ pub struct Latency {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Bucket {
+pub(crate) struct Bucket {
     /// Inclusive upper bound, microseconds.
     pub upper_bound_us: u64,
     pub count: u64,
@@ -143,7 +143,7 @@ pub struct Bucket {
 
 /// One entry of the proxy's event log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LogEvent {
+pub(crate) struct LogEvent {
     pub timestamp_ms: i64,
     /// Empty for proxy-wide events.
     pub namespace: String,
@@ -155,7 +155,7 @@ pub struct LogEvent {
 
 /// Why an admin call failed, reduced to what the console acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RpcError {
+pub(crate) enum RpcError {
     /// The proxy does not implement the call (yet): degrade, do not retry.
     Unimplemented,
     /// Anything else, as a message for the operator.
@@ -163,7 +163,7 @@ pub enum RpcError {
 }
 
 impl RpcError {
-    pub fn from_status(status: &tonic::Status) -> Self {
+    pub(crate) fn from_status(status: &tonic::Status) -> Self {
         if status.code() == tonic::Code::Unimplemented {
             RpcError::Unimplemented
         } else if status.message().is_empty() {

@@ -20,7 +20,7 @@ use ratatui::{
 use crate::Error;
 
 /// The terminal in raw mode on the alternate screen; restored on drop.
-pub struct Tui {
+pub(crate) struct Tui {
     terminal: Terminal<CrosstermBackend<Stdout>>,
 }
 
@@ -28,7 +28,7 @@ pub struct Tui {
 ///
 /// Fails with [`Error::Terminal`] when stdout is not a terminal; nothing is
 /// left changed then.
-pub fn init() -> Result<Tui, Error> {
+pub(crate) fn init() -> Result<Tui, Error> {
     install_panic_hook();
     enable_raw_mode().map_err(Error::Terminal)?;
     let setup = execute!(stdout(), EnterAlternateScreen, cursor::Hide)
@@ -44,7 +44,7 @@ pub fn init() -> Result<Tui, Error> {
 
 /// Leaves raw mode and the alternate screen, and shows the cursor again.
 /// Safe to call more than once.
-pub fn restore() -> io::Result<()> {
+pub(crate) fn restore() -> io::Result<()> {
     // Raw mode first: it matters most if the rest fails.
     disable_raw_mode()?;
     execute!(stdout(), LeaveAlternateScreen, cursor::Show)

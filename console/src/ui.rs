@@ -4,13 +4,13 @@
 //! Modules: [`header`], [`table`], [`detail`], [`histogram`], [`status`],
 //! [`overlay`] (help and confirm dialog), [`theme`] (colours).
 
-pub mod detail;
-pub mod header;
-pub mod histogram;
-pub mod overlay;
-pub mod status;
-pub mod table;
-pub mod theme;
+pub(crate) mod detail;
+pub(crate) mod header;
+pub(crate) mod histogram;
+pub(crate) mod overlay;
+pub(crate) mod status;
+pub(crate) mod table;
+pub(crate) mod theme;
 
 use ratatui::{
     Frame,
@@ -19,7 +19,7 @@ use ratatui::{
 
 use crate::view::{Body, View};
 
-pub fn render(frame: &mut Frame, view: &View) {
+pub(crate) fn render(frame: &mut Frame, view: &View) {
     let [header_area, body_area, status_area] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Fill(1),

@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Applies one event; returns what the admin client should do.
-pub fn update(app: &mut App, event: Event) -> Vec<Command> {
+pub(crate) fn update(app: &mut App, event: Event) -> Vec<Command> {
     let commands = match event {
         Event::Key(key) => on_key(app, key),
         Event::Resize { width, height } => {
@@ -28,7 +28,7 @@ pub fn update(app: &mut App, event: Event) -> Vec<Command> {
         }
         Event::Connection(connection) => on_connection(app, connection),
         Event::Snapshot(snapshot) => on_snapshot(app, snapshot),
-        Event::EventLog(events) => {
+        Event::Log(events) => {
             merge_event_log(app, events);
             Vec::new()
         }
@@ -37,7 +37,7 @@ pub fn update(app: &mut App, event: Event) -> Vec<Command> {
             push_event(app, event);
             Vec::new()
         }
-        Event::EventLogUnavailable => {
+        Event::LogUnavailable => {
             app.events_available = Some(false);
             Vec::new()
         }

@@ -4,10 +4,10 @@
 //! view, [`histogram`] its latency histogram and throughput figures,
 //! [`format`] the number formats, [`status`] the status line.
 
-pub mod detail;
-pub mod format;
-pub mod histogram;
-pub mod status;
+pub(crate) mod detail;
+pub(crate) mod format;
+pub(crate) mod histogram;
+pub(crate) mod status;
 
 use crate::{
     app::{App, Column, KEY_BINDINGS, Mode, Screen},
@@ -15,11 +15,11 @@ use crate::{
     model::{HealthStatus, Pattern, State},
 };
 
-pub use histogram::{HistogramView, ThroughputView};
+pub(crate) use histogram::{HistogramView, ThroughputView};
 
 /// A colour role; [`crate::ui::theme`] maps it to a style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tone {
+pub(crate) enum Tone {
     Normal,
     Dim,
     Good,
@@ -32,13 +32,13 @@ pub enum Tone {
 
 /// A piece of text with its colour role.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cell {
+pub(crate) struct Cell {
     pub text: String,
     pub tone: Tone,
 }
 
 impl Cell {
-    pub fn new(text: impl Into<String>, tone: Tone) -> Self {
+    pub(crate) fn new(text: impl Into<String>, tone: Tone) -> Self {
         Self {
             text: text.into(),
             tone,
@@ -47,7 +47,7 @@ impl Cell {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct View {
+pub(crate) struct View {
     pub header: HeaderView,
     pub body: Body,
     pub status: StatusView,
@@ -55,7 +55,7 @@ pub struct View {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct HeaderView {
+pub(crate) struct HeaderView {
     /// Where the console is attached.
     pub proxy: String,
     pub connection: Cell,
@@ -63,13 +63,13 @@ pub struct HeaderView {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Body {
+pub(crate) enum Body {
     Table(TableView),
     Detail(Box<DetailView>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct TableView {
+pub(crate) struct TableView {
     pub title: String,
     /// One per [`Column::ALL`], the sort column marked ▲ or ▼.
     pub headers: Vec<String>,
@@ -81,7 +81,7 @@ pub struct TableView {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct DetailView {
+pub(crate) struct DetailView {
     pub title: String,
     /// State, health and process figures, a line each.
     pub summary: Vec<Vec<Cell>>,
@@ -94,7 +94,7 @@ pub struct DetailView {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum LatencyView {
+pub(crate) enum LatencyView {
     Loading,
     /// Why there is no histogram (e.g. the proxy does not serve `GetLatency`).
     NotAvailable(String),
@@ -105,7 +105,7 @@ pub enum LatencyView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventRow {
+pub(crate) struct EventRow {
     pub age: String,
     pub kind: Cell,
     pub pid: String,
@@ -113,20 +113,20 @@ pub struct EventRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusView {
+pub(crate) struct StatusView {
     /// The outcome of the last action, or the filter being typed.
     pub message: Option<Cell>,
     pub hints: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Overlay {
+pub(crate) enum Overlay {
     Help(Vec<(String, String)>),
     Confirm { title: String, lines: Vec<String> },
 }
 
 impl View {
-    pub fn build(app: &App) -> View {
+    pub(crate) fn build(app: &App) -> View {
         View {
             header: header(app),
             body: match &app.screen {
@@ -237,7 +237,7 @@ fn table(app: &App) -> TableView {
 }
 
 /// One table row, cells in [`Column::ALL`] order.
-pub fn row(p: &Pattern) -> Vec<Cell> {
+pub(crate) fn row(p: &Pattern) -> Vec<Cell> {
     let traffic = p.traffic.as_ref();
     let figure = |f: &dyn Fn(&crate::model::Traffic) -> String| {
         traffic.map_or_else(
@@ -288,7 +288,7 @@ pub fn row(p: &Pattern) -> Vec<Cell> {
     ]
 }
 
-pub fn state_tone(state: State) -> Tone {
+pub(crate) fn state_tone(state: State) -> Tone {
     match state {
         State::Running => Tone::Good,
         State::Starting | State::Restarting | State::Draining => Tone::Warn,
@@ -297,7 +297,7 @@ pub fn state_tone(state: State) -> Tone {
     }
 }
 
-pub fn health_tone(status: HealthStatus) -> Tone {
+pub(crate) fn health_tone(status: HealthStatus) -> Tone {
     match status {
         HealthStatus::Healthy => Tone::Good,
         HealthStatus::Degraded => Tone::Warn,

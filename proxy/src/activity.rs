@@ -7,10 +7,10 @@ use std::{collections::VecDeque, sync::Mutex, time::SystemTime};
 use tokio::sync::{broadcast, watch};
 
 /// Events kept for `ListEvents`.
-pub const KEPT_EVENTS: usize = 1000;
+pub(crate) const KEPT_EVENTS: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
+pub(crate) enum EventKind {
     PatternStarted,
     PatternExited,
     PatternRestarting,
@@ -28,7 +28,7 @@ pub enum EventKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
+pub(crate) struct Event {
     pub at: SystemTime,
     /// Empty for proxy-wide events.
     pub namespace: String,
@@ -37,7 +37,7 @@ pub struct Event {
     pub pid: Option<u32>,
 }
 
-pub struct Activity {
+pub(crate) struct Activity {
     log: Mutex<VecDeque<Event>>,
     live: broadcast::Sender<Event>,
     changes: watch::Sender<u64>,
@@ -54,7 +54,7 @@ impl Default for Activity {
 }
 
 impl Activity {
-    pub fn emit(
+    pub(crate) fn emit(
         &self,
         namespace: &str,
         kind: EventKind,
@@ -80,20 +80,20 @@ impl Activity {
     }
 
     /// Marks that some status changed.
-    pub fn touch(&self) {
+    pub(crate) fn touch(&self) {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    pub fn changes(&self) -> watch::Receiver<u64> {
+    pub(crate) fn changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.live.subscribe()
     }
 
     /// The last `limit` events (all kept when 0) of one namespace or all, oldest first.
-    pub fn recent(&self, namespace: Option<&str>, limit: usize) -> Vec<Event> {
+    pub(crate) fn recent(&self, namespace: Option<&str>, limit: usize) -> Vec<Event> {
         let log = self.log.lock().expect("event log");
         let matching: Vec<&Event> = log
             .iter()

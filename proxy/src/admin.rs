@@ -29,18 +29,18 @@ use crate::{
 /// Snapshots go out at least this often on `WatchPatterns`.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
-pub struct AdminService {
+pub(crate) struct AdminService {
     state: Arc<ProxyState>,
 }
 
 impl AdminService {
-    pub fn new(state: Arc<ProxyState>) -> Self {
+    pub(crate) fn new(state: Arc<ProxyState>) -> Self {
         Self { state }
     }
 }
 
 /// Every namespace with its live figures.
-pub fn snapshot(state: &ProxyState) -> ListPatternsResponse {
+pub(crate) fn snapshot(state: &ProxyState) -> ListPatternsResponse {
     ListPatternsResponse {
         patterns: state
             .namespaces

@@ -35,13 +35,13 @@ const AUTHORITY: &str = "pattern.local";
 /// A cheap-to-clone handle for sending gRPC calls to one pattern process.
 /// Dropping the last clone closes the connection.
 #[derive(Clone, Debug)]
-pub struct PatternChannel {
+pub(crate) struct PatternChannel {
     sender: SendRequest<Body>,
 }
 
 /// Why the channel could not be opened.
 #[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
+pub(crate) enum ConnectError {
     #[error("cannot connect to {socket}: {source}")]
     Socket {
         socket: String,
@@ -55,7 +55,7 @@ impl PatternChannel {
     /// Dials the pattern's Unix socket and completes the HTTP/2 handshake.
     /// The connection is driven by a task of its own until every clone of
     /// the channel is dropped or the peer goes away.
-    pub async fn connect(socket: &Path) -> Result<Self, ConnectError> {
+    pub(crate) async fn connect(socket: &Path) -> Result<Self, ConnectError> {
         let stream = UnixStream::connect(socket)
             .await
             .map_err(|source| ConnectError::Socket {
@@ -115,7 +115,7 @@ impl tower::Service<Request<Body>> for PatternChannel {
 }
 
 #[cfg(test)]
-pub mod testing {
+pub(crate) mod testing {
     //! A real gRPC server (health only) on a Unix socket, to open channels to.
 
     use tokio::net::UnixListener;
@@ -123,7 +123,7 @@ pub mod testing {
 
     use super::PatternChannel;
 
-    pub struct Peer {
+    pub(crate) struct Peer {
         pub channel: PatternChannel,
         pub health: tonic_health::server::HealthReporter,
         stop: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
@@ -133,14 +133,14 @@ pub mod testing {
     impl Peer {
         /// Stops the server and every connection it has, as a dying process
         /// would.
-        pub fn kill(&self) {
+        pub(crate) fn kill(&self) {
             self.stop.lock().unwrap().take();
         }
     }
 
     /// The server runs on a runtime of its own, so that [`Peer::kill`] can
     /// drop it with all its connection tasks.
-    pub async fn peer() -> Peer {
+    pub(crate) async fn peer() -> Peer {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("pattern.sock");
         let (health, service) = tonic_health::server::health_reporter();

@@ -5,7 +5,7 @@
 use crate::config::{Config, NamespaceConfig};
 
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct ConfigDiff {
+pub(crate) struct ConfigDiff {
     /// Namespaces only in the new config, in its order.
     pub added: Vec<NamespaceConfig>,
     /// Names of namespaces only in the old config.
@@ -16,13 +16,14 @@ pub struct ConfigDiff {
     pub needs_restart: Vec<&'static str>,
 }
 
+#[cfg(test)]
 impl ConfigDiff {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         *self == Self::default()
     }
 }
 
-pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
+pub(crate) fn diff(old: &Config, new: &Config) -> ConfigDiff {
     let mut needs_restart = Vec::new();
     let mut differs = |field: &'static str, differ: bool| {
         if differ {

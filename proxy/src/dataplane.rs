@@ -18,11 +18,11 @@ use tracing::{Instrument, Span};
 
 use crate::{channel::PatternChannel, config::PatternKind, error::ProxyError, state::ProxyState};
 
-pub const NAMESPACE_HEADER: &str = tracing_grpc::NAMESPACE_HEADER;
-pub const DEFAULT_NAMESPACE: &str = "default";
+pub(crate) const NAMESPACE_HEADER: &str = tracing_grpc::NAMESPACE_HEADER;
+pub(crate) const DEFAULT_NAMESPACE: &str = "default";
 
 /// One unary call of `service/operation` on a namespace serving `kind`.
-pub async fn unary<Req, Resp, Fut>(
+pub(crate) async fn unary<Req, Resp, Fut>(
     state: &ProxyState,
     kind: PatternKind,
     (service, operation): (&'static str, &'static str),
@@ -85,7 +85,7 @@ where
 
 /// Opens the CLIENT span for a call to the pattern and writes its trace
 /// context, the namespace and the pattern into the outgoing metadata.
-pub fn client_span<T>(
+pub(crate) fn client_span<T>(
     service: &str,
     operation: &str,
     namespace: &str,
@@ -110,7 +110,7 @@ pub fn client_span<T>(
 /// A status the pattern sent passes through (code, message and details, not
 /// the pattern's own headers); one the transport made up (the connection
 /// broke, the process died) means the pattern is unreachable.
-pub fn from_pattern(namespace: &str, status: Status) -> Status {
+pub(crate) fn from_pattern(namespace: &str, status: Status) -> Status {
     if std::error::Error::source(&status).is_some() {
         ProxyError::PatternUnreachable {
             namespace: namespace.to_string(),
@@ -127,7 +127,7 @@ pub fn from_pattern(namespace: &str, status: Status) -> Status {
 }
 
 /// The namespace a call names in `x-prism-namespace` (default `default`).
-pub fn namespace_of(metadata: &MetadataMap) -> Result<&str, ProxyError> {
+pub(crate) fn namespace_of(metadata: &MetadataMap) -> Result<&str, ProxyError> {
     match metadata.get(NAMESPACE_HEADER) {
         None => Ok(DEFAULT_NAMESPACE),
         Some(value) => match value.to_str() {
@@ -142,7 +142,7 @@ pub fn namespace_of(metadata: &MetadataMap) -> Result<&str, ProxyError> {
 }
 
 /// The caller's deadline from the `grpc-timeout` header (`<digits><unit>`).
-pub fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
+pub(crate) fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
     let value = metadata.get("grpc-timeout")?.to_str().ok()?;
     if value.len() < 2 || value.len() > 9 {
         return None;

@@ -11,7 +11,7 @@ use tokio::{sync::Notify, time::Instant};
 use crate::error::ProxyError;
 
 #[derive(Clone, Default)]
-pub struct Drain {
+pub(crate) struct Drain {
     inner: Arc<Inner>,
 }
 
@@ -23,13 +23,13 @@ struct Inner {
 }
 
 /// Held for the length of one call.
-pub struct InFlight {
+pub(crate) struct InFlight {
     inner: Arc<Inner>,
 }
 
 impl Drain {
     /// Admits a call, or refuses it once draining has begun.
-    pub fn enter(&self) -> Result<InFlight, ProxyError> {
+    pub(crate) fn enter(&self) -> Result<InFlight, ProxyError> {
         // Count first, then check: a call is either refused or waited for.
         self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
         let guard = InFlight {
@@ -41,16 +41,16 @@ impl Drain {
         Ok(guard)
     }
 
-    pub fn start_draining(&self) {
+    pub(crate) fn start_draining(&self) {
         self.inner.draining.store(true, Ordering::SeqCst);
     }
 
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.inner.in_flight.load(Ordering::SeqCst)
     }
 
     /// Waits until no call is in flight or `deadline` passes; true when idle.
-    pub async fn wait_idle(&self, deadline: Instant) -> bool {
+    pub(crate) async fn wait_idle(&self, deadline: Instant) -> bool {
         loop {
             let notified = self.inner.idle.notified();
             tokio::pin!(notified);

@@ -16,12 +16,12 @@ use crate::{channel::PatternChannel, config::PatternKind, dataplane, state::Prox
 
 const SERVICE: &str = "prism.keyvalue.v1.KeyValue";
 
-pub struct KeyValueProxy {
+pub(crate) struct KeyValueProxy {
     state: Arc<ProxyState>,
 }
 
 impl KeyValueProxy {
-    pub fn new(state: Arc<ProxyState>) -> Self {
+    pub(crate) fn new(state: Arc<ProxyState>) -> Self {
         Self { state }
     }
 }

@@ -8,26 +8,26 @@
 //! down without dropping in-flight calls ([`drain`], [`server`]). [`error`]
 //! is the one place proxy errors become gRPC statuses.
 
-pub mod activity;
-pub mod admin;
-pub mod channel;
+mod activity;
+mod admin;
+mod channel;
 pub mod cli;
 pub mod config;
-pub mod config_diff;
-pub mod dataplane;
-pub mod drain;
-pub mod error;
-pub mod keyvalue;
-pub mod listener;
-pub mod metrics;
-pub mod namespace;
-pub mod process;
-pub mod pubsub;
-pub mod server;
-pub mod state;
-pub mod subscriptions;
-pub mod supervisor;
-pub mod watch;
+mod config_diff;
+mod dataplane;
+mod drain;
+mod error;
+mod keyvalue;
+mod listener;
+mod metrics;
+mod namespace;
+mod process;
+mod pubsub;
+mod server;
+mod state;
+mod subscriptions;
+mod supervisor;
+mod watch;
 
 pub use config::{Config, ConfigError};
 pub use server::{Listeners, RunError, run};

@@ -6,10 +6,10 @@
 //! ([`streams`]); per data-plane request body, the namespace's limits on
 //! what it may make the proxy buffer ([`message`]).
 
-pub mod activity;
-pub mod conn;
-pub mod message;
-pub mod streams;
+pub(crate) mod activity;
+pub(crate) mod conn;
+pub(crate) mod message;
+pub(crate) mod streams;
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
@@ -27,14 +27,14 @@ use crate::{config::ListenersConfig, error::ProxyError};
 
 /// What a listener speaks: gRPC over HTTP/2, or HTTP/1 for `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
+pub(crate) enum Protocol {
     Http1,
     Http2,
 }
 
 /// First wait after a failed `accept`; doubles up to [`ACCEPT_BACKOFF_MAX`].
-pub const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
-pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+pub(crate) const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+pub(crate) const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Refusals being written at once; past that a connection is closed unanswered,
 /// so a flood of refused peers cannot hold many descriptors.
 const MAX_REFUSALS: usize = 64;
@@ -46,18 +46,18 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 /// The wait after the `failures`-th consecutive failed `accept` (1-based):
 /// 5 ms doubling to 1 s, so a listener out of descriptors sleeps instead of
 /// spinning a core, and resumes within a second of one freeing up.
-pub fn accept_backoff(failures: u32) -> Duration {
+pub(crate) fn accept_backoff(failures: u32) -> Duration {
     let doublings = failures.saturating_sub(1).min(16);
     (ACCEPT_BACKOFF_MIN * 2u32.pow(doublings)).min(ACCEPT_BACKOFF_MAX)
 }
 
 /// Why a connection past `max_connections` is refused.
-pub fn refusal_reason(max_connections: usize) -> String {
+pub(crate) fn refusal_reason(max_connections: usize) -> String {
     ProxyError::TooManyConnections(max_connections).to_string()
 }
 
 /// What an HTTP/1 peer past `max_connections` is told: a `503`.
-pub fn http1_refusal(max_connections: usize) -> Vec<u8> {
+pub(crate) fn http1_refusal(max_connections: usize) -> Vec<u8> {
     let why = refusal_reason(max_connections);
     format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{why}\n",
@@ -68,7 +68,7 @@ pub fn http1_refusal(max_connections: usize) -> Vec<u8> {
 
 /// Serves `service` on `listener` until `shutdown` resolves, then asks every
 /// connection to finish (GOAWAY) and waits for them, at most 10 s.
-pub async fn serve<S, B>(
+pub(crate) async fn serve<S, B>(
     name: &'static str,
     listener: TcpListener,
     bounds: ListenersConfig,

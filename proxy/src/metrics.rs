@@ -7,7 +7,7 @@ use crate::{namespace::State as NsState, state::ProxyState};
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 
 /// The `/metrics` endpoint, served by [`crate::listener::serve`].
-pub fn router(state: Arc<ProxyState>) -> Router {
+pub(crate) fn router(state: Arc<ProxyState>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .with_state(state)
@@ -20,7 +20,7 @@ async fn metrics(State(state): State<Arc<ProxyState>>) -> impl IntoResponse {
     )
 }
 
-pub fn render(state: &ProxyState) -> String {
+pub(crate) fn render(state: &ProxyState) -> String {
     let mut out = state.latency.prometheus();
     out.push_str("# HELP prism_pattern_up 1 when the namespace's pattern process is RUNNING.\n");
     out.push_str("# TYPE prism_pattern_up gauge\n");

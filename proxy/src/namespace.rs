@@ -28,7 +28,7 @@ use crate::{
 
 /// Where a namespace's pattern process is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     Starting,
     Running,
     Restarting,
@@ -38,7 +38,7 @@ pub enum State {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Health {
+pub(crate) struct Health {
     pub status: HealthStatus,
     pub message: String,
     pub details: BTreeMap<String, String>,
@@ -49,7 +49,7 @@ pub struct Health {
 /// What a health check says about a live process: whether to route calls to
 /// it, and whether it needs a restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readiness {
+pub(crate) enum Readiness {
     /// HEALTHY or DEGRADED: calls go to it.
     Ready,
     /// Alive but its backend is down: calls fail fast, no restart.
@@ -59,7 +59,7 @@ pub enum Readiness {
 }
 
 impl Health {
-    pub fn unhealthy(message: impl Into<String>) -> Self {
+    pub(crate) fn unhealthy(message: impl Into<String>) -> Self {
         Self {
             status: HealthStatus::Unhealthy,
             message: message.into(),
@@ -69,11 +69,11 @@ impl Health {
     }
 
     /// HEALTHY and DEGRADED still serve traffic.
-    pub fn is_serving(&self) -> bool {
+    pub(crate) fn is_serving(&self) -> bool {
         matches!(self.status, HealthStatus::Healthy | HealthStatus::Degraded)
     }
 
-    pub fn readiness(&self) -> Readiness {
+    pub(crate) fn readiness(&self) -> Readiness {
         if self.is_serving() {
             Readiness::Ready
         } else if self.unreachable.is_some() {
@@ -109,7 +109,7 @@ impl From<HealthCheckResponse> for Health {
 
 /// What the admin API shows for one namespace.
 #[derive(Debug, Clone)]
-pub struct Status {
+pub(crate) struct Status {
     pub state: State,
     pub health: Health,
     pub pid: Option<u32>,
@@ -124,14 +124,14 @@ pub struct Status {
 
 /// How a namespace is served: replaced whole on a config reload.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Spec {
+pub(crate) struct Spec {
     pub config: NamespaceConfig,
     pub binary: PathBuf,
     pub limits: Limits,
 }
 
 impl Spec {
-    pub fn new(config: NamespaceConfig, binary: PathBuf) -> Self {
+    pub(crate) fn new(config: NamespaceConfig, binary: PathBuf) -> Self {
         Self {
             limits: config.limits(),
             config,
@@ -142,17 +142,15 @@ impl Spec {
 
 /// One live pattern process calls can be sent to. Counting the calls on it
 /// lets a hot reload wait for them before stopping the process.
-pub struct Route {
+pub(crate) struct Route {
     pub channel: PatternChannel,
-    pub pid: u32,
     pub calls: Drain,
 }
 
 impl Route {
-    pub fn new(channel: PatternChannel, pid: u32) -> Arc<Self> {
+    pub(crate) fn new(channel: PatternChannel) -> Arc<Self> {
         Arc::new(Self {
             channel,
-            pid,
             calls: Drain::default(),
         })
     }
@@ -160,13 +158,13 @@ impl Route {
 
 /// A routed call: the channel to use, the spec it was checked against, and
 /// its place in the route's in-flight count.
-pub struct Routed {
+pub(crate) struct Routed {
     pub channel: PatternChannel,
     pub spec: Arc<Spec>,
     _call: InFlight,
 }
 
-pub struct Namespace {
+pub(crate) struct Namespace {
     name: String,
     /// Encoded bytes of the unary calls being forwarded (see [`Namespace::admit`]).
     in_flight_bytes: AtomicUsize,
@@ -177,7 +175,7 @@ pub struct Namespace {
 }
 
 impl Namespace {
-    pub fn new(spec: Spec, activity: Arc<Activity>) -> Self {
+    pub(crate) fn new(spec: Spec, activity: Arc<Activity>) -> Self {
         Self {
             name: spec.config.name.clone(),
             in_flight_bytes: AtomicUsize::new(0),
@@ -198,15 +196,15 @@ impl Namespace {
         }
     }
 
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
-    pub fn spec(&self) -> Arc<Spec> {
+    pub(crate) fn spec(&self) -> Arc<Spec> {
         self.spec.read().expect("spec lock").clone()
     }
 
-    pub fn set_spec(&self, spec: Arc<Spec>) {
+    pub(crate) fn set_spec(&self, spec: Arc<Spec>) {
         *self.spec.write().expect("spec lock") = spec;
         self.activity.touch();
     }
@@ -214,7 +212,7 @@ impl Namespace {
     /// Takes `bytes` of the namespace's in-flight budget (`limit`,
     /// `limits.max_in_flight_bytes`) until the returned guard is dropped;
     /// `Overloaded` if they do not fit beside the calls already in flight.
-    pub fn admit(&self, bytes: usize, limit: usize) -> Result<Admitted<'_>, ProxyError> {
+    pub(crate) fn admit(&self, bytes: usize, limit: usize) -> Result<Admitted<'_>, ProxyError> {
         let before = self.in_flight_bytes.fetch_add(bytes, Ordering::AcqRel);
         if before > 0 && before.saturating_add(bytes) > limit {
             self.in_flight_bytes.fetch_sub(bytes, Ordering::AcqRel);
@@ -234,7 +232,12 @@ impl Namespace {
     /// arriving, whose call already holds `held`; given back with
     /// [`Namespace::release`]. Refused like [`Namespace::admit`], the call's
     /// own bytes not counting as others'.
-    pub fn reserve(&self, bytes: usize, held: usize, limit: usize) -> Result<(), ProxyError> {
+    pub(crate) fn reserve(
+        &self,
+        bytes: usize,
+        held: usize,
+        limit: usize,
+    ) -> Result<(), ProxyError> {
         let before = self.in_flight_bytes.fetch_add(bytes, Ordering::AcqRel);
         if before > held && before.saturating_add(bytes) > limit {
             self.in_flight_bytes.fetch_sub(bytes, Ordering::AcqRel);
@@ -248,12 +251,12 @@ impl Namespace {
     }
 
     /// Gives back bytes taken with [`Namespace::reserve`].
-    pub fn release(&self, bytes: usize) {
+    pub(crate) fn release(&self, bytes: usize) {
         self.in_flight_bytes.fetch_sub(bytes, Ordering::AcqRel);
     }
 
     /// The route to send a call of a `kind` service on, or why there is none.
-    pub fn route(&self, kind: PatternKind) -> Result<Routed, ProxyError> {
+    pub(crate) fn route(&self, kind: PatternKind) -> Result<Routed, ProxyError> {
         let serves = self.spec().config.pattern;
         if serves != kind {
             return Err(ProxyError::WrongPattern {
@@ -296,20 +299,20 @@ impl Namespace {
     }
 
     /// Where calls go now, if anywhere.
-    pub fn current_route(&self) -> Option<Arc<Route>> {
+    pub(crate) fn current_route(&self) -> Option<Arc<Route>> {
         self.route.read().expect("route lock").clone()
     }
 
     /// Replaces the route; returns the previous one so it can be drained.
-    pub fn set_route(&self, route: Option<Arc<Route>>) -> Option<Arc<Route>> {
+    pub(crate) fn set_route(&self, route: Option<Arc<Route>>) -> Option<Arc<Route>> {
         std::mem::replace(&mut *self.route.write().expect("route lock"), route)
     }
 
-    pub fn status(&self) -> Status {
+    pub(crate) fn status(&self) -> Status {
         self.status.lock().expect("status lock").clone()
     }
 
-    pub fn update(&self, f: impl FnOnce(&mut Status)) {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut Status)) {
         f(&mut self.status.lock().expect("status lock"));
         self.activity.touch();
     }
@@ -317,7 +320,7 @@ impl Namespace {
 
 /// Every namespace by name.
 /// A call's share of its namespace's in-flight budget, given back on drop.
-pub struct Admitted<'a> {
+pub(crate) struct Admitted<'a> {
     counter: &'a AtomicUsize,
     bytes: usize,
 }
@@ -329,23 +332,23 @@ impl Drop for Admitted<'_> {
 }
 
 #[derive(Default)]
-pub struct Namespaces {
+pub(crate) struct Namespaces {
     by_name: RwLock<HashMap<String, Arc<Namespace>>>,
 }
 
 impl Namespaces {
-    pub fn insert(&self, ns: Arc<Namespace>) {
+    pub(crate) fn insert(&self, ns: Arc<Namespace>) {
         self.by_name
             .write()
             .expect("namespaces lock")
             .insert(ns.name().to_string(), ns);
     }
 
-    pub fn remove(&self, name: &str) -> Option<Arc<Namespace>> {
+    pub(crate) fn remove(&self, name: &str) -> Option<Arc<Namespace>> {
         self.by_name.write().expect("namespaces lock").remove(name)
     }
 
-    pub fn get(&self, name: &str) -> Result<Arc<Namespace>, ProxyError> {
+    pub(crate) fn get(&self, name: &str) -> Result<Arc<Namespace>, ProxyError> {
         self.by_name
             .read()
             .expect("namespaces lock")
@@ -355,7 +358,7 @@ impl Namespaces {
     }
 
     /// All namespaces, sorted by name.
-    pub fn list(&self) -> Vec<Arc<Namespace>> {
+    pub(crate) fn list(&self) -> Vec<Arc<Namespace>> {
         let mut all: Vec<_> = self
             .by_name
             .read()
@@ -473,9 +476,9 @@ mod tests {
     async fn swapped_out_route_still_counts_its_calls() {
         let ns = ns();
         let channel = crate::channel::testing::peer().await.channel;
-        ns.set_route(Some(Route::new(channel.clone(), 1)));
+        ns.set_route(Some(Route::new(channel.clone())));
         let call = ns.route(PatternKind::Keyvalue).unwrap();
-        let old = ns.set_route(Some(Route::new(channel, 2))).unwrap();
+        let old = ns.set_route(Some(Route::new(channel))).unwrap();
         assert_eq!(old.calls.in_flight(), 1);
         drop(call);
         assert_eq!(old.calls.in_flight(), 0);

@@ -51,13 +51,13 @@ impl StartError {
     }
 }
 
-pub struct Spawned {
+pub(crate) struct Spawned {
     child: Child,
     pid: u32,
     socket: PathBuf,
 }
 
-pub struct Connected {
+pub(crate) struct Connected {
     child: Child,
     pid: u32,
     socket: PathBuf,
@@ -67,7 +67,7 @@ pub struct Connected {
     channel: PatternChannel,
 }
 
-pub struct Running {
+pub(crate) struct Running {
     pub child: Child,
     pub pid: u32,
     pub socket: PathBuf,
@@ -80,7 +80,7 @@ impl Spawned {
     /// Starts `binary` listening on the Unix socket `socket`. The child gets
     /// its own process group, so a terminal's Ctrl-C reaches only the proxy,
     /// which then stops its patterns in order.
-    pub fn spawn(binary: &Path, socket: &Path) -> Result<Self, StartError> {
+    pub(crate) fn spawn(binary: &Path, socket: &Path) -> Result<Self, StartError> {
         if !binary.is_file() {
             return Err(StartError::BinaryMissing(binary.to_path_buf()));
         }
@@ -109,13 +109,13 @@ impl Spawned {
         })
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.pid
     }
 
     /// Polls the socket with backoff until it accepts, the child exits, or
     /// `timeout` passes.
-    pub async fn connect(mut self, timeout: Duration) -> Result<Connected, StartError> {
+    pub(crate) async fn connect(mut self, timeout: Duration) -> Result<Connected, StartError> {
         let deadline = Instant::now() + timeout;
         let mut delay = Duration::from_millis(2);
         loop {
@@ -153,7 +153,7 @@ impl Spawned {
 
 impl Connected {
     /// `Initialize` with the namespace's config, then `Start`.
-    pub async fn start(
+    pub(crate) async fn start(
         self,
         ns: &NamespaceConfig,
         timeout: Duration,
@@ -199,7 +199,7 @@ impl Connected {
 
 impl Running {
     /// One `HealthCheck`; a failed or late call counts as UNHEALTHY.
-    pub async fn health(&self, timeout: Duration) -> Health {
+    pub(crate) async fn health(&self, timeout: Duration) -> Health {
         let mut request = tonic::Request::new(HealthCheckRequest {});
         request.set_timeout(timeout);
         let mut lifecycle = self.lifecycle.clone();
@@ -213,7 +213,7 @@ impl Running {
     }
 
     /// Asks the pattern to stop, waits up to `grace` for it to exit, then kills it.
-    pub async fn stop(mut self, grace: Duration) -> String {
+    pub(crate) async fn stop(mut self, grace: Duration) -> String {
         let deadline = Instant::now() + grace;
         let mut request = tonic::Request::new(StopRequest {
             timeout_ms: grace.as_millis() as u32,
@@ -231,7 +231,7 @@ impl Running {
     }
 }
 
-pub fn describe_exit(status: ExitStatus) -> String {
+pub(crate) fn describe_exit(status: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit code {code}"),
@@ -241,7 +241,7 @@ pub fn describe_exit(status: ExitStatus) -> String {
 }
 
 /// A reconnecting gRPC channel over a Unix socket, for lifecycle calls.
-pub async fn unix_channel(socket: &Path) -> Result<Channel, tonic::transport::Error> {
+pub(crate) async fn unix_channel(socket: &Path) -> Result<Channel, tonic::transport::Error> {
     let socket = socket.to_path_buf();
     // The URI is required by the API but unused: the connector dials the socket.
     Endpoint::from_static("http://pattern.local")

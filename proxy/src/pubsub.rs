@@ -44,12 +44,12 @@ const RESUBSCRIBE_BACKOFF: (Duration, Duration) =
 /// Acknowledgements sent to the pattern in one call, at most.
 const ACK_BATCH: usize = 256;
 
-pub struct PubSubProxy {
+pub(crate) struct PubSubProxy {
     state: Arc<ProxyState>,
 }
 
 impl PubSubProxy {
-    pub fn new(state: Arc<ProxyState>) -> Self {
+    pub(crate) fn new(state: Arc<ProxyState>) -> Self {
         Self { state }
     }
 }

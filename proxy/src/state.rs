@@ -25,7 +25,7 @@ use crate::{
     watch::settle::{self, Source},
 };
 
-pub struct ProxyState {
+pub(crate) struct ProxyState {
     pub namespaces: Namespaces,
     pub supervisor: Supervisor,
     pub activity: Arc<Activity>,
@@ -51,7 +51,7 @@ pub struct ProxyState {
 
 /// What a config reload changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ConfigChanges {
+pub(crate) struct ConfigChanges {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub changed: Vec<String>,
@@ -63,7 +63,7 @@ pub struct ConfigChanges {
 
 impl ProxyState {
     /// Builds the state and starts supervising every configured namespace.
-    pub fn start(
+    pub(crate) fn start(
         config: Config,
         config_path: Option<PathBuf>,
         health: HealthReporter,
@@ -108,7 +108,7 @@ impl ProxyState {
     }
 
     /// Resolves once shutdown has begun.
-    pub async fn stopped(&self) {
+    pub(crate) async fn stopped(&self) {
         let mut stopping = self.stopping.subscribe();
         let _ = stopping.wait_for(|stop| *stop).await;
     }
@@ -124,7 +124,7 @@ impl ProxyState {
     /// but an empty file written moments ago is refused, since it is likely a
     /// rewrite in progress and would replace every namespace with the defaults
     /// ([`settle::refuse_now`]).
-    pub async fn reload_config(&self) -> Result<ConfigChanges, ConfigError> {
+    pub(crate) async fn reload_config(&self) -> Result<ConfigChanges, ConfigError> {
         let Some(path) = &self.config_path else {
             return Err(ConfigError::Invalid {
                 field: "--config".into(),
@@ -152,7 +152,10 @@ impl ProxyState {
     /// Applies config text: new namespaces start, removed ones stop, changed
     /// ones are hot-reloaded with their new spec. An invalid config changes
     /// nothing.
-    pub async fn reload_config_text(&self, text: &str) -> Result<ConfigChanges, ConfigError> {
+    pub(crate) async fn reload_config_text(
+        &self,
+        text: &str,
+    ) -> Result<ConfigChanges, ConfigError> {
         let _one_at_a_time = self.reloading.lock().await;
         let new = match Config::from_yaml(text) {
             Ok(new) => new,
@@ -231,7 +234,7 @@ impl ProxyState {
 }
 
 /// Where pattern binaries are looked for when the config does not say.
-pub fn default_patterns_dir() -> PathBuf {
+pub(crate) fn default_patterns_dir() -> PathBuf {
     std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(PathBuf::from))

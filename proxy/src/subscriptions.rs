@@ -31,15 +31,15 @@ use tonic::Status;
 use crate::error::ProxyError;
 
 /// How long a full at-most-once buffer waits for the client before dropping.
-pub const DROP_GRACE: Duration = Duration::from_millis(20);
+pub(crate) const DROP_GRACE: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
+pub(crate) enum Policy {
     DropOldest,
     Backpressure,
 }
 
-pub struct Buffer {
+pub(crate) struct Buffer {
     state: Mutex<Queue>,
     capacity: usize,
     policy: Policy,
@@ -63,7 +63,7 @@ struct Queue {
 }
 
 impl Buffer {
-    pub fn new(capacity: usize, policy: Policy) -> Self {
+    pub(crate) fn new(capacity: usize, policy: Policy) -> Self {
         Self {
             state: Mutex::new(Queue::default()),
             capacity: capacity.max(1),
@@ -75,7 +75,7 @@ impl Buffer {
     }
 
     /// Adds a message by the buffer's policy; false once the buffer is closed.
-    pub async fn push(&self, message: Message) -> bool {
+    pub(crate) async fn push(&self, message: Message) -> bool {
         let mut message = Some(message);
         loop {
             let room = self.room.notified();
@@ -113,7 +113,7 @@ impl Buffer {
     }
 
     /// Ends the stream with `status` after what is already buffered.
-    pub fn fail(&self, status: Status) {
+    pub(crate) fn fail(&self, status: Status) {
         let mut queue = self.state.lock().expect("buffer");
         if !queue.closed {
             queue.items.push_back(Err(status));
@@ -124,17 +124,17 @@ impl Buffer {
     }
 
     /// Ends the stream after what is already buffered.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.state.lock().expect("buffer").closed = true;
         self.wake_all();
     }
 
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.state.lock().expect("buffer").closed
     }
 
     /// Resolves once the buffer is closed.
-    pub async fn closed(&self) {
+    pub(crate) async fn closed(&self) {
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
@@ -148,7 +148,7 @@ impl Buffer {
 
     /// The next item, stamped with the drops before it; `None` once closed
     /// and empty.
-    pub async fn pop(&self) -> Option<Result<Message, Status>> {
+    pub(crate) async fn pop(&self) -> Option<Result<Message, Status>> {
         loop {
             let items = self.items.notified();
             tokio::pin!(items);
@@ -190,7 +190,7 @@ struct Entry {
 
 /// Every live subscription of this proxy.
 #[derive(Default)]
-pub struct Subscriptions {
+pub(crate) struct Subscriptions {
     next: AtomicU64,
     live: Mutex<HashMap<u64, Entry>>,
     /// Drops of subscriptions that have ended, per namespace, for metrics.
@@ -198,7 +198,7 @@ pub struct Subscriptions {
 }
 
 impl Subscriptions {
-    pub fn register(
+    pub(crate) fn register(
         &self,
         namespace: &str,
         topic: &str,
@@ -218,7 +218,7 @@ impl Subscriptions {
         id
     }
 
-    pub fn remove(&self, id: u64) {
+    pub(crate) fn remove(&self, id: u64) {
         let entry = self.live.lock().expect("subscriptions").remove(&id);
         if let Some(entry) = entry {
             entry.buffer.close();
@@ -232,7 +232,7 @@ impl Subscriptions {
     }
 
     /// Closes the streams of `subscriber_id` on `topic`; returns how many.
-    pub fn close(&self, namespace: &str, topic: &str, subscriber_id: &str) -> usize {
+    pub(crate) fn close(&self, namespace: &str, topic: &str, subscriber_id: &str) -> usize {
         let live = self.live.lock().expect("subscriptions");
         let mut closed = 0;
         for entry in live.values().filter(|e| {
@@ -246,7 +246,7 @@ impl Subscriptions {
 
     /// Ends every stream of `namespace` with `error` (a retryable
     /// UNAVAILABLE tells clients to subscribe again later).
-    pub fn fail_namespace(&self, namespace: &str, error: &ProxyError) {
+    pub(crate) fn fail_namespace(&self, namespace: &str, error: &ProxyError) {
         for entry in self.live.lock().expect("subscriptions").values() {
             if entry.namespace == namespace {
                 entry.buffer.fail(error.clone().into());
@@ -256,14 +256,14 @@ impl Subscriptions {
 
     /// Ends every stream with UNAVAILABLE (proxy shutdown): retryable, so
     /// clients subscribe again elsewhere or once the proxy is back.
-    pub fn close_all(&self) {
+    pub(crate) fn close_all(&self) {
         for entry in self.live.lock().expect("subscriptions").values() {
             entry.buffer.fail(ProxyError::Draining.into());
         }
     }
 
     /// (live subscriptions, messages dropped so far) per namespace.
-    pub fn stats(&self) -> HashMap<String, (u64, u64)> {
+    pub(crate) fn stats(&self) -> HashMap<String, (u64, u64)> {
         let mut stats: HashMap<String, (u64, u64)> = self
             .dropped_ended
             .lock()

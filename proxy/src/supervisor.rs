@@ -29,11 +29,9 @@ use crate::{
     activity::Activity, config::SupervisorConfig, namespace::Namespace, process::StartError,
 };
 
-pub use policy::{Action, Event, RestartPolicy, backoff};
-
 /// What `ReloadPattern` reports: the process replaced and its successor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reloaded {
+pub(crate) struct Reloaded {
     pub old_pid: u32,
     pub new_pid: u32,
 }
@@ -70,7 +68,7 @@ struct Task {
 }
 
 /// Owns one supervision task per namespace and the folder of pattern sockets.
-pub struct Supervisor {
+pub(crate) struct Supervisor {
     tasks: Mutex<HashMap<String, Task>>,
     context: Arc<Context>,
     _socket_dir: tempfile::TempDir,
@@ -87,7 +85,7 @@ struct Context {
 }
 
 impl Supervisor {
-    pub fn new(
+    pub(crate) fn new(
         config: SupervisorConfig,
         health: HealthReporter,
         activity: Arc<Activity>,
@@ -107,7 +105,7 @@ impl Supervisor {
     }
 
     /// Starts supervising `ns`.
-    pub fn add(&self, ns: Arc<Namespace>) {
+    pub(crate) fn add(&self, ns: Arc<Namespace>) {
         let (commands, receiver) = mpsc::channel(8);
         let (shutdown, watcher) = watch::channel(false);
         let name = ns.name().to_string();
@@ -123,7 +121,7 @@ impl Supervisor {
     }
 
     /// Stops the namespace's pattern and forgets it.
-    pub async fn remove(&self, namespace: &str) {
+    pub(crate) async fn remove(&self, namespace: &str) {
         let task = self.tasks.lock().expect("tasks").remove(namespace);
         if let Some(task) = task {
             let _ = task.shutdown.send(true);
@@ -135,14 +133,14 @@ impl Supervisor {
 
     /// Kills the pattern process (if any) and starts a new one at once, even
     /// while FAILED; answers once the start succeeded or failed.
-    pub async fn restart(&self, namespace: &str) -> Result<u32, SupervisorError> {
+    pub(crate) async fn restart(&self, namespace: &str) -> Result<u32, SupervisorError> {
         let (reply, answer) = oneshot::channel();
         self.send(namespace, Command::Restart(reply)).await?;
         answer.await.map_err(|_| SupervisorError::Stopped)?
     }
 
     /// Replaces the pattern process without failing calls (see [`reload`]).
-    pub async fn reload(
+    pub(crate) async fn reload(
         &self,
         namespace: &str,
         spec: Option<Arc<crate::namespace::Spec>>,
@@ -168,7 +166,7 @@ impl Supervisor {
 
     /// Stops every pattern (`Stop`, then kill after the grace period) and
     /// waits until all are gone.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         let tasks: Vec<Task> = self
             .tasks
             .lock()

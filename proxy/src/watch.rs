@@ -10,13 +10,16 @@ use tokio::sync::mpsc;
 
 use crate::state::ProxyState;
 
-pub mod settle;
+pub(crate) mod settle;
 
 /// Quiet time after the last change before reloading.
 const SETTLE: Duration = Duration::from_millis(200);
 
 /// Watches `path`; the returned watcher must be kept alive.
-pub fn watch_config(path: &Path, state: Arc<ProxyState>) -> notify::Result<RecommendedWatcher> {
+pub(crate) fn watch_config(
+    path: &Path,
+    state: Arc<ProxyState>,
+) -> notify::Result<RecommendedWatcher> {
     let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let name = path.file_name().map(|n| n.to_os_string());

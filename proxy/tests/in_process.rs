@@ -3,6 +3,9 @@
 //! FAILED namespaces, health, shutdown). They run in well under a second;
 //! everything that needs a real pattern or backend lives in `prism-tests`.
 
+// A panic here is a failed test: helpers may unwrap like test bodies do.
+#![allow(clippy::unwrap_used)]
+
 use std::{
     future::Future,
     net::SocketAddr,

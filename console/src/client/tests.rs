@@ -226,7 +226,7 @@ async fn falls_back_to_polling_when_watch_is_unimplemented() {
     assert_eq!(snapshot.patterns[0].namespace, "default");
     console
         .wait_for("the event log to be reported missing", |e| {
-            (e == Event::EventLogUnavailable).then_some(())
+            (e == Event::LogUnavailable).then_some(())
         })
         .await;
 
@@ -259,7 +259,7 @@ async fn streams_snapshots_events_and_runs_commands() {
         .await;
     let log = console
         .wait_for("the event log", |e| match e {
-            Event::EventLog(log) => Some(log),
+            Event::Log(log) => Some(log),
             _ => None,
         })
         .await;

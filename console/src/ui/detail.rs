@@ -19,7 +19,7 @@ const SHORT: u16 = 26;
 /// The histogram's minimum: borders, legend, two rows of bars, markers, axis.
 const HISTOGRAM_MIN: u16 = 7;
 
-pub fn render(frame: &mut Frame, area: Rect, detail: &DetailView) {
+pub(crate) fn render(frame: &mut Frame, area: Rect, detail: &DetailView) {
     let summary_height = detail.summary.len() as u16;
     let band_height = if area.height < SHORT {
         BAND_HEIGHT_SHORT

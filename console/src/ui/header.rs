@@ -12,7 +12,7 @@ use ratatui::{
 use super::theme;
 use crate::view::HeaderView;
 
-pub fn render(frame: &mut Frame, area: Rect, header: &HeaderView) {
+pub(crate) fn render(frame: &mut Frame, area: Rect, header: &HeaderView) {
     let brand = Span::styled(
         " PRISM ",
         Style::new()

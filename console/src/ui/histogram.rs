@@ -11,7 +11,7 @@ use ratatui::{
 use super::theme;
 use crate::view::{HistogramView, ThroughputView, Tone};
 
-pub fn render(frame: &mut Frame, area: Rect, view: &HistogramView) {
+pub(crate) fn render(frame: &mut Frame, area: Rect, view: &HistogramView) {
     let block = Block::bordered()
         .border_style(theme::border())
         .title(Span::styled(format!(" {} ", view.title), theme::title()));
@@ -98,7 +98,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: &HistogramView) {
 }
 
 /// Bar width and gap so `bars` bars fill `width` cells as far as they can.
-pub fn bar_geometry(width: u16, bars: u16) -> (u16, u16) {
+pub(crate) fn bar_geometry(width: u16, bars: u16) -> (u16, u16) {
     let bars = bars.max(1);
     if width >= bars * 2 {
         let gap = 1;
@@ -108,7 +108,7 @@ pub fn bar_geometry(width: u16, bars: u16) -> (u16, u16) {
     }
 }
 
-pub fn render_throughput(frame: &mut Frame, area: Rect, view: &ThroughputView) {
+pub(crate) fn render_throughput(frame: &mut Frame, area: Rect, view: &ThroughputView) {
     let block = Block::bordered()
         .border_style(theme::border())
         .title(Span::styled(format!(" {} ", view.title), theme::title()));

@@ -12,7 +12,7 @@ use ratatui::{
 use super::theme;
 use crate::view::{Overlay, Tone};
 
-pub fn render(frame: &mut Frame, area: Rect, overlay: &Overlay) {
+pub(crate) fn render(frame: &mut Frame, area: Rect, overlay: &Overlay) {
     match overlay {
         Overlay::Help(bindings) => {
             let key_width = bindings

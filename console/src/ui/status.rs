@@ -11,7 +11,7 @@ use ratatui::{
 use super::theme;
 use crate::view::{StatusView, Tone};
 
-pub fn render(frame: &mut Frame, area: Rect, status: &StatusView) {
+pub(crate) fn render(frame: &mut Frame, area: Rect, status: &StatusView) {
     let hints_width = (status.hints.chars().count() as u16 + 1).min(area.width / 2);
     let [message, hints] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(hints_width)]).areas(area);

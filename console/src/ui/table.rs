@@ -47,7 +47,7 @@ fn width(column: Column) -> u16 {
 }
 
 /// The columns that fit in `width` cells, in display order.
-pub fn columns_for(available: u16) -> Vec<Column> {
+pub(crate) fn columns_for(available: u16) -> Vec<Column> {
     let mut columns = Column::ALL.to_vec();
     let needed = |columns: &[Column]| -> u16 {
         columns.iter().map(|&c| width(c)).sum::<u16>()
@@ -62,7 +62,7 @@ pub fn columns_for(available: u16) -> Vec<Column> {
     columns
 }
 
-pub fn render(frame: &mut Frame, area: Rect, table: &TableView) {
+pub(crate) fn render(frame: &mut Frame, area: Rect, table: &TableView) {
     let block = Block::bordered()
         .border_style(theme::border())
         .title(Span::styled(format!(" {} ", table.title), theme::title()));

@@ -212,7 +212,7 @@ fn a_proxy_without_get_latency_shows_n_a() {
             result: Err(RpcError::Unimplemented),
         },
     );
-    update(&mut app, Event::EventLogUnavailable);
+    update(&mut app, Event::LogUnavailable);
     let text = screen(&draw(&app, 80, 24));
     assert!(
         text.contains("n/a (this proxy does not serve GetLatency)"),

@@ -4,7 +4,7 @@ use ratatui::style::{Color, Modifier, Style};
 
 use crate::view::{Cell, Tone};
 
-pub fn style(tone: Tone) -> Style {
+pub(crate) fn style(tone: Tone) -> Style {
     match tone {
         Tone::Normal => Style::new(),
         Tone::Dim => Style::new().fg(Color::DarkGray),
@@ -17,18 +17,18 @@ pub fn style(tone: Tone) -> Style {
 }
 
 /// A cell as a span in its tone.
-pub fn span(cell: &Cell) -> ratatui::text::Span<'_> {
+pub(crate) fn span(cell: &Cell) -> ratatui::text::Span<'_> {
     ratatui::text::Span::styled(cell.text.as_str(), style(cell.tone))
 }
 
-pub fn title() -> Style {
+pub(crate) fn title() -> Style {
     Style::new().add_modifier(Modifier::BOLD)
 }
 
-pub fn selected() -> Style {
+pub(crate) fn selected() -> Style {
     Style::new().add_modifier(Modifier::REVERSED)
 }
 
-pub fn border() -> Style {
+pub(crate) fn border() -> Style {
     Style::new().fg(Color::DarkGray)
 }

@@ -10,7 +10,7 @@ use crate::{
     model::{Health, HealthStatus, Latency, LogEvent, Pattern, RpcError, Snapshot, State, Traffic},
 };
 
-pub fn options() -> Options {
+pub(crate) fn options() -> Options {
     Options {
         admin: "127.0.0.1:8981".to_string(),
         readonly: false,
@@ -18,7 +18,7 @@ pub fn options() -> Options {
     }
 }
 
-pub fn pattern(namespace: &str, pid: u32, rps: f64) -> Pattern {
+pub(crate) fn pattern(namespace: &str, pid: u32, rps: f64) -> Pattern {
     Pattern {
         namespace: namespace.to_string(),
         pattern: "keyvalue".to_string(),
@@ -42,7 +42,7 @@ pub fn pattern(namespace: &str, pid: u32, rps: f64) -> Pattern {
     }
 }
 
-pub fn snapshot(patterns: Vec<Pattern>) -> Event {
+pub(crate) fn snapshot(patterns: Vec<Pattern>) -> Event {
     Event::Snapshot(Snapshot {
         patterns,
         in_flight: 2,
@@ -51,7 +51,7 @@ pub fn snapshot(patterns: Vec<Pattern>) -> Event {
 }
 
 /// A connected console showing `default`, `cache` and `orders`.
-pub fn connected(options: Options) -> App {
+pub(crate) fn connected(options: Options) -> App {
     let mut app = App::new(options, 1_000_000);
     update(
         &mut app,
@@ -68,11 +68,11 @@ pub fn connected(options: Options) -> App {
     app
 }
 
-pub fn key(code: KeyCode) -> Event {
+pub(crate) fn key(code: KeyCode) -> Event {
     Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
-pub fn press(app: &mut App, keys: &str) -> Vec<Command> {
+pub(crate) fn press(app: &mut App, keys: &str) -> Vec<Command> {
     keys.chars()
         .flat_map(|c| update(app, key(KeyCode::Char(c))))
         .collect()
@@ -499,7 +499,7 @@ fn the_event_log_merges_list_and_watch_without_duplicates() {
     update(&mut app, Event::LogEvent(log_event(3, "default", "B")));
     update(
         &mut app,
-        Event::EventLog(vec![
+        Event::Log(vec![
             log_event(1, "default", "A"),
             log_event(3, "default", "B"),
         ]),

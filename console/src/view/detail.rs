@@ -21,7 +21,7 @@ fn event_tone(kind: &str) -> Tone {
     }
 }
 
-pub fn detail(app: &App, namespace: &str) -> DetailView {
+pub(crate) fn detail(app: &App, namespace: &str) -> DetailView {
     let Some(p) = app.pattern(namespace) else {
         return DetailView {
             title: namespace.to_string(),

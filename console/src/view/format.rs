@@ -1,7 +1,7 @@
 //! Numbers and durations as the console prints them: short, fixed units.
 
 /// A latency: `850µs`, `1.2ms`, `35ms`, `1.50s`.
-pub fn micros(us: u64) -> String {
+pub(crate) fn micros(us: u64) -> String {
     match us {
         0..1_000 => format!("{us}µs"),
         1_000..10_000 => format!("{:.1}ms", us as f64 / 1e3),
@@ -11,7 +11,7 @@ pub fn micros(us: u64) -> String {
 }
 
 /// An uptime: `45s`, `3m12s`, `2h05m`, `3d04h`.
-pub fn uptime(ms: u64) -> String {
+pub(crate) fn uptime(ms: u64) -> String {
     let s = ms / 1000;
     match s {
         0..60 => format!("{s}s"),
@@ -22,7 +22,7 @@ pub fn uptime(ms: u64) -> String {
 }
 
 /// Requests per second: `0`, `7.5`, `312`, `12.4k`.
-pub fn rps(rps: f64) -> String {
+pub(crate) fn rps(rps: f64) -> String {
     if rps <= 0.0 {
         "0".to_string()
     } else if rps < 100.0 {
@@ -35,12 +35,12 @@ pub fn rps(rps: f64) -> String {
 }
 
 /// An error fraction (0..1) as a percentage: `0.0%`, `12.5%`.
-pub fn percent(fraction: f64) -> String {
+pub(crate) fn percent(fraction: f64) -> String {
     format!("{:.1}%", fraction * 100.0)
 }
 
 /// How long ago: `now`, `12s ago`, `5m ago`, `3h ago`, `2d ago`.
-pub fn ago(now_ms: i64, then_ms: i64) -> String {
+pub(crate) fn ago(now_ms: i64, then_ms: i64) -> String {
     let s = (now_ms - then_ms).max(0) / 1000;
     match s {
         0 => "now".to_string(),

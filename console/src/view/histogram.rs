@@ -6,7 +6,7 @@ use super::{Cell, Tone, format};
 use crate::model::{Bucket, Latency};
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct HistogramView {
+pub(crate) struct HistogramView {
     pub title: String,
     /// `p50 512µs  p90 2.0ms  p99 8.1ms  max 12ms`, each in its marker's tone.
     pub legend: Vec<Cell>,
@@ -18,14 +18,14 @@ pub struct HistogramView {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HistogramBar {
+pub(crate) struct HistogramBar {
     pub count: u64,
     pub tone: Tone,
 }
 
 /// Points at the bucket that holds one or more quantiles.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Marker {
+pub(crate) struct Marker {
     pub bucket: usize,
     /// e.g. `p99` or `p99/max` when both fall in the same bucket.
     pub label: String,
@@ -33,13 +33,13 @@ pub struct Marker {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct ThroughputView {
+pub(crate) struct ThroughputView {
     pub title: String,
     /// Requests per second, oldest first.
     pub history: Vec<u64>,
 }
 
-pub fn histogram(latency: &Latency) -> HistogramView {
+pub(crate) fn histogram(latency: &Latency) -> HistogramView {
     let operation = if latency.operation.is_empty() {
         "all operations"
     } else {
@@ -111,7 +111,7 @@ pub fn histogram(latency: &Latency) -> HistogramView {
     }
 }
 
-pub fn throughput(latency: &Latency) -> ThroughputView {
+pub(crate) fn throughput(latency: &Latency) -> ThroughputView {
     let peak = latency
         .rps_history
         .iter()
@@ -127,7 +127,7 @@ pub fn throughput(latency: &Latency) -> ThroughputView {
 /// The bucket whose range holds `us`: the first with an upper bound at or
 /// above it (buckets are sorted); values past the last bound go there.
 /// `None` when there are no buckets or no data.
-pub fn bucket_of(buckets: &[Bucket], us: u64) -> Option<usize> {
+pub(crate) fn bucket_of(buckets: &[Bucket], us: u64) -> Option<usize> {
     if buckets.iter().all(|b| b.count == 0) {
         return None;
     }

@@ -7,7 +7,7 @@ use crate::{
     event::Action,
 };
 
-pub fn status(app: &App) -> StatusView {
+pub(crate) fn status(app: &App) -> StatusView {
     let hints = match (&app.mode, &app.screen) {
         (Mode::Filter, _) => "Enter keep · Esc clear",
         (Mode::Confirm(_), _) => "y confirm · n cancel",
@@ -32,7 +32,7 @@ fn verb(action: Action) -> &'static str {
     }
 }
 
-pub fn message(status: &Status) -> Cell {
+pub(crate) fn message(status: &Status) -> Cell {
     match status {
         Status::Cancelled { action, namespace } => Cell::new(
             format!("{} of {namespace} cancelled", verb(*action)),

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 /// One published message as subscribers receive it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     pub topic: String,
     pub payload: Vec<u8>,
     pub metadata: BTreeMap<String, String>,
@@ -37,21 +37,21 @@ struct Subscriber {
 }
 
 #[derive(Default)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub published: AtomicU64,
     pub delivered: AtomicU64,
     pub dropped: AtomicU64,
 }
 
 #[derive(Default)]
-pub struct Broker {
+pub(crate) struct Broker {
     subscribers: RwLock<Vec<Arc<Subscriber>>>,
     next_id: AtomicU64,
     pub stats: Stats,
 }
 
 /// Removes its subscription when dropped.
-pub struct SubscriptionGuard {
+pub(crate) struct SubscriptionGuard {
     broker: Arc<Broker>,
     id: u64,
 }
@@ -68,7 +68,7 @@ impl Drop for SubscriptionGuard {
 
 impl Broker {
     /// Subscribes `subscriber_id` to `pattern` with a queue of `capacity`.
-    pub fn subscribe(
+    pub(crate) fn subscribe(
         self: &Arc<Self>,
         pattern: &str,
         subscriber_id: &str,
@@ -97,7 +97,7 @@ impl Broker {
 
     /// Fans `message` out to every matching subscriber, in publish order per
     /// subscriber. Returns how many queues took it.
-    pub fn publish(&self, message: &Delivery) -> usize {
+    pub(crate) fn publish(&self, message: &Delivery) -> usize {
         self.stats.published.fetch_add(1, Ordering::Relaxed);
         let subscribers = self.subscribers.read().expect("subscribers");
         let mut taken = 0;
@@ -125,14 +125,14 @@ impl Broker {
     }
 
     /// Ends every subscription of `subscriber_id` on `pattern`; true if any.
-    pub fn unsubscribe(&self, pattern: &str, subscriber_id: &str) -> bool {
+    pub(crate) fn unsubscribe(&self, pattern: &str, subscriber_id: &str) -> bool {
         let mut subscribers = self.subscribers.write().expect("subscribers");
         let before = subscribers.len();
         subscribers.retain(|s| !(s.pattern == pattern && s.subscriber_id == subscriber_id));
         before != subscribers.len()
     }
 
-    pub fn subscriptions(&self) -> usize {
+    pub(crate) fn subscriptions(&self) -> usize {
         self.subscribers.read().expect("subscribers").len()
     }
 }

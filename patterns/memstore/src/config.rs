@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct MemStoreConfig {
+pub(crate) struct MemStoreConfig {
     /// New keys beyond this are RESOURCE_EXHAUSTED; health is DEGRADED at 90%.
     pub max_keys: usize,
     pub max_key_bytes: usize,
@@ -33,7 +33,7 @@ impl Default for MemStoreConfig {
 }
 
 impl MemStoreConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.max_keys == 0 {
             return Err(ConfigError::new("max_keys", "must be at least 1"));
         }
@@ -46,18 +46,18 @@ impl MemStoreConfig {
         Ok(())
     }
 
-    pub fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         Limits {
             max_key_bytes: self.max_key_bytes,
             max_value_bytes: self.max_value_bytes,
         }
     }
 
-    pub fn simulated_latency(&self) -> Option<Duration> {
+    pub(crate) fn simulated_latency(&self) -> Option<Duration> {
         (self.simulated_latency_ms > 0).then(|| Duration::from_millis(self.simulated_latency_ms))
     }
 
-    pub fn sweep_interval(&self) -> Duration {
+    pub(crate) fn sweep_interval(&self) -> Duration {
         Duration::from_millis(self.sweep_interval_ms)
     }
 }

@@ -20,7 +20,7 @@ pub enum Error {
 }
 
 /// The one mapping from MemStore's errors to gRPC statuses.
-pub fn to_status(err: Error) -> Status {
+pub(crate) fn to_status(err: Error) -> Status {
     let message = err.to_string();
     match err {
         Error::Invalid(_) => Status::invalid_argument(message),

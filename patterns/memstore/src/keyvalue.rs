@@ -18,16 +18,16 @@ use tonic::{Request, Response, Status};
 
 use crate::{error::Error, pattern::MemStore, store::Page};
 
-pub const DEFAULT_SCAN_LIMIT: usize = 100;
-pub const MAX_SCAN_LIMIT: usize = 10_000;
+pub(crate) const DEFAULT_SCAN_LIMIT: usize = 100;
+pub(crate) const MAX_SCAN_LIMIT: usize = 10_000;
 
-pub struct KeyValueService {
+pub(crate) struct KeyValueService {
     memstore: Arc<MemStore>,
     gate: Gate,
 }
 
 impl KeyValueService {
-    pub fn new(memstore: Arc<MemStore>, gate: Gate) -> Self {
+    pub(crate) fn new(memstore: Arc<MemStore>, gate: Gate) -> Self {
         Self { memstore, gate }
     }
 

@@ -7,16 +7,15 @@
 //! in-memory fan-out), [`pubsub`] (its gRPC service), [`pattern`] (lifecycle
 //! hooks and health), [`error`] (the errors and their one map to statuses).
 
-pub mod broker;
-pub mod config;
-pub mod error;
-pub mod keyvalue;
-pub mod pattern;
-pub mod pubsub;
-pub mod store;
+mod broker;
+mod config;
+mod error;
+mod keyvalue;
+mod pattern;
+mod pubsub;
+mod store;
 
-pub use config::MemStoreConfig;
-pub use pattern::MemStore;
+use pattern::MemStore;
 
 use std::sync::Arc;
 

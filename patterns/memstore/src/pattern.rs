@@ -15,7 +15,7 @@ use crate::{broker::Broker, config::MemStoreConfig, store::Store};
 /// Health turns DEGRADED at this fill ratio.
 const DEGRADED_FILL: f64 = 0.9;
 
-pub struct MemStore {
+pub(crate) struct MemStore {
     config: RwLock<MemStoreConfig>,
     /// One lock for the map: operations are short and never await inside it.
     store: Arc<Mutex<Store>>,
@@ -30,7 +30,7 @@ impl Default for MemStore {
 }
 
 impl MemStore {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let config = MemStoreConfig::default();
         Self {
             store: Arc::new(Mutex::new(Store::new(config.max_keys))),
@@ -40,16 +40,16 @@ impl MemStore {
         }
     }
 
-    pub fn config(&self) -> MemStoreConfig {
+    pub(crate) fn config(&self) -> MemStoreConfig {
         self.config.read().expect("config lock").clone()
     }
 
-    pub fn broker(&self) -> &Arc<Broker> {
+    pub(crate) fn broker(&self) -> &Arc<Broker> {
         &self.broker
     }
 
     /// Runs `f` on the store under its lock.
-    pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+    pub(crate) fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
         f(&mut self.store.lock().expect("store lock"))
     }
 }

@@ -36,15 +36,15 @@ use crate::{
 const PAYLOAD_SETTING: &str = "max_value_bytes";
 
 /// Messages queued per subscription before it starts losing them.
-pub const SUBSCRIBER_QUEUE: usize = 1024;
+pub(crate) const SUBSCRIBER_QUEUE: usize = 1024;
 
-pub struct PubSubService {
+pub(crate) struct PubSubService {
     memstore: Arc<MemStore>,
     gate: Gate,
 }
 
 impl PubSubService {
-    pub fn new(memstore: Arc<MemStore>, gate: Gate) -> Self {
+    pub(crate) fn new(memstore: Arc<MemStore>, gate: Gate) -> Self {
         Self { memstore, gate }
     }
 
@@ -212,7 +212,7 @@ impl PubSub for PubSubService {
 }
 
 /// One subscription's stream; dropping it (the caller went away) unsubscribes.
-pub struct Deliveries {
+pub(crate) struct Deliveries {
     receiver: mpsc::Receiver<Delivery>,
     subscriber_id: String,
     _guard: SubscriptionGuard,

@@ -23,43 +23,39 @@ impl Entry {
 }
 
 #[derive(Debug)]
-pub struct Store {
+pub(crate) struct Store {
     entries: BTreeMap<String, Entry>,
     max_keys: usize,
 }
 
 /// One page of a prefix scan.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Page {
+pub(crate) struct Page {
     pub keys: Vec<String>,
     /// The last key of this page when more may follow.
     pub next_cursor: Option<String>,
 }
 
 impl Store {
-    pub fn new(max_keys: usize) -> Self {
+    pub(crate) fn new(max_keys: usize) -> Self {
         Self {
             entries: BTreeMap::new(),
             max_keys,
         }
     }
 
-    pub fn max_keys(&self) -> usize {
+    pub(crate) fn max_keys(&self) -> usize {
         self.max_keys
     }
 
     /// Keys held, counting expired ones the sweep has not removed yet.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// Stores `value`; `ttl` of `None` never expires. An overwrite replaces
     /// both value and TTL. A new key beyond `max_keys` is refused.
-    pub fn set(
+    pub(crate) fn set(
         &mut self,
         key: &str,
         value: Vec<u8>,
@@ -86,25 +82,31 @@ impl Store {
     }
 
     /// The value of a live key; expired keys are invisible even before the sweep.
-    pub fn get(&self, key: &str, now: Instant) -> Option<&[u8]> {
+    pub(crate) fn get(&self, key: &str, now: Instant) -> Option<&[u8]> {
         self.entries
             .get(key)
             .filter(|e| e.live(now))
             .map(|e| e.value.as_slice())
     }
 
-    pub fn exists(&self, key: &str, now: Instant) -> bool {
+    pub(crate) fn exists(&self, key: &str, now: Instant) -> bool {
         self.get(key, now).is_some()
     }
 
     /// Removes `key`; true when a live key was removed.
-    pub fn delete(&mut self, key: &str, now: Instant) -> bool {
+    pub(crate) fn delete(&mut self, key: &str, now: Instant) -> bool {
         self.entries.remove(key).is_some_and(|e| e.live(now))
     }
 
     /// Up to `limit` live keys starting with `prefix`, in key order, after
     /// `cursor` (exclusive).
-    pub fn scan(&self, prefix: &str, cursor: Option<&str>, limit: usize, now: Instant) -> Page {
+    pub(crate) fn scan(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+        now: Instant,
+    ) -> Page {
         let start = match cursor {
             Some(c) if c >= prefix => Bound::Excluded(c),
             _ => Bound::Included(prefix),
@@ -128,7 +130,7 @@ impl Store {
     }
 
     /// Drops expired keys; returns how many.
-    pub fn sweep(&mut self, now: Instant) -> usize {
+    pub(crate) fn sweep(&mut self, now: Instant) -> usize {
         let before = self.entries.len();
         self.entries.retain(|_, e| e.live(now));
         before - self.entries.len()

@@ -42,14 +42,14 @@ const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
 /// What `Initialize` settled: the config and what derives from the namespace.
 #[derive(Debug, Clone)]
-pub struct Setup {
+pub(crate) struct Setup {
     pub config: NatsConfig,
     pub namespace: String,
     pub subjects: Subjects,
 }
 
 impl Setup {
-    pub fn new(config: NatsConfig, namespace: &str) -> Self {
+    pub(crate) fn new(config: NatsConfig, namespace: &str) -> Self {
         Self {
             subjects: config.subjects(namespace),
             namespace: namespace.to_string(),
@@ -60,7 +60,7 @@ impl Setup {
 
 /// A validated Publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Publish {
+pub(crate) struct Publish {
     pub topic: String,
     pub payload: Vec<u8>,
     pub metadata: HashMap<String, String>,
@@ -69,7 +69,7 @@ pub struct Publish {
 /// A message ready for NATS: the subject its topic maps to, the headers
 /// (metadata, id, time, trace context) and the payload.
 #[derive(Debug, Clone)]
-pub struct Outgoing {
+pub(crate) struct Outgoing {
     pub subject: String,
     pub headers: HeaderMap,
     pub payload: Vec<u8>,
@@ -77,7 +77,7 @@ pub struct Outgoing {
 
 /// A validated Subscribe.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subscribe {
+pub(crate) struct Subscribe {
     pub topic: String,
     pub subscriber_id: String,
     /// The server picked `subscriber_id`.
@@ -86,12 +86,12 @@ pub struct Subscribe {
 }
 
 /// A delay that grows by 100 ms per failed attempt up to [`MAX_RECONNECT_DELAY`].
-pub fn reconnect_delay(attempts: usize) -> Duration {
+pub(crate) fn reconnect_delay(attempts: usize) -> Duration {
     (Duration::from_millis(100) * attempts.saturating_sub(1).min(100) as u32)
         .min(MAX_RECONNECT_DELAY)
 }
 
-pub struct Connection {
+pub(crate) struct Connection {
     pub client: async_nats::Client,
     pub jetstream: Option<Arc<JetStream>>,
     pub setup: Arc<Setup>,
@@ -104,7 +104,7 @@ pub struct Connection {
 impl Connection {
     /// Starts connecting in the background; returns once connected, or
     /// after `connect_timeout_ms` with the client still trying.
-    pub async fn open(setup: Arc<Setup>) -> Result<Self, NatsError> {
+    pub(crate) async fn open(setup: Arc<Setup>) -> Result<Self, NatsError> {
         let config = &setup.config;
         let servers = config
             .servers()
@@ -169,7 +169,7 @@ impl Connection {
         })
     }
 
-    pub fn is_connected(&self) -> bool {
+    pub(crate) fn is_connected(&self) -> bool {
         self.client.connection_state() == State::Connected
     }
 
@@ -187,7 +187,7 @@ impl Connection {
 
     /// Publishes under a PRODUCER span whose context travels in the
     /// headers; returns the message id subscribers will see.
-    pub async fn publish(&self, req: Publish) -> Result<String, NatsError> {
+    pub(crate) async fn publish(&self, req: Publish) -> Result<String, NatsError> {
         self.check_connected()?;
         let id = delivery::new_message_id();
         let span = telemetry::producer_span(&req.topic, &id);
@@ -215,7 +215,10 @@ impl Connection {
     /// `max_payload`. Otherwise it fails at the first message NATS did not
     /// take ([`NatsError::InBatch`] names it); the messages before it are
     /// published.
-    pub async fn publish_batch(&self, batch: Vec<Publish>) -> Result<Vec<String>, NatsError> {
+    pub(crate) async fn publish_batch(
+        &self,
+        batch: Vec<Publish>,
+    ) -> Result<Vec<String>, NatsError> {
         self.check_connected()?;
         let span = {
             let first = batch.first().map(|p| p.topic.as_str());
@@ -300,7 +303,7 @@ impl Connection {
 
     /// Opens a subscription; by the time this returns NATS has it, so a
     /// message published afterwards is delivered.
-    pub async fn subscribe(
+    pub(crate) async fn subscribe(
         &self,
         req: Subscribe,
         registry: &Arc<Registry>,
@@ -365,7 +368,11 @@ impl Connection {
 
     /// Ends every stream of `key` and, with JetStream, deletes its durable
     /// consumer. True when there was something to end.
-    pub async fn unsubscribe(&self, key: &Key, registry: &Registry) -> Result<bool, NatsError> {
+    pub(crate) async fn unsubscribe(
+        &self,
+        key: &Key,
+        registry: &Registry,
+    ) -> Result<bool, NatsError> {
         let streams = registry.take(key);
         for handle in &streams {
             handle.stop();
@@ -381,7 +388,7 @@ impl Connection {
     }
 
     /// Acknowledges the pending messages among `ids`; returns how many.
-    pub async fn ack(
+    pub(crate) async fn ack(
         &self,
         key: &Key,
         ids: &[String],
@@ -403,7 +410,7 @@ impl Connection {
     }
 
     /// Flushes what is buffered and closes the connection.
-    pub async fn close(self) {
+    pub(crate) async fn close(self) {
         if let Some(keeper) = &self.keeper {
             keeper.abort();
         }
@@ -416,7 +423,7 @@ impl Connection {
 
 /// The stream a Subscribe call returns. It ends as soon as the subscription
 /// is stopped (Unsubscribe or shutdown), even with messages still queued.
-pub struct SubscriptionStream {
+pub(crate) struct SubscriptionStream {
     rx: mpsc::Receiver<Result<Message, Status>>,
     stop: WatchStream<bool>,
     stopped: bool,

@@ -37,17 +37,17 @@ use crate::{
     topic::Subjects,
 };
 
-pub type Outbox = mpsc::Sender<Result<Message, Status>>;
+pub(crate) type Outbox = mpsc::Sender<Result<Message, Status>>;
 
 /// Counters shown in health details.
 #[derive(Debug, Default)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub delivered: AtomicU64,
     pub dropped: AtomicU64,
 }
 
 /// Everything a delivery task needs besides its NATS source.
-pub struct Outlet {
+pub(crate) struct Outlet {
     pub tx: Outbox,
     pub handle: Arc<Handle>,
     pub registry: Arc<Registry>,
@@ -59,7 +59,7 @@ pub struct Outlet {
 
 /// Why a delivery task stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// Unsubscribe or shutdown.
     Stopped,
     /// The subscriber went away.
@@ -112,7 +112,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -121,7 +121,7 @@ pub fn now_ms() -> i64 {
 
 /// Core NATS: forwards until stopped, the subscriber leaves or NATS closes
 /// the subscription.
-pub async fn pump_core(
+pub(crate) async fn pump_core(
     mut subscriber: async_nats::Subscriber,
     outlet: Outlet,
     mut stop: watch::Receiver<bool>,
@@ -172,7 +172,7 @@ pub async fn pump_core(
 
 /// How long one pull request waits on the server for messages. It bounds
 /// how long a stream that ended keeps draining its last pull.
-pub const PULL_EXPIRES: Duration = Duration::from_secs(3);
+pub(crate) const PULL_EXPIRES: Duration = Duration::from_secs(3);
 
 /// JetStream: pulls batches no larger than the room in the stream's channel
 /// (none while it is full), holds each message until it is acknowledged,
@@ -183,7 +183,7 @@ pub const PULL_EXPIRES: Duration = Duration::from_secs(3);
 /// the server would deliver into an inbox nobody reads and the message would
 /// wait out `ack_wait`. Only then is everything held NAKed, so none of it
 /// comes back into that same pull.
-pub async fn pump_jetstream(
+pub(crate) async fn pump_jetstream(
     consumer: &Consumer<pull::Config>,
     max_batch: usize,
     outlet: &Outlet,
@@ -297,14 +297,14 @@ async fn nak(msg: &jetstream::Message) {
 }
 
 /// Gives every message still held on `handle` back for redelivery now.
-pub async fn nak_all(handle: &Handle) {
+pub(crate) async fn nak_all(handle: &Handle) {
     for msg in handle.release_all() {
         nak(&msg).await;
     }
 }
 
 /// Acknowledges `msg`.
-pub async fn ack(msg: &jetstream::Message) -> bool {
+pub(crate) async fn ack(msg: &jetstream::Message) -> bool {
     match msg.ack().await {
         Ok(()) => true,
         Err(e) => {
@@ -315,7 +315,7 @@ pub async fn ack(msg: &jetstream::Message) -> bool {
 }
 
 /// A fresh message id: 128 random bits in hex.
-pub fn new_message_id() -> String {
+pub(crate) fn new_message_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 

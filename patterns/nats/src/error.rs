@@ -10,7 +10,7 @@ use async_nats::jetstream::{
 use tonic::{Code, Status};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NatsError {
+pub(crate) enum NatsError {
     /// A request field breaks a rule; the message names the field.
     #[error("{field}: {reason}")]
     InvalidArgument { field: String, reason: String },
@@ -39,7 +39,7 @@ pub enum NatsError {
 }
 
 impl NatsError {
-    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidArgument {
             field: field.into(),
             reason: reason.into(),
@@ -49,7 +49,7 @@ impl NatsError {
     /// The same error about message `index` of a batch: a field error names
     /// the message's field (`messages[3].payload`), anything else says
     /// which message NATS did not take.
-    pub fn in_batch(self, index: usize) -> Self {
+    pub(crate) fn in_batch(self, index: usize) -> Self {
         match self {
             NatsError::InvalidArgument { field, reason } => NatsError::InvalidArgument {
                 field: format!("{}.{field}", prism_proto::batch::message_field(index)),
@@ -73,7 +73,7 @@ impl From<prism_proto::FieldError> for NatsError {
 }
 
 /// The one mapping from the pattern's errors to gRPC statuses.
-pub fn to_status(err: NatsError) -> Status {
+pub(crate) fn to_status(err: NatsError) -> Status {
     Status::new(code(&err), err.to_string())
 }
 

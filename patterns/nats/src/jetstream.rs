@@ -38,9 +38,9 @@ use crate::{
 
 /// Consumers of subscribers whose id the server picked are removed after
 /// being unused this long (nobody can be expected to resume them).
-pub const GENERATED_ID_INACTIVE: Duration = Duration::from_secs(300);
+pub(crate) const GENERATED_ID_INACTIVE: Duration = Duration::from_secs(300);
 /// Most messages requested per pull.
-pub const MAX_BATCH: usize = 256;
+pub(crate) const MAX_BATCH: usize = 256;
 /// Publish acknowledgements awaited at once, at most (async-nats makes a
 /// publish wait for room beyond this).
 const ACKS_IN_FLIGHT: usize = 5000;
@@ -61,7 +61,7 @@ const REOPEN_BACKOFF: [Duration; 4] = [
 
 /// The consumer settings every subscription of a namespace shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumerSettings {
+pub(crate) struct ConsumerSettings {
     pub ack_wait: Duration,
     /// `-1`: no limit.
     pub max_deliver: i64,
@@ -69,7 +69,7 @@ pub struct ConsumerSettings {
 }
 
 impl ConsumerSettings {
-    pub fn from_config(config: &NatsConfig) -> Self {
+    pub(crate) fn from_config(config: &NatsConfig) -> Self {
         Self {
             ack_wait: config.ack_wait(),
             max_deliver: match config.max_deliver {
@@ -81,7 +81,7 @@ impl ConsumerSettings {
     }
 
     /// The durable consumer of `subscriber_id` on `subject` (`topic` mapped).
-    pub fn consumer_config(
+    pub(crate) fn consumer_config(
         &self,
         subscriber_id: &str,
         topic: &str,
@@ -121,7 +121,7 @@ fn stream_missing(e: &jetstream::stream::ConsumerError) -> bool {
 }
 
 /// The namespace's stream: `<prefix>.>`, on disk, interest retention.
-pub fn stream_config(name: &str, subjects: &Subjects, namespace: &str) -> stream::Config {
+pub(crate) fn stream_config(name: &str, subjects: &Subjects, namespace: &str) -> stream::Config {
     stream::Config {
         name: name.to_string(),
         description: Some(format!("Prism namespace {namespace}")),
@@ -132,7 +132,7 @@ pub fn stream_config(name: &str, subjects: &Subjects, namespace: &str) -> stream
     }
 }
 
-pub struct JetStream {
+pub(crate) struct JetStream {
     context: Context,
     stream: stream::Config,
     pub consumers: ConsumerSettings,
@@ -146,7 +146,7 @@ pub struct JetStream {
 }
 
 impl JetStream {
-    pub fn new(
+    pub(crate) fn new(
         client: async_nats::Client,
         config: &NatsConfig,
         namespace: &str,
@@ -167,18 +167,18 @@ impl JetStream {
         }
     }
 
-    pub fn stream_name(&self) -> &str {
+    pub(crate) fn stream_name(&self) -> &str {
         &self.stream.name
     }
 
     /// Forgets that the stream exists, so the next use checks again (after a
     /// reconnect the server may have lost it).
-    pub fn recheck(&self) {
+    pub(crate) fn recheck(&self) {
         self.ready.store(false, Ordering::Release);
     }
 
     /// Creates the stream unless it is known to exist.
-    pub async fn ensure_stream(&self) -> Result<(), NatsError> {
+    pub(crate) async fn ensure_stream(&self) -> Result<(), NatsError> {
         if self.ready.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -205,7 +205,7 @@ impl JetStream {
 
     /// Why the stream could not be created, the last time it was tried and
     /// failed (cleared once it exists).
-    pub fn problem(&self) -> Option<String> {
+    pub(crate) fn problem(&self) -> Option<String> {
         self.problem
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -214,7 +214,7 @@ impl JetStream {
 
     /// Publishes and waits for the stream's acknowledgement; a stream that
     /// went missing is created again and the publish retried once.
-    pub async fn publish(&self, message: Outgoing) -> Result<(), NatsError> {
+    pub(crate) async fn publish(&self, message: Outgoing) -> Result<(), NatsError> {
         self.ensure_stream().await?;
         let (subject, message) = publish_message(message);
         match self.publish_once(subject.clone(), message.clone()).await {
@@ -242,7 +242,7 @@ impl JetStream {
     /// stored. When the stream went missing it is created again and the
     /// messages from the first refused one on are sent once more (their
     /// `Nats-Msg-Id` lets the stream drop any it has already).
-    pub async fn publish_batch(&self, messages: Vec<Outgoing>) -> Result<(), NatsError> {
+    pub(crate) async fn publish_batch(&self, messages: Vec<Outgoing>) -> Result<(), NatsError> {
         self.ensure_stream().await?;
         let reserve = messages.len().min(BATCH_ACKS_IN_FLIGHT) as u32;
         let _room = self
@@ -298,7 +298,7 @@ impl JetStream {
 
     /// Creates (or updates) the durable consumer `config` names; a stream
     /// that went missing is created again first.
-    pub async fn consumer(
+    pub(crate) async fn consumer(
         &self,
         config: pull::Config,
     ) -> Result<Consumer<pull::Config>, NatsError> {
@@ -321,7 +321,7 @@ impl JetStream {
     }
 
     /// Deletes a durable consumer; false when there was none.
-    pub async fn delete_consumer(&self, name: &str) -> Result<bool, NatsError> {
+    pub(crate) async fn delete_consumer(&self, name: &str) -> Result<bool, NatsError> {
         match self
             .context
             .delete_consumer_from_stream(name, self.stream_name())
@@ -341,7 +341,7 @@ impl JetStream {
     /// or its subscriber leaves. When the consumer (or the stream) goes away
     /// meanwhile — a NATS server that lost its state, say — it is created
     /// again, with backoff.
-    pub async fn deliver(
+    pub(crate) async fn deliver(
         &self,
         consumer: Consumer<pull::Config>,
         config: pull::Config,

@@ -14,21 +14,20 @@
 //! operations), [`pattern`] (lifecycle hooks and health), [`pubsub`] (the
 //! gRPC service).
 
-pub mod broker;
-pub mod config;
-pub mod delivery;
-pub mod error;
-pub mod headers;
-pub mod jetstream;
-pub mod link;
-pub mod pattern;
-pub mod pubsub;
-pub mod subscriptions;
-pub mod telemetry;
-pub mod topic;
+mod broker;
+mod config;
+mod delivery;
+mod error;
+mod headers;
+mod jetstream;
+mod link;
+mod pattern;
+mod pubsub;
+mod subscriptions;
+mod telemetry;
+mod topic;
 
-pub use config::NatsConfig;
-pub use pattern::Nats;
+use pattern::Nats;
 
 use std::sync::Arc;
 

@@ -23,7 +23,7 @@ use crate::{
 /// How long `Stop` waits for subscriptions to hand back pending messages.
 const STOP_GRACE: Duration = Duration::from_secs(4);
 
-pub struct Nats {
+pub(crate) struct Nats {
     setup: RwLock<Arc<Setup>>,
     /// Set by `Start`, taken by `Stop`.
     connection: RwLock<Option<Arc<Connection>>>,
@@ -38,7 +38,7 @@ impl Default for Nats {
 }
 
 impl Nats {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             setup: RwLock::new(Arc::new(Setup::new(NatsConfig::default(), "default"))),
             connection: RwLock::new(None),
@@ -47,12 +47,12 @@ impl Nats {
         }
     }
 
-    pub fn setup(&self) -> Arc<Setup> {
+    pub(crate) fn setup(&self) -> Arc<Setup> {
         self.setup.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The connection; `UNAVAILABLE` before `Start` or after `Stop`.
-    pub fn connection(&self) -> Result<Arc<Connection>, NatsError> {
+    pub(crate) fn connection(&self) -> Result<Arc<Connection>, NatsError> {
         self.connection
             .read()
             .unwrap_or_else(|e| e.into_inner())

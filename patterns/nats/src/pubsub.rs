@@ -19,19 +19,19 @@ use crate::{
     error::{NatsError, to_status},
     pattern::Nats,
     subscriptions::Key,
-    topic::{self, Use},
+    topic,
 };
 
 /// The config field that limits a payload here, named in refusals.
 const PAYLOAD_SETTING: &str = "max_payload_bytes";
 
-pub struct PubSubService {
+pub(crate) struct PubSubService {
     nats: Arc<Nats>,
     gate: Gate,
 }
 
 impl PubSubService {
-    pub fn new(nats: Arc<Nats>, gate: Gate) -> Self {
+    pub(crate) fn new(nats: Arc<Nats>, gate: Gate) -> Self {
         Self { nats, gate }
     }
 }
@@ -68,7 +68,7 @@ fn check_subscriber_id(id: &str, required: bool) -> Result<(), NatsError> {
 }
 
 fn decode_subscribe(req: SubscribeRequest) -> Result<Subscribe, NatsError> {
-    topic::check_topic(&req.topic, Use::Subscribe)?;
+    topic::check_subscribed_topic(&req.topic)?;
     check_subscriber_id(&req.subscriber_id, false)?;
     let generated_id = req.subscriber_id.is_empty();
     let subscriber_id = if generated_id {
@@ -85,7 +85,7 @@ fn decode_subscribe(req: SubscribeRequest) -> Result<Subscribe, NatsError> {
 }
 
 fn decode_key(topic: String, subscriber_id: String) -> Result<Key, NatsError> {
-    topic::check_topic(&topic, Use::Subscribe)?;
+    topic::check_subscribed_topic(&topic)?;
     check_subscriber_id(&subscriber_id, true)?;
     Ok(Key {
         topic,

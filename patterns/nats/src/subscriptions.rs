@@ -18,12 +18,12 @@ use async_nats::jetstream;
 use tokio::sync::{Notify, watch};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Key {
+pub(crate) struct Key {
     pub topic: String,
     pub subscriber_id: String,
 }
 
-pub struct Handle {
+pub(crate) struct Handle {
     id: u64,
     pub key: Key,
     stop: watch::Sender<bool>,
@@ -35,15 +35,15 @@ pub struct Handle {
 
 impl Handle {
     /// Asks the delivery task to end the stream.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.stop.send_replace(true);
     }
 
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.full.load(Ordering::Relaxed)
     }
 
-    pub fn set_full(&self, full: bool) {
+    pub(crate) fn set_full(&self, full: bool) {
         self.full.store(full, Ordering::Relaxed);
     }
 
@@ -53,27 +53,27 @@ impl Handle {
 
     /// Holds `message` until it is acknowledged; a redelivery replaces the
     /// earlier delivery of the same id.
-    pub fn hold(&self, message_id: String, message: jetstream::Message) {
+    pub(crate) fn hold(&self, message_id: String, message: jetstream::Message) {
         self.pending().insert(message_id, message);
     }
 
     /// Takes the pending message `message_id`, if this stream holds it.
-    pub fn release(&self, message_id: &str) -> Option<jetstream::Message> {
+    pub(crate) fn release(&self, message_id: &str) -> Option<jetstream::Message> {
         self.pending().remove(message_id)
     }
 
     /// Takes every pending message (to give them back when the stream ends).
-    pub fn release_all(&self) -> Vec<jetstream::Message> {
+    pub(crate) fn release_all(&self) -> Vec<jetstream::Message> {
         self.pending().drain().map(|(_, m)| m).collect()
     }
 
-    pub fn pending_count(&self) -> usize {
+    pub(crate) fn pending_count(&self) -> usize {
         self.pending().len()
     }
 }
 
 #[derive(Default)]
-pub struct Registry {
+pub(crate) struct Registry {
     next_id: AtomicU64,
     streams: Mutex<HashMap<Key, Vec<Arc<Handle>>>>,
     /// Woken whenever a stream is removed.
@@ -86,7 +86,7 @@ impl Registry {
     }
 
     /// Registers a new stream; its task watches the returned receiver.
-    pub fn add(&self, key: Key) -> (Arc<Handle>, watch::Receiver<bool>) {
+    pub(crate) fn add(&self, key: Key) -> (Arc<Handle>, watch::Receiver<bool>) {
         let (stop, stopped) = watch::channel(false);
         let handle = Arc::new(Handle {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
@@ -100,7 +100,7 @@ impl Registry {
     }
 
     /// Forgets a stream that ended.
-    pub fn remove(&self, handle: &Handle) {
+    pub(crate) fn remove(&self, handle: &Handle) {
         {
             let mut streams = self.streams();
             if let Some(list) = streams.get_mut(&handle.key) {
@@ -115,7 +115,7 @@ impl Registry {
 
     /// Stops every stream and waits (up to `timeout`) for their tasks to
     /// end, so pending JetStream messages are given back first.
-    pub async fn stop_all(&self, timeout: std::time::Duration) {
+    pub(crate) async fn stop_all(&self, timeout: std::time::Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         for handle in self.all() {
             handle.stop();
@@ -134,16 +134,16 @@ impl Registry {
     }
 
     /// Removes and returns every stream of `key` (for Unsubscribe).
-    pub fn take(&self, key: &Key) -> Vec<Arc<Handle>> {
+    pub(crate) fn take(&self, key: &Key) -> Vec<Arc<Handle>> {
         self.streams().remove(key).unwrap_or_default()
     }
 
     /// The streams of `key`.
-    pub fn find(&self, key: &Key) -> Vec<Arc<Handle>> {
+    pub(crate) fn find(&self, key: &Key) -> Vec<Arc<Handle>> {
         self.streams().get(key).cloned().unwrap_or_default()
     }
 
-    pub fn all(&self) -> Vec<Arc<Handle>> {
+    pub(crate) fn all(&self) -> Vec<Arc<Handle>> {
         self.streams().values().flatten().cloned().collect()
     }
 }

@@ -8,10 +8,7 @@
 use std::collections::HashMap;
 
 use async_nats::HeaderMap;
-use opentelemetry::{
-    propagation::TextMapPropagator,
-    trace::{TraceContextExt, TraceId},
-};
+use opentelemetry::{propagation::TextMapPropagator, trace::TraceContextExt};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing::{Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -19,7 +16,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::headers::{HeaderExtractor, HeaderInjector};
 
 /// The PRODUCER span of one publish; a child of the current span.
-pub fn producer_span(topic: &str, message_id: &str) -> Span {
+pub(crate) fn producer_span(topic: &str, message_id: &str) -> Span {
     tracing::info_span!(
         target: "prism::nats",
         "nats.publish",
@@ -36,7 +33,7 @@ pub fn producer_span(topic: &str, message_id: &str) -> Span {
 /// The PRODUCER span of a whole PublishBatch, a child of the current span;
 /// every message of the batch carries its context. It names the topic when
 /// all the messages share one.
-pub fn batch_producer_span(topic: Option<&str>, count: usize) -> Span {
+pub(crate) fn batch_producer_span(topic: Option<&str>, count: usize) -> Span {
     tracing::info_span!(
         target: "prism::nats",
         "nats.publish",
@@ -52,7 +49,7 @@ pub fn batch_producer_span(topic: Option<&str>, count: usize) -> Span {
 
 /// The CONSUMER span of one delivery, continuing the trace whose context
 /// `headers` carry (a new trace when they carry none).
-pub fn consumer_span(topic: &str, message_id: &str, headers: Option<&HeaderMap>) -> Span {
+pub(crate) fn consumer_span(topic: &str, message_id: &str, headers: Option<&HeaderMap>) -> Span {
     let span = tracing::info_span!(
         target: "prism::nats",
         parent: None,
@@ -74,33 +71,33 @@ pub fn consumer_span(topic: &str, message_id: &str, headers: Option<&HeaderMap>)
 }
 
 /// Marks a span as failed.
-pub fn record_error(span: &Span) {
+pub(crate) fn record_error(span: &Span) {
     span.record("otel.status_code", "ERROR");
 }
 
 /// Writes `span`'s W3C context into outgoing NATS headers.
-pub fn inject(span: &Span, headers: &mut HeaderMap) {
+pub(crate) fn inject(span: &Span, headers: &mut HeaderMap) {
     TraceContextPropagator::new().inject_context(&span.context(), &mut HeaderInjector(headers));
 }
 
 /// `span`'s W3C `traceparent`, or empty when tracing is off.
-pub fn traceparent(span: &Span) -> String {
+pub(crate) fn traceparent(span: &Span) -> String {
     let mut carrier = HashMap::new();
     TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
     carrier.remove("traceparent").unwrap_or_default()
 }
 
-/// The trace id of `span`, when it has a valid one.
-pub fn trace_id(span: &Span) -> Option<TraceId> {
-    let id = span.context().span().span_context().trace_id();
-    (id != TraceId::INVALID).then_some(id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::TracerProvider;
+    use opentelemetry::trace::{TraceId, TracerProvider};
     use tracing_subscriber::layer::SubscriberExt;
+
+    /// The trace id of `span`, when it has a valid one.
+    fn trace_id(span: &Span) -> Option<TraceId> {
+        let id = span.context().span().span_context().trace_id();
+        (id != TraceId::INVALID).then_some(id)
+    }
 
     fn traced<T>(f: impl FnOnce() -> T) -> T {
         let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();

@@ -4,45 +4,33 @@
 
 use crate::error::NatsError;
 
-/// Longest topic accepted, in bytes (the rule every PubSub edge shares).
-pub use prism_proto::topic::MAX_TOPIC_BYTES;
 /// How much of a subscriber id shows in its consumer name (the rest is hashed).
 const READABLE_ID_CHARS: usize = 32;
 
-/// What a topic is used for: published topics name one subject, subscribed
-/// ones may use wildcards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Use {
-    Publish,
-    Subscribe,
-}
-
-/// `INVALID_ARGUMENT` (naming `topic`) unless `topic` is dot-separated
-/// non-empty tokens within [`MAX_TOPIC_BYTES`], without whitespace; `*` (one
-/// token) and `>` (the last token) only when subscribing. The rules are
-/// `prism_proto::topic`'s, so the proxy and every pattern word them alike.
-pub fn check_topic(topic: &str, usage: Use) -> Result<(), NatsError> {
-    Ok(prism_proto::topic::check(
-        "topic",
-        topic,
-        usage == Use::Subscribe,
-    )?)
+/// `INVALID_ARGUMENT` (naming `topic`) unless `topic` is a valid subscribed
+/// topic: dot-separated non-empty tokens within [`prism_proto::topic::MAX_TOPIC_BYTES`], without
+/// whitespace, `*` (one token) and `>` (the last token) allowed. Published
+/// topics are checked with the other publish rules (`prism_proto::publish`);
+/// both use `prism_proto::topic`, so the proxy and every pattern word them
+/// alike.
+pub(crate) fn check_subscribed_topic(topic: &str) -> Result<(), NatsError> {
+    Ok(prism_proto::topic::check("topic", topic, true)?)
 }
 
 /// Checks a configured subject prefix: tokens as in a published topic.
-pub fn check_prefix(prefix: &str) -> Result<(), String> {
+pub(crate) fn check_prefix(prefix: &str) -> Result<(), String> {
     prism_proto::topic::check("subject_prefix", prefix, false).map_err(|e| e.problem)
 }
 
 /// Maps topics to NATS subjects under a prefix, and back.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subjects {
+pub(crate) struct Subjects {
     /// Empty, or the prefix followed by `.`.
     prefix: String,
 }
 
 impl Subjects {
-    pub fn new(prefix: &str) -> Self {
+    pub(crate) fn new(prefix: &str) -> Self {
         let prefix = if prefix.is_empty() {
             String::new()
         } else {
@@ -52,24 +40,24 @@ impl Subjects {
     }
 
     /// The subject of `topic` (wildcards stay wildcards).
-    pub fn subject(&self, topic: &str) -> String {
+    pub(crate) fn subject(&self, topic: &str) -> String {
         format!("{}{topic}", self.prefix)
     }
 
     /// The topic of a received `subject`.
-    pub fn topic<'a>(&self, subject: &'a str) -> &'a str {
+    pub(crate) fn topic<'a>(&self, subject: &'a str) -> &'a str {
         subject.strip_prefix(&self.prefix).unwrap_or(subject)
     }
 
     /// The subjects a JetStream stream captures to hold every topic.
-    pub fn stream_subjects(&self) -> String {
+    pub(crate) fn stream_subjects(&self) -> String {
         format!("{}>", self.prefix)
     }
 }
 
 /// `s` as one safe NATS token or name part: anything but ASCII letters,
 /// digits, `-` and `_` becomes `_`.
-pub fn token(s: &str) -> String {
+pub(crate) fn token(s: &str) -> String {
     let t: String = s
         .chars()
         .map(|c| {
@@ -86,7 +74,7 @@ pub fn token(s: &str) -> String {
 /// The durable consumer of `subscriber_id` on `topic`: readable, valid as a
 /// JetStream name whatever the id holds, stable across restarts, and distinct
 /// per (id, topic) pair.
-pub fn consumer_name(subscriber_id: &str, topic: &str) -> String {
+pub(crate) fn consumer_name(subscriber_id: &str, topic: &str) -> String {
     let readable: String = token(subscriber_id)
         .chars()
         .take(READABLE_ID_CHARS)
@@ -120,7 +108,24 @@ impl Fnv1a {
 
 #[cfg(test)]
 mod tests {
+    use prism_proto::topic::MAX_TOPIC_BYTES;
+
     use super::*;
+
+    /// What a topic is used for: published topics name one subject,
+    /// subscribed ones may use wildcards.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Use {
+        Publish,
+        Subscribe,
+    }
+
+    fn check_topic(topic: &str, usage: Use) -> Result<(), NatsError> {
+        match usage {
+            Use::Subscribe => check_subscribed_topic(topic),
+            Use::Publish => Ok(prism_proto::topic::check("topic", topic, false)?),
+        }
+    }
 
     fn message(topic: &str, usage: Use) -> String {
         match check_topic(topic, usage) {

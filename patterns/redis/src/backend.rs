@@ -14,7 +14,7 @@ use crate::{
     scan::{self, Cursor, Page},
 };
 
-pub struct Backend {
+pub(crate) struct Backend {
     config: RedisConfig,
     endpoint: Endpoint,
     pool: Pool,
@@ -40,7 +40,7 @@ enum Retry {
 impl Backend {
     /// Prepares the pool; nothing connects until the first command or
     /// health probe, so a Redis that is down now does not fail this.
-    pub fn new(config: RedisConfig) -> Result<Self, prism_pattern_sdk::ConfigError> {
+    pub(crate) fn new(config: RedisConfig) -> Result<Self, prism_pattern_sdk::ConfigError> {
         let info = config.connection_info()?;
         let endpoint = Endpoint::of(&info);
         let client = redis::Client::open(info)
@@ -55,21 +55,21 @@ impl Backend {
         })
     }
 
-    pub fn config(&self) -> &RedisConfig {
+    pub(crate) fn config(&self) -> &RedisConfig {
         &self.config
     }
 
-    pub fn endpoint(&self) -> &Endpoint {
+    pub(crate) fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
 
-    pub fn pool_stats(&self) -> PoolStats {
+    pub(crate) fn pool_stats(&self) -> PoolStats {
         PoolStats::of(&self.pool)
     }
 
     /// `SET key value [EX ttl]`: the TTL is part of the write, and a write
     /// without one clears any earlier TTL.
-    pub async fn set(&self, key: &str, value: &[u8], ttl_seconds: u64) -> Result<(), Error> {
+    pub(crate) async fn set(&self, key: &str, value: &[u8], ttl_seconds: u64) -> Result<(), Error> {
         let mut cmd = redis::cmd("SET");
         cmd.arg(key).arg(value);
         if ttl_seconds > 0 {
@@ -79,20 +79,20 @@ impl Backend {
     }
 
     /// The value, or `None` for a missing (or expired) key.
-    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
         self.run("GET", redis::cmd("GET").arg(key), Retry::Idempotent)
             .await
     }
 
     /// True when a key was removed.
-    pub async fn delete(&self, key: &str) -> Result<bool, Error> {
+    pub(crate) async fn delete(&self, key: &str) -> Result<bool, Error> {
         let removed: i64 = self
             .run("DEL", redis::cmd("DEL").arg(key), Retry::Never)
             .await?;
         Ok(removed > 0)
     }
 
-    pub async fn exists(&self, key: &str) -> Result<bool, Error> {
+    pub(crate) async fn exists(&self, key: &str) -> Result<bool, Error> {
         let found: i64 = self
             .run("EXISTS", redis::cmd("EXISTS").arg(key), Retry::Idempotent)
             .await?;
@@ -100,7 +100,12 @@ impl Backend {
     }
 
     /// One page of keys starting with `prefix` (see [`scan`]).
-    pub async fn scan(&self, prefix: &str, cursor: Cursor, limit: usize) -> Result<Page, Error> {
+    pub(crate) async fn scan(
+        &self,
+        prefix: &str,
+        cursor: Cursor,
+        limit: usize,
+    ) -> Result<Page, Error> {
         let pattern = scan::match_pattern(prefix);
         scan::page(prefix, cursor, limit, |at, count| {
             let mut cmd = redis::cmd("SCAN");
@@ -207,7 +212,7 @@ impl Backend {
     /// PINGs the server on the probe's own connection, reconnecting if it
     /// has none, within `health_timeout_ms`. Returns the round trip, or why
     /// the server cannot be reached.
-    pub async fn ping(&self) -> Result<Duration, String> {
+    pub(crate) async fn ping(&self) -> Result<Duration, String> {
         let timeout = self.config.health_timeout();
         let mut probe = self.probe.lock().await;
         let result = tokio::time::timeout(timeout, async {
@@ -233,7 +238,7 @@ impl Backend {
     }
 
     /// Closes the pool; later commands fail with UNAVAILABLE.
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         self.pool.close();
         *self.probe.lock().await = None;
     }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct RedisConfig {
+pub(crate) struct RedisConfig {
     /// `redis://[user][:password@]host[:port][/db]`, or `redis+unix:///path`
     /// (also `unix:///path`) for a Unix socket.
     pub address: String,
@@ -80,7 +80,7 @@ const MAX_READ_RETRIES: u32 = 10;
 
 impl RedisConfig {
     /// Checks every field; the error names the first one that is wrong.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         self.connection_info()?;
         let at_least_one = [
             ("pool_size", self.pool_size as u64),
@@ -109,7 +109,7 @@ impl RedisConfig {
 
     /// Where and how to connect: `address` with `password` and `db` applied.
     /// A malformed or unsupported address is an error naming `address`.
-    pub fn connection_info(&self) -> Result<ConnectionInfo, ConfigError> {
+    pub(crate) fn connection_info(&self) -> Result<ConnectionInfo, ConfigError> {
         let info = self.address.as_str().into_connection_info().map_err(|e| {
             ConfigError::new(
                 "address",
@@ -140,26 +140,26 @@ impl RedisConfig {
         Ok(info.set_redis_settings(redis))
     }
 
-    pub fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         Limits {
             max_key_bytes: self.max_key_bytes,
             max_value_bytes: self.max_value_bytes,
         }
     }
 
-    pub fn connect_timeout(&self) -> Duration {
+    pub(crate) fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
     }
 
-    pub fn command_timeout(&self) -> Duration {
+    pub(crate) fn command_timeout(&self) -> Duration {
         Duration::from_millis(self.command_timeout_ms)
     }
 
-    pub fn slow_ping(&self) -> Duration {
+    pub(crate) fn slow_ping(&self) -> Duration {
         Duration::from_millis(self.slow_ping_ms)
     }
 
-    pub fn health_timeout(&self) -> Duration {
+    pub(crate) fn health_timeout(&self) -> Duration {
         Duration::from_millis(self.health_timeout_ms)
     }
 }
@@ -167,13 +167,13 @@ impl RedisConfig {
 /// Where the server is, for spans, health details and logs: host and port
 /// (or socket path), never credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub host: String,
     pub port: Option<u16>,
 }
 
 impl Endpoint {
-    pub fn of(info: &ConnectionInfo) -> Self {
+    pub(crate) fn of(info: &ConnectionInfo) -> Self {
         match info.addr() {
             ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => Self {
                 host: host.clone(),

@@ -9,7 +9,7 @@ use redis::{ErrorKind, ServerErrorKind};
 use tonic::{Code, Status};
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// A request field breaks one of the rules every edge shares.
     #[error(transparent)]
     Invalid(#[from] FieldError),
@@ -37,7 +37,7 @@ pub enum Error {
 
 impl Error {
     /// Translates a pool checkout failure, given the timeouts it ran under.
-    pub fn from_pool(
+    pub(crate) fn from_pool(
         err: PoolError<redis::RedisError>,
         pool_size: usize,
         wait: Duration,
@@ -63,7 +63,7 @@ impl Error {
 
     /// True when the connection that saw this error should not be reused
     /// and a read may be retried on a fresh one.
-    pub fn breaks_connection(&self) -> bool {
+    pub(crate) fn breaks_connection(&self) -> bool {
         match self {
             Self::Redis(err) => {
                 err.is_io_error()
@@ -95,7 +95,7 @@ impl Error {
 /// | key holds another type (WRONGTYPE) | `FAILED_PRECONDITION` |
 /// | wrong credentials or ACL (NOAUTH, WRONGPASS, NOPERM) | `INTERNAL`: the operator must fix the config |
 /// | anything else the server or client reports | `INTERNAL` |
-pub fn to_status(err: &Error) -> Status {
+pub(crate) fn to_status(err: &Error) -> Status {
     let code = match err {
         Error::Invalid(_) => Code::InvalidArgument,
         Error::KeyNotFound => Code::NotFound,

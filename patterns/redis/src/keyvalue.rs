@@ -17,19 +17,19 @@ use crate::{
     scan::Cursor,
 };
 
-pub const DEFAULT_SCAN_LIMIT: usize = 100;
-pub const MAX_SCAN_LIMIT: usize = 10_000;
+pub(crate) const DEFAULT_SCAN_LIMIT: usize = 100;
+pub(crate) const MAX_SCAN_LIMIT: usize = 10_000;
 // Redis refuses `EX` values whose milliseconds overflow; the shared TTL
 // limit (100 years) stays far below that.
 const _: () = assert!(prism_proto::limits::Limits::MAX_TTL_SECONDS < i64::MAX / 1000 / 2);
 
-pub struct KeyValueService {
+pub(crate) struct KeyValueService {
     redis: Arc<RedisPattern>,
     gate: Gate,
 }
 
 impl KeyValueService {
-    pub fn new(redis: Arc<RedisPattern>, gate: Gate) -> Self {
+    pub(crate) fn new(redis: Arc<RedisPattern>, gate: Gate) -> Self {
         Self { redis, gate }
     }
 

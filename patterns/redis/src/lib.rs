@@ -10,16 +10,15 @@
 //! (failures and their one mapping to gRPC status), [`keyvalue`] (the gRPC
 //! service), [`pattern`] (lifecycle hooks and health).
 
-pub mod backend;
-pub mod config;
-pub mod error;
-pub mod keyvalue;
-pub mod pattern;
-pub mod pool;
-pub mod scan;
+mod backend;
+mod config;
+mod error;
+mod keyvalue;
+mod pattern;
+mod pool;
+mod scan;
 
-pub use config::RedisConfig;
-pub use pattern::RedisPattern;
+use pattern::RedisPattern;
 
 use std::sync::Arc;
 

@@ -15,17 +15,17 @@ use crate::{backend::Backend, config::RedisConfig, pool::PoolStats};
 const DEGRADED_BUSY: f64 = 0.9;
 
 #[derive(Default)]
-pub struct RedisPattern {
+pub(crate) struct RedisPattern {
     /// Set by `Initialize`; a new config replaces the whole backend.
     backend: RwLock<Option<Arc<Backend>>>,
 }
 
 impl RedisPattern {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
-    pub fn backend(&self) -> Option<Arc<Backend>> {
+    pub(crate) fn backend(&self) -> Option<Arc<Backend>> {
         self.backend.read().expect("backend lock").clone()
     }
 }

@@ -13,25 +13,25 @@ use redis::{AsyncConnectionConfig, Client, aio::MultiplexedConnection};
 use crate::{config::RedisConfig, error::Error};
 
 /// One pooled connection.
-pub struct Conn {
+pub(crate) struct Conn {
     pub inner: MultiplexedConnection,
     /// Set after a failure that may have left the connection unusable.
     broken: bool,
 }
 
 impl Conn {
-    pub fn mark_broken(&mut self) {
+    pub(crate) fn mark_broken(&mut self) {
         self.broken = true;
     }
 }
 
-pub struct Manager {
+pub(crate) struct Manager {
     client: Client,
     connection: AsyncConnectionConfig,
 }
 
 impl Manager {
-    pub fn new(client: Client, config: &RedisConfig) -> Self {
+    pub(crate) fn new(client: Client, config: &RedisConfig) -> Self {
         Self {
             client,
             connection: connection_config(config),
@@ -39,7 +39,7 @@ impl Manager {
     }
 
     /// Opens a connection outside the pool (the health probe has its own).
-    pub async fn connect(&self) -> Result<MultiplexedConnection, redis::RedisError> {
+    pub(crate) async fn connect(&self) -> Result<MultiplexedConnection, redis::RedisError> {
         self.client
             .get_multiplexed_async_connection_with_config(&self.connection)
             .await
@@ -47,7 +47,7 @@ impl Manager {
 }
 
 /// Connect and reply timeouts for every connection.
-pub fn connection_config(config: &RedisConfig) -> AsyncConnectionConfig {
+pub(crate) fn connection_config(config: &RedisConfig) -> AsyncConnectionConfig {
     AsyncConnectionConfig::new()
         .set_connection_timeout(Some(config.connect_timeout()))
         .set_response_timeout(Some(config.command_timeout()))
@@ -73,11 +73,11 @@ impl managed::Manager for Manager {
     }
 }
 
-pub type Pool = managed::Pool<Manager>;
-pub type Object = managed::Object<Manager>;
+pub(crate) type Pool = managed::Pool<Manager>;
+pub(crate) type Object = managed::Object<Manager>;
 
 /// Builds the pool; it opens no connection until the first checkout.
-pub fn build(client: Client, config: &RedisConfig) -> Result<Pool, Error> {
+pub(crate) fn build(client: Client, config: &RedisConfig) -> Result<Pool, Error> {
     Pool::builder(Manager::new(client, config))
         .max_size(config.pool_size)
         .wait_timeout(Some(config.command_timeout()))
@@ -89,13 +89,13 @@ pub fn build(client: Client, config: &RedisConfig) -> Result<Pool, Error> {
 }
 
 /// Drops every idle connection, so the next checkouts connect afresh.
-pub fn drop_idle(pool: &Pool) {
+pub(crate) fn drop_idle(pool: &Pool) {
     pool.retain(|_, _| false);
 }
 
 /// Figures for health details.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PoolStats {
+pub(crate) struct PoolStats {
     pub max_size: usize,
     /// Connections open now.
     pub open: usize,
@@ -106,7 +106,7 @@ pub struct PoolStats {
 }
 
 impl PoolStats {
-    pub fn of(pool: &Pool) -> Self {
+    pub(crate) fn of(pool: &Pool) -> Self {
         let s = pool.status();
         Self {
             max_size: s.max_size,
@@ -118,7 +118,7 @@ impl PoolStats {
     }
 
     /// Share of the pool's capacity in use or waited for, 0.0 to ≥ 1.0.
-    pub fn busy(&self) -> f64 {
+    pub(crate) fn busy(&self) -> f64 {
         if self.max_size == 0 {
             return 1.0;
         }

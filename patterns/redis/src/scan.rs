@@ -28,17 +28,17 @@ use prism_proto::{FieldError, cursor};
 
 /// Pages built from more batches than this end early with a cursor, so a
 /// sparse prefix in a large keyspace cannot hold one call for long.
-pub const MAX_BATCHES_PER_PAGE: usize = 32;
+pub(crate) const MAX_BATCHES_PER_PAGE: usize = 32;
 /// The smallest `COUNT` hint sent, so small pages still move quickly through
 /// keyspaces where few keys match.
-pub const MIN_COUNT: usize = 100;
+pub(crate) const MIN_COUNT: usize = 100;
 /// The largest `COUNT` a cursor may carry: one `SCAN` call blocks Redis for
 /// as long as it takes, so a forged cursor must not ask for millions.
-pub const MAX_COUNT: usize = 10_000;
+pub(crate) const MAX_COUNT: usize = 10_000;
 
 /// Where a page starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cursor {
+pub(crate) enum Cursor {
     Start,
     /// At a batch boundary: the next batch starts at this Redis cursor.
     At(u64),
@@ -55,7 +55,7 @@ pub enum Cursor {
 impl Cursor {
     /// Parses an API cursor; anything this server did not issue is refused,
     /// naming `cursor`.
-    pub fn parse(text: &str, max_key_bytes: usize) -> Result<Self, FieldError> {
+    pub(crate) fn parse(text: &str, max_key_bytes: usize) -> Result<Self, FieldError> {
         let invalid = cursor::invalid;
         if text.is_empty() {
             return Ok(Self::Start);
@@ -88,7 +88,7 @@ impl Cursor {
     }
 
     /// The API form; [`Cursor::Start`] is `""`.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         match self {
             Self::Start => String::new(),
             Self::At(cursor) => cursor.to_string(),
@@ -104,7 +104,7 @@ impl Cursor {
 
 /// The `MATCH` pattern for keys starting with `prefix`: glob metacharacters
 /// in the prefix are escaped so they match only themselves.
-pub fn match_pattern(prefix: &str) -> String {
+pub(crate) fn match_pattern(prefix: &str) -> String {
     let mut pattern = String::with_capacity(prefix.len() + 1);
     for c in prefix.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\') {
@@ -118,7 +118,7 @@ pub fn match_pattern(prefix: &str) -> String {
 
 /// One page of keys and where the next one starts (`None`: done).
 #[derive(Debug, PartialEq, Eq)]
-pub struct Page {
+pub(crate) struct Page {
     pub keys: Vec<String>,
     pub next: Option<Cursor>,
 }
@@ -126,7 +126,7 @@ pub struct Page {
 /// Builds one page of at most `limit` (≥ 1) keys starting with `prefix`
 /// from `cursor`. `scan(cursor, count)` runs one `SCAN` and returns the next
 /// Redis cursor and the batch of keys (filtered by the match pattern).
-pub async fn page<E, F, Fut>(
+pub(crate) async fn page<E, F, Fut>(
     prefix: &str,
     cursor: Cursor,
     limit: usize,

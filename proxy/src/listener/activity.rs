@@ -14,7 +14,7 @@ use tokio::{sync::Notify, time::Instant};
 
 /// What the watchdog knows about a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Activity {
+pub(crate) struct Activity {
     pub opened: Instant,
     /// HTTP/2: the preface and first frame arrived; HTTP/1: a request did.
     pub handshaken: bool,
@@ -25,7 +25,7 @@ pub struct Activity {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Nothing to do before this instant unless the activity changes.
     WaitUntil(Instant),
     /// Streams are open: nothing to do until one ends.
@@ -34,13 +34,13 @@ pub enum Verdict {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
+pub(crate) enum Reason {
     Handshake,
     Idle,
 }
 
 /// Whether a connection in state `a` at `now` stays open, and until when.
-pub fn verdict(now: Instant, a: &Activity, handshake: Duration, idle: Duration) -> Verdict {
+pub(crate) fn verdict(now: Instant, a: &Activity, handshake: Duration, idle: Duration) -> Verdict {
     let (deadline, reason) = if !a.handshaken {
         (a.opened + handshake, Reason::Handshake)
     } else if a.open > 0 {
@@ -56,13 +56,13 @@ pub fn verdict(now: Instant, a: &Activity, handshake: Duration, idle: Duration) 
 }
 
 /// A connection's [`Activity`], updated by its service and its socket.
-pub struct Tracker {
+pub(crate) struct Tracker {
     activity: Mutex<Activity>,
     pub changed: Notify,
 }
 
 impl Tracker {
-    pub fn new(now: Instant) -> Self {
+    pub(crate) fn new(now: Instant) -> Self {
         Self {
             activity: Mutex::new(Activity {
                 opened: now,
@@ -74,22 +74,22 @@ impl Tracker {
         }
     }
 
-    pub fn update(&self, f: impl FnOnce(&mut Activity)) {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut Activity)) {
         f(&mut self.activity.lock().expect("activity lock"));
         self.changed.notify_one();
     }
 
-    pub fn snapshot(&self) -> Activity {
+    pub(crate) fn snapshot(&self) -> Activity {
         *self.activity.lock().expect("activity lock")
     }
 }
 
 /// A request in progress; dropping it (response body finished or reset)
 /// ends the stream for the watchdog.
-pub struct StreamGuard(Arc<Tracker>);
+pub(crate) struct StreamGuard(Arc<Tracker>);
 
 impl StreamGuard {
-    pub fn open(tracker: &Arc<Tracker>) -> Self {
+    pub(crate) fn open(tracker: &Arc<Tracker>) -> Self {
         tracker.update(|a| {
             a.handshaken = true;
             a.open += 1;

@@ -96,7 +96,7 @@ impl AsyncWrite for Watched {
 
 /// Serves one connection until it ends, the watchdog closes it, or `stop`
 /// turns true (then it is asked to finish its streams and close).
-pub async fn serve<S, B>(
+pub(crate) async fn serve<S, B>(
     stream: TcpStream,
     protocol: Protocol,
     bounds: &ListenersConfig,

@@ -21,14 +21,14 @@ use crate::{dataplane, error::ProxyError, namespace::Namespace, state::ProxyStat
 
 /// Room for everything a message carries besides its key and value
 /// (metadata, topic, TTL, framing).
-pub const MESSAGE_OVERHEAD_BYTES: usize = 1024 * 1024;
+pub(crate) const MESSAGE_OVERHEAD_BYTES: usize = 1024 * 1024;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Largest message `method` may declare on a namespace with `limits`, and
 /// how that is made up: a batch may carry up to the transport's limit; any
 /// other call one key, one value and [`MESSAGE_OVERHEAD_BYTES`].
-pub fn message_cap(limits: &Limits, method: &str) -> (usize, &'static str) {
+pub(crate) fn message_cap(limits: &Limits, method: &str) -> (usize, &'static str) {
     if method == "PublishBatch" {
         return (MAX_MESSAGE_BYTES, "the largest gRPC message");
     }
@@ -44,7 +44,7 @@ pub fn message_cap(limits: &Limits, method: &str) -> (usize, &'static str) {
 
 /// Follows the gRPC length-prefixed framing of a body across data frames.
 #[derive(Debug, Default)]
-pub struct FrameReader {
+pub(crate) struct FrameReader {
     header: [u8; 5],
     have: usize,
     remaining: usize,
@@ -53,7 +53,7 @@ pub struct FrameReader {
 impl FrameReader {
     /// Reads `data`; `Err(declared)` as soon as a message's prefix declares
     /// more than `cap` bytes.
-    pub fn feed(&mut self, mut data: &[u8], cap: usize) -> Result<(), usize> {
+    pub(crate) fn feed(&mut self, mut data: &[u8], cap: usize) -> Result<(), usize> {
         while !data.is_empty() {
             if self.remaining > 0 {
                 let n = self.remaining.min(data.len());
@@ -79,7 +79,7 @@ impl FrameReader {
     }
 
     /// Whether part of a message has arrived and the rest has not.
-    pub fn mid_message(&self) -> bool {
+    pub(crate) fn mid_message(&self) -> bool {
         self.have > 0 || self.remaining > 0
     }
 }
@@ -126,7 +126,7 @@ impl Drop for Bound {
 
 /// A request body checked frame by frame; a refusal ends it with the
 /// [`Status`] tonic then answers the call with.
-pub struct BoundedBody {
+pub(crate) struct BoundedBody {
     inner: Incoming,
     bound: Option<Bound>,
 }
@@ -168,13 +168,13 @@ impl Body for BoundedBody {
 /// Wraps the data-plane service so every KeyValue and PubSub request body is
 /// a [`BoundedBody`] held to its namespace's limits.
 #[derive(Clone)]
-pub struct MessageBounds<S> {
+pub(crate) struct MessageBounds<S> {
     inner: S,
     state: Arc<ProxyState>,
 }
 
 impl<S> MessageBounds<S> {
-    pub fn new(inner: S, state: Arc<ProxyState>) -> Self {
+    pub(crate) fn new(inner: S, state: Arc<ProxyState>) -> Self {
         Self { inner, state }
     }
 

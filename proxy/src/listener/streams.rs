@@ -24,13 +24,13 @@ use super::{
 use crate::error::ProxyError;
 
 /// Requests open at once on one listener, across its connections.
-pub struct OpenStreams {
+pub(crate) struct OpenStreams {
     open: AtomicUsize,
     max: usize,
 }
 
 impl OpenStreams {
-    pub fn new(max: usize) -> Arc<Self> {
+    pub(crate) fn new(max: usize) -> Arc<Self> {
         Arc::new(Self {
             open: AtomicUsize::new(0),
             max,
@@ -73,7 +73,7 @@ fn over_the_stream_cap<B>(protocol: Protocol, max: usize) -> Response<Option<B>>
 
 /// The response body, holding its stream open until it ends; `None` for a
 /// refusal, which has none.
-pub struct TrackedBody<B> {
+pub(crate) struct TrackedBody<B> {
     inner: Option<B>,
     _slot: Option<StreamSlot>,
     _stream: StreamGuard,
@@ -105,7 +105,7 @@ impl<B: Body + Unpin> Body for TrackedBody<B> {
 }
 
 /// The service hyper calls: counts each request as an open stream.
-pub struct Tracked<S> {
+pub(crate) struct Tracked<S> {
     pub inner: S,
     pub tracker: Arc<Tracker>,
     pub open_streams: Arc<OpenStreams>,

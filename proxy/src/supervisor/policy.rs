@@ -16,7 +16,7 @@ use crate::config::SupervisorConfig;
 
 /// What happened to the namespace's process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     /// It was running for `ran_for`, then died or was found broken.
     Crashed { ran_for: Duration },
     /// It could not be brought up. `permanent` when the same binary and
@@ -25,24 +25,21 @@ pub enum Event {
     StartFailed { permanent: bool },
     /// An operator asked for a restart (or a reload of a process that is down).
     OperatorRestart,
-    /// The namespace is being removed or the proxy is stopping.
-    Shutdown,
 }
 
 /// What the run loop does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     StartNow,
     /// Show RESTARTING, wait, then start.
     StartAfter(Duration),
     /// Show FAILED with the reason, wait, then start again.
     FailThenStartAfter(Duration),
-    Stop,
 }
 
 /// Counts consecutive failures and turns events into [`Action`]s.
 #[derive(Debug, Clone)]
-pub struct RestartPolicy {
+pub(crate) struct RestartPolicy {
     initial_ms: u64,
     max_ms: u64,
     max_failures: u32,
@@ -51,7 +48,7 @@ pub struct RestartPolicy {
 }
 
 impl RestartPolicy {
-    pub fn new(config: &SupervisorConfig) -> Self {
+    pub(crate) fn new(config: &SupervisorConfig) -> Self {
         Self {
             initial_ms: config.restart_backoff_initial_ms,
             max_ms: config.restart_backoff_max_ms,
@@ -62,13 +59,12 @@ impl RestartPolicy {
     }
 
     /// Consecutive failures so far.
-    pub fn failures(&self) -> u32 {
+    pub(crate) fn failures(&self) -> u32 {
         self.failures
     }
 
-    pub fn next(&mut self, event: Event, rng: &mut impl Rng) -> Action {
+    pub(crate) fn next(&mut self, event: Event, rng: &mut impl Rng) -> Action {
         match event {
-            Event::Shutdown => return Action::Stop,
             // At once, but it forgives nothing: a restart into the same
             // fault goes straight back to FAILED and the capped backoff.
             Event::OperatorRestart => return Action::StartNow,
@@ -96,7 +92,7 @@ impl RestartPolicy {
 
 /// Exponential backoff with "equal jitter": the step doubles per failure up
 /// to `max_ms`; half of it is fixed, half random.
-pub fn backoff(failures: u32, initial_ms: u64, max_ms: u64, rng: &mut impl Rng) -> Duration {
+pub(crate) fn backoff(failures: u32, initial_ms: u64, max_ms: u64, rng: &mut impl Rng) -> Duration {
     let exp = failures.saturating_sub(1).min(20);
     jittered(initial_ms.saturating_mul(1 << exp).min(max_ms), rng)
 }
@@ -233,7 +229,6 @@ mod tests {
             Action::StartNow
         );
         assert!(matches!(fresh.next(QUICK, &mut rng), Action::StartAfter(_)));
-        assert_eq!(fresh.next(Event::Shutdown, &mut rng), Action::Stop);
     }
 
     /// The waits the policy asks for, played on a paused clock: a crash

@@ -121,7 +121,6 @@ pub(super) async fn supervise(
         }
         delay = match action {
             Action::StartNow => Duration::ZERO,
-            Action::Stop => break,
             Action::StartAfter(delay) => {
                 ns.update(|s| {
                     s.state = State::Restarting;
@@ -318,7 +317,7 @@ pub(super) fn go_live(
         s.version = running.metadata.version.clone();
         s.capabilities = running.metadata.capabilities.clone();
     });
-    let route = Route::new(running.channel.clone(), running.pid);
+    let route = Route::new(running.channel.clone());
     let old = ns.set_route(Some(route.clone()));
     let reason = match previous {
         Some(old_pid) => format!("pid {} replaced pid {old_pid}", running.pid),

@@ -21,19 +21,19 @@ use std::{
 };
 
 /// How long a non-empty file must stay unchanged before it is read as whole.
-pub const STABLE: Duration = Duration::from_millis(500);
+pub(crate) const STABLE: Duration = Duration::from_millis(500);
 /// How long an empty file must stay empty before it counts as meant.
-pub const EMPTY_STABLE: Duration = Duration::from_secs(5);
+pub(crate) const EMPTY_STABLE: Duration = Duration::from_secs(5);
 
 /// What a `stat` says about the file: enough to notice a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp {
+pub(crate) struct Stamp {
     pub len: u64,
     pub modified: Option<SystemTime>,
 }
 
 /// Where the watcher looks; the file system, or a fake in tests.
-pub trait Source {
+pub(crate) trait Source {
     fn stamp(&self) -> io::Result<Stamp>;
     fn read(&self) -> io::Result<String>;
 }
@@ -53,7 +53,7 @@ impl Source for Path {
 }
 
 /// How long `text` must go unchanged before it is taken as whole.
-pub fn window(text: &str) -> Duration {
+pub(crate) fn window(text: &str) -> Duration {
     if text.is_empty() {
         EMPTY_STABLE
     } else {
@@ -63,13 +63,13 @@ pub fn window(text: &str) -> Duration {
 
 /// Whether `text`, read between the stamps `before` and `after` taken one
 /// [`window`] apart, is the whole file: nothing was written meanwhile.
-pub fn is_settled(before: Stamp, after: Stamp, text: &str) -> bool {
+pub(crate) fn is_settled(before: Stamp, after: Stamp, text: &str) -> bool {
     before == after && after.len == text.len() as u64
 }
 
 /// Why an explicit reload refuses the file as it is now, if it does: only an
 /// empty file that has not stayed empty for [`EMPTY_STABLE`] yet.
-pub fn refuse_now(stamp: Stamp, text: &str, now: SystemTime) -> Option<String> {
+pub(crate) fn refuse_now(stamp: Stamp, text: &str, now: SystemTime) -> Option<String> {
     if !text.is_empty() {
         return None;
     }
@@ -89,7 +89,7 @@ pub fn refuse_now(stamp: Stamp, text: &str, now: SystemTime) -> Option<String> {
 
 /// Reads `source` once it has settled (see the module's rule). Waits as long
 /// as the file keeps changing; an I/O error (the file is gone) ends the wait.
-pub async fn read_settled<S: Source + ?Sized>(source: &S) -> io::Result<String> {
+pub(crate) async fn read_settled<S: Source + ?Sized>(source: &S) -> io::Result<String> {
     loop {
         let before = source.stamp()?;
         let text = source.read()?;

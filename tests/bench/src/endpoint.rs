@@ -24,7 +24,7 @@ use crate::{
 /// How long a started server may take to become usable.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub path: PathKind,
     pub addr: SocketAddr,
     /// Processes the bench started for this path (none for given addresses).
@@ -43,7 +43,7 @@ enum Server {
 
 impl Endpoint {
     /// Why `path` cannot run with this config, if it cannot.
-    pub fn unavailable(path: PathKind, config: &Config, target: &Target) -> Option<String> {
+    pub(crate) fn unavailable(path: PathKind, config: &Config, target: &Target) -> Option<String> {
         let bin_dir = &config.endpoints.bin_dir;
         let missing = |name: &str| {
             let binary = bin_dir.join(name);
@@ -82,7 +82,7 @@ impl Endpoint {
     /// `backend` is the run's Redis or NATS with `--backend redis` or
     /// `nats`; a server the bench started is watched on every path that
     /// uses it.
-    pub async fn start(
+    pub(crate) async fn start(
         path: PathKind,
         config: &Config,
         target: &Target,
@@ -164,7 +164,7 @@ impl Endpoint {
     }
 
     /// Stops what the bench started.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         if let Some(sink) = &self.sink {
             eprintln!(
                 "{}: the OTLP sink received {} spans",
@@ -245,7 +245,7 @@ async fn start_proxy(
 
 /// Polls the admin API until `namespace` is RUNNING and serving (HEALTHY or
 /// DEGRADED); returns its info, which names the pattern's PID.
-pub async fn wait_running(
+pub(crate) async fn wait_running(
     proxy: &mut ProxyProcess,
     namespace: &str,
 ) -> Result<PatternInfo, BenchError> {

@@ -13,7 +13,7 @@ use tonic::{
 
 use crate::BenchError;
 
-pub struct Floor {
+pub(crate) struct Floor {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -21,7 +21,7 @@ pub struct Floor {
 
 impl Floor {
     /// Serves `routes` on `127.0.0.1:0` until [`Floor::stop`] or drop.
-    pub async fn start(routes: Routes) -> Result<Self, BenchError> {
+    pub(crate) async fn start(routes: Routes) -> Result<Self, BenchError> {
         let (ready, bound) = oneshot::channel::<Result<SocketAddr, String>>();
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -40,12 +40,12 @@ impl Floor {
         Ok(floor)
     }
 
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Stops serving and waits for the server thread.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -32,7 +32,7 @@ use crate::{
 /// One request to send: its sequence number (which picks the operation), the
 /// connection to send it on, and the time its latency counts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Req {
+pub(crate) struct Req {
     pub seq: u64,
     pub conn: usize,
     /// Open loop: its slot on the grid; closed loop: when it was sent. It is
@@ -42,7 +42,7 @@ pub struct Req {
 
 /// What the measured window of a load run produced.
 #[derive(Debug, Clone)]
-pub struct LoadOutcome {
+pub(crate) struct LoadOutcome {
     pub measured: Measured,
     /// From the start of the measured window to the last measured completion.
     pub elapsed: Duration,
@@ -57,7 +57,7 @@ const DRAIN_MARGIN: Duration = Duration::from_secs(5);
 /// Applies `settings.mode` from `start` (warm-up first) until the measured
 /// window ends and every request has returned. `call` issues one request;
 /// an `Err` is the name of its failure code.
-pub async fn drive<F, Fut>(
+pub(crate) async fn drive<F, Fut>(
     settings: &LoadSettings,
     start: Instant,
     live: Arc<Live>,

@@ -108,7 +108,7 @@ impl FromStr for PathKind {
 }
 
 /// Parses `proxy,pattern,floor`: order kept, duplicates refused.
-pub fn parse_list(s: &str) -> Result<Vec<PathKind>, BenchError> {
+pub(crate) fn parse_list(s: &str) -> Result<Vec<PathKind>, BenchError> {
     let mut paths = Vec::new();
     for part in s.split(',').filter(|p| !p.trim().is_empty()) {
         let path: PathKind = part.parse()?;

@@ -12,13 +12,13 @@ use serde::Serialize;
 
 /// CPU time a process has used, in clock ticks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CpuTicks {
+pub(crate) struct CpuTicks {
     pub user: u64,
     pub system: u64,
 }
 
 impl CpuTicks {
-    pub fn total(self) -> u64 {
+    pub(crate) fn total(self) -> u64 {
         self.user + self.system
     }
 }
@@ -26,7 +26,7 @@ impl CpuTicks {
 /// `utime` and `stime` from the text of `/proc/PID/stat` (fields 14 and 15).
 /// The command name (field 2) may hold spaces and parentheses, so fields are
 /// counted from the last `)`.
-pub fn parse_stat(text: &str) -> Option<CpuTicks> {
+pub(crate) fn parse_stat(text: &str) -> Option<CpuTicks> {
     let (_, rest) = text.rsplit_once(')')?;
     let mut fields = rest.split_whitespace();
     // After `)`: state is field 3, so utime (14) is the 12th and stime the 13th.
@@ -36,7 +36,7 @@ pub fn parse_stat(text: &str) -> Option<CpuTicks> {
 }
 
 /// `VmRSS` in kB from the text of `/proc/PID/status`.
-pub fn parse_vm_rss_kb(text: &str) -> Option<u64> {
+pub(crate) fn parse_vm_rss_kb(text: &str) -> Option<u64> {
     text.lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))?
         .split_whitespace()
@@ -47,7 +47,7 @@ pub fn parse_vm_rss_kb(text: &str) -> Option<u64> {
 
 /// CPU used between two samples as a percentage of one core (two busy cores
 /// is 200%).
-pub fn cpu_percent(
+pub(crate) fn cpu_percent(
     before: CpuTicks,
     after: CpuTicks,
     ticks_per_second: u64,
@@ -62,7 +62,7 @@ pub fn cpu_percent(
 
 /// Clock ticks per second (`USER_HZ`) as `getconf CLK_TCK` reports it; 100,
 /// the value on every mainstream Linux, when it cannot be asked.
-pub fn ticks_per_second() -> u64 {
+pub(crate) fn ticks_per_second() -> u64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -73,17 +73,17 @@ pub fn ticks_per_second() -> u64 {
         .unwrap_or(100)
 }
 
-pub fn read_cpu(pid: u32) -> Option<CpuTicks> {
+pub(crate) fn read_cpu(pid: u32) -> Option<CpuTicks> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
-pub fn read_rss_kb(pid: u32) -> Option<u64> {
+pub(crate) fn read_rss_kb(pid: u32) -> Option<u64> {
     parse_vm_rss_kb(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
 }
 
 /// A process whose resources a run reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Watched {
+pub(crate) struct Watched {
     /// `proxy`, `pattern`, or `bench` (this process, which hosts the floor).
     pub role: &'static str,
     pub pid: u32,
@@ -105,7 +105,7 @@ pub struct ProcessReport {
 
 /// Samples a set of processes over the measured window: CPU at start and
 /// end, RSS every `RSS_INTERVAL` for the peak.
-pub struct ProcessWatch {
+pub(crate) struct ProcessWatch {
     processes: Vec<Watched>,
     start: Instant,
     cpu_start: Vec<Option<CpuTicks>>,
@@ -117,7 +117,7 @@ const RSS_INTERVAL: Duration = Duration::from_millis(100);
 
 impl ProcessWatch {
     /// Takes the start sample now and begins sampling RSS.
-    pub fn start(processes: Vec<Watched>) -> Self {
+    pub(crate) fn start(processes: Vec<Watched>) -> Self {
         let cpu_start = processes.iter().map(|p| read_cpu(p.pid)).collect();
         let peak_rss = Arc::new(Mutex::new(
             processes
@@ -148,7 +148,7 @@ impl ProcessWatch {
     }
 
     /// Takes the end sample and reports each process.
-    pub fn finish(self, ticks_per_second: u64) -> Vec<ProcessReport> {
+    pub(crate) fn finish(self, ticks_per_second: u64) -> Vec<ProcessReport> {
         self.sampler.abort();
         let window = self.start.elapsed();
         let peaks = self.peak_rss.lock().expect("peak RSS lock").clone();

@@ -166,14 +166,14 @@ impl PathReport {
 }
 
 /// `a / b`, or `None` when `b` is zero.
-pub fn ratio(a: f64, b: f64) -> Option<f64> {
+pub(crate) fn ratio(a: f64, b: f64) -> Option<f64> {
     (b > 0.0).then(|| a / b)
 }
 
 /// Every path against each of its baselines that also ran, in run order;
 /// a pair where either side has no latency to compare (every call failed,
 /// nothing was delivered) is left out.
-pub fn compare(paths: &[PathReport]) -> Vec<Comparison> {
+pub(crate) fn compare(paths: &[PathReport]) -> Vec<Comparison> {
     let mut comparisons = Vec::new();
     for path in paths.iter().filter(|p| p.has_latency()) {
         for baseline_kind in path.path.baselines() {

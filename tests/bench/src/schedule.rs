@@ -12,25 +12,25 @@ use std::time::{Duration, Instant};
 const NANOS_PER_SEC: u128 = 1_000_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Grid {
+pub(crate) struct Grid {
     rate: u64,
 }
 
 impl Grid {
     /// A grid of `rate` sends per second; `rate` must be at least 1.
-    pub fn new(rate: u64) -> Self {
+    pub(crate) fn new(rate: u64) -> Self {
         assert!(rate > 0, "a send grid needs a rate of at least 1");
         Self { rate }
     }
 
     /// When request `i` is due, relative to the start.
-    pub fn offset(&self, i: u64) -> Duration {
+    pub(crate) fn offset(&self, i: u64) -> Duration {
         let nanos = i as u128 * NANOS_PER_SEC / self.rate as u128;
         Duration::from_nanos(nanos.min(u64::MAX as u128) as u64)
     }
 
     /// How many requests are due strictly before `elapsed`.
-    pub fn count_before(&self, elapsed: Duration) -> u64 {
+    pub(crate) fn count_before(&self, elapsed: Duration) -> u64 {
         // offset(i) < T  ⟺  i·1e9 < T·rate  ⟺  i < ⌈T·rate / 1e9⌉
         let scaled = elapsed.as_nanos() * self.rate as u128;
         scaled.div_ceil(NANOS_PER_SEC).min(u64::MAX as u128) as u64
@@ -39,7 +39,7 @@ impl Grid {
 
 /// Which requests of an open-loop run are warm-up and which are measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub grid: Grid,
     /// Requests `0..warmup` warm up; they are sent but not recorded.
     pub warmup: u64,
@@ -48,7 +48,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(rate: u64, warmup: Duration, duration: Duration) -> Self {
+    pub(crate) fn new(rate: u64, warmup: Duration, duration: Duration) -> Self {
         let grid = Grid::new(rate);
         Self {
             grid,
@@ -57,23 +57,24 @@ impl Plan {
         }
     }
 
-    pub fn is_measured(&self, i: u64) -> bool {
+    pub(crate) fn is_measured(&self, i: u64) -> bool {
         i >= self.warmup
     }
 
-    pub fn measured(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn measured(&self) -> u64 {
         self.total - self.warmup
     }
 }
 
 /// A request's latency: from when it was meant to be sent to when its reply
 /// arrived. Time spent waiting to be sent is included.
-pub fn latency_from_intended(intended: Instant, completed: Instant) -> Duration {
+pub(crate) fn latency_from_intended(intended: Instant, completed: Instant) -> Duration {
     completed.saturating_duration_since(intended)
 }
 
 /// How late a send was against its slot on the grid.
-pub fn send_lag(intended: Instant, sent: Instant) -> Duration {
+pub(crate) fn send_lag(intended: Instant, sent: Instant) -> Duration {
     sent.saturating_duration_since(intended)
 }
 

@@ -18,14 +18,14 @@ use crate::BenchError;
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Redis,
     Nats,
 }
 
 impl Kind {
     /// The binary's usual name, for messages.
-    pub fn binary_name(self) -> &'static str {
+    pub(crate) fn binary_name(self) -> &'static str {
         match self {
             Self::Redis => "redis-server",
             Self::Nats => "nats-server",
@@ -33,7 +33,7 @@ impl Kind {
     }
 
     /// Its role in the report's process table.
-    pub fn role(self) -> &'static str {
+    pub(crate) fn role(self) -> &'static str {
         match self {
             Self::Redis => "redis",
             Self::Nats => "nats",
@@ -64,7 +64,7 @@ impl Kind {
 
     /// Checks that `url` has one of this kind's schemes. Fails with
     /// [`BenchError::Usage`] naming the flag.
-    pub fn check_url(self, url: &str) -> Result<(), BenchError> {
+    pub(crate) fn check_url(self, url: &str) -> Result<(), BenchError> {
         self.resolve(url).map(drop)
     }
 
@@ -122,7 +122,7 @@ impl Kind {
     }
 }
 
-pub struct ServerProcess {
+pub(crate) struct ServerProcess {
     kind: Kind,
     url: String,
     addr: SocketAddr,
@@ -138,7 +138,7 @@ enum Started {
 impl ServerProcess {
     /// Uses `url` when given, else starts the kind's server; returns once it
     /// answers.
-    pub async fn start(kind: Kind, url: Option<&str>) -> Result<Self, BenchError> {
+    pub(crate) async fn start(kind: Kind, url: Option<&str>) -> Result<Self, BenchError> {
         if let Some(url) = url {
             let addr = kind.resolve(url)?;
             let last = std::sync::Mutex::new(String::new());
@@ -189,21 +189,21 @@ impl ServerProcess {
         })
     }
 
-    pub fn kind(&self) -> Kind {
+    pub(crate) fn kind(&self) -> Kind {
         self.kind
     }
 
     /// `redis://HOST:PORT` or `nats://HOST:PORT`
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// The PID of the server the bench started, if it started one.
-    pub fn pid(&self) -> Option<u32> {
+    pub(crate) fn pid(&self) -> Option<u32> {
         match self.started.as_ref()? {
             Started::Redis(server) => server.pid(),
             Started::Nats(server) => server.pid(),
@@ -211,7 +211,7 @@ impl ServerProcess {
     }
 
     /// Stops the server the bench started, by PID.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         drop(self.started);
     }
 }

@@ -143,7 +143,7 @@ pub struct LatencySummary {
 }
 
 /// The canonical name of a gRPC status code, as in the gRPC spec.
-pub fn code_name(code: tonic::Code) -> &'static str {
+pub(crate) fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code::*;
     match code {
         Ok => "OK",

@@ -6,8 +6,8 @@
 //! Targets: [`kv`] and [`pubsub`]. A `registry` target joins as a variant
 //! here, a module beside them, and a subcommand in [`crate::cli`].
 
-pub mod kv;
-pub mod pubsub;
+pub(crate) mod kv;
+pub(crate) mod pubsub;
 
 use std::time::{Duration, Instant};
 
@@ -23,26 +23,26 @@ use crate::{
     transport::Transport,
 };
 
-pub enum Target {
+pub(crate) enum Target {
     Kv(kv::KvTarget),
     Pubsub(pubsub::PubsubTarget),
 }
 
 /// What a path keeps between getting ready and the end of its load.
-pub enum PathState {
+pub(crate) enum PathState {
     Kv,
     Pubsub(pubsub::Session),
 }
 
 impl Target {
-    pub fn new(settings: &TargetSettings) -> Self {
+    pub(crate) fn new(settings: &TargetSettings) -> Self {
         match settings {
             TargetSettings::Kv(kv) => Self::Kv(kv::KvTarget::new(kv.clone())),
             TargetSettings::Pubsub(p) => Self::Pubsub(pubsub::PubsubTarget::new(p.clone())),
         }
     }
 
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Self::Kv(_) => "kv",
             Self::Pubsub(_) => "pubsub",
@@ -50,7 +50,7 @@ impl Target {
     }
 
     /// One line saying what is sent, for the report header.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Self::Kv(kv) => kv.describe(),
             Self::Pubsub(p) => p.describe(),
@@ -59,7 +59,7 @@ impl Target {
 
     /// The pattern binary the bench starts for the `pattern` path and names
     /// in its own proxy's config.
-    pub fn pattern_binary(&self) -> &'static str {
+    pub(crate) fn pattern_binary(&self) -> &'static str {
         match self {
             Self::Kv(kv) => kv.pattern_binary(),
             Self::Pubsub(p) => p.pattern_binary(),
@@ -68,7 +68,7 @@ impl Target {
 
     /// Extra flags for that binary when the bench runs it by hand: its
     /// backend's config, if not the defaults.
-    pub fn pattern_args(&self) -> Vec<String> {
+    pub(crate) fn pattern_args(&self) -> Vec<String> {
         let config = match self {
             Self::Kv(kv) => kv.pattern_config(),
             Self::Pubsub(p) => p.pattern_config(),
@@ -77,7 +77,7 @@ impl Target {
     }
 
     /// The store behind the pattern.
-    pub fn backend(&self) -> Backend {
+    pub(crate) fn backend(&self) -> Backend {
         match self {
             Self::Kv(kv) => kv.backend(),
             Self::Pubsub(p) => p.backend(),
@@ -85,7 +85,7 @@ impl Target {
     }
 
     /// The server the backend needs, which a run starts once for every path.
-    pub fn backend_server(&self) -> Option<Kind> {
+    pub(crate) fn backend_server(&self) -> Option<Kind> {
         match self.backend() {
             Backend::Memstore => None,
             Backend::Redis => Some(Kind::Redis),
@@ -94,7 +94,7 @@ impl Target {
     }
 
     /// The paths a run takes when `--paths` is not given.
-    pub fn default_paths(&self) -> &'static [PathKind] {
+    pub(crate) fn default_paths(&self) -> &'static [PathKind] {
         match (self, self.backend()) {
             (Self::Kv(_), Backend::Redis) => &PathKind::DEFAULT_REDIS,
             (Self::Kv(_), _) => &PathKind::DEFAULT,
@@ -104,7 +104,7 @@ impl Target {
     }
 
     /// Tells the target where the run's backend server is, once it is up.
-    pub fn set_backend_url(&mut self, url: &str) {
+    pub(crate) fn set_backend_url(&mut self, url: &str) {
         match self {
             Self::Kv(kv) => kv.set_redis_url(url),
             Self::Pubsub(p) => p.set_nats_url(url),
@@ -113,7 +113,7 @@ impl Target {
 
     /// Where the run's backend server is (the `redis` and `nats` paths go
     /// straight to it).
-    pub fn backend_url(&self) -> Option<&str> {
+    pub(crate) fn backend_url(&self) -> Option<&str> {
         match self {
             Self::Kv(kv) => kv.redis_url(),
             Self::Pubsub(p) => p.nats_url(),
@@ -121,7 +121,7 @@ impl Target {
     }
 
     /// The `namespaces:` list of the config the bench's own proxy runs with.
-    pub fn proxy_config_yaml(&self, namespace: &str) -> String {
+    pub(crate) fn proxy_config_yaml(&self, namespace: &str) -> String {
         match self {
             Self::Kv(kv) => kv.proxy_config_yaml(namespace),
             Self::Pubsub(p) => p.proxy_config_yaml(namespace),
@@ -130,20 +130,20 @@ impl Target {
 
     /// The in-process server of the `floor` path: the target's service
     /// answering at once, doing no work; `None` when the target has none.
-    pub fn floor_routes(&self) -> Option<Routes> {
+    pub(crate) fn floor_routes(&self) -> Option<Routes> {
         match self {
             Self::Kv(kv) => Some(kv.floor_routes()),
             Self::Pubsub(_) => None,
         }
     }
 
-    pub fn has_floor(&self) -> bool {
+    pub(crate) fn has_floor(&self) -> bool {
         matches!(self, Self::Kv(_))
     }
 
     /// Connections a path needs besides the publishers' or callers': one
     /// per PubSub subscriber.
-    pub fn listeners(&self) -> usize {
+    pub(crate) fn listeners(&self) -> usize {
         match self {
             Self::Kv(_) => 0,
             Self::Pubsub(p) => p.subscribers(),
@@ -152,7 +152,7 @@ impl Target {
 
     /// Gets a path ready to measure: KeyValue writes every key; PubSub opens
     /// its subscribers on `listeners` and waits until each is subscribed.
-    pub async fn prepare(
+    pub(crate) async fn prepare(
         &self,
         transport: &Transport,
         listeners: Option<&Transport>,
@@ -176,7 +176,7 @@ impl Target {
     }
 
     /// Issues request `req`; a failure is the name of its status code.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         transport: &Transport,
         state: &PathState,
@@ -195,7 +195,7 @@ impl Target {
 
 impl PathState {
     /// Load's measured window starts at `measure_start`.
-    pub fn begin(&self, measure_start: Instant) {
+    pub(crate) fn begin(&self, measure_start: Instant) {
         match self {
             Self::Kv => {}
             Self::Pubsub(session) => session.begin(measure_start),
@@ -204,7 +204,7 @@ impl PathState {
 
     /// Once load has ended: PubSub waits for the last deliveries (at most
     /// `timeout`) and reports what the subscribers received.
-    pub async fn finish(
+    pub(crate) async fn finish(
         &self,
         publish_elapsed: Duration,
         timeout: Duration,

@@ -13,9 +13,9 @@ use tonic::{
 use crate::BenchError;
 
 /// The namespace header the proxy routes by.
-pub const NAMESPACE_HEADER: &str = "x-prism-namespace";
+pub(crate) const NAMESPACE_HEADER: &str = "x-prism-namespace";
 
-pub enum Transport {
+pub(crate) enum Transport {
     Grpc(GrpcPool),
     Redis(RedisPool),
     Nats(NatsPool),
@@ -23,7 +23,7 @@ pub enum Transport {
 
 /// `connections` NATS clients, each its own TCP connection; request `i` of a
 /// run takes client `i % connections`.
-pub struct NatsPool {
+pub(crate) struct NatsPool {
     clients: Vec<async_nats::Client>,
     timeout: Duration,
 }
@@ -31,7 +31,7 @@ pub struct NatsPool {
 impl NatsPool {
     /// Opens `connections` separate connections to `url`; a publish that
     /// takes longer than `timeout` counts as DEADLINE_EXCEEDED.
-    pub async fn connect(
+    pub(crate) async fn connect(
         url: &str,
         connections: usize,
         timeout: Duration,
@@ -49,19 +49,15 @@ impl NatsPool {
     }
 
     /// Client `index % connections`.
-    pub fn client(&self, index: usize) -> &async_nats::Client {
+    pub(crate) fn client(&self, index: usize) -> &async_nats::Client {
         &self.clients[index % self.clients.len()]
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.clients.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.clients.is_empty()
-    }
-
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         self.timeout
     }
 }
@@ -69,7 +65,7 @@ impl NatsPool {
 /// The gRPC code name the NATS pattern would answer a failed publish with:
 /// an oversized message is INVALID_ARGUMENT, the rest (the connection could
 /// not take it) UNAVAILABLE.
-pub fn nats_code_name(err: &async_nats::PublishError) -> &'static str {
+pub(crate) fn nats_code_name(err: &async_nats::PublishError) -> &'static str {
     use async_nats::client::PublishErrorKind as K;
     match err.kind() {
         K::MaxPayloadExceeded | K::InvalidSubject => "INVALID_ARGUMENT",
@@ -80,14 +76,14 @@ pub fn nats_code_name(err: &async_nats::PublishError) -> &'static str {
 /// `connections` multiplexed Redis connections; request `i` of a run takes
 /// connection `i % connections`. Every command fails with
 /// DEADLINE_EXCEEDED after `timeout`, as a gRPC call would.
-pub struct RedisPool {
+pub(crate) struct RedisPool {
     connections: Vec<redis::aio::MultiplexedConnection>,
     timeout: Duration,
 }
 
 impl RedisPool {
     /// Opens `connections` separate connections to `url`.
-    pub async fn connect(
+    pub(crate) async fn connect(
         url: &str,
         connections: usize,
         timeout: Duration,
@@ -111,11 +107,11 @@ impl RedisPool {
     }
 
     /// Connection `index % connections` (a cheap handle to it).
-    pub fn connection(&self, index: usize) -> redis::aio::MultiplexedConnection {
+    pub(crate) fn connection(&self, index: usize) -> redis::aio::MultiplexedConnection {
         self.connections[index % self.connections.len()].clone()
     }
 
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         self.timeout
     }
 }
@@ -123,7 +119,7 @@ impl RedisPool {
 /// The gRPC code name the Redis pattern would answer a failure with: I/O
 /// and dropped connections are UNAVAILABLE, timeouts DEADLINE_EXCEEDED, the
 /// rest INTERNAL.
-pub fn redis_code_name(err: &redis::RedisError) -> &'static str {
+pub(crate) fn redis_code_name(err: &redis::RedisError) -> &'static str {
     if err.is_timeout() {
         "DEADLINE_EXCEEDED"
     } else if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() {
@@ -135,7 +131,7 @@ pub fn redis_code_name(err: &redis::RedisError) -> &'static str {
 
 /// `connections` HTTP/2 connections to one server; request `i` of a run
 /// takes connection `i % connections`.
-pub struct GrpcPool {
+pub(crate) struct GrpcPool {
     channels: Vec<Channel>,
     namespace: MetadataValue<Ascii>,
 }
@@ -145,7 +141,7 @@ impl GrpcPool {
     /// carries `x-prism-namespace: namespace` (ignored off the proxy, sent
     /// anyway so every path carries the same bytes) and fails with
     /// DEADLINE_EXCEEDED or CANCELLED after `timeout`.
-    pub async fn connect(
+    pub(crate) async fn connect(
         addr: SocketAddr,
         connections: usize,
         namespace: &str,
@@ -180,20 +176,16 @@ impl GrpcPool {
         })
     }
 
-    pub fn channel(&self, index: usize) -> Channel {
+    pub(crate) fn channel(&self, index: usize) -> Channel {
         self.channels[index % self.channels.len()].clone()
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.channels.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.channels.is_empty()
-    }
-
     /// Wraps a message in a request that carries the namespace header.
-    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+    pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request
             .metadata_mut()

@@ -13,25 +13,25 @@ use tokio::time::Instant;
 use tonic::Code;
 
 /// The namespace every suite case uses.
-pub const NS: &str = "kv";
+pub(crate) const NS: &str = "kv";
 /// Limits the suite configures on `kv`, so it can prove they are enforced.
-pub const MAX_KEY_BYTES: usize = 256;
-pub const MAX_VALUE_BYTES: usize = 3 * 1024 * 1024;
+pub(crate) const MAX_KEY_BYTES: usize = 256;
+pub(crate) const MAX_VALUE_BYTES: usize = 3 * 1024 * 1024;
 
 /// The `limits:` mapping for the suite's namespace.
-pub fn limits_yaml() -> String {
+pub(crate) fn limits_yaml() -> String {
     format!("{{max_key_bytes: {MAX_KEY_BYTES}, max_value_bytes: {MAX_VALUE_BYTES}}}")
 }
 
 /// A proxy serving namespace `kv`, and whatever backend server it needs.
-pub struct KvEnv {
+pub(crate) struct KvEnv {
     pub proxy: Proxy,
     /// Keeps the backend (e.g. a redis-server) alive for the test.
     pub _backend: Option<Box<dyn Any + Send>>,
 }
 
 impl KvEnv {
-    pub async fn kv(&self) -> KvClient {
+    pub(crate) async fn kv(&self) -> KvClient {
         self.proxy.kv(NS).await
     }
 }
@@ -82,12 +82,12 @@ macro_rules! keyvalue_suite {
 }
 
 /// A `Set` of `v` under `key`, with no TTL.
-pub fn set_v(key: &str) -> SetRequest {
+pub(crate) fn set_v(key: &str) -> SetRequest {
     set(key, b"v", 0)
 }
 
 /// A `Set` request; the other suites use it too.
-pub fn set(key: &str, value: &[u8], ttl_seconds: i64) -> SetRequest {
+pub(crate) fn set(key: &str, value: &[u8], ttl_seconds: i64) -> SetRequest {
     SetRequest {
         key: key.to_string(),
         value: value.to_vec(),
@@ -131,7 +131,7 @@ async fn scan_all(kv: &mut KvClient, prefix: &str, limit: u32) -> Vec<Vec<String
     }
 }
 
-pub async fn set_then_get_returns_the_same_bytes(env: &KvEnv) {
+pub(crate) async fn set_then_get_returns_the_same_bytes(env: &KvEnv) {
     let mut kv = env.kv().await;
     let binary = [0x00, 0xFF, 0x00, 0x7F, 0xFF];
     kv.set(set("bin", &binary, 0)).await.expect("Set binary");
@@ -149,7 +149,7 @@ pub async fn set_then_get_returns_the_same_bytes(env: &KvEnv) {
     assert_eq!(get(&mut kv, "big").await.unwrap(), big);
 }
 
-pub async fn keys_with_punctuation_spaces_and_utf8(env: &KvEnv) {
+pub(crate) async fn keys_with_punctuation_spaces_and_utf8(env: &KvEnv) {
     let mut kv = env.kv().await;
     let keys = [
         "a:b-c_d.e/f",
@@ -172,7 +172,7 @@ pub async fn keys_with_punctuation_spaces_and_utf8(env: &KvEnv) {
     }
 }
 
-pub async fn invalid_keys_and_values_name_the_limit(env: &KvEnv) {
+pub(crate) async fn invalid_keys_and_values_name_the_limit(env: &KvEnv) {
     let mut kv = env.kv().await;
     let err = kv.set(set("", b"v", 0)).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
@@ -213,7 +213,7 @@ pub async fn invalid_keys_and_values_name_the_limit(env: &KvEnv) {
     }
 }
 
-pub async fn missing_keys(env: &KvEnv) {
+pub(crate) async fn missing_keys(env: &KvEnv) {
     let mut kv = env.kv().await;
     let err = get(&mut kv, "nope").await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
@@ -238,7 +238,7 @@ pub async fn missing_keys(env: &KvEnv) {
     assert_eq!(get(&mut kv, "k").await.unwrap_err().code(), Code::NotFound);
 }
 
-pub async fn rapid_overwrites_last_wins(env: &KvEnv) {
+pub(crate) async fn rapid_overwrites_last_wins(env: &KvEnv) {
     let mut kv = env.kv().await;
     for i in 0..100 {
         kv.set(set("hot", format!("{i}").as_bytes(), 0))
@@ -248,7 +248,7 @@ pub async fn rapid_overwrites_last_wins(env: &KvEnv) {
     assert_eq!(get(&mut kv, "hot").await.unwrap(), b"99");
 }
 
-pub async fn ttl_expires_on_read_within_three_seconds(env: &KvEnv) {
+pub(crate) async fn ttl_expires_on_read_within_three_seconds(env: &KvEnv) {
     let mut kv = env.kv().await;
     let start = Instant::now();
     kv.set(set("short", b"v", 2)).await.unwrap();
@@ -274,7 +274,7 @@ pub async fn ttl_expires_on_read_within_three_seconds(env: &KvEnv) {
     );
 }
 
-pub async fn overwrite_without_ttl_clears_it(env: &KvEnv) {
+pub(crate) async fn overwrite_without_ttl_clears_it(env: &KvEnv) {
     let mut kv = env.kv().await;
     kv.set(set("k", b"1", 1)).await.unwrap();
     kv.set(set("k", b"2", 0)).await.unwrap();
@@ -291,7 +291,7 @@ pub async fn overwrite_without_ttl_clears_it(env: &KvEnv) {
     );
 }
 
-pub async fn overwrite_with_ttl_resets_it(env: &KvEnv) {
+pub(crate) async fn overwrite_with_ttl_resets_it(env: &KvEnv) {
     let mut kv = env.kv().await;
     let first = Instant::now();
     kv.set(set("k", b"1", 2)).await.unwrap();
@@ -321,7 +321,7 @@ pub async fn overwrite_with_ttl_resets_it(env: &KvEnv) {
     );
 }
 
-pub async fn scan_by_prefix(env: &KvEnv) {
+pub(crate) async fn scan_by_prefix(env: &KvEnv) {
     let mut kv = env.kv().await;
     for key in ["user:1", "user:2", "post:1"] {
         kv.set(set(key, b"v", 0)).await.unwrap();
@@ -337,7 +337,7 @@ pub async fn scan_by_prefix(env: &KvEnv) {
     );
 }
 
-pub async fn scan_pages_never_repeat_or_miss(env: &KvEnv) {
+pub(crate) async fn scan_pages_never_repeat_or_miss(env: &KvEnv) {
     let mut kv = env.kv().await;
     let expected: HashSet<String> = (0..37).map(|i| format!("item:{i:03}")).collect();
     for key in &expected {
@@ -358,7 +358,7 @@ pub async fn scan_pages_never_repeat_or_miss(env: &KvEnv) {
     assert_eq!(unique, expected, "a key was missed or a stranger came");
 }
 
-pub async fn concurrent_writers_readers_and_deleters(env: &KvEnv) {
+pub(crate) async fn concurrent_writers_readers_and_deleters(env: &KvEnv) {
     let kv = env.kv().await;
     let writers: Vec<_> = (0..10)
         .map(|w| {
@@ -433,7 +433,7 @@ pub async fn concurrent_writers_readers_and_deleters(env: &KvEnv) {
     assert!(!exists(&mut kv1, "doomed").await);
 }
 
-pub async fn unknown_namespace_is_not_found(env: &KvEnv) {
+pub(crate) async fn unknown_namespace_is_not_found(env: &KvEnv) {
     let mut kv = env.proxy.kv("no-such-namespace").await;
     let err = get(&mut kv, "k").await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
@@ -447,7 +447,7 @@ pub async fn unknown_namespace_is_not_found(env: &KvEnv) {
 /// A cursor the server did not issue, and a prefix longer than a key may
 /// be, are refused naming the field, without echoing the input; the
 /// cursor of a real page still works.
-pub async fn bogus_scan_cursors_and_long_prefixes_are_invalid(env: &KvEnv) {
+pub(crate) async fn bogus_scan_cursors_and_long_prefixes_are_invalid(env: &KvEnv) {
     let mut kv = env.kv().await;
     for i in 0..3 {
         kv.set(set(&format!("page:{i}"), b"v", 0))
@@ -512,7 +512,7 @@ pub async fn bogus_scan_cursors_and_long_prefixes_are_invalid(env: &KvEnv) {
 
 /// Expects the setup to use a long restart backoff, so the namespace stays
 /// RESTARTING after its pattern is killed.
-pub async fn restarting_namespace_is_unavailable_within_the_deadline(env: &KvEnv) {
+pub(crate) async fn restarting_namespace_is_unavailable_within_the_deadline(env: &KvEnv) {
     let info = env.proxy.pattern(NS).await;
     prism_tests::procs::signal(info.pid, libc::SIGKILL);
     env.proxy
@@ -534,7 +534,7 @@ pub async fn restarting_namespace_is_unavailable_within_the_deadline(env: &KvEnv
 }
 
 /// Convenience for setups: a builder with the suite's `kv` namespace.
-pub fn with_kv_namespace(builder: ProxyBuilder, backend_and_config: &str) -> ProxyBuilder {
+pub(crate) fn with_kv_namespace(builder: ProxyBuilder, backend_and_config: &str) -> ProxyBuilder {
     builder.namespace(&format!(
         "{{name: {NS}, pattern: keyvalue, {backend_and_config}, limits: {}}}",
         limits_yaml()

@@ -33,6 +33,9 @@
 //!   connections, fd exhaustion) with the proxy's RSS and CPU checked.
 //! - `bench`: a short `prism-bench` run over every path (JSON sanity).
 
+// A panic here is a failed test: suite helpers may unwrap like test bodies do.
+#![allow(clippy::unwrap_used)]
+
 #[macro_use]
 mod keyvalue;
 #[macro_use]

@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// Setup for the KeyValue suite on MemStore.
-pub async fn kv_env(builder: ProxyBuilder) -> KvEnv {
+pub(crate) async fn kv_env(builder: ProxyBuilder) -> KvEnv {
     let proxy = with_kv_namespace(builder, "backend: memstore")
         .start()
         .await;
@@ -25,7 +25,7 @@ pub async fn kv_env(builder: ProxyBuilder) -> KvEnv {
 }
 
 /// Setup for the PubSub suite on MemStore (at most once).
-pub async fn pubsub_env(builder: ProxyBuilder) -> PubSubEnv {
+pub(crate) async fn pubsub_env(builder: ProxyBuilder) -> PubSubEnv {
     let proxy = with_ps_namespace(builder, "backend: memstore")
         .start()
         .await;

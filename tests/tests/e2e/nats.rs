@@ -30,12 +30,12 @@ const RECEIVE: Duration = Duration::from_secs(10);
 const WAIT: Duration = Duration::from_secs(15);
 
 /// Setup for the PubSub suite on core NATS (at most once).
-pub async fn pubsub_core_env(builder: ProxyBuilder) -> PubSubEnv {
+pub(crate) async fn pubsub_core_env(builder: ProxyBuilder) -> PubSubEnv {
     nats_env(builder, false).await
 }
 
 /// Setup for the PubSub suite on JetStream (at least once, durable).
-pub async fn pubsub_jetstream_env(builder: ProxyBuilder) -> PubSubEnv {
+pub(crate) async fn pubsub_jetstream_env(builder: ProxyBuilder) -> PubSubEnv {
     nats_env(builder, true).await
 }
 

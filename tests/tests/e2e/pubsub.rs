@@ -18,23 +18,23 @@ use tokio::time::Instant;
 use tonic::{Code, Streaming, service::interceptor::InterceptedService, transport::Channel};
 
 /// The namespace every suite case uses.
-pub const NS: &str = "ps";
+pub(crate) const NS: &str = "ps";
 /// The payload limit the suite configures on `ps`.
-pub const MAX_PAYLOAD: usize = 64 * 1024;
+pub(crate) const MAX_PAYLOAD: usize = 64 * 1024;
 /// The per-subscriber buffer the suite configures: small so slowness shows
 /// fast, yet above [`BATCH`]. A batch reaches the proxy as one burst, and an
 /// at-most-once subscriber's buffer takes a burst whole or drops its oldest
 /// messages, however fast the subscriber reads.
-pub const SUBSCRIBER_BUFFER: usize = 64;
+pub(crate) const SUBSCRIBER_BUFFER: usize = 64;
 /// The size of the batch the suite publishes and expects whole.
 const BATCH: usize = 50;
 const _: () = assert!(BATCH <= SUBSCRIBER_BUFFER);
 const WAIT: Duration = Duration::from_secs(10);
 
-pub type PsClient = PubSubClient<InterceptedService<Channel, NamespaceHeader>>;
+pub(crate) type PsClient = PubSubClient<InterceptedService<Channel, NamespaceHeader>>;
 
 /// A proxy serving namespace `ps`, and whatever backend server it needs.
-pub struct PubSubEnv {
+pub(crate) struct PubSubEnv {
     pub proxy: Proxy,
     /// Backend delivers at least once, with durable subscribers.
     pub durable: bool,
@@ -42,14 +42,14 @@ pub struct PubSubEnv {
 }
 
 impl PubSubEnv {
-    pub async fn client(&self) -> PsClient {
+    pub(crate) async fn client(&self) -> PsClient {
         PubSubClient::with_interceptor(self.proxy.channel().await, NamespaceHeader::new(NS))
             .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
     }
 }
 
 /// A builder with the suite's `ps` namespace on the given backend.
-pub fn with_ps_namespace(builder: ProxyBuilder, backend_and_config: &str) -> ProxyBuilder {
+pub(crate) fn with_ps_namespace(builder: ProxyBuilder, backend_and_config: &str) -> ProxyBuilder {
     builder.namespace(&format!(
         "{{name: {NS}, pattern: pubsub, {backend_and_config}, limits: {{max_value_bytes: {MAX_PAYLOAD}, subscriber_buffer: {SUBSCRIBER_BUFFER}}}}}"
     ))
@@ -91,7 +91,7 @@ macro_rules! pubsub_suite {
     };
 }
 
-pub async fn publish(ps: &mut PsClient, topic: &str, payload: &[u8]) -> String {
+pub(crate) async fn publish(ps: &mut PsClient, topic: &str, payload: &[u8]) -> String {
     ps.publish(PublishRequest {
         topic: topic.into(),
         payload: payload.to_vec(),
@@ -103,7 +103,11 @@ pub async fn publish(ps: &mut PsClient, topic: &str, payload: &[u8]) -> String {
     .message_id
 }
 
-pub async fn subscribe(ps: &mut PsClient, topic: &str, subscriber_id: &str) -> Streaming<Message> {
+pub(crate) async fn subscribe(
+    ps: &mut PsClient,
+    topic: &str,
+    subscriber_id: &str,
+) -> Streaming<Message> {
     ps.subscribe(SubscribeRequest {
         topic: topic.into(),
         subscriber_id: subscriber_id.into(),
@@ -115,7 +119,7 @@ pub async fn subscribe(ps: &mut PsClient, topic: &str, subscriber_id: &str) -> S
 }
 
 /// The next message within `WAIT`.
-pub async fn next(stream: &mut Streaming<Message>) -> Message {
+pub(crate) async fn next(stream: &mut Streaming<Message>) -> Message {
     tokio::time::timeout(WAIT, stream.message())
         .await
         .expect("a message within the wait")
@@ -133,7 +137,7 @@ async fn silent(stream: &mut Streaming<Message>, quiet: Duration) -> bool {
     }
 }
 
-pub async fn subscriber_sees_id_payload_metadata_and_timestamp(env: &PubSubEnv) {
+pub(crate) async fn subscriber_sees_id_payload_metadata_and_timestamp(env: &PubSubEnv) {
     let mut ps = env.client().await;
     let mut stream = subscribe(&mut ps, "orders.created", "s1").await;
     let before = std::time::SystemTime::now()
@@ -188,15 +192,15 @@ async fn fan_out(env: &PubSubEnv, subscribers: usize) {
     }
 }
 
-pub async fn fan_out_to_three_subscribers(env: &PubSubEnv) {
+pub(crate) async fn fan_out_to_three_subscribers(env: &PubSubEnv) {
     fan_out(env, 3).await;
 }
 
-pub async fn fan_out_to_a_hundred_subscribers(env: &PubSubEnv) {
+pub(crate) async fn fan_out_to_a_hundred_subscribers(env: &PubSubEnv) {
     fan_out(env, 100).await;
 }
 
-pub async fn order_per_publisher_is_kept(env: &PubSubEnv) {
+pub(crate) async fn order_per_publisher_is_kept(env: &PubSubEnv) {
     let mut ps = env.client().await;
     let mut stream = subscribe(&mut ps, "ordered", "s").await;
     for i in 0..10u8 {
@@ -207,7 +211,7 @@ pub async fn order_per_publisher_is_kept(env: &PubSubEnv) {
     }
 }
 
-pub async fn cancelling_the_stream_stops_delivery(env: &PubSubEnv) {
+pub(crate) async fn cancelling_the_stream_stops_delivery(env: &PubSubEnv) {
     let mut ps = env.client().await;
     let stream = subscribe(&mut ps, "cancel", "gone").await;
     let mut witness = subscribe(&mut ps, "cancel", "witness").await;
@@ -232,7 +236,7 @@ pub async fn cancelling_the_stream_stops_delivery(env: &PubSubEnv) {
     assert_eq!(next(&mut witness).await.payload, b"after");
 }
 
-pub async fn unsubscribe_stops_delivery(env: &PubSubEnv) {
+pub(crate) async fn unsubscribe_stops_delivery(env: &PubSubEnv) {
     let mut ps = env.client().await;
     let mut stream = subscribe(&mut ps, "unsub", "leaver").await;
     publish(&mut ps, "unsub", b"before").await;
@@ -269,7 +273,7 @@ pub async fn unsubscribe_stops_delivery(env: &PubSubEnv) {
     assert!(!again, "unsubscribing twice finds nothing the second time");
 }
 
-pub async fn a_slow_subscriber_never_blocks_the_others(env: &PubSubEnv) {
+pub(crate) async fn a_slow_subscriber_never_blocks_the_others(env: &PubSubEnv) {
     let mut ps = env.client().await;
     // Never read: the slow one. It has a connection of its own, as separate
     // applications do: HTTP/2 flow control would otherwise let a stream the
@@ -327,7 +331,7 @@ pub async fn a_slow_subscriber_never_blocks_the_others(env: &PubSubEnv) {
     }
 }
 
-pub async fn wildcards_match_tokens(env: &PubSubEnv) {
+pub(crate) async fn wildcards_match_tokens(env: &PubSubEnv) {
     let mut ps = env.client().await;
     let mut one = subscribe(&mut ps, "orders.*", "one").await;
     let mut rest = subscribe(&mut ps, "orders.>", "rest").await;
@@ -340,7 +344,7 @@ pub async fn wildcards_match_tokens(env: &PubSubEnv) {
     assert!(silent(&mut one, Duration::from_millis(200)).await);
 }
 
-pub async fn bad_topics_and_payloads_are_invalid(env: &PubSubEnv) {
+pub(crate) async fn bad_topics_and_payloads_are_invalid(env: &PubSubEnv) {
     let mut ps = env.client().await;
     for topic in ["", "a..b", "with space", "orders.*"] {
         let err = ps
@@ -381,7 +385,7 @@ pub async fn bad_topics_and_payloads_are_invalid(env: &PubSubEnv) {
 
 /// Metadata and subscriber ids follow one rule set whatever the backend;
 /// refusals name the field and never echo a huge input.
-pub async fn bad_metadata_and_subscriber_ids_are_invalid(env: &PubSubEnv) {
+pub(crate) async fn bad_metadata_and_subscriber_ids_are_invalid(env: &PubSubEnv) {
     let mut ps = env.client().await;
     let huge_key = "k".repeat(60_000);
     for (what, key, value) in [
@@ -438,7 +442,7 @@ fn numbered(topic: &str, i: usize) -> PublishRequest {
     }
 }
 
-pub async fn a_batch_arrives_complete_in_order_with_its_ids(env: &PubSubEnv) {
+pub(crate) async fn a_batch_arrives_complete_in_order_with_its_ids(env: &PubSubEnv) {
     let mut ps = env.client().await;
     let mut stream = subscribe(&mut ps, "batch.orders", "batcher").await;
     // Reading while the batch is published, as a live subscriber does.
@@ -480,7 +484,7 @@ pub async fn a_batch_arrives_complete_in_order_with_its_ids(env: &PubSubEnv) {
     }
 }
 
-pub async fn an_invalid_batch_publishes_nothing(env: &PubSubEnv) {
+pub(crate) async fn an_invalid_batch_publishes_nothing(env: &PubSubEnv) {
     let mut ps = env.client().await;
     let mut stream = subscribe(&mut ps, "batch.bad", "watcher").await;
     let valid =
@@ -528,7 +532,7 @@ pub async fn an_invalid_batch_publishes_nothing(env: &PubSubEnv) {
     );
 }
 
-pub async fn the_delivery_is_in_the_publishers_trace(env: &PubSubEnv) {
+pub(crate) async fn the_delivery_is_in_the_publishers_trace(env: &PubSubEnv) {
     let mut ps = env.client().await;
     let mut stream = subscribe(&mut ps, "traced", "t").await;
     let response = ps
@@ -586,7 +590,7 @@ fn trace_of(traceparent: &str) -> &str {
     parts[1]
 }
 
-pub async fn subscriptions_survive_a_pattern_restart(env: &PubSubEnv) {
+pub(crate) async fn subscriptions_survive_a_pattern_restart(env: &PubSubEnv) {
     let mut ps = env.client().await;
     let mut stream = subscribe(&mut ps, "durable.topic", "survivor").await;
     let before = env.proxy.pattern(NS).await.pid;
@@ -617,7 +621,7 @@ pub async fn subscriptions_survive_a_pattern_restart(env: &PubSubEnv) {
     assert_eq!(got.payload, b"after restart");
 }
 
-pub async fn unacknowledged_messages_are_redelivered(env: &PubSubEnv) {
+pub(crate) async fn unacknowledged_messages_are_redelivered(env: &PubSubEnv) {
     let mut ps = env.client().await;
     if !env.durable {
         eprintln!("skipped: this backend delivers at most once (no \"ack\" capability)");
@@ -674,7 +678,7 @@ pub async fn unacknowledged_messages_are_redelivered(env: &PubSubEnv) {
     assert_eq!(acked, 1);
 }
 
-pub async fn keyvalue_calls_on_a_pubsub_namespace_are_unimplemented(env: &PubSubEnv) {
+pub(crate) async fn keyvalue_calls_on_a_pubsub_namespace_are_unimplemented(env: &PubSubEnv) {
     let err = env
         .proxy
         .kv(NS)

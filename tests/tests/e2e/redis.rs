@@ -20,7 +20,7 @@ use crate::keyvalue::{KvEnv, NS, with_kv_namespace};
 
 /// Setup for the KeyValue suite on Redis: a server of its own, kept alive
 /// by the env.
-pub async fn kv_env(builder: ProxyBuilder) -> KvEnv {
+pub(crate) async fn kv_env(builder: ProxyBuilder) -> KvEnv {
     let server = RedisServer::start().await;
     let backend = format!("backend: redis, config: {{address: {}}}", server.url());
     let proxy = with_kv_namespace(builder, &backend).start().await;

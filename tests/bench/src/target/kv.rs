@@ -30,12 +30,12 @@ const POPULATE_CONCURRENCY: u64 = 32;
 const MEMSTORE_DEFAULT_MAX_KEYS: u64 = 100_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Get(u64),
     Set(u64),
 }
 
-pub struct KvTarget {
+pub(crate) struct KvTarget {
     settings: KvSettings,
     value: Vec<u8>,
     /// The Redis of `--backend redis`, once it is up.
@@ -43,7 +43,7 @@ pub struct KvTarget {
 }
 
 impl KvTarget {
-    pub fn new(settings: KvSettings) -> Self {
+    pub(crate) fn new(settings: KvSettings) -> Self {
         let value = (0..settings.value_size)
             .map(|i| b'a' + (i % 26) as u8)
             .collect();
@@ -54,21 +54,21 @@ impl KvTarget {
         }
     }
 
-    pub fn backend(&self) -> Backend {
+    pub(crate) fn backend(&self) -> Backend {
         self.settings.backend
     }
 
-    pub fn set_redis_url(&mut self, url: &str) {
+    pub(crate) fn set_redis_url(&mut self, url: &str) {
         self.redis_url = Some(url.to_string());
     }
 
-    pub fn redis_url(&self) -> Option<&str> {
+    pub(crate) fn redis_url(&self) -> Option<&str> {
         self.redis_url.as_deref()
     }
 
     /// `prism-redis` on Redis, else `prism-memstore` (the flags refuse NATS
     /// for KeyValue).
-    pub fn pattern_binary(&self) -> &'static str {
+    pub(crate) fn pattern_binary(&self) -> &'static str {
         match self.settings.backend {
             Backend::Redis => "prism-redis",
             Backend::Memstore | Backend::Nats => "prism-memstore",
@@ -82,11 +82,11 @@ impl KvTarget {
 
     /// The config of the pattern run by hand on the `pattern` path; `None`:
     /// its defaults.
-    pub fn pattern_config(&self) -> Option<serde_json::Value> {
+    pub(crate) fn pattern_config(&self) -> Option<serde_json::Value> {
         (self.settings.backend == Backend::Redis).then(|| self.redis_config())
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let get = (self.settings.get_ratio * 100.0).round();
         let backend = self.settings.backend.title();
         format!(
@@ -98,7 +98,7 @@ impl KvTarget {
     }
 
     /// The operation of request `seq`.
-    pub fn op(&self, seq: u64) -> Op {
+    pub(crate) fn op(&self, seq: u64) -> Op {
         let key = splitmix64(seq) % self.settings.keys;
         // 53 random bits as a fraction in [0, 1).
         let draw = (splitmix64(seq ^ 0x5bd1_e995_5bd1_e995) >> 11) as f64 / (1u64 << 53) as f64;
@@ -109,11 +109,11 @@ impl KvTarget {
         }
     }
 
-    pub fn key(index: u64) -> String {
+    pub(crate) fn key(index: u64) -> String {
         format!("bench-{index:010}")
     }
 
-    pub fn proxy_config_yaml(&self, namespace: &str) -> String {
+    pub(crate) fn proxy_config_yaml(&self, namespace: &str) -> String {
         // A JSON string is a valid YAML double-quoted scalar, and a JSON
         // object a valid YAML flow mapping.
         let name = serde_json::to_string(namespace).expect("a string serializes");
@@ -129,7 +129,7 @@ impl KvTarget {
         )
     }
 
-    pub fn floor_routes(&self) -> Routes {
+    pub(crate) fn floor_routes(&self) -> Routes {
         Routes::new(
             KeyValueServer::new(FloorKv {
                 value: self.value.clone(),
@@ -139,7 +139,7 @@ impl KvTarget {
         )
     }
 
-    pub async fn call(&self, pool: &GrpcPool, req: Req) -> Result<(), &'static str> {
+    pub(crate) async fn call(&self, pool: &GrpcPool, req: Req) -> Result<(), &'static str> {
         let mut client = client(pool.channel(req.conn));
         let result = match self.op(req.seq) {
             Op::Get(key) => client
@@ -161,7 +161,7 @@ impl KvTarget {
     }
 
     /// The same operation as [`KvTarget::call`] as a Redis GET or SET.
-    pub async fn call_redis(&self, pool: &RedisPool, req: Req) -> Result<(), &'static str> {
+    pub(crate) async fn call_redis(&self, pool: &RedisPool, req: Req) -> Result<(), &'static str> {
         let mut conn = pool.connection(req.conn);
         let command = match self.op(req.seq) {
             Op::Get(key) => {
@@ -189,7 +189,7 @@ impl KvTarget {
 
     /// SETs every key of the key space straight into Redis, a few dozen at
     /// a time.
-    pub async fn populate_redis(&self, pool: &RedisPool) -> Result<(), BenchError> {
+    pub(crate) async fn populate_redis(&self, pool: &RedisPool) -> Result<(), BenchError> {
         let keys = self.settings.keys;
         let mut tasks = JoinSet::new();
         for lane in 0..POPULATE_CONCURRENCY.min(keys) {
@@ -219,7 +219,7 @@ impl KvTarget {
     }
 
     /// Sets every key of the key space, a few dozen at a time.
-    pub async fn populate(&self, pool: &GrpcPool) -> Result<(), BenchError> {
+    pub(crate) async fn populate(&self, pool: &GrpcPool) -> Result<(), BenchError> {
         let keys = self.settings.keys;
         let mut tasks = JoinSet::new();
         for lane in 0..POPULATE_CONCURRENCY.min(keys) {

@@ -17,9 +17,9 @@
 //! Modules: [`stamp`] (payload layout, clock), [`tally`] (per-subscriber
 //! counts and the summary), [`subscriber`] (the subscriber tasks).
 
-pub mod stamp;
-pub mod subscriber;
-pub mod tally;
+pub(crate) mod stamp;
+pub(crate) mod subscriber;
+pub(crate) mod tally;
 
 use std::{
     collections::HashMap,
@@ -31,7 +31,7 @@ use prism_proto::{
     limits::MAX_MESSAGE_BYTES,
     pubsub::v1::{PublishBatchRequest, PublishRequest, pub_sub_client::PubSubClient},
 };
-pub use stamp::STAMP_BYTES;
+pub(crate) use stamp::STAMP_BYTES;
 use tonic::transport::Channel;
 
 use self::{
@@ -49,14 +49,14 @@ use crate::{
 };
 
 /// The most messages one `PublishBatch` may carry.
-pub const MAX_BATCH: usize = 1000;
+pub(crate) const MAX_BATCH: usize = 1000;
 /// How long the subscribers may take to show they are subscribed.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// After load: how long no subscriber may receive anything before what is
 /// missing counts as lost.
 const QUIET: Duration = Duration::from_millis(500);
 
-pub struct PubsubTarget {
+pub(crate) struct PubsubTarget {
     settings: PubsubSettings,
     payloads: Payloads,
     clock: Clock,
@@ -65,7 +65,7 @@ pub struct PubsubTarget {
 }
 
 impl PubsubTarget {
-    pub fn new(settings: PubsubSettings) -> Self {
+    pub(crate) fn new(settings: PubsubSettings) -> Self {
         Self {
             payloads: Payloads::new(settings.payload_size),
             settings,
@@ -74,25 +74,25 @@ impl PubsubTarget {
         }
     }
 
-    pub fn backend(&self) -> Backend {
+    pub(crate) fn backend(&self) -> Backend {
         self.settings.backend
     }
 
-    pub fn subscribers(&self) -> usize {
+    pub(crate) fn subscribers(&self) -> usize {
         self.settings.subscribers
     }
 
-    pub fn set_nats_url(&mut self, url: &str) {
+    pub(crate) fn set_nats_url(&mut self, url: &str) {
         self.nats_url = Some(url.to_string());
     }
 
-    pub fn nats_url(&self) -> Option<&str> {
+    pub(crate) fn nats_url(&self) -> Option<&str> {
         self.nats_url.as_deref()
     }
 
     /// `prism-nats` on NATS, else `prism-memstore` (the flags refuse Redis
     /// for PubSub).
-    pub fn pattern_binary(&self) -> &'static str {
+    pub(crate) fn pattern_binary(&self) -> &'static str {
         match self.settings.backend {
             Backend::Nats => "prism-nats",
             Backend::Memstore | Backend::Redis => "prism-memstore",
@@ -109,11 +109,11 @@ impl PubsubTarget {
 
     /// The config of the pattern run by hand on the `pattern` path; `None`:
     /// its defaults.
-    pub fn pattern_config(&self) -> Option<serde_json::Value> {
+    pub(crate) fn pattern_config(&self) -> Option<serde_json::Value> {
         (self.settings.backend == Backend::Nats).then(|| self.nats_config())
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let s = &self.settings;
         let (call, plural) = match (s.batch, s.subscribers) {
             (1, n) => ("unary Publish".to_string(), if n == 1 { "" } else { "s" }),
@@ -131,7 +131,7 @@ impl PubsubTarget {
         )
     }
 
-    pub fn proxy_config_yaml(&self, namespace: &str) -> String {
+    pub(crate) fn proxy_config_yaml(&self, namespace: &str) -> String {
         // A JSON string is a valid YAML double-quoted scalar, and a JSON
         // object a valid YAML flow mapping.
         let name = serde_json::to_string(namespace).expect("a string serializes");
@@ -146,7 +146,7 @@ impl PubsubTarget {
 
     /// Opens the subscribers over `subscribers` (one connection each) and
     /// waits until each has received a probe published over `publishers`.
-    pub async fn prepare(
+    pub(crate) async fn prepare(
         &self,
         publishers: &Transport,
         subscribers: &Transport,
@@ -193,7 +193,7 @@ impl PubsubTarget {
     /// Sends publish call `req` (its `batch` messages); on success in the
     /// measured window, notes them as published. A failure is the name of
     /// its status code.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         transport: &Transport,
         session: &Session,
@@ -283,7 +283,7 @@ fn client(channel: Channel) -> PubSubClient<Channel> {
 
 /// One path's PubSub run: its subscribers, its measured window, and the
 /// messages published in it.
-pub struct Session {
+pub(crate) struct Session {
     clock: Clock,
     window: Arc<Window>,
     /// Messages of the publish calls that succeeded in the measured window.
@@ -294,14 +294,14 @@ pub struct Session {
 
 impl Session {
     /// Messages sent (open loop: due) from `measure_start` on are measured.
-    pub fn begin(&self, measure_start: Instant) {
+    pub(crate) fn begin(&self, measure_start: Instant) {
         self.window.set(self.clock.ns(measure_start));
     }
 
     /// Waits for the last deliveries (at most `timeout`), stops the
     /// subscribers, and adds up what they received. `publish_elapsed`: from
     /// the window's start to the last publish reply.
-    pub async fn finish(
+    pub(crate) async fn finish(
         &self,
         publish_elapsed: Duration,
         timeout: Duration,

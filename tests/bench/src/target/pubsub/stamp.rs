@@ -7,13 +7,13 @@ use std::time::Instant;
 
 /// Bytes of the payload the stamp takes: the sequence number, then the send
 /// time, both little-endian `u64`.
-pub const STAMP_BYTES: usize = 16;
+pub(crate) const STAMP_BYTES: usize = 16;
 /// The sequence number of probe messages, which only show that a subscriber
 /// is subscribed and are never counted.
 const PROBE_SEQ: u64 = u64::MAX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp {
+pub(crate) struct Stamp {
     pub seq: u64,
     /// Open loop: the intended send time of the publish call that carried
     /// it; closed loop: its actual send time.
@@ -21,19 +21,19 @@ pub struct Stamp {
 }
 
 impl Stamp {
-    pub fn probe() -> Self {
+    pub(crate) fn probe() -> Self {
         Self {
             seq: PROBE_SEQ,
             sent_ns: 0,
         }
     }
 
-    pub fn is_probe(&self) -> bool {
+    pub(crate) fn is_probe(&self) -> bool {
         self.seq == PROBE_SEQ
     }
 
     /// The stamp at the start of `payload`, if it is long enough to hold one.
-    pub fn read(payload: &[u8]) -> Option<Self> {
+    pub(crate) fn read(payload: &[u8]) -> Option<Self> {
         let seq = payload.get(..8)?.try_into().ok()?;
         let sent = payload.get(8..STAMP_BYTES)?.try_into().ok()?;
         Some(Self {
@@ -50,19 +50,19 @@ impl Stamp {
 
 /// Builds payloads of one size: a stamp, then filler.
 #[derive(Debug, Clone)]
-pub struct Payloads {
+pub(crate) struct Payloads {
     template: Vec<u8>,
 }
 
 impl Payloads {
     /// Payloads of `size` bytes; `size` must be at least [`STAMP_BYTES`].
-    pub fn new(size: usize) -> Self {
+    pub(crate) fn new(size: usize) -> Self {
         assert!(size >= STAMP_BYTES, "a payload holds at least its stamp");
         let template = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
         Self { template }
     }
 
-    pub fn make(&self, stamp: Stamp) -> Vec<u8> {
+    pub(crate) fn make(&self, stamp: Stamp) -> Vec<u8> {
         let mut payload = self.template.clone();
         stamp.write(&mut payload);
         payload
@@ -71,7 +71,7 @@ impl Payloads {
 
 /// Nanoseconds since one instant, the base every stamp of a run counts from.
 #[derive(Debug, Clone, Copy)]
-pub struct Clock {
+pub(crate) struct Clock {
     base: Instant,
 }
 
@@ -82,18 +82,18 @@ impl Default for Clock {
 }
 
 impl Clock {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             base: Instant::now(),
         }
     }
 
     /// `at` as nanoseconds since the base (0 for anything before it).
-    pub fn ns(&self, at: Instant) -> u64 {
+    pub(crate) fn ns(&self, at: Instant) -> u64 {
         at.saturating_duration_since(self.base).as_nanos() as u64
     }
 
-    pub fn now_ns(&self) -> u64 {
+    pub(crate) fn now_ns(&self) -> u64 {
         self.ns(Instant::now())
     }
 }

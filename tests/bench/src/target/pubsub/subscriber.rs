@@ -29,7 +29,7 @@ use crate::{BenchError, stats::code_name, transport::Transport};
 /// When the measured window starts, on the stamps' clock; messages sent
 /// before it are warm-up. Unset (nothing measured) until load begins.
 #[derive(Debug)]
-pub struct Window(AtomicU64);
+pub(crate) struct Window(AtomicU64);
 
 impl Default for Window {
     fn default() -> Self {
@@ -38,15 +38,15 @@ impl Default for Window {
 }
 
 impl Window {
-    pub fn set(&self, start_ns: u64) {
+    pub(crate) fn set(&self, start_ns: u64) {
         self.0.store(start_ns, Ordering::Release);
     }
 
-    pub fn start_ns(&self) -> u64 {
+    pub(crate) fn start_ns(&self) -> u64 {
         self.0.load(Ordering::Acquire)
     }
 
-    pub fn is_measured(&self, sent_ns: u64) -> bool {
+    pub(crate) fn is_measured(&self, sent_ns: u64) -> bool {
         sent_ns >= self.start_ns()
     }
 }
@@ -106,7 +106,7 @@ impl Source {
     }
 }
 
-pub struct Subscribers {
+pub(crate) struct Subscribers {
     progress: Vec<Arc<Progress>>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<Outcome>>,
@@ -116,7 +116,7 @@ impl Subscribers {
     /// Subscribes to `topic` once per connection of `transport` (gRPC: the
     /// PubSub service; NATS: the subject `topic`) and starts counting.
     /// Fails with [`BenchError::Subscribe`] when a subscription is refused.
-    pub async fn open(
+    pub(crate) async fn open(
         transport: &Transport,
         topic: &str,
         clock: Clock,
@@ -185,16 +185,12 @@ impl Subscribers {
         })
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.progress.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.progress.is_empty()
-    }
-
     /// How many have received a probe; fails when a stream has ended.
-    pub fn subscribed(&self) -> Result<usize, BenchError> {
+    pub(crate) fn subscribed(&self) -> Result<usize, BenchError> {
         if self
             .progress
             .iter()
@@ -215,7 +211,7 @@ impl Subscribers {
     /// Polls until every subscriber has received `expected` measured
     /// messages, or none has received anything for `quiet` (the rest are
     /// lost), or `deadline`.
-    pub async fn wait_delivered(&self, expected: u64, quiet: Duration, deadline: Instant) {
+    pub(crate) async fn wait_delivered(&self, expected: u64, quiet: Duration, deadline: Instant) {
         let total = || -> u64 {
             self.progress
                 .iter()
@@ -244,7 +240,7 @@ impl Subscribers {
     }
 
     /// Stops every subscriber (which unsubscribes) and returns what each saw.
-    pub async fn stop(self) -> Vec<Outcome> {
+    pub(crate) async fn stop(self) -> Vec<Outcome> {
         let _ = self.stop.send(true);
         let mut outcomes = Vec::with_capacity(self.tasks.len());
         for task in self.tasks {

@@ -21,14 +21,14 @@ const MAX_SEQ: u64 = 1 << 30;
 
 /// A set of sequence numbers, as a bitset that grows to the largest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SeqSet {
+pub(crate) struct SeqSet {
     words: Vec<u64>,
     len: u64,
 }
 
 impl SeqSet {
     /// Adds `seq`; false when it was there already.
-    pub fn insert(&mut self, seq: u64) -> bool {
+    pub(crate) fn insert(&mut self, seq: u64) -> bool {
         let (word, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
         if word >= self.words.len() {
             self.words.resize(word + 1, 0);
@@ -40,28 +40,25 @@ impl SeqSet {
     }
 
     /// Adds `start..start + count`.
-    pub fn insert_range(&mut self, start: u64, count: u64) {
+    pub(crate) fn insert_range(&mut self, start: u64, count: u64) {
         for seq in start..start + count {
             self.insert(seq);
         }
     }
 
-    pub fn contains(&self, seq: u64) -> bool {
+    #[cfg(test)]
+    pub(crate) fn contains(&self, seq: u64) -> bool {
         self.words
             .get((seq / 64) as usize)
             .is_some_and(|w| w & (1u64 << (seq % 64)) != 0)
     }
 
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// How many of `self` are not in `other`.
-    pub fn count_not_in(&self, other: &SeqSet) -> u64 {
+    pub(crate) fn count_not_in(&self, other: &SeqSet) -> u64 {
         self.words
             .iter()
             .enumerate()
@@ -72,7 +69,7 @@ impl SeqSet {
 
 /// What one subscriber received.
 #[derive(Debug, Clone, Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// Publish→deliver latency of measured messages (first deliveries).
     pub latency: Recorder,
     /// Measured messages received.
@@ -91,7 +88,7 @@ pub struct Tally {
 
 /// What one delivery was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
+pub(crate) enum Delivery {
     Probe,
     Warmup,
     Measured,
@@ -103,7 +100,7 @@ impl Tally {
     /// Counts a delivery of `payload` that arrived at `received_ns`.
     /// Messages sent at or after `window_ns` are measured; `dropped_before`
     /// is what the server said it dropped before this one.
-    pub fn receive(
+    pub(crate) fn receive(
         &mut self,
         payload: &[u8],
         dropped_before: u64,
@@ -142,7 +139,7 @@ impl Tally {
 /// One subscriber's tally and, if its stream ended before it was stopped,
 /// the gRPC code and message it ended with.
 #[derive(Debug, Clone, Default)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub tally: Tally,
     pub error: Option<(&'static str, String)>,
 }
@@ -151,7 +148,7 @@ pub struct Outcome {
 /// that succeeded in the measured window; `publish_elapsed_s`: from the
 /// window's start to the last such reply; `window_ns`: the window's start on
 /// the stamps' clock.
-pub fn summarize(
+pub(crate) fn summarize(
     outcomes: &[Outcome],
     acked: &SeqSet,
     publish_elapsed_s: f64,
