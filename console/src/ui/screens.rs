@@ -10,30 +10,22 @@
 
 use std::path::PathBuf;
 
-use ratatui::{
-    Terminal, backend::TestBackend, buffer::Buffer, crossterm::event::KeyCode, style::Style,
-};
+use ratatui::{buffer::Buffer, style::Style};
 
-use super::render;
+use super::tests::{self, cache_detail};
 use crate::{
     app::App,
-    event::{Action, ActionOutcome, Connection, Event, Pids},
-    model::{Bucket, HealthStatus, Latency, LogEvent, ProxyInfo, Snapshot, State},
+    event::{Action, ActionOutcome, Event, Pids},
+    model::{HealthStatus, LogEvent, ProxyInfo, Snapshot, State},
     update::{
-        tests::{connected, key, options, pattern, press},
+        tests::{connected, disconnect, options, pattern, press},
         update,
     },
-    view::View,
 };
 
 /// The screen's characters, every style reset.
 fn draw(app: &App, width: u16, height: u16) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    let view = View::build(app);
-    terminal
-        .draw(|frame| render(frame, &view))
-        .expect("draw into the test backend");
-    let mut buffer = terminal.backend().buffer().clone();
+    let mut buffer = tests::draw(app, width, height);
     buffer.set_style(buffer.area, Style::reset());
     buffer
 }
@@ -129,35 +121,7 @@ fn table() -> App {
 /// `cache` opened, with its latency and two of its events (and one of
 /// another namespace's, which it does not show).
 fn detail() -> App {
-    let mut app = connected(options());
-    update(&mut app, key(KeyCode::Enter));
-    let latency = Latency {
-        namespace: "cache".to_string(),
-        window_seconds: 60,
-        count: 64,
-        mean_us: 300.0,
-        p50_us: 200,
-        p90_us: 300,
-        p99_us: 900,
-        max_us: 1000,
-        buckets: [(128, 10), (256, 50), (512, 3), (1024, 1)]
-            .map(|(upper_bound_us, count)| Bucket {
-                upper_bound_us,
-                count,
-            })
-            .to_vec(),
-        rps: 1.1,
-        rps_history: vec![0, 1, 2, 3, 2, 1],
-        ..Default::default()
-    };
-    update(
-        &mut app,
-        Event::Latency {
-            namespace: "cache".to_string(),
-            operation: String::new(),
-            result: Ok(latency),
-        },
-    );
+    let mut app = cache_detail();
     for (timestamp_ms, kind, reason) in [
         (950_000, "PATTERN_STARTED", "pid 199 serving"),
         (990_000, "PATTERN_RESTARTED", "pid 199 → 200: operator"),
@@ -201,13 +165,7 @@ fn confirm() -> App {
 /// The proxy went away: the last known rows stay, marked so.
 fn disconnected() -> App {
     let mut app = connected(options());
-    update(
-        &mut app,
-        Event::Connection(Connection::Disconnected {
-            error: "connection refused".to_string(),
-            retry_at_ms: 1_003_000,
-        }),
-    );
+    disconnect(&mut app, "connection refused", 1_003_000);
     press(&mut app, "r");
     app
 }
