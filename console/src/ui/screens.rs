@@ -12,11 +12,11 @@ use std::path::PathBuf;
 
 use ratatui::{buffer::Buffer, style::Style};
 
-use super::tests::{self, cache_detail};
+use super::tests::{self, cache_detail, sick_and_failed};
 use crate::{
     app::App,
     event::{Action, ActionOutcome, Event, Pids},
-    model::{HealthStatus, LogEvent, ProxyInfo, Snapshot, State},
+    model::{LogEvent, ProxyInfo, Snapshot},
     update::{
         tests::{connected, disconnect, options, pattern, press},
         update,
@@ -81,11 +81,7 @@ fn assert_screen(name: &str, app: &App, width: u16, height: u16) {
 /// The table with every state a row can be in, and a finished action.
 fn table() -> App {
     let mut app = connected(options());
-    let mut sick = pattern("orders", 300, 0.5);
-    sick.health.status = HealthStatus::Unhealthy;
-    let mut failed = pattern("zeta", 0, 0.0);
-    failed.state = State::Failed;
-    failed.health.status = HealthStatus::Degraded;
+    let (sick, mut failed) = sick_and_failed(0.5);
     failed.traffic = None;
     failed.restart_count = 5;
     let mut cache = pattern("cache", 200, 1234.5);

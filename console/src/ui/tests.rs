@@ -12,7 +12,7 @@ use super::{render, table::columns_for};
 use crate::{
     app::{App, Column, KEY_BINDINGS, Options},
     event::{Action, ActionOutcome, Event, Pids},
-    model::{Bucket, HealthStatus, Latency, LogEvent, RpcError, State},
+    model::{Bucket, HealthStatus, Latency, LogEvent, Pattern, RpcError, State},
     update::{
         tests::{connected, disconnect, key, options, pattern, press, snapshot},
         update,
@@ -71,13 +71,19 @@ fn find_in_row(buf: &Buffer, row_key: &str, needle: &str) -> (u16, u16) {
     (line[..prefix].chars().count() as u16, y)
 }
 
-fn mixed_health() -> App {
-    let mut app = connected(options());
-    let mut sick = pattern("orders", 300, 0.0);
+/// `orders` UNHEALTHY at `orders_rps`, and `zeta` FAILED and DEGRADED.
+pub(super) fn sick_and_failed(orders_rps: f64) -> (Pattern, Pattern) {
+    let mut sick = pattern("orders", 300, orders_rps);
     sick.health.status = HealthStatus::Unhealthy;
     let mut failed = pattern("zeta", 0, 0.0);
     failed.state = State::Failed;
     failed.health.status = HealthStatus::Degraded;
+    (sick, failed)
+}
+
+fn mixed_health() -> App {
+    let mut app = connected(options());
+    let (sick, failed) = sick_and_failed(0.0);
     update(
         &mut app,
         snapshot(vec![pattern("default", 100, 5.0), sick, failed]),
