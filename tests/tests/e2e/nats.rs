@@ -555,14 +555,7 @@ async fn bad_requests_are_invalid_argument_naming_the_field() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented);
-    let err = pubsub
-        .unsubscribe(UnsubscribeRequest {
-            topic: "t".into(),
-            subscriber_id: String::new(),
-        })
-        .await
-        .unwrap_err();
-    assert_invalid_field(&err, "subscriber_id", "an empty id");
+    crate::validation::an_empty_subscriber_id_is_refused(&mut pubsub).await;
     assert_eq!(
         pattern.health().await.status(),
         HealthStatus::Healthy,

@@ -107,14 +107,7 @@ async fn memstore_refuses_what_nats_refuses() {
             .expect_err(what);
         assert_invalid_field(&err, "subscriber_id", what);
     }
-    let err = ps
-        .unsubscribe(UnsubscribeRequest {
-            topic: "t".into(),
-            subscriber_id: String::new(),
-        })
-        .await
-        .unwrap_err();
-    assert_invalid_field(&err, "subscriber_id", "an empty id");
+    an_empty_subscriber_id_is_refused(&mut ps).await;
     // What every backend takes, MemStore takes.
     ps.publish(PublishRequest {
         topic: "t".into(),
@@ -123,6 +116,19 @@ async fn memstore_refuses_what_nats_refuses() {
     })
     .await
     .expect("valid metadata is published");
+}
+
+/// Unsubscribing an empty subscriber id from topic `t` is INVALID_ARGUMENT
+/// naming the field, whichever pattern `ps` reaches.
+pub async fn an_empty_subscriber_id_is_refused(ps: &mut PubSubClient<Channel>) {
+    let err = ps
+        .unsubscribe(UnsubscribeRequest {
+            topic: "t".into(),
+            subscriber_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_invalid_field(&err, "subscriber_id", "an empty id");
 }
 
 /// One unary call to `path` whose body is `bytes` as they are, not an
