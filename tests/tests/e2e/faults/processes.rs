@@ -4,6 +4,16 @@
 
 use super::*;
 
+/// A [`strict_proxy`] serving namespace `default` on MemStore, healthy.
+async fn strict_default() -> (Proxy, PatternInfo) {
+    let proxy = strict_proxy()
+        .namespace("{name: default, pattern: keyvalue, backend: memstore}")
+        .start()
+        .await;
+    let before = proxy.wait_healthy("default").await;
+    (proxy, before)
+}
+
 /// A proxy from `builder` whose KeyValue namespace `namespace` runs
 /// `binary`, once that namespace is FAILED with a last error containing
 /// `error`.
@@ -67,11 +77,7 @@ async fn a_crash_looping_namespace_is_failed_then_heals_once_its_binary_is_fixed
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_pattern_is_restarted_and_calls_recover() {
-    let proxy = strict_proxy()
-        .namespace("{name: default, pattern: keyvalue, backend: memstore}")
-        .start()
-        .await;
-    let before = proxy.wait_healthy("default").await;
+    let (proxy, before) = strict_default().await;
     procs::signal(before.pid, libc::SIGSTOP);
     let after = proxy
         .wait_pattern("default", WAIT, "RUNNING on a new pid", |p| {
@@ -138,11 +144,7 @@ fn limit_open_files(pid: u32, soft: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spawns_that_fail_for_want_of_file_descriptors_heal_once_there_are_some() {
-    let proxy = strict_proxy()
-        .namespace("{name: default, pattern: keyvalue, backend: memstore}")
-        .start()
-        .await;
-    let before = proxy.wait_healthy("default").await;
+    let (proxy, before) = strict_default().await;
     // Opened now: no new descriptor is needed to ask the proxy later.
     let admin = proxy.admin().await;
     let state = || {
