@@ -78,6 +78,14 @@ impl InProcess {
             .find(|p| p.namespace == namespace)
             .unwrap_or_else(|| panic!("namespace {namespace} is listed"))
     }
+
+    async fn wait_failed(&self, namespace: &str) -> PatternInfo {
+        eventually("the namespace to be FAILED", || async {
+            let p = self.pattern(namespace).await;
+            (p.state() == PatternState::Failed).then_some(p)
+        })
+        .await
+    }
 }
 
 impl Drop for InProcess {
@@ -140,11 +148,7 @@ async fn a_missing_binary_is_failed_with_its_path_and_its_calls_are_unavailable(
         "  - {name: default, pattern: keyvalue, backend: memstore, binary: /nonexistent/prism-memstore}\n",
     ))
     .await;
-    let failed = eventually("the namespace to be FAILED", || async {
-        let p = proxy.pattern("default").await;
-        (p.state() == PatternState::Failed).then_some(p)
-    })
-    .await;
+    let failed = proxy.wait_failed("default").await;
     assert!(
         failed.last_error.contains("/nonexistent/prism-memstore"),
         "the reason names the binary: {}",
@@ -163,11 +167,7 @@ async fn a_crash_looping_namespace_is_failed_and_still_retried() {
         "  - {name: loop, pattern: keyvalue, backend: memstore, binary: /bin/false}\n",
     ))
     .await;
-    let first = eventually("the namespace to be FAILED", || async {
-        let p = proxy.pattern("loop").await;
-        (p.state() == PatternState::Failed).then_some(p.restart_count)
-    })
-    .await;
+    let first = proxy.wait_failed("loop").await.restart_count;
     // FAILED is not the end: the supervisor keeps trying at the capped backoff.
     eventually("another retry after FAILED", || async {
         (proxy.pattern("loop").await.restart_count > first).then_some(())

@@ -11,7 +11,8 @@
 //! (process checks by PID), [`otlp`] (a real OTLP trace receiver), [`redis`]
 //! (a real `redis-server` on a free port), [`nats`] (a real `nats-server`
 //! with JetStream), [`pattern`] (a pattern binary driven directly, without
-//! a proxy), [`server`] (what the backend server processes share).
+//! a proxy), [`server`] (what the backend server processes share),
+//! [`refusal`] (what a refused request looks like).
 
 pub mod attack;
 pub mod bins;
@@ -21,10 +22,12 @@ pub mod pattern;
 pub mod procs;
 pub mod proxy;
 pub mod redis;
+pub mod refusal;
 pub mod server;
 pub mod wait;
 
 pub use self::redis::RedisServer;
 pub use nats::NatsServer;
 pub use proxy::{Proxy, ProxyBuilder};
+pub use refusal::assert_invalid_field;
 pub use wait::eventually;

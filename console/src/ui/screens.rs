@@ -10,30 +10,22 @@
 
 use std::path::PathBuf;
 
-use ratatui::{
-    Terminal, backend::TestBackend, buffer::Buffer, crossterm::event::KeyCode, style::Style,
-};
+use ratatui::{buffer::Buffer, style::Style};
 
-use super::render;
+use super::tests::{self, cache_detail, sick_and_failed};
 use crate::{
     app::App,
-    event::{Action, ActionOutcome, Connection, Event, Pids},
-    model::{Bucket, HealthStatus, Latency, LogEvent, ProxyInfo, Snapshot, State},
+    event::{Action, ActionOutcome, Event, Pids},
+    model::{LogEvent, ProxyInfo, Snapshot},
     update::{
-        tests::{connected, key, options, pattern, press},
+        tests::{connected, disconnect, options, pattern, press},
         update,
     },
-    view::View,
 };
 
 /// The screen's characters, every style reset.
 fn draw(app: &App, width: u16, height: u16) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
-    let view = View::build(app);
-    terminal
-        .draw(|frame| render(frame, &view))
-        .expect("draw into the test backend");
-    let mut buffer = terminal.backend().buffer().clone();
+    let mut buffer = tests::draw(app, width, height);
     buffer.set_style(buffer.area, Style::reset());
     buffer
 }
@@ -89,11 +81,7 @@ fn assert_screen(name: &str, app: &App, width: u16, height: u16) {
 /// The table with every state a row can be in, and a finished action.
 fn table() -> App {
     let mut app = connected(options());
-    let mut sick = pattern("orders", 300, 0.5);
-    sick.health.status = HealthStatus::Unhealthy;
-    let mut failed = pattern("zeta", 0, 0.0);
-    failed.state = State::Failed;
-    failed.health.status = HealthStatus::Degraded;
+    let (sick, mut failed) = sick_and_failed(0.5);
     failed.traffic = None;
     failed.restart_count = 5;
     let mut cache = pattern("cache", 200, 1234.5);
@@ -129,35 +117,7 @@ fn table() -> App {
 /// `cache` opened, with its latency and two of its events (and one of
 /// another namespace's, which it does not show).
 fn detail() -> App {
-    let mut app = connected(options());
-    update(&mut app, key(KeyCode::Enter));
-    let latency = Latency {
-        namespace: "cache".to_string(),
-        window_seconds: 60,
-        count: 64,
-        mean_us: 300.0,
-        p50_us: 200,
-        p90_us: 300,
-        p99_us: 900,
-        max_us: 1000,
-        buckets: [(128, 10), (256, 50), (512, 3), (1024, 1)]
-            .map(|(upper_bound_us, count)| Bucket {
-                upper_bound_us,
-                count,
-            })
-            .to_vec(),
-        rps: 1.1,
-        rps_history: vec![0, 1, 2, 3, 2, 1],
-        ..Default::default()
-    };
-    update(
-        &mut app,
-        Event::Latency {
-            namespace: "cache".to_string(),
-            operation: String::new(),
-            result: Ok(latency),
-        },
-    );
+    let mut app = cache_detail();
     for (timestamp_ms, kind, reason) in [
         (950_000, "PATTERN_STARTED", "pid 199 serving"),
         (990_000, "PATTERN_RESTARTED", "pid 199 → 200: operator"),
@@ -201,13 +161,7 @@ fn confirm() -> App {
 /// The proxy went away: the last known rows stay, marked so.
 fn disconnected() -> App {
     let mut app = connected(options());
-    update(
-        &mut app,
-        Event::Connection(Connection::Disconnected {
-            error: "connection refused".to_string(),
-            retry_at_ms: 1_003_000,
-        }),
-    );
+    disconnect(&mut app, "connection refused", 1_003_000);
     press(&mut app, "r");
     app
 }

@@ -11,16 +11,16 @@ use ratatui::{
 use super::{render, table::columns_for};
 use crate::{
     app::{App, Column, KEY_BINDINGS, Options},
-    event::{Action, ActionOutcome, Connection, Event, Pids},
-    model::{Bucket, HealthStatus, Latency, LogEvent, RpcError, State},
+    event::{Action, ActionOutcome, Event, Pids},
+    model::{Bucket, HealthStatus, Latency, LogEvent, Pattern, RpcError, State},
     update::{
-        tests::{connected, key, options, pattern, press, snapshot},
+        tests::{connected, disconnect, key, options, pattern, press, snapshot},
         update,
     },
     view::View,
 };
 
-fn draw(app: &App, width: u16, height: u16) -> Buffer {
+pub(super) fn draw(app: &App, width: u16, height: u16) -> Buffer {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
     let view = View::build(app);
     terminal
@@ -71,13 +71,19 @@ fn find_in_row(buf: &Buffer, row_key: &str, needle: &str) -> (u16, u16) {
     (line[..prefix].chars().count() as u16, y)
 }
 
-fn mixed_health() -> App {
-    let mut app = connected(options());
-    let mut sick = pattern("orders", 300, 0.0);
+/// `orders` UNHEALTHY at `orders_rps`, and `zeta` FAILED and DEGRADED.
+pub(super) fn sick_and_failed(orders_rps: f64) -> (Pattern, Pattern) {
+    let mut sick = pattern("orders", 300, orders_rps);
     sick.health.status = HealthStatus::Unhealthy;
     let mut failed = pattern("zeta", 0, 0.0);
     failed.state = State::Failed;
     failed.health.status = HealthStatus::Degraded;
+    (sick, failed)
+}
+
+fn mixed_health() -> App {
+    let mut app = connected(options());
+    let (sick, failed) = sick_and_failed(0.0);
     update(
         &mut app,
         snapshot(vec![pattern("default", 100, 5.0), sick, failed]),
@@ -132,7 +138,9 @@ fn column_choice_follows_the_width() {
     assert_eq!(tiny, [Column::Namespace, Column::Health]);
 }
 
-fn detail_with_latency() -> App {
+/// `cache` opened in the detail view, with its latency over the last
+/// minute: p50 200µs, p99 900µs, four buckets up to 1 ms.
+pub(super) fn cache_detail() -> App {
     let mut app = connected(options());
     update(&mut app, key(KeyCode::Enter));
     let latency = Latency {
@@ -162,6 +170,11 @@ fn detail_with_latency() -> App {
             result: Ok(latency),
         },
     );
+    app
+}
+
+fn detail_with_latency() -> App {
+    let mut app = cache_detail();
     update(
         &mut app,
         Event::LogEvent(LogEvent {
@@ -278,13 +291,7 @@ fn the_confirm_dialog_names_the_namespace_and_pid() {
 fn the_header_counts_down_to_the_next_attempt() {
     let mut app = connected(options());
     let retry_at_ms = app.now_ms + 2_500;
-    update(
-        &mut app,
-        Event::Connection(Connection::Disconnected {
-            error: "refused".to_string(),
-            retry_at_ms,
-        }),
-    );
+    disconnect(&mut app, "refused", retry_at_ms);
     let buf = draw(&app, 80, 24);
     let at = find(&buf, "○ disconnected, reconnecting in 3s")
         .unwrap_or_else(|| panic!("{}", screen(&buf)));

@@ -68,6 +68,17 @@ pub(crate) fn connected(options: Options) -> App {
     app
 }
 
+/// The connection lost with `error`; the next attempt at `retry_at_ms`.
+pub(crate) fn disconnect(app: &mut App, error: &str, retry_at_ms: i64) -> Vec<Command> {
+    update(
+        app,
+        Event::Connection(Connection::Disconnected {
+            error: error.to_string(),
+            retry_at_ms,
+        }),
+    )
+}
+
 pub(crate) fn key(code: KeyCode) -> Event {
     Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }
@@ -329,13 +340,7 @@ fn outcomes_land_in_the_status_line() {
 #[test]
 fn disconnect_keeps_the_last_snapshot_and_refuses_actions() {
     let mut app = connected(options());
-    update(
-        &mut app,
-        Event::Connection(Connection::Disconnected {
-            error: "connection refused".to_string(),
-            retry_at_ms: 1_003_000,
-        }),
-    );
+    disconnect(&mut app, "connection refused", 1_003_000);
     assert!(!app.is_connected());
     assert_eq!(names(&app).len(), 3, "last known state stays on screen");
     assert!(press(&mut app, "r").is_empty());
@@ -452,13 +457,7 @@ fn unimplemented_latency_is_not_asked_again_until_reconnect() {
     );
     assert!(update(&mut app, snapshot(vec![pattern("cache", 200, 1.0)])).is_empty());
 
-    update(
-        &mut app,
-        Event::Connection(Connection::Disconnected {
-            error: "gone".to_string(),
-            retry_at_ms: 0,
-        }),
-    );
+    disconnect(&mut app, "gone", 0);
     let commands = update(
         &mut app,
         Event::Connection(Connection::Connected(Feed::Stream)),

@@ -16,6 +16,18 @@ fn assert_names(yaml: &str, field: &str) {
     assert!(err.starts_with(field), "{yaml} → {err}");
 }
 
+/// Every duration under `supervisor:`.
+const DURATIONS: [&str; 8] = [
+    "ready_timeout_ms",
+    "health_interval_ms",
+    "health_timeout_ms",
+    "restart_backoff_initial_ms",
+    "restart_backoff_max_ms",
+    "stable_after_ms",
+    "shutdown_grace_ms",
+    "resubscribe_timeout_ms",
+];
+
 fn supervisor(field: &str, value: &str) -> String {
     format!("supervisor:\n  {field}: {value}\n")
 }
@@ -40,47 +52,28 @@ fn worker_threads_range_from_1_to_1024() {
 
 #[test]
 fn every_supervisor_duration_is_at_most_a_day() {
-    let fields = [
-        "ready_timeout_ms",
-        "health_interval_ms",
-        "health_timeout_ms",
-        "restart_backoff_initial_ms",
-        "restart_backoff_max_ms",
-        "stable_after_ms",
-        "shutdown_grace_ms",
-        "resubscribe_timeout_ms",
-    ];
-    for field in fields {
+    for field in DURATIONS {
         let name = format!("supervisor.{field}");
-        for bad in [MAX_DURATION_MS + 1, u64::MAX] {
-            let mut yaml = supervisor(field, &bad.to_string());
+        let yaml = |value: u64| {
+            let mut yaml = supervisor(field, &value.to_string());
             if field == "restart_backoff_initial_ms" {
                 // Otherwise the rule initial ≤ max would be what bites.
                 yaml.push_str(&format!("  restart_backoff_max_ms: {MAX_DURATION_MS}\n"));
             }
-            assert_names(&yaml, &name);
+            yaml
+        };
+        for bad in [MAX_DURATION_MS + 1, u64::MAX] {
+            assert_names(&yaml(bad), &name);
         }
-        let mut day = supervisor(field, &MAX_DURATION_MS.to_string());
-        if field == "restart_backoff_initial_ms" {
-            day.push_str(&format!("  restart_backoff_max_ms: {MAX_DURATION_MS}\n"));
-        }
-        Config::from_yaml(&day).unwrap_or_else(|e| panic!("{field}: a day is fine: {e}"));
+        Config::from_yaml(&yaml(MAX_DURATION_MS))
+            .unwrap_or_else(|e| panic!("{field}: a day is fine: {e}"));
     }
 }
 
 #[test]
 fn zero_is_refused_where_it_means_nothing() {
-    for field in [
-        "ready_timeout_ms",
-        "health_interval_ms",
-        "health_timeout_ms",
-        "restart_backoff_initial_ms",
-        "restart_backoff_max_ms",
-        "stable_after_ms",
-        "resubscribe_timeout_ms",
-        "unhealthy_threshold",
-        "max_consecutive_failures",
-    ] {
+    let durations = DURATIONS.into_iter().filter(|f| *f != "shutdown_grace_ms");
+    for field in durations.chain(["unhealthy_threshold", "max_consecutive_failures"]) {
         assert_names(&supervisor(field, "0"), &format!("supervisor.{field}"));
     }
     let c = Config::from_yaml(&supervisor("shutdown_grace_ms", "0")).unwrap();

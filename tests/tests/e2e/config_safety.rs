@@ -101,11 +101,6 @@ async fn empty_then_slow_full_write_never_removes_the_namespace() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn absurd_numbers_and_missing_addresses_exit_64_naming_the_field() {
-    // Hold the port: a proxy that bound before checking its config would
-    // fail with a bind error instead of 64.
-    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = held.local_addr().unwrap().to_string();
-    let dir = tempfile::tempdir().unwrap();
     let huge = u64::MAX;
     let cases = [
         ("worker_threads: 100000\n".to_string(), "worker_threads"),
@@ -138,14 +133,26 @@ async fn absurd_numbers_and_missing_addresses_exit_64_naming_the_field() {
             "namespaces[0].config.sweep_interval_ms",
         ),
     ];
+    assert_exit_64_naming(&cases, &["--metrics-listen", "off"]);
+}
+
+/// Starts `prism-proxy` (with `args`) on each config of `cases`, its listen
+/// and admin port held by another socket, and asserts it exits 64 naming
+/// the case's field without having served: a proxy that bound before
+/// checking its config would fail with a bind error instead.
+pub(crate) fn assert_exit_64_naming<Y: AsRef<str>>(cases: &[(Y, &str)], args: &[&str]) {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
     for (yaml, field) in cases {
+        let yaml = yaml.as_ref();
         let path = dir.path().join("prism.yaml");
-        std::fs::write(&path, &yaml).unwrap();
+        std::fs::write(&path, yaml).unwrap();
         let output = Command::new(bins::bin("prism-proxy"))
             .arg("--config")
             .arg(&path)
             .args(["--listen", &port, "--admin-listen", &port])
-            .args(["--metrics-listen", "off"])
+            .args(args)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);

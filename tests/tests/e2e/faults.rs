@@ -13,7 +13,7 @@
 
 use std::{
     future::Future,
-    path::Path,
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
@@ -25,7 +25,8 @@ use prism_proto::{
     pubsub::v1::{Message, PublishRequest, pub_sub_client::PubSubClient},
 };
 use prism_tests::{
-    NatsServer, Proxy, ProxyBuilder, RedisServer, bins, eventually, procs, proxy::NamespaceHeader,
+    NatsServer, Proxy, ProxyBuilder, RedisServer, bins, eventually, procs,
+    proxy::{KvClient, NamespaceHeader},
 };
 use tonic::{Code, Status, Streaming};
 
@@ -115,7 +116,7 @@ fn replace_binary(source: &Path, path: &Path) {
     std::fs::rename(&staged, path).expect("rename");
 }
 
-fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join(name);
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");

@@ -343,11 +343,6 @@ async fn patterns_exit_when_the_proxy_is_killed() {
 
 #[test]
 fn bad_config_exits_64_naming_the_field_before_binding() {
-    // Hold the port: a proxy that bound before checking its config would
-    // fail with a bind error instead of 64.
-    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = held.local_addr().unwrap().to_string();
-    let dir = tempfile::tempdir().unwrap();
     let cases = [
         (
             "namespaces:\n  - {name: a, pattern: keyvalue, backend: mongo}\n",
@@ -363,26 +358,12 @@ fn bad_config_exits_64_naming_the_field_before_binding() {
             "supervisor.max_consecutive_failures",
         ),
     ];
-    for (yaml, field) in cases {
-        let path = dir.path().join("prism.yaml");
-        std::fs::write(&path, yaml).unwrap();
-        let output = Command::new(bins::bin("prism-proxy"))
-            .arg("--config")
-            .arg(&path)
-            .args(["--listen", &port, "--admin-listen", &port])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(64), "{yaml}: {stderr}");
-        assert!(stderr.contains(field), "{field} not named in: {stderr}");
-        assert!(output.stdout.is_empty(), "nothing was listening");
-    }
+    crate::config_safety::assert_exit_64_naming(&cases, &[]);
     let output = Command::new(bins::bin("prism-proxy"))
         .args(["--listen", "not-an-address"])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(64));
-    drop(held);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

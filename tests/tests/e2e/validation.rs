@@ -12,7 +12,7 @@ use prism_proto::{
         PublishRequest, SubscribeRequest, UnsubscribeRequest, pub_sub_client::PubSubClient,
     },
 };
-use prism_tests::{Proxy, pattern::PatternProcess};
+use prism_tests::{Proxy, assert_invalid_field, pattern::PatternProcess, refusal::SHORT};
 use prost::bytes::{Buf, BufMut};
 use serde_json::json;
 use tonic::{
@@ -20,9 +20,6 @@ use tonic::{
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
     transport::Channel,
 };
-
-/// A reply whose message quotes client input stays this short.
-const SHORT: usize = 200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_namespace_name_is_not_found_in_a_short_reply() {
@@ -94,13 +91,7 @@ async fn memstore_refuses_what_nats_refuses() {
             })
             .await
             .expect_err(what);
-        assert_eq!(err.code(), Code::InvalidArgument, "{what}: {err:?}");
-        assert!(
-            err.message().starts_with("metadata: "),
-            "{what}: {}",
-            err.message()
-        );
-        assert!(err.message().len() < SHORT, "{what}: {}", err.message());
+        assert_invalid_field(&err, "metadata", what);
     }
     for (what, id) in [
         ("a newline", "worker\n1".to_string()),
@@ -114,26 +105,9 @@ async fn memstore_refuses_what_nats_refuses() {
             })
             .await
             .expect_err(what);
-        assert_eq!(err.code(), Code::InvalidArgument, "{what}: {err:?}");
-        assert!(
-            err.message().starts_with("subscriber_id: "),
-            "{what}: {}",
-            err.message()
-        );
+        assert_invalid_field(&err, "subscriber_id", what);
     }
-    let err = ps
-        .unsubscribe(UnsubscribeRequest {
-            topic: "t".into(),
-            subscriber_id: String::new(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::InvalidArgument);
-    assert!(
-        err.message().starts_with("subscriber_id: "),
-        "{}",
-        err.message()
-    );
+    an_empty_subscriber_id_is_refused(&mut ps).await;
     // What every backend takes, MemStore takes.
     ps.publish(PublishRequest {
         topic: "t".into(),
@@ -142,6 +116,19 @@ async fn memstore_refuses_what_nats_refuses() {
     })
     .await
     .expect("valid metadata is published");
+}
+
+/// Unsubscribing an empty subscriber id from topic `t` is INVALID_ARGUMENT
+/// naming the field, whichever pattern `ps` reaches.
+pub(crate) async fn an_empty_subscriber_id_is_refused(ps: &mut PubSubClient<Channel>) {
+    let err = ps
+        .unsubscribe(UnsubscribeRequest {
+            topic: "t".into(),
+            subscriber_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_invalid_field(&err, "subscriber_id", "an empty id");
 }
 
 /// One unary call to `path` whose body is `bytes` as they are, not an

@@ -60,9 +60,9 @@ async fn assert_untouched(proxy: &Proxy, namespace: &str, before: &PatternInfo) 
     assert_eq!(after.restart_count, before.restart_count);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_down_past_the_budget_fails_fast_then_heals_without_a_restart() {
-    let mut server = RedisServer::start().await;
+/// A proxy serving namespace `cache` on `server` with 300 ms timeouts,
+/// healthy, and its client, `k` set to `v` through it.
+async fn redis_setup(server: &RedisServer) -> (Proxy, PatternInfo, KvClient) {
     let proxy = strict_proxy()
         .namespace(&format!(
             "{{name: cache, pattern: keyvalue, backend: redis, config: {{address: {}, connect_timeout_ms: 300, command_timeout_ms: 300, health_timeout_ms: 300}}}}",
@@ -73,15 +73,22 @@ async fn redis_down_past_the_budget_fails_fast_then_heals_without_a_restart() {
     let before = proxy.wait_healthy("cache").await;
     let kv = proxy.kv("cache").await;
     kv.clone().set(set("k", b"v")).await.expect("Set");
+    (proxy, before, kv)
+}
+
+/// A Get of `k` that gives up after `deadline`.
+async fn get_k(mut kv: KvClient, deadline: Duration) -> Result<(), Status> {
+    let request = with_deadline(GetRequest { key: "k".into() }, deadline);
+    kv.get(request).await.map(drop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_past_the_budget_fails_fast_then_heals_without_a_restart() {
+    let mut server = RedisServer::start().await;
+    let (proxy, before, kv) = redis_setup(&server).await;
 
     server.kill();
-    let get = || {
-        let mut kv = kv.clone();
-        async move {
-            let request = with_deadline(GetRequest { key: "k".into() }, CALLER_DEADLINE);
-            kv.get(request).await.map(drop)
-        }
-    };
+    let get = || get_k(kv.clone(), CALLER_DEADLINE);
     let (messages, slowest) = hold_outage(&proxy, "cache", before.pid, FAIL_FAST, get).await;
     named_backend(&messages, "cache", "redis");
     let info = proxy.pattern("cache").await;
@@ -206,16 +213,7 @@ async fn jetstream_down_past_the_budget_fails_fast_then_heals_without_a_restart(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_redis_fails_calls_within_the_command_timeout_and_heals_on_sigcont() {
     let server = RedisServer::start().await;
-    let proxy = strict_proxy()
-        .namespace(&format!(
-            "{{name: cache, pattern: keyvalue, backend: redis, config: {{address: {}, connect_timeout_ms: 300, command_timeout_ms: 300, health_timeout_ms: 300}}}}",
-            server.url()
-        ))
-        .start()
-        .await;
-    let before = proxy.wait_healthy("cache").await;
-    let kv = proxy.kv("cache").await;
-    kv.clone().set(set("k", b"v")).await.expect("Set");
+    let (proxy, before, kv) = redis_setup(&server).await;
 
     // A stopped Redis keeps its socket open but never answers: only
     // timeouts tell. Until health notices (one 300 ms ping), a call waits for
@@ -223,23 +221,13 @@ async fn a_stopped_redis_fails_calls_within_the_command_timeout_and_heals_on_sig
     // 600 ms in all); after that calls fail at once naming Redis.
     let pid = server.pid().expect("running");
     procs::signal(pid, libc::SIGSTOP);
-    let get = || {
-        let mut kv = kv.clone();
-        async move {
-            let request = with_deadline(GetRequest { key: "k".into() }, CALLER_DEADLINE);
-            kv.get(request).await.map(drop)
-        }
-    };
+    let get = || get_k(kv.clone(), CALLER_DEADLINE);
     let (messages, slowest) = hold_outage(&proxy, "cache", before.pid, FAIL_FAST, get).await;
     named_backend(&messages, "cache", "redis");
 
     procs::signal(pid, libc::SIGCONT);
     let healed = time_to_heal("Get to succeed after SIGCONT", || {
-        let mut kv = kv.clone();
-        async move {
-            let request = with_deadline(GetRequest { key: "k".into() }, Duration::from_secs(1));
-            kv.get(request).await.map(drop)
-        }
+        get_k(kv.clone(), Duration::from_secs(1))
     })
     .await;
     eprintln!(

@@ -4,27 +4,46 @@
 
 use super::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_looping_namespace_is_failed_then_heals_once_its_binary_is_fixed() {
-    let dir = tempfile::tempdir().unwrap();
-    let binary = script(dir.path(), "prism-crashy", "exit 1");
+/// A [`strict_proxy`] serving namespace `default` on MemStore, healthy.
+async fn strict_default() -> (Proxy, PatternInfo) {
     let proxy = strict_proxy()
+        .namespace("{name: default, pattern: keyvalue, backend: memstore}")
+        .start()
+        .await;
+    let before = proxy.wait_healthy("default").await;
+    (proxy, before)
+}
+
+/// A proxy from `builder` whose KeyValue namespace `namespace` runs
+/// `binary`, once that namespace is FAILED with a last error containing
+/// `error`.
+async fn failed_namespace(
+    builder: ProxyBuilder,
+    namespace: &str,
+    binary: &Path,
+    error: &str,
+) -> (Proxy, PatternInfo) {
+    let proxy = builder
         .namespace(&format!(
-            "{{name: crashy, pattern: keyvalue, backend: memstore, binary: {}}}",
+            "{{name: {namespace}, pattern: keyvalue, backend: memstore, binary: {}}}",
             binary.display()
         ))
         .start()
         .await;
     let failed = proxy
-        .wait_pattern("crashy", WAIT, "FAILED", |p| {
+        .wait_pattern(namespace, WAIT, "FAILED", |p| {
             p.state() == PatternState::Failed
         })
         .await;
-    assert!(
-        failed.last_error.contains("exit code 1"),
-        "{}",
-        failed.last_error
-    );
+    assert!(failed.last_error.contains(error), "{}", failed.last_error);
+    (proxy, failed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_looping_namespace_is_failed_then_heals_once_its_binary_is_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = script(dir.path(), "prism-crashy", "exit 1");
+    let (proxy, failed) = failed_namespace(strict_proxy(), "crashy", &binary, "exit code 1").await;
     let err = proxy
         .kv("crashy")
         .await
@@ -58,11 +77,7 @@ async fn a_crash_looping_namespace_is_failed_then_heals_once_its_binary_is_fixed
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_pattern_is_restarted_and_calls_recover() {
-    let proxy = strict_proxy()
-        .namespace("{name: default, pattern: keyvalue, backend: memstore}")
-        .start()
-        .await;
-    let before = proxy.wait_healthy("default").await;
+    let (proxy, before) = strict_default().await;
     procs::signal(before.pid, libc::SIGSTOP);
     let after = proxy
         .wait_pattern("default", WAIT, "RUNNING on a new pid", |p| {
@@ -92,23 +107,7 @@ async fn an_operator_restart_of_a_failed_namespace_retries_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let binary = dir.path().join("prism-late");
     // FAILED is retried only every 30–60 s here, far beyond this test.
-    let proxy = budget_proxy(2, 60_000)
-        .namespace(&format!(
-            "{{name: late, pattern: keyvalue, backend: memstore, binary: {}}}",
-            binary.display()
-        ))
-        .start()
-        .await;
-    let failed = proxy
-        .wait_pattern("late", WAIT, "FAILED", |p| {
-            p.state() == PatternState::Failed
-        })
-        .await;
-    assert!(
-        failed.last_error.contains("not found"),
-        "{}",
-        failed.last_error
-    );
+    let (proxy, _) = failed_namespace(budget_proxy(2, 60_000), "late", &binary, "not found").await;
 
     replace_binary(&bins::bin("prism-memstore"), &binary);
     let asked = Instant::now();
@@ -145,11 +144,7 @@ fn limit_open_files(pid: u32, soft: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spawns_that_fail_for_want_of_file_descriptors_heal_once_there_are_some() {
-    let proxy = strict_proxy()
-        .namespace("{name: default, pattern: keyvalue, backend: memstore}")
-        .start()
-        .await;
-    let before = proxy.wait_healthy("default").await;
+    let (proxy, before) = strict_default().await;
     // Opened now: no new descriptor is needed to ask the proxy later.
     let admin = proxy.admin().await;
     let state = || {

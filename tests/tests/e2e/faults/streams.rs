@@ -3,36 +3,63 @@
 
 use super::*;
 
+/// A proxy serving the pubsub namespace from a MemStore that serves while
+/// a flag file exists and exits 1 at once after.
+struct Flaky {
+    proxy: Proxy,
+    flag: PathBuf,
+    pid: u32,
+    _dir: tempfile::TempDir,
+}
+
+impl Flaky {
+    /// Started from `builder`, once the namespace is healthy.
+    async fn start(builder: ProxyBuilder) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let flag = dir.path().join("healthy");
+        std::fs::write(&flag, "").unwrap();
+        let binary = script(
+            dir.path(),
+            "prism-flaky",
+            &format!(
+                "[ -e {} ] && exec {} \"$@\"\nexit 1",
+                flag.display(),
+                bins::bin("prism-memstore").display()
+            ),
+        );
+        let proxy = crate::pubsub::with_ps_namespace(
+            builder,
+            &format!("backend: memstore, binary: {}", binary.display()),
+        )
+        .start()
+        .await;
+        let pid = proxy.wait_healthy(crate::pubsub::NS).await.pid;
+        Self {
+            proxy,
+            flag,
+            pid,
+            _dir: dir,
+        }
+    }
+
+    /// Kills the pattern; every start of it from now on fails.
+    fn break_for_good(&self) {
+        std::fs::remove_file(&self.flag).unwrap();
+        procs::signal(self.pid, libc::SIGKILL);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_of_a_namespace_that_turns_failed_get_unavailable() {
-    let dir = tempfile::tempdir().unwrap();
-    let healthy = dir.path().join("healthy");
-    std::fs::write(&healthy, "").unwrap();
-    // Serves while the flag file exists, crashes at once after.
-    let binary = script(
-        dir.path(),
-        "prism-flaky",
-        &format!(
-            "[ -e {} ] && exec {} \"$@\"\nexit 1",
-            healthy.display(),
-            bins::bin("prism-memstore").display()
-        ),
-    );
-    let proxy = crate::pubsub::with_ps_namespace(
-        strict_proxy(),
-        &format!("backend: memstore, binary: {}", binary.display()),
-    )
-    .start()
-    .await;
-    let before = proxy.wait_healthy(crate::pubsub::NS).await;
-    let mut client = ps_client(&proxy).await;
+    let flaky = Flaky::start(strict_proxy()).await;
+    let proxy = &flaky.proxy;
+    let mut client = ps_client(proxy).await;
     let mut streams = Vec::new();
     for id in ["a", "b"] {
         streams.push(subscribe(&mut client, "t", id).await);
     }
 
-    std::fs::remove_file(&healthy).unwrap();
-    procs::signal(before.pid, libc::SIGKILL);
+    flaky.break_for_good();
     let failed_at = Instant::now();
     for mut stream in streams {
         let ended = end_of(&mut stream).await.expect("an error, not OK");
@@ -94,31 +121,14 @@ async fn subscribers_of_a_removed_namespace_get_unavailable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_no_pattern_takes_back_in_time_gets_unavailable() {
-    let dir = tempfile::tempdir().unwrap();
-    let healthy = dir.path().join("healthy");
-    std::fs::write(&healthy, "").unwrap();
-    let binary = script(
-        dir.path(),
-        "prism-flaky",
-        &format!(
-            "[ -e {} ] && exec {} \"$@\"\nexit 1",
-            healthy.display(),
-            bins::bin("prism-memstore").display()
-        ),
-    );
     // Restarting, never FAILED within the test: only the bound ends it.
-    let proxy = crate::pubsub::with_ps_namespace(
-        budget_proxy(1000, 300).supervisor("resubscribe_timeout_ms", "1000"),
-        &format!("backend: memstore, binary: {}", binary.display()),
-    )
-    .start()
-    .await;
-    let before = proxy.wait_healthy(crate::pubsub::NS).await;
-    let mut client = ps_client(&proxy).await;
+    let flaky =
+        Flaky::start(budget_proxy(1000, 300).supervisor("resubscribe_timeout_ms", "1000")).await;
+    let proxy = &flaky.proxy;
+    let mut client = ps_client(proxy).await;
     let mut stream = subscribe(&mut client, "t", "a").await;
 
-    std::fs::remove_file(&healthy).unwrap();
-    procs::signal(before.pid, libc::SIGKILL);
+    flaky.break_for_good();
     let lost = Instant::now();
     let ended = end_of(&mut stream).await.expect("an error, not OK");
     let took = lost.elapsed();
