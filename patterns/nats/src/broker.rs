@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use async_nats::{ConnectOptions, HeaderMap, connection::State};
+use async_nats::{ConnectOptions, connection::State};
 use prism_proto::pubsub::v1::Message;
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_stream::{Stream, wrappers::WatchStream};
@@ -26,7 +26,7 @@ use crate::{
     config::{Credentials, NatsConfig},
     delivery::{self, Outlet, Stats},
     error::NatsError,
-    headers,
+    headers::{self, Outgoing},
     jetstream::JetStream,
     link::{Link, Online},
     subscriptions::{Key, Registry},
@@ -64,15 +64,6 @@ pub(crate) struct Publish {
     pub topic: String,
     pub payload: Vec<u8>,
     pub metadata: HashMap<String, String>,
-}
-
-/// A message ready for NATS: the subject its topic maps to, the headers
-/// (metadata, id, time, trace context) and the payload.
-#[derive(Debug, Clone)]
-pub(crate) struct Outgoing {
-    pub subject: String,
-    pub headers: HeaderMap,
-    pub payload: Vec<u8>,
 }
 
 /// A validated Subscribe.

@@ -2,7 +2,8 @@
 //! application's metadata, Prism's own fields (`prism-message-id`,
 //! `prism-timestamp-ms`, `Nats-Msg-Id` for JetStream de-duplication) and the
 //! W3C trace context, plus the carriers the OpenTelemetry propagator reads
-//! and writes through. Pure functions.
+//! and writes through, and [`Outgoing`], a message ready to publish, which
+//! both the core and the JetStream paths send. Pure functions.
 
 use std::{collections::HashMap, str::FromStr};
 
@@ -10,6 +11,15 @@ use async_nats::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::propagation::{Extractor, Injector};
 
 use crate::error::NatsError;
+
+/// A message ready for NATS: the subject its topic maps to, the headers
+/// (metadata, id, time, trace context) and the payload.
+#[derive(Debug, Clone)]
+pub(crate) struct Outgoing {
+    pub subject: String,
+    pub headers: HeaderMap,
+    pub payload: Vec<u8>,
+}
 
 pub(crate) const MESSAGE_ID: &str = "prism-message-id";
 pub(crate) const TIMESTAMP_MS: &str = "prism-timestamp-ms";

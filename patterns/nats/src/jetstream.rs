@@ -28,10 +28,10 @@ use async_nats::jetstream::{
 use tokio::sync::{Mutex, Semaphore, watch};
 
 use crate::{
-    broker::Outgoing,
     config::NatsConfig,
     delivery::{self, Exit, Outlet},
     error::NatsError,
+    headers::Outgoing,
     link::Online,
     topic::{self, Subjects},
 };
