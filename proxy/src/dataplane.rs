@@ -16,7 +16,12 @@ use tonic::{
 };
 use tracing::{Instrument, Span};
 
-use crate::{channel::PatternChannel, config::PatternKind, error::ProxyError, state::ProxyState};
+use crate::{
+    channel::PatternChannel,
+    config::PatternKind,
+    error::{self, ProxyError},
+    state::ProxyState,
+};
 
 pub(crate) const NAMESPACE_HEADER: &str = tracing_grpc::NAMESPACE_HEADER;
 pub(crate) const DEFAULT_NAMESPACE: &str = "default";
@@ -63,7 +68,7 @@ where
         tracing_grpc::record_status(&span, code, Side::Client);
         response
             .map(|r| Response::new(r.into_inner()))
-            .map_err(|status| from_pattern(namespace.name(), status))
+            .map_err(|status| error::from_pattern(namespace.name(), status))
     }
     .await;
     let code = result
@@ -107,25 +112,6 @@ pub(crate) fn client_span<T>(
     span
 }
 
-/// A status the pattern sent passes through (code, message and details, not
-/// the pattern's own headers); one the transport made up (the connection
-/// broke, the process died) means the pattern is unreachable.
-pub(crate) fn from_pattern(namespace: &str, status: Status) -> Status {
-    if std::error::Error::source(&status).is_some() {
-        ProxyError::PatternUnreachable {
-            namespace: namespace.to_string(),
-            reason: status.message().to_string(),
-        }
-        .into()
-    } else {
-        Status::with_details(
-            status.code(),
-            status.message(),
-            status.details().to_vec().into(),
-        )
-    }
-}
-
 /// The namespace a call names in `x-prism-namespace` (default `default`).
 pub(crate) fn namespace_of(metadata: &MetadataMap) -> Result<&str, ProxyError> {
     match metadata.get(NAMESPACE_HEADER) {
@@ -163,7 +149,6 @@ pub(crate) fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tonic::Code;
 
     fn metadata(pairs: &[(&'static str, &'static str)]) -> MetadataMap {
         let mut m = MetadataMap::new();
@@ -198,19 +183,5 @@ mod tests {
         assert_eq!(t("10x"), None);
         assert_eq!(t("m"), None);
         assert_eq!(t("123456789m"), None, "more than 8 digits");
-    }
-
-    #[test]
-    fn pattern_statuses_pass_through_but_transport_errors_are_unavailable() {
-        let own = from_pattern("default", Status::not_found("key not found"));
-        assert_eq!(own.code(), Code::NotFound);
-        let broken = Status::from_error(Box::new(std::io::Error::other("connection reset")));
-        let mapped = from_pattern("default", broken);
-        assert_eq!(mapped.code(), Code::Unavailable);
-        assert!(
-            mapped.message().contains("`default`"),
-            "{}",
-            mapped.message()
-        );
     }
 }

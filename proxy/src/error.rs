@@ -145,6 +145,25 @@ impl From<ProxyError> for Status {
     }
 }
 
+/// A status the pattern sent passes through (code, message and details, not
+/// the pattern's own headers); one the transport made up (the connection
+/// broke, the process died) means the pattern is unreachable.
+pub(crate) fn from_pattern(namespace: &str, status: Status) -> Status {
+    if std::error::Error::source(&status).is_some() {
+        ProxyError::PatternUnreachable {
+            namespace: namespace.to_string(),
+            reason: status.message().to_string(),
+        }
+        .into()
+    } else {
+        Status::with_details(
+            status.code(),
+            status.message(),
+            status.details().to_vec().into(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,5 +317,19 @@ mod tests {
         assert_eq!(status.code(), Code::NotFound);
         assert!(status.message().len() < 100, "{}", status.message());
         assert!(status.message().contains('…'), "{}", status.message());
+    }
+
+    #[test]
+    fn pattern_statuses_pass_through_but_transport_errors_are_unavailable() {
+        let own = from_pattern("default", Status::not_found("key not found"));
+        assert_eq!(own.code(), Code::NotFound);
+        let broken = Status::from_error(Box::new(std::io::Error::other("connection reset")));
+        let mapped = from_pattern("default", broken);
+        assert_eq!(mapped.code(), Code::Unavailable);
+        assert!(
+            mapped.message().contains("`default`"),
+            "{}",
+            mapped.message()
+        );
     }
 }

@@ -29,7 +29,7 @@ use crate::{
     channel::PatternChannel,
     config::PatternKind,
     dataplane,
-    error::ProxyError,
+    error::{self, ProxyError},
     namespace::{Namespace, State},
     state::ProxyState,
     subscriptions::{Buffer, Policy},
@@ -227,7 +227,7 @@ async fn open(
         .subscribe(request)
         .await
         .map(Response::into_inner)
-        .map_err(|status| dataplane::from_pattern(namespace.name(), status))
+        .map_err(|status| error::from_pattern(namespace.name(), status))
 }
 
 /// Moves messages from the pattern into the buffer until the client leaves;
@@ -258,7 +258,7 @@ async fn pump(
             Err(status) => status,
         };
         if !retryable(&ended) {
-            buffer.fail(dataplane::from_pattern(namespace.name(), ended));
+            buffer.fail(error::from_pattern(namespace.name(), ended));
             return;
         }
         tracing::debug!(namespace = namespace.name(), topic = %subscribe.topic, reason = %ended.message(), "subscribing again");
