@@ -59,8 +59,10 @@ pub const MAX_DEPTH: usize = 5;
 pub const MAX_CLAUSES: usize = 20;
 /// Longest `$regex` pattern accepted, in bytes.
 pub const MAX_REGEX_BYTES: usize = 512;
-/// Most memory one compiled `$regex` may take, in bytes.
-pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+/// Most memory one compiled `$regex` may take, in bytes: enough for
+/// `\w{20}` (Unicode classes are large; `(?-u:\w)` is far smaller), small
+/// enough that twenty of them in one filter stay modest.
+pub const REGEX_SIZE_LIMIT: usize = 1024 * 1024;
 
 /// A checked filter, ready to judge metadata.
 #[derive(Debug, Clone)]
