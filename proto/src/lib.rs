@@ -7,12 +7,14 @@
 //! Modules: [`lifecycle`], [`keyvalue`], [`pubsub`], [`admin`] (generated),
 //! [`codec`], [`field`] (the error and bounded quoting of client input),
 //! [`json`], [`limits`] (KeyValue), [`cursor`] (Scan cursors), [`topic`],
-//! [`publish`] (payload, metadata, subscriber ids), [`batch`].
+//! [`publish`] (payload, metadata, subscriber ids), [`batch`], [`filter`]
+//! (the registry's filter language).
 
 pub mod batch;
 pub mod codec;
 pub mod cursor;
 pub mod field;
+pub mod filter;
 pub mod json;
 pub mod limits;
 pub mod publish;
