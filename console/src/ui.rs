@@ -15,6 +15,7 @@ pub(crate) mod theme;
 use ratatui::{
     Frame,
     layout::{Constraint, Layout},
+    text::Span,
 };
 
 use crate::view::{Body, View};
@@ -37,6 +38,23 @@ pub(crate) fn render(frame: &mut Frame, view: &View) {
     }
 }
 
+/// The first of `variants` (fullest first) that fits in `width` cells, else
+/// the last, the shortest, which the renderer then cuts.
+pub(crate) fn fitting(variants: &[String], width: u16) -> &str {
+    variants
+        .iter()
+        .find(|v| cells(v) <= width)
+        .or(variants.last())
+        .map_or("", String::as_str)
+}
+
+/// How many cells `text` takes on screen.
+pub(crate) fn cells(text: &str) -> u16 {
+    u16::try_from(Span::raw(text).width()).unwrap_or(u16::MAX)
+}
+
+#[cfg(test)]
+mod narrow;
 #[cfg(test)]
 mod screens;
 #[cfg(test)]

@@ -56,8 +56,9 @@ pub(crate) struct View {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct HeaderView {
-    /// Where the console is attached.
-    pub proxy: String,
+    /// Where the console is attached, fullest wording first: the renderer
+    /// shows the first that fits beside the connection state.
+    pub proxy: Vec<String>,
     pub connection: Cell,
     pub totals: Vec<Cell>,
 }
@@ -116,7 +117,9 @@ pub(crate) struct EventRow {
 pub(crate) struct StatusView {
     /// The outcome of the last action, or the filter being typed.
     pub message: Option<Cell>,
-    pub hints: String,
+    /// The key hints, every hint first, then with the least useful ones
+    /// dropped: the renderer shows the first that fits beside the message.
+    pub hints: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,12 +145,20 @@ impl View {
 }
 
 fn header(app: &App) -> HeaderView {
+    let admin = format!("admin {}", app.options.admin);
+    // The admin address the console is attached to matters most, then the
+    // data address clients use; the version and the product name least.
     let proxy = match app.snapshot.as_ref().and_then(|s| s.proxy.as_ref()) {
-        Some(p) if !p.version.is_empty() => format!(
-            "prism-proxy {} · admin {} · data {}",
-            p.version, app.options.admin, p.listen
-        ),
-        _ => format!("prism-proxy · admin {}", app.options.admin),
+        Some(p) if !p.version.is_empty() => {
+            let data = format!("data {}", p.listen);
+            vec![
+                format!("prism-proxy {} · {admin} · {data}", p.version),
+                format!("proxy {} · {admin} · {data}", p.version),
+                format!("{admin} · {data}"),
+                admin,
+            ]
+        }
+        _ => vec![format!("prism-proxy · {admin}"), admin],
     };
     let connection = match &app.connection {
         Connection::Connecting => Cell::new("◌ connecting…", Tone::Warn),

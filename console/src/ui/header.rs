@@ -1,5 +1,5 @@
-//! The two header lines: brand, connection state and proxy address; then
-//! the totals.
+//! The two header lines: brand, connection state and proxy address (the
+//! fullest wording that fits); then the totals.
 
 use ratatui::{
     Frame,
@@ -9,7 +9,7 @@ use ratatui::{
     widgets::Paragraph,
 };
 
-use super::theme;
+use super::{fitting, theme};
 use crate::view::HeaderView;
 
 pub(crate) fn render(frame: &mut Frame, area: Rect, header: &HeaderView) {
@@ -20,13 +20,15 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, header: &HeaderView) {
             .bg(Color::Cyan)
             .add_modifier(Modifier::BOLD),
     );
-    let first = Line::from(vec![
+    let mut first = Line::from(vec![
         brand,
         Span::raw(" "),
         theme::span(&header.connection).add_modifier(Modifier::BOLD),
         Span::raw("  "),
-        Span::styled(header.proxy.as_str(), theme::style(crate::view::Tone::Dim)),
     ]);
+    let left = u16::try_from(first.width()).unwrap_or(u16::MAX);
+    let proxy = fitting(&header.proxy, area.width.saturating_sub(left));
+    first.push_span(Span::styled(proxy, theme::style(crate::view::Tone::Dim)));
     let mut second = vec![Span::raw(" ")];
     for (i, cell) in header.totals.iter().enumerate() {
         if i > 0 {

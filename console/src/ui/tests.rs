@@ -39,7 +39,7 @@ fn lines(buf: &Buffer) -> Vec<String> {
         .collect()
 }
 
-fn screen(buf: &Buffer) -> String {
+pub(super) fn screen(buf: &Buffer) -> String {
     lines(buf).join("\n")
 }
 

@@ -8,20 +8,53 @@ use crate::{
 };
 
 pub(crate) fn status(app: &App) -> StatusView {
-    let hints = match (&app.mode, &app.screen) {
-        (Mode::Filter, _) => "Enter keep · Esc clear",
-        (Mode::Confirm(_), _) => "y confirm · n cancel",
-        (Mode::Help, _) => "any key closes the help",
-        (Mode::Normal, Screen::Table) => "? help · / filter · s sort · Enter detail · q quit",
-        (Mode::Normal, Screen::Detail { .. }) => "? help · Esc back · o operation · q quit",
-    }
-    .to_string();
+    // Each hint with its rank: 0 always stays, higher ranks go first when
+    // the line is short (the help lists every key anyway).
+    let hints: &[(&str, u8)] = match (&app.mode, &app.screen) {
+        (Mode::Filter, _) => &[("Enter keep", 0), ("Esc clear", 0)],
+        (Mode::Confirm(_), _) => &[("y confirm", 0), ("n cancel", 0)],
+        (Mode::Help, _) => &[("any key closes the help", 0)],
+        (Mode::Normal, Screen::Table) => &[
+            ("? help", 0),
+            ("/ filter", 2),
+            ("s sort", 3),
+            ("Enter detail", 1),
+            ("q quit", 0),
+        ],
+        (Mode::Normal, Screen::Detail { .. }) => &[
+            ("? help", 0),
+            ("Esc back", 1),
+            ("o operation", 2),
+            ("q quit", 0),
+        ],
+    };
+    let hints = shrinking(hints);
     let message = if app.mode == Mode::Filter {
         Some(Cell::new(format!("/{}▏", app.filter), Tone::Accent))
     } else {
         app.status.as_ref().map(message)
     };
     StatusView { message, hints }
+}
+
+/// The hints joined, then again each time the highest remaining rank is
+/// dropped, down to the rank-0 hints alone.
+pub(crate) fn shrinking(hints: &[(&str, u8)]) -> Vec<String> {
+    let join = |max_rank: u8| {
+        hints
+            .iter()
+            .filter(|(_, rank)| *rank <= max_rank)
+            .map(|(hint, _)| *hint)
+            .collect::<Vec<_>>()
+            .join(" · ")
+    };
+    let mut ranks: Vec<u8> = hints.iter().map(|(_, rank)| *rank).collect();
+    ranks.sort_unstable_by(|a, b| b.cmp(a));
+    ranks.dedup();
+    if ranks.last() != Some(&0) {
+        ranks.push(0);
+    }
+    ranks.into_iter().map(join).collect()
 }
 
 /// "restart", "hot-reload".
@@ -90,6 +123,32 @@ mod tests {
 
     fn ns() -> String {
         "default".to_string()
+    }
+
+    #[test]
+    fn hints_shrink_by_rank_and_keep_rank_zero() {
+        let table = [
+            ("? help", 0),
+            ("/ filter", 2),
+            ("s sort", 3),
+            ("Enter detail", 1),
+            ("q quit", 0),
+        ];
+        assert_eq!(
+            shrinking(&table),
+            [
+                "? help · / filter · s sort · Enter detail · q quit",
+                "? help · / filter · Enter detail · q quit",
+                "? help · Enter detail · q quit",
+                "? help · q quit",
+            ]
+        );
+        assert_eq!(
+            shrinking(&[("y confirm", 0), ("n cancel", 0)]),
+            ["y confirm · n cancel"]
+        );
+        // Without a rank-0 hint the last choice is an empty line, not a panic.
+        assert_eq!(shrinking(&[("a", 1)]), ["a", ""]);
     }
 
     #[test]
