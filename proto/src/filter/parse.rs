@@ -13,7 +13,7 @@ const FIELD: &str = "filter";
 
 /// Operators that test one field, for a clearer refusal when one stands
 /// where a field name belongs.
-const FIELD_OPERATORS: &[&str] = &[
+pub(super) const FIELD_OPERATORS: &[&str] = &[
     "$eq",
     "$ne",
     "$lt",

@@ -6,29 +6,17 @@ use serde_json::{Map, Value, json};
 
 use crate::filter::Filter;
 
-const KEYS: &[&str] = &[
-    "a",
-    "b",
-    "a.b",
-    "",
-    "$eq",
-    "$ne",
-    "$lt",
-    "$lte",
-    "$gt",
-    "$gte",
-    "$in",
-    "$nin",
-    "$exists",
-    "$prefix",
-    "$suffix",
-    "$contains",
-    "$regex",
-    "$and",
-    "$or",
-    "$not",
-    "$bogus",
-];
+/// Keys a generated filter is built from: a few field names, the logical
+/// operators and one unknown one, besides every field operator.
+const OTHER_KEYS: &[&str] = &["a", "b", "a.b", "", "$and", "$or", "$not", "$bogus"];
+
+fn keys() -> Vec<&'static str> {
+    OTHER_KEYS
+        .iter()
+        .chain(crate::filter::parse::FIELD_OPERATORS)
+        .copied()
+        .collect()
+}
 
 fn scalar() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -47,7 +35,7 @@ fn scalar() -> impl Strategy<Value = Value> {
 /// that the parser is driven past its first check.
 fn json_value() -> impl Strategy<Value = Value> {
     let key = prop_oneof![
-        4 => proptest::sample::select(KEYS).prop_map(str::to_owned),
+        4 => proptest::sample::select(keys()).prop_map(str::to_owned),
         1 => ".{0,6}",
     ];
     scalar().prop_recursive(8, 64, 6, move |inner| {
