@@ -41,7 +41,9 @@ where
 {
     let started = Instant::now();
     let _in_flight = state.drain.enter()?;
-    let namespace = state.namespaces.get(namespace_of(request.metadata())?)?;
+    let namespace = state
+        .namespaces
+        .get(namespace_of(request.metadata().as_ref())?)?;
     let deadline = grpc_timeout(request.metadata());
     let result = async {
         let routed = namespace.route(kind)?;
@@ -113,8 +115,10 @@ pub(crate) fn client_span<T>(
 }
 
 /// The namespace a call names in `x-prism-namespace` (default `default`).
-pub(crate) fn namespace_of(metadata: &MetadataMap) -> Result<&str, ProxyError> {
-    match metadata.get(NAMESPACE_HEADER) {
+/// Takes the HTTP headers so the request-body bounds, which run before tonic
+/// has a `MetadataMap`, read the header by the same rule.
+pub(crate) fn namespace_of(headers: &http::HeaderMap) -> Result<&str, ProxyError> {
+    match headers.get(NAMESPACE_HEADER) {
         None => Ok(DEFAULT_NAMESPACE),
         Some(value) => match value.to_str() {
             Ok("") => Ok(DEFAULT_NAMESPACE),
@@ -160,13 +164,13 @@ mod tests {
 
     #[test]
     fn namespace_defaults_to_default() {
-        assert_eq!(namespace_of(&metadata(&[])).unwrap(), "default");
+        assert_eq!(namespace_of(metadata(&[]).as_ref()).unwrap(), "default");
         assert_eq!(
-            namespace_of(&metadata(&[(NAMESPACE_HEADER, "")])).unwrap(),
+            namespace_of(metadata(&[(NAMESPACE_HEADER, "")]).as_ref()).unwrap(),
             "default"
         );
         assert_eq!(
-            namespace_of(&metadata(&[(NAMESPACE_HEADER, "cache")])).unwrap(),
+            namespace_of(metadata(&[(NAMESPACE_HEADER, "cache")]).as_ref()).unwrap(),
             "cache"
         );
     }

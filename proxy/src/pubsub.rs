@@ -116,7 +116,7 @@ impl PubSub for PubSubProxy {
         let namespace = self
             .state
             .namespaces
-            .get(dataplane::namespace_of(request.metadata())?)?;
+            .get(dataplane::namespace_of(request.metadata().as_ref())?)?;
         let mut subscribe = request.into_inner();
         prism_proto::topic::check("topic", &subscribe.topic, true).map_err(ProxyError::from)?;
         publish::check_subscriber_id(&subscribe.subscriber_id, false).map_err(ProxyError::from)?;
@@ -167,7 +167,7 @@ impl PubSub for PubSubProxy {
         &self,
         request: Request<UnsubscribeRequest>,
     ) -> Result<Response<UnsubscribeResponse>, Status> {
-        let namespace = dataplane::namespace_of(request.metadata())?.to_string();
+        let namespace = dataplane::namespace_of(request.metadata().as_ref())?.to_string();
         let (topic, subscriber_id) = (
             request.get_ref().topic.clone(),
             request.get_ref().subscriber_id.clone(),

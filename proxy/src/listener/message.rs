@@ -183,15 +183,8 @@ impl<S> MessageBounds<S> {
         if !(service.starts_with("prism.keyvalue.") || service.starts_with("prism.pubsub.")) {
             return None;
         }
-        let name = match headers.get(dataplane::NAMESPACE_HEADER) {
-            None => dataplane::DEFAULT_NAMESPACE,
-            Some(value) => match value.to_str() {
-                Ok("") => dataplane::DEFAULT_NAMESPACE,
-                Ok(name) => name,
-                // The call itself answers a bad header or unknown namespace.
-                Err(_) => return None,
-            },
-        };
+        // The call itself answers a bad header or unknown namespace.
+        let name = dataplane::namespace_of(headers).ok()?;
         let namespace = self.state.namespaces.get(name).ok()?;
         let spec = namespace.spec();
         let (cap, rule) = message_cap(&spec.limits, method);
