@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "proto/prism/lifecycle/v1/lifecycle.proto",
     "proto/prism/keyvalue/v1/keyvalue.proto",
     "proto/prism/pubsub/v1/pubsub.proto",
+    "proto/prism/registry/v1/registry.proto",
     "proto/prism/admin/v1/admin.proto",
 ];
 

@@ -8,7 +8,8 @@
 //! [`codec`], [`field`] (the error and bounded quoting of client input),
 //! [`json`], [`limits`] (KeyValue), [`cursor`] (Scan cursors), [`topic`],
 //! [`publish`] (payload, metadata, subscriber ids), [`batch`], [`filter`]
-//! (the registry's filter language).
+//! (the registry's filter language), [`registry`] (the registry's rules, and
+//! its generated code in `registry::v1`).
 
 pub mod batch;
 pub mod codec;
@@ -18,6 +19,7 @@ pub mod filter;
 pub mod json;
 pub mod limits;
 pub mod publish;
+pub mod registry;
 pub mod topic;
 
 pub use field::FieldError;
