@@ -1,0 +1,147 @@
+//! The registry as a [`Pattern`]: Initialize builds both slots from the
+//! config, Start connects the messaging slot and starts the sweep, health
+//! joins both slots' states.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use prism_pattern_sdk::{ConfigError, Health, HealthStatus, Pattern, PatternMetadata};
+use tokio::task::JoinHandle;
+
+use crate::{
+    config::RegistryConfig,
+    error::Error,
+    slots::{Messaging, Registry, SlotState},
+};
+
+/// Both slots of a started namespace, shared by the service and the sweep.
+pub(crate) struct Slots {
+    pub config: RegistryConfig,
+    pub registry: Registry,
+    pub messaging: Messaging,
+}
+
+pub(crate) struct RegistryPattern {
+    slots: RwLock<Option<Arc<Slots>>>,
+    sweeper: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl RegistryPattern {
+    pub(crate) fn new() -> Self {
+        Self {
+            slots: RwLock::new(None),
+            sweeper: Mutex::new(None),
+        }
+    }
+
+    /// The slots, once Initialize has built them.
+    pub(crate) fn slots(&self) -> Result<Arc<Slots>, Error> {
+        self.slots
+            .read()
+            .expect("slots lock")
+            .clone()
+            .ok_or(Error::Lifecycle(
+                prism_pattern_sdk::LifecycleError::NotInitialized,
+            ))
+    }
+}
+
+/// Milliseconds since the Unix epoch: TTLs are wall-clock times so that
+/// processes sharing one Redis agree on them.
+pub(crate) fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Pattern for RegistryPattern {
+    fn metadata(&self) -> PatternMetadata {
+        PatternMetadata {
+            name: "multicast-registry".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            interfaces: vec!["prism.registry.v1.MulticastRegistry".into()],
+            capabilities: vec!["ttl".into(), "filters".into()],
+        }
+    }
+
+    async fn initialize(
+        &self,
+        namespace: &str,
+        config: serde_json::Value,
+    ) -> Result<(), ConfigError> {
+        let config = RegistryConfig::parse(config)?;
+        let registry = Registry::open(namespace, &config.registry, config.max_identities)?;
+        let messaging = Messaging::open(namespace, &config.messaging)?;
+        *self.slots.write().expect("slots lock") = Some(Arc::new(Slots {
+            config,
+            registry,
+            messaging,
+        }));
+        Ok(())
+    }
+
+    async fn start(&self) -> Result<(), tonic::Status> {
+        let slots = self.slots().map_err(tonic::Status::from)?;
+        slots.messaging.start().await.map_err(tonic::Status::from)?;
+        let interval = std::time::Duration::from_millis(slots.config.sweep_interval_ms);
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            loop {
+                tick.tick().await;
+                match slots.registry.sweep(now_ms()).await {
+                    Ok(expired) => {
+                        for identity in &expired {
+                            if let Err(err) = slots.messaging.forget(identity).await {
+                                tracing::debug!(%err, "could not drop an expired identity's inbox");
+                            }
+                        }
+                    }
+                    Err(err) => tracing::debug!(%err, "sweep failed; retried next tick"),
+                }
+            }
+        });
+        if let Some(old) = self.sweeper.lock().expect("sweeper lock").replace(task) {
+            old.abort();
+        }
+        Ok(())
+    }
+
+    async fn stop(&self) {
+        if let Some(task) = self.sweeper.lock().expect("sweeper lock").take() {
+            task.abort();
+        }
+        if let Ok(slots) = self.slots() {
+            slots.messaging.stop().await;
+        }
+    }
+
+    async fn health(&self) -> Health {
+        let Ok(slots) = self.slots() else {
+            return Health::new(HealthStatus::Unhealthy, "not initialized");
+        };
+        let registry = slots.registry.health().await;
+        let messaging = slots.messaging.health().await;
+        let mut health = match (&registry.state, &messaging.state) {
+            (SlotState::Unreachable { backend, reason }, _)
+            | (_, SlotState::Unreachable { backend, reason }) => {
+                Health::backend_unreachable(backend, reason.clone())
+            }
+            (SlotState::Degraded(why), _) | (_, SlotState::Degraded(why)) => {
+                Health::new(HealthStatus::Degraded, why.clone())
+            }
+            (SlotState::Ready, SlotState::Ready) => Health::healthy(),
+        };
+        health = health
+            .detail("registry.backend", slots.registry.backend())
+            .detail("messaging.backend", slots.messaging.backend());
+        for (slot, figures) in [
+            ("registry", registry.details),
+            ("messaging", messaging.details),
+        ] {
+            for (key, value) in figures {
+                health = health.detail(&format!("{slot}.{key}"), value);
+            }
+        }
+        health
+    }
+}
