@@ -6,6 +6,7 @@
 //! receiver is attached or not, concurrent register/unregister/multicast,
 //! and refusals of bad input.
 
+mod demo;
 pub(crate) mod envs;
 mod shared;
 
