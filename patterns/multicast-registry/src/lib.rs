@@ -9,9 +9,6 @@
 //! gRPC service), [`pattern`] (lifecycle hooks, the sweep, health),
 //! [`error`] (failures and their one map to gRPC status).
 
-// Removed once the service calls every slot method.
-#![allow(dead_code)]
-
 mod config;
 mod error;
 mod pattern;

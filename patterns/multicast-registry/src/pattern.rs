@@ -2,7 +2,10 @@
 //! config, Start connects the messaging slot and starts the sweep, health
 //! joins both slots' states.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{
+    Arc, Mutex, RwLock,
+    atomic::{AtomicU64, Ordering},
+};
 
 use prism_pattern_sdk::{ConfigError, Health, HealthStatus, Pattern, PatternMetadata};
 use tokio::task::JoinHandle;
@@ -20,9 +23,32 @@ pub(crate) struct Slots {
     pub messaging: Messaging,
 }
 
+/// What the service has done since the process started, for health.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Multicast calls that reached the fan-out.
+    pub multicasts: AtomicU64,
+    /// Per-identity results: DELIVERED, PENDING, and FAILED with TIMEOUT.
+    pub delivered: AtomicU64,
+    pub pending: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+impl Counters {
+    fn figures(&self) -> [(&'static str, u64); 4] {
+        [
+            ("multicasts", self.multicasts.load(Ordering::Relaxed)),
+            ("delivered", self.delivered.load(Ordering::Relaxed)),
+            ("pending", self.pending.load(Ordering::Relaxed)),
+            ("failed", self.failed.load(Ordering::Relaxed)),
+        ]
+    }
+}
+
 pub(crate) struct RegistryPattern {
     slots: RwLock<Option<Arc<Slots>>>,
     sweeper: Mutex<Option<JoinHandle<()>>>,
+    counters: Counters,
 }
 
 impl RegistryPattern {
@@ -30,7 +56,12 @@ impl RegistryPattern {
         Self {
             slots: RwLock::new(None),
             sweeper: Mutex::new(None),
+            counters: Counters::default(),
         }
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// The slots, once Initialize has built them.
@@ -141,6 +172,9 @@ impl Pattern for RegistryPattern {
             for (key, value) in figures {
                 health = health.detail(&format!("{slot}.{key}"), value);
             }
+        }
+        for (key, value) in self.counters.figures() {
+            health = health.detail(key, value);
         }
         health
     }

@@ -1,23 +1,46 @@
-//! `prism.registry.v1.MulticastRegistry` on the two slots. (Not built yet:
-//! every call is UNIMPLEMENTED.)
+//! `prism.registry.v1.MulticastRegistry` on the two slots. Every call is
+//! admitted by the lifecycle gate, checked by the rules `prism_proto`
+//! shares with the proxy, then served by the slots; every failure maps to a
+//! status in `error.rs`. The fan-out is in [`fanout`], the Receive stream
+//! in [`receive`].
 
-use std::{pin::Pin, sync::Arc};
+mod fanout;
+mod receive;
+
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::{Arc, atomic::Ordering},
+};
 
 use futures_util::Stream;
+use prism_observability::propagation;
 use prism_pattern_sdk::Gate;
-use prism_proto::registry::v1::{
-    EnumerateRequest, EnumerateResponse, GetRequest, GetResponse, InboxMessage, MulticastRequest,
-    MulticastResponse, ReceiveRequest, RegisterRequest, RegisterResponse, UnregisterRequest,
-    UnregisterResponse, multicast_registry_server::MulticastRegistry,
+use prism_proto::{
+    json,
+    registry::{
+        EnumerateQuery, MulticastOrder, Registration, check_identity, encode_cursor,
+        v1::{
+            DeliveryResult, DeliveryStatus, EnumerateRequest, EnumerateResponse, GetRequest,
+            GetResponse, Identity, InboxMessage, MulticastRequest, MulticastResponse,
+            ReceiveRequest, RegisterRequest, RegisterResponse, UnregisterRequest,
+            UnregisterResponse, multicast_registry_server::MulticastRegistry,
+        },
+    },
 };
+use rand::Rng;
 use tonic::{Request, Response, Status};
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::pattern::RegistryPattern;
+use crate::{
+    error::Error,
+    pattern::{RegistryPattern, Slots, now_ms},
+    slots::{Envelope, Record},
+};
 
 pub(crate) struct RegistryService {
-    #[allow(dead_code)]
     pattern: Arc<RegistryPattern>,
-    #[allow(dead_code)]
     gate: Gate,
 }
 
@@ -25,50 +48,204 @@ impl RegistryService {
     pub(crate) fn new(pattern: Arc<RegistryPattern>, gate: Gate) -> Self {
         Self { pattern, gate }
     }
+
+    /// The slots of a started namespace, once the gate admits the call.
+    fn admit(&self) -> Result<Arc<Slots>, Error> {
+        self.gate.check()?;
+        self.pattern.slots()
+    }
 }
 
 type InboxStream = Pin<Box<dyn Stream<Item = Result<InboxMessage, Status>> + Send>>;
+
+/// An identity as the client sees it; metadata only when asked for.
+fn identity(record: Record, include_metadata: bool) -> Identity {
+    Identity {
+        metadata: include_metadata.then(|| json::to_struct(&record.metadata)),
+        identity: record.identity,
+        registered_at_ms: record.registered_at_ms,
+        expires_at_ms: record.expires_at_ms.unwrap_or(0),
+    }
+}
+
+fn new_multicast_id() -> String {
+    format!("{:032x}", rand::rng().random::<u128>())
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
 
 #[tonic::async_trait]
 impl MulticastRegistry for RegistryService {
     async fn register(
         &self,
-        _request: Request<RegisterRequest>,
+        request: Request<RegisterRequest>,
     ) -> Result<Response<RegisterResponse>, Status> {
-        Err(Status::unimplemented("Register is not built yet"))
+        let slots = self.admit()?;
+        let registration = Registration::from_request(request.get_ref()).map_err(Error::from)?;
+        let registered = slots.registry.register(&registration, now_ms()).await?;
+        Ok(Response::new(RegisterResponse {
+            registered_at_ms: registered.registered_at_ms,
+            expires_at_ms: registered.expires_at_ms.unwrap_or(0),
+            created: registered.created,
+        }))
     }
 
     async fn unregister(
         &self,
-        _request: Request<UnregisterRequest>,
+        request: Request<UnregisterRequest>,
     ) -> Result<Response<UnregisterResponse>, Status> {
-        Err(Status::unimplemented("Unregister is not built yet"))
+        let slots = self.admit()?;
+        let identity = &request.get_ref().identity;
+        check_identity(identity).map_err(Error::from)?;
+        let existed = slots.registry.unregister(identity, now_ms()).await?;
+        // Also when it had expired unswept: its pending messages go with it.
+        slots.messaging.forget(identity).await?;
+        Ok(Response::new(UnregisterResponse { existed }))
     }
 
-    async fn get(&self, _request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
-        Err(Status::unimplemented("Get is not built yet"))
+    async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+        let slots = self.admit()?;
+        let name = &request.get_ref().identity;
+        check_identity(name).map_err(Error::from)?;
+        let record = slots
+            .registry
+            .get(name, now_ms())
+            .await?
+            .ok_or_else(|| Error::NotRegistered(name.clone()))?;
+        Ok(Response::new(GetResponse {
+            identity: Some(identity(record, true)),
+        }))
     }
 
     async fn enumerate(
         &self,
-        _request: Request<EnumerateRequest>,
+        request: Request<EnumerateRequest>,
     ) -> Result<Response<EnumerateResponse>, Status> {
-        Err(Status::unimplemented("Enumerate is not built yet"))
+        let slots = self.admit()?;
+        let query = EnumerateQuery::from_request(request.get_ref()).map_err(Error::from)?;
+        let page = slots
+            .registry
+            .select(&query.filter, query.after.as_deref(), query.limit, now_ms())
+            .await?;
+        let next_cursor = match page.records.last() {
+            Some(last) if page.more => encode_cursor(&last.identity),
+            _ => String::new(),
+        };
+        Ok(Response::new(EnumerateResponse {
+            identities: page
+                .records
+                .into_iter()
+                .map(|r| identity(r, query.include_metadata))
+                .collect(),
+            next_cursor,
+            total_count: page.total,
+        }))
     }
 
     async fn multicast(
         &self,
-        _request: Request<MulticastRequest>,
+        request: Request<MulticastRequest>,
     ) -> Result<Response<MulticastResponse>, Status> {
-        Err(Status::unimplemented("Multicast is not built yet"))
+        let slots = self.admit()?;
+        let req = request.into_inner();
+        let order = MulticastOrder::from_request(&req, slots.config.max_value_bytes)
+            .map_err(Error::from)?;
+        let sent_at_ms = now_ms();
+        let targets = slots
+            .registry
+            .select(&order.filter, None, usize::MAX, sent_at_ms)
+            .await?
+            .records;
+        let span = Span::current();
+        span.set_attribute("prism.multicast.target_count", targets.len() as i64);
+        let multicast_id = new_multicast_id();
+        let payload: Arc<[u8]> = req.payload.into();
+        let metadata: Arc<HashMap<String, String>> = Arc::new(req.metadata.into_iter().collect());
+        let traceparent = propagation::traceparent_of(&span).unwrap_or_default();
+        let messaging = &slots.messaging;
+        let report = fanout::fan_out(
+            targets.len(),
+            slots.config.fanout_concurrency,
+            order.timeout,
+            |index| {
+                let envelope = Envelope {
+                    message_id: fanout::message_id(&multicast_id, index),
+                    multicast_id: multicast_id.clone(),
+                    payload: payload.clone(),
+                    metadata: metadata.clone(),
+                    sent_at_ms,
+                    traceparent: traceparent.clone(),
+                };
+                let identity = targets[index].identity.as_str();
+                async move { messaging.deliver(identity, &envelope).await }
+            },
+        )
+        .await;
+
+        for (key, value) in [
+            ("prism.multicast.delivered_count", report.delivered),
+            ("prism.multicast.pending_count", report.pending),
+            ("prism.multicast.failed_count", report.failed),
+        ] {
+            span.set_attribute(key, i64::from(value));
+        }
+        let counters = self.pattern.counters();
+        counters.multicasts.fetch_add(1, Ordering::Relaxed);
+        counters
+            .delivered
+            .fetch_add(report.delivered.into(), Ordering::Relaxed);
+        counters
+            .pending
+            .fetch_add(report.pending.into(), Ordering::Relaxed);
+        counters
+            .failed
+            .fetch_add(report.failed.into(), Ordering::Relaxed);
+
+        let results = targets
+            .into_iter()
+            .zip(report.results)
+            .map(|(target, status)| {
+                let (status, error) = match status {
+                    fanout::Status::Delivered => (DeliveryStatus::Delivered, String::new()),
+                    fanout::Status::Pending => (DeliveryStatus::Pending, String::new()),
+                    fanout::Status::Failed(why) => (DeliveryStatus::Failed, why),
+                    fanout::Status::Timeout(why) => (DeliveryStatus::Timeout, why),
+                };
+                DeliveryResult {
+                    identity: target.identity,
+                    status: status.into(),
+                    error,
+                }
+            })
+            .collect::<Vec<_>>();
+        Ok(Response::new(MulticastResponse {
+            multicast_id,
+            target_count: count(results.len()),
+            delivered_count: report.delivered,
+            pending_count: report.pending,
+            failed_count: report.failed,
+            results,
+        }))
     }
 
     type ReceiveStream = InboxStream;
 
     async fn receive(
         &self,
-        _request: Request<ReceiveRequest>,
+        request: Request<ReceiveRequest>,
     ) -> Result<Response<Self::ReceiveStream>, Status> {
-        Err(Status::unimplemented("Receive is not built yet"))
+        let slots = self.admit()?;
+        let name = &request.get_ref().identity;
+        check_identity(name).map_err(Error::from)?;
+        if slots.registry.get(name, now_ms()).await?.is_none() {
+            return Err(Error::NotRegistered(name.clone()).into());
+        }
+        let inbox = slots.messaging.attach(name).await?;
+        Ok(Response::new(Box::pin(receive::stream(
+            inbox,
+            slots.messaging.backend(),
+        ))))
     }
 }

@@ -1,6 +1,6 @@
 //! Command-line flags and their translation into a validated [`Config`].
-//! `prism-bench <target> [flags]`: `kv` or `pubsub` (a `registry` target
-//! would join as a further subcommand).
+//! `prism-bench <target> [flags]`: `kv` or `pubsub`; `chaos` and
+//! `registry` have flags of their own (`chaos::args`, `registry::args`).
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -13,6 +13,7 @@ use crate::{
         Backend, Endpoints, KvSettings, LoadSettings, Mode, Output, PubsubSettings, TargetSettings,
     },
     paths,
+    registry::args::RegistryArgs,
     server_process::Kind,
     target::pubsub::{MAX_BATCH, STAMP_BYTES},
 };
@@ -50,6 +51,10 @@ pub enum TargetArgs {
     /// reloaded and the config rewritten; checks nothing acknowledged was
     /// lost (see RELIABILITY.md).
     Chaos(ChaosArgs),
+    /// The multicast registry: register many identities, Enumerate with a
+    /// filter, Multicast to many live receivers; against a point Get and a
+    /// one-target Multicast in the same run.
+    Registry(RegistryArgs),
 }
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -170,6 +175,9 @@ impl Args {
                 Ok(config)
             }
             TargetArgs::Chaos(_) => usage("`chaos` runs with chaos::run, not as a measured target"),
+            TargetArgs::Registry(_) => {
+                usage("`registry` runs with registry::run, not as a measured target")
+            }
         }
     }
 }

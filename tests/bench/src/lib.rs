@@ -14,9 +14,10 @@
 //! [`report::Report`] rendered by [`table`] or as JSON. [`live`] carries
 //! progress to the optional [`tui`].
 //!
-//! `prism-bench chaos` is the soak under injected faults ([`chaos`]).
+//! `prism-bench chaos` is the soak under injected faults ([`chaos`]);
+//! `prism-bench registry` measures the multicast registry ([`registry`]).
 //!
-//! Modules: [`chaos`], [`cli`], [`config`], [`error`], [`paths`], [`endpoint`],
+//! Modules: [`chaos`], [`registry`], [`cli`], [`config`], [`error`], [`paths`], [`endpoint`],
 //! [`floor`], [`server_process`], [`transport`], [`target`],
 //! [`schedule`], [`load`], [`stats`], [`procstat`], [`live`], [`run`],
 //! [`report`], [`table`], [`tui`].
@@ -31,6 +32,7 @@ pub mod live;
 mod load;
 mod paths;
 mod procstat;
+pub mod registry;
 mod report;
 mod run;
 mod schedule;

@@ -10,6 +10,7 @@ use prism_bench::{
     cli::{Args, TargetArgs},
     config::Output,
     live::Board,
+    registry::args::RegistryArgs,
     table,
 };
 
@@ -28,9 +29,11 @@ fn main() -> ExitCode {
             };
         }
     };
-    if let TargetArgs::Chaos(chaos) = args.target {
-        return run_chaos(chaos);
-    }
+    let args = match args.target {
+        TargetArgs::Chaos(chaos) => return run_chaos(chaos),
+        TargetArgs::Registry(registry) => return run_registry(registry),
+        _ => args,
+    };
     let config = match args.into_config() {
         Ok(config) => config,
         Err(e) => return fail(&e),
@@ -109,6 +112,37 @@ fn run_chaos(args: ChaosArgs) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The registry bench: exit 0 when it ran (the report says which targets
+/// were met).
+fn run_registry(args: RegistryArgs) -> ExitCode {
+    let json = args.json;
+    let config = match args.into_config() {
+        Ok(config) => config,
+        Err(e) => return fail(&e),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&BenchError::io("starting the runtime", e)),
+    };
+    let report = runtime.block_on(async {
+        tokio::select! {
+            report = prism_bench::registry::run(config) => report,
+            _ = tokio::signal::ctrl_c() => Err(BenchError::Interrupted),
+        }
+    });
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => return fail(&e),
+    };
+    if json {
+        let value = serde_json::json!({ "report": report, "verdicts": report.verdicts() });
+        println!("{value:#}");
+    } else {
+        print!("{}", report.render());
+    }
+    ExitCode::SUCCESS
 }
 
 fn fail(e: &BenchError) -> ExitCode {

@@ -1,7 +1,7 @@
 //! `prism-bench` cannot rot: the real binary runs about two seconds per path
 //! over every path (it starts its own proxy and pattern on free ports) and
 //! its JSON report must hold together; with `--backend redis` too, and the
-//! `pubsub` target on MemStore and on NATS.
+//! `pubsub` target on MemStore and on NATS, and the `registry` target.
 
 use std::{process::Command, time::Duration};
 
@@ -241,4 +241,58 @@ fn comparisons(report: &Value) -> Vec<(&str, &str)> {
             (c["path"].as_str().unwrap(), c["baseline"].as_str().unwrap())
         })
         .collect()
+}
+
+/// The `registry` target, small: every figure present and ordered, every
+/// message delivered once, the filter selecting what the fleet holds.
+fn registry_bench(slots: &str) {
+    let report = run_bench(&[
+        "registry",
+        "--slots",
+        slots,
+        "--identities",
+        "400",
+        "--targets",
+        "40",
+        "--enumerates",
+        "30",
+        "--multicasts",
+        "10",
+    ]);
+    let figures = &report["report"];
+    assert_eq!(figures["identities"], 400, "{report:#}");
+    assert!(number(&figures["register_per_sec"]) > 0.0, "{report:#}");
+    assert!(number(&figures["enumerate_matches"]) > 0.0, "{report:#}");
+    for name in [
+        "enumerate",
+        "baseline_get",
+        "multicast_call",
+        "multicast_last",
+        "solo_call",
+        "solo_last",
+    ] {
+        let l = &figures[name];
+        let (p50, p99, max) = (
+            number(&l["p50_ms"]),
+            number(&l["p99_ms"]),
+            number(&l["max_ms"]),
+        );
+        assert!(
+            0.0 < p50 && p50 <= p99 && p99 <= max,
+            "{name}: quantiles out of order: {l:#}"
+        );
+    }
+    assert_eq!(number(&figures["delivered_pct"]), 100.0, "{report:#}");
+    assert_eq!(figures["duplicates"], 0, "{report:#}");
+    assert_eq!(report["verdicts"]["all_delivered"], true, "{report:#}");
+}
+
+#[test]
+fn prism_bench_measures_the_registry_in_process() {
+    registry_bench("memstore");
+}
+
+#[test]
+fn prism_bench_measures_the_registry_on_redis_and_jetstream() {
+    registry_bench("redis-jetstream");
 }

@@ -6,6 +6,9 @@
 //!   instantiated per backend (`keyvalue_suite!`).
 //! - `pubsub`: the PubSub section, written once, instantiated per backend
 //!   (`pubsub_suite!`).
+//! - `registry`: the multicast registry section, written once and run per
+//!   slot combination (`registry_suite!`); two proxies on shared backends,
+//!   JetStream inboxes across reconnects, one trace per multicast.
 //! - `lifecycle`: the proxy ⇄ pattern lifecycle section.
 //! - `admin`: the admin API (traffic, latency, events, restart, hot reload,
 //!   config reload) and Prometheus metrics.
@@ -55,6 +58,8 @@ mod memstore;
 mod nats;
 mod observability;
 mod redis;
+#[macro_use]
+mod registry;
 mod secrets;
 mod validation;
 
@@ -63,3 +68,10 @@ keyvalue_suite!(keyvalue_redis, crate::redis::kv_env);
 pubsub_suite!(pubsub_memstore, crate::memstore::pubsub_env);
 pubsub_suite!(pubsub_nats_core, crate::nats::pubsub_core_env);
 pubsub_suite!(pubsub_nats_jetstream, crate::nats::pubsub_jetstream_env);
+registry_suite!(registry_memstore, crate::registry::envs::memstore_env);
+registry_suite!(registry_redis_nats, crate::registry::envs::redis_nats_env);
+registry_suite!(
+    registry_redis_jetstream,
+    crate::registry::envs::redis_jetstream_env
+);
+registry_suite!(registry_redis_redis, crate::registry::envs::redis_redis_env);
