@@ -2,9 +2,9 @@
 //! and Multicast are unary calls checked with `prism_proto::registry`'s rules
 //! (the filter parsed, the Multicast payload held to the namespace's
 //! `max_value_bytes`) and forwarded by [`dataplane::unary`]. Receive opens
-//! the pattern's inbox stream and pumps it through a [`Buffer`] that never
-//! drops (a message the pattern reported DELIVERED must reach the client,
-//! so a slow client holds the pattern's stream back instead). Unlike a
+//! the pattern's inbox stream and pumps it through a one-message [`Buffer`]
+//! that never drops (a message the pattern reported DELIVERED must reach the
+//! client, so a slow client holds the pattern's stream back instead). Unlike a
 //! Subscribe, a Receive is not taken up again when its pattern goes away:
 //! the stream ends with UNAVAILABLE and the client calls Receive again,
 //! finding what is PENDING for it on slots that keep messages.
@@ -39,6 +39,10 @@ use crate::{
 
 const SERVICE: &str = "prism.registry.v1.MulticastRegistry";
 const KIND: PatternKind = PatternKind::MulticastRegistry;
+/// Messages the proxy holds per Receive stream. The pattern acknowledges a
+/// message to an at-least-once slot once its stream has taken it, so what
+/// the proxy holds is lost if the client goes away: one message, no more.
+const RECEIVE_BUFFER: usize = 1;
 
 pub(crate) struct RegistryProxy {
     state: Arc<ProxyState>,
@@ -149,8 +153,10 @@ impl MulticastRegistry for RegistryProxy {
         let receive = request.into_inner();
         check_identity(&receive.identity).map_err(ProxyError::from)?;
         let upstream = open(&namespace, &receive).await?;
-        let capacity = namespace.spec().config.limits.subscriber_buffer;
-        let buffer = Arc::new(Buffer::<InboxMessage>::new(capacity, Policy::Backpressure));
+        let buffer = Arc::new(Buffer::<InboxMessage>::new(
+            RECEIVE_BUFFER,
+            Policy::Backpressure,
+        ));
         let id = self.state.subscriptions.register(
             (namespace.name(), KIND),
             &receive.identity,
