@@ -1,9 +1,12 @@
 //! The console's state, and nothing else: no I/O, no drawing. It changes only
 //! in [`crate::update::update`]; [`crate::view`] derives what to draw from it.
 
+use std::collections::BTreeMap;
+
 use crate::{
     event::{Action, Connection, Pids},
     model::{Latency, LogEvent, Pattern, RpcError, Snapshot},
+    multicast::Trend,
 };
 
 /// Events kept for the detail view, like the proxy's own log.
@@ -213,6 +216,8 @@ pub(crate) struct App {
     /// `None` until the proxy answered `ListEvents`/`WatchEvents` either way.
     pub events_available: Option<bool>,
     pub latency: Option<LatencyState>,
+    /// Recent multicasts of each registry namespace, from its health totals.
+    pub multicasts: BTreeMap<String, Trend>,
     pub should_quit: bool,
 }
 
@@ -238,6 +243,7 @@ impl App {
             events: Vec::new(),
             events_available: None,
             latency: None,
+            multicasts: BTreeMap::new(),
             should_quit: false,
         }
     }

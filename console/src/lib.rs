@@ -10,7 +10,8 @@
 //! Modules: [`cli`] (flags), [`app`] (state), [`event`] (messages and the
 //! input, tick and signal producers), [`update`] (transitions), [`view`]
 //! (display model), [`ui`] (render), [`client`] (admin API task),
-//! [`model`] (domain types), [`terminal`] (setup, restore, panic hook),
+//! [`model`] (domain types), [`multicast`] (a registry's multicast rate and
+//! recent delivery split), [`terminal`] (setup, restore, panic hook),
 //! [`error`].
 
 mod app;
@@ -19,6 +20,7 @@ mod client;
 mod error;
 mod event;
 mod model;
+mod multicast;
 mod terminal;
 mod ui;
 mod update;

@@ -12,6 +12,7 @@ use crate::{
     },
     event::{Action, ActionOutcome, Command, Connection, Event},
     model::{LogEvent, Pattern, RpcError, Snapshot, Traffic},
+    multicast::Totals,
 };
 
 /// Applies one event; returns what the admin client should do.
@@ -335,9 +336,27 @@ fn on_connection(app: &mut App, connection: Connection) -> Vec<Command> {
 }
 
 fn on_snapshot(app: &mut App, snapshot: Snapshot) -> Vec<Command> {
+    track_multicasts(app, &snapshot);
     app.snapshot = Some(snapshot);
     // Snapshots arrive about once a second: refresh the histogram with them.
     fetch_latency(app)
+}
+
+/// Adds each registry namespace's totals to its trend, at the last tick's
+/// time; forgets namespaces that are gone or no longer count multicasts.
+fn track_multicasts(app: &mut App, snapshot: &Snapshot) {
+    let mut seen = Vec::new();
+    for p in &snapshot.patterns {
+        if let Some(totals) = Totals::from_details(&p.health.details) {
+            app.multicasts
+                .entry(p.namespace.clone())
+                .or_default()
+                .observe(app.now_ms, p.pid, totals);
+            seen.push(p.namespace.as_str());
+        }
+    }
+    app.multicasts
+        .retain(|namespace, _| seen.contains(&namespace.as_str()));
 }
 
 /// `ListEvents` is the proxy's view of the past; keep what `WatchEvents`

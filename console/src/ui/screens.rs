@@ -10,15 +10,15 @@
 
 use std::path::PathBuf;
 
-use ratatui::{buffer::Buffer, style::Style};
+use ratatui::{buffer::Buffer, crossterm::event::KeyCode, style::Style};
 
 use super::tests::{self, cache_detail, sick_and_failed};
 use crate::{
     app::App,
-    event::{Action, ActionOutcome, Event, Pids},
+    event::{Action, ActionOutcome, Connection, Event, Feed, Pids},
     model::{LogEvent, ProxyInfo, Snapshot},
     update::{
-        tests::{connected, disconnect, options, pattern, press},
+        tests::{connected, disconnect, key, options, pattern, press},
         update,
     },
 };
@@ -145,6 +145,45 @@ fn detail() -> App {
     app
 }
 
+/// `fleet`, a multicast registry, opened after two snapshots ten seconds
+/// apart: identities, receivers, slots, the multicast rate and split.
+fn registry() -> App {
+    let fleet = |multicasts: u64, delivered: u64, pending: u64, failed: u64| {
+        let mut fleet = pattern("fleet", 500, 3.0);
+        fleet.pattern = "multicast-registry".to_string();
+        fleet.backend = "redis/nats".to_string();
+        fleet.binary = "prism-multicast-registry".to_string();
+        fleet.health.details = [
+            ("registry.backend", "redis".to_string()),
+            ("messaging.backend", "nats".to_string()),
+            ("registry.identities", "1200".to_string()),
+            ("messaging.receivers", "950".to_string()),
+            ("multicasts", multicasts.to_string()),
+            ("delivered", delivered.to_string()),
+            ("pending", pending.to_string()),
+            ("failed", failed.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        Snapshot {
+            patterns: vec![fleet],
+            in_flight: 1,
+            proxy: None,
+        }
+    };
+    let mut app = App::new(options(), 1_000_000);
+    update(
+        &mut app,
+        Event::Connection(Connection::Connected(Feed::Stream)),
+    );
+    update(&mut app, Event::Snapshot(fleet(100, 180, 10, 5)));
+    update(&mut app, key(KeyCode::Enter));
+    update(&mut app, Event::Tick { now_ms: 1_010_000 });
+    update(&mut app, Event::Snapshot(fleet(125, 230, 12, 6)));
+    app
+}
+
 fn help() -> App {
     let mut app = connected(options());
     press(&mut app, "?");
@@ -186,4 +225,4 @@ macro_rules! screens {
     };
 }
 
-screens!(table, detail, help, confirm, disconnected);
+screens!(table, detail, registry, help, confirm, disconnected);

@@ -6,7 +6,8 @@ use super::{
 };
 use crate::{
     app::{App, LatencyData},
-    model::{LogEvent, RpcError},
+    model::{LogEvent, Pattern, RpcError},
+    multicast::{Figures, Trend},
 };
 
 fn event_tone(kind: &str) -> Tone {
@@ -79,6 +80,12 @@ pub(crate) fn detail(app: &App, namespace: &str) -> DetailView {
             Cell::new(&p.last_error, Tone::Bad),
         ]);
     }
+    if p.pattern == REGISTRY {
+        summary.extend(registry(
+            p,
+            app.multicasts.get(namespace).map(Trend::figures),
+        ));
+    }
     let mut health = vec![("message".to_string(), p.health.message.clone())];
     health.extend(p.health.details.iter().map(|(k, v)| (k.clone(), v.clone())));
 
@@ -112,6 +119,57 @@ pub(crate) fn detail(app: &App, namespace: &str) -> DetailView {
         events: events(app, namespace),
         events_note,
     }
+}
+
+/// The pattern name of a multicast registry, as the admin API reports it.
+const REGISTRY: &str = "multicast-registry";
+
+/// A registry's own lines: its identities, receivers and slots, then the
+/// multicast rate and what became of the recent multicasts' deliveries.
+fn registry(p: &Pattern, figures: Option<Figures>) -> Vec<Vec<Cell>> {
+    let detail = |key: &str| p.health.details.get(key).map(String::as_str);
+    let mut slots = Vec::new();
+    for (name, key) in [
+        ("identities", "registry.identities"),
+        ("receivers", "messaging.receivers"),
+    ] {
+        if let Some(value) = detail(key) {
+            pair(&mut slots, name, Cell::new(value, Tone::Normal));
+        }
+    }
+    let backends = match (detail("registry.backend"), detail("messaging.backend")) {
+        (Some(registry), Some(messaging)) => format!("{registry}/{messaging}"),
+        _ => p.backend.clone(),
+    };
+    pair(&mut slots, "slots", Cell::new(backends, Tone::Normal));
+
+    let figures = figures.unwrap_or_default();
+    let rate = match figures.per_second {
+        Some(rate) => Cell::new(format!("{}/s", format::rps(rate)), Tone::Normal),
+        None => Cell::new("measuring…", Tone::Dim),
+    };
+    let mut traffic = Vec::new();
+    pair(&mut traffic, "multicasts", rate);
+    if let Some(split) = figures.recent {
+        let span = format::uptime(u64::try_from(split.span_ms).unwrap_or(0));
+        let count =
+            |n: u64, busy: Tone| Cell::new(n.to_string(), if n == 0 { Tone::Normal } else { busy });
+        pair(
+            &mut traffic,
+            &format!("last {span}: delivered"),
+            count(split.delivered, Tone::Good),
+        );
+        pair(&mut traffic, "pending", count(split.pending, Tone::Warn));
+        pair(&mut traffic, "failed", count(split.failed, Tone::Bad));
+    }
+    vec![slots, traffic]
+}
+
+/// Appends `name value` to a summary line, two spaces after what is there.
+fn pair(line: &mut Vec<Cell>, name: &str, value: Cell) {
+    let gap = if line.is_empty() { "" } else { "  " };
+    line.push(Cell::new(format!("{gap}{name} "), Tone::Dim));
+    line.push(value);
 }
 
 fn events(app: &App, namespace: &str) -> Vec<EventRow> {
@@ -199,5 +257,79 @@ mod tests {
         cache.endpoint.clear();
         let detail = detail_of(cache);
         assert_eq!(text(&detail.summary[1]), "version 0.1.0");
+    }
+
+    /// `fleet`, a registry on Redis and NATS, with the totals given.
+    fn fleet(totals: [u64; 4]) -> Pattern {
+        let mut fleet = crate::update::tests::pattern("fleet", 500, 3.0);
+        fleet.pattern = "multicast-registry".to_string();
+        fleet.backend = "redis/nats".to_string();
+        let [multicasts, delivered, pending, failed] = totals.map(|n| n.to_string());
+        fleet.health.details = [
+            ("registry.backend", "redis".to_string()),
+            ("messaging.backend", "nats".to_string()),
+            ("registry.identities", "1200".to_string()),
+            ("messaging.receivers", "950".to_string()),
+            ("multicasts", multicasts),
+            ("delivered", delivered),
+            ("pending", pending),
+            ("failed", failed),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        fleet
+    }
+
+    #[test]
+    fn a_registry_shows_its_slots_then_its_multicast_rate_and_recent_split() {
+        use crate::event::Event;
+
+        let mut app = crate::app::App::new(options(), 1_000_000);
+        update(&mut app, snapshot(vec![fleet([100, 180, 10, 5])]));
+        update(&mut app, key(KeyCode::Enter));
+        let first = match View::build(&app).body {
+            Body::Detail(detail) => *detail,
+            Body::Table(_) => panic!("the detail view is open"),
+        };
+        assert_eq!(
+            text(&first.summary[1]),
+            "identities 1200  receivers 950  slots redis/nats"
+        );
+        assert_eq!(text(&first.summary[2]), "multicasts measuring…");
+
+        update(&mut app, Event::Tick { now_ms: 1_010_000 });
+        update(&mut app, snapshot(vec![fleet([125, 230, 12, 6])]));
+        let second = match View::build(&app).body {
+            Body::Detail(detail) => *detail,
+            Body::Table(_) => panic!("the detail view is open"),
+        };
+        assert_eq!(
+            text(&second.summary[2]),
+            "multicasts 2.5/s  last 10s: delivered 50  pending 2  failed 1"
+        );
+        let tones: Vec<_> = second.summary[2].iter().map(|c| c.tone).collect();
+        assert_eq!(
+            tones[tones.len() - 1],
+            super::Tone::Bad,
+            "failures stand out"
+        );
+
+        // A namespace that is gone takes its figures with it.
+        update(&mut app, snapshot(vec![pattern("cache", 200, 1.0)]));
+        assert!(app.multicasts.is_empty());
+    }
+
+    #[test]
+    fn other_patterns_have_no_registry_lines() {
+        let detail = detail_of(pattern("cache", 200, 1.0));
+        assert!(
+            detail
+                .summary
+                .iter()
+                .all(|line| !text(line).contains("multicasts")),
+            "{:?}",
+            detail.summary
+        );
     }
 }
