@@ -11,7 +11,7 @@
 //! (process checks by PID), [`otlp`] (a real OTLP trace receiver), [`redis`]
 //! (a real `redis-server` on a free port), [`nats`] (a real `nats-server`
 //! with JetStream), [`pattern`] (a pattern binary driven directly, without
-//! a proxy), [`server`] (what the backend server processes share),
+//! a proxy), [`registry`] (registry clients through the proxy), [`server`] (what the backend server processes share),
 //! [`refusal`] (what a refused request looks like).
 
 pub mod attack;
@@ -23,6 +23,7 @@ pub mod procs;
 pub mod proxy;
 pub mod redis;
 pub mod refusal;
+pub mod registry;
 pub mod server;
 pub mod wait;
 

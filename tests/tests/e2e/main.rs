@@ -9,6 +9,9 @@
 //! - `registry`: the multicast registry section, written once and run per
 //!   slot combination (`registry_suite!`); two proxies on shared backends,
 //!   JetStream inboxes across reconnects, one trace per multicast.
+//! - `registry_proxy`: what the proxy adds to the registry (routing,
+//!   refusals at the proxy, Receive ending UNAVAILABLE, listener bounds,
+//!   latency, metrics and the admin snapshot).
 //! - `lifecycle`: the proxy ⇄ pattern lifecycle section.
 //! - `admin`: the admin API (traffic, latency, events, restart, hot reload,
 //!   config reload) and Prometheus metrics.
@@ -60,6 +63,7 @@ mod observability;
 mod redis;
 #[macro_use]
 mod registry;
+mod registry_proxy;
 mod secrets;
 mod validation;
 
