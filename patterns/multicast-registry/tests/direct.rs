@@ -288,6 +288,58 @@ async fn an_identity_whose_ttl_passes_is_gone() {
 }
 
 #[tokio::test]
+async fn enumerate_pages_with_a_cursor_and_shows_metadata_when_asked() {
+    let registry = Registry::start(&[]).await;
+    for n in 0..7 {
+        let floor = n % 2;
+        registry
+            .register(&format!("dev-{n}"), json!({"floor": floor, "n": n}), 0)
+            .await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = registry
+            .client()
+            .enumerate(EnumerateRequest {
+                filter: Some(json::to_struct(&json!({"floor": 0}))),
+                limit: 2,
+                cursor: cursor.clone(),
+                // Only the first page asks for metadata.
+                include_metadata: cursor.is_empty(),
+            })
+            .await
+            .expect("enumerate")
+            .into_inner();
+        assert_eq!(page.total_count, 4);
+        for identity in &page.identities {
+            let metadata = identity.metadata.as_ref().map(json::from_struct);
+            if cursor.is_empty() {
+                assert_eq!(metadata.as_ref().map(|m| &m["floor"]), Some(&json!(0)));
+            } else {
+                assert_eq!(metadata, None);
+            }
+            seen.push(identity.identity.clone());
+        }
+        if page.next_cursor.is_empty() {
+            break;
+        }
+        cursor = page.next_cursor;
+    }
+    assert_eq!(seen, ["dev-0", "dev-2", "dev-4", "dev-6"]);
+    let forged = registry
+        .client()
+        .enumerate(EnumerateRequest {
+            cursor: "zz".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(forged.code(), Code::InvalidArgument, "{forged}");
+    assert!(forged.message().starts_with("cursor"), "{forged}");
+}
+
+#[tokio::test]
 async fn bad_input_is_refused_naming_the_field() {
     let registry = Registry::start(&[]).await;
     let mut client = registry.client();
