@@ -21,10 +21,12 @@ use tonic::{Code, Request, Streaming, transport::Channel};
 /// Generous: the machine running the tests may be loaded.
 const DEADLINE: Duration = Duration::from_secs(20);
 
+/// The clients are declared first so they close before the process is
+/// stopped (its graceful shutdown waits for open connections).
 struct Registry {
-    process: PatternProcess,
     channel: Channel,
     client: MulticastRegistryClient<Channel>,
+    process: PatternProcess,
 }
 
 impl Registry {
@@ -125,7 +127,7 @@ fn statuses(response: &MulticastResponse) -> Vec<(String, DeliveryStatus)> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc018_filtered_multicast_reaches_only_the_match() {
     let registry = Registry::start(&[]).await;
     registry
@@ -229,7 +231,7 @@ async fn rfc018_filtered_multicast_reaches_only_the_match() {
     assert!(matches!(end, Ok(Ok(None))), "the stream ended: {end:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_for_an_absent_receiver_is_pending_then_delivered_on_attach() {
     let registry = Registry::start(&[]).await;
     registry.register("sensor-9", json!({"floor": 9}), 0).await;
@@ -253,7 +255,7 @@ async fn a_message_for_an_absent_receiver_is_pending_then_delivered_on_attach() 
     assert_eq!(next(&mut inbox).await.payload, b"three");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_identity_whose_ttl_passes_is_gone() {
     let registry = Registry::start(&[]).await;
     registry
@@ -287,7 +289,7 @@ async fn an_identity_whose_ttl_passes_is_gone() {
     assert_eq!(receive.code(), Code::NotFound, "{receive}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enumerate_pages_with_a_cursor_and_shows_metadata_when_asked() {
     let registry = Registry::start(&[]).await;
     for n in 0..7 {
@@ -339,7 +341,7 @@ async fn enumerate_pages_with_a_cursor_and_shows_metadata_when_asked() {
     assert!(forged.message().starts_with("cursor"), "{forged}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_naming_the_field() {
     let registry = Registry::start(&[]).await;
     let mut client = registry.client();
@@ -394,7 +396,7 @@ async fn bad_input_is_refused_naming_the_field() {
     assert!(registry.process.process.log().contains("pattern listening"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_multicast_is_one_trace_down_to_each_receiver() {
     let receiver = OtlpReceiver::start().await.expect("OTLP receiver");
     let endpoint = receiver.endpoint();
