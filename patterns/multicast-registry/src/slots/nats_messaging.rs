@@ -343,6 +343,9 @@ impl Drop for Attached {
 }
 
 #[cfg(test)]
+mod server_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
