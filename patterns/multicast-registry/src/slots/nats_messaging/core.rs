@@ -24,7 +24,7 @@ pub(super) async fn deliver(
     envelope: &Envelope,
 ) -> Result<Outcome, Error> {
     let request = Request::new()
-        .headers(wire::encode(envelope, false))
+        .headers(wire::encode(envelope, None))
         .payload(Bytes::copy_from_slice(&envelope.payload));
     match live
         .client

@@ -7,7 +7,8 @@
 //! reported FAILED "inbox full", never silently dropped). Every process
 //! creates the stream with the same settings, so creating it is idempotent.
 //!
-//! `deliver` publishes with `Nats-Msg-Id` = the message id and waits for
+//! `deliver` publishes with `Nats-Msg-Id` (the message id and a hash of the
+//! identity: the stream de-duplicates across identities) and waits for
 //! the PubAck (stored), then asks the identity's presence subject whether a
 //! receiver is attached anywhere: an answer is DELIVERED, none is PENDING.
 //!
@@ -99,7 +100,10 @@ pub(super) async fn deliver(
 ) -> Result<Outcome, Error> {
     let message = Outgoing {
         subject: live.names.inbox(identity),
-        headers: wire::encode(envelope, true),
+        headers: wire::encode(
+            envelope,
+            Some(&live.names.dedupe_id(identity, &envelope.message_id)),
+        ),
         payload: envelope.payload.to_vec(),
     };
     if let Err(e) = js.publish(message).await {

@@ -27,7 +27,7 @@ async fn server() -> NatsServer {
 
 async fn slot(server: &NatsServer, jetstream: bool, extra: serde_json::Value) -> NatsMessaging {
     let mut options =
-        json!({"url": server.url(), "jetstream": jetstream, "request_timeout_ms": 2000});
+        json!({"url": server.url(), "jetstream": jetstream, "request_timeout_ms": 10000});
     if let (Some(o), Some(extra)) = (options.as_object_mut(), extra.as_object()) {
         o.extend(extra.clone());
     }
@@ -157,6 +157,19 @@ async fn jetstream_keeps_messages_pending_until_a_receiver_attaches() {
         Outcome::Delivered
     );
     assert_eq!(ack(next(&mut inbox).await), envelope(3));
+
+    // One message id sent to several identities is stored for each (the
+    // stream's de-duplication spans every inbox).
+    for identity in ["x", "y"] {
+        assert_eq!(
+            slot.deliver(identity, &envelope(9)).await.unwrap(),
+            Outcome::Pending
+        );
+    }
+    for identity in ["x", "y"] {
+        let mut inbox = slot.attach(identity).await.unwrap();
+        assert_eq!(ack(next(&mut inbox).await), envelope(9), "{identity}");
+    }
 }
 
 #[tokio::test]
@@ -356,4 +369,70 @@ async fn health_turns_unreachable_while_nats_is_down_and_recovers() {
     })
     .await
     .expect("delivering again");
+}
+
+/// Not a check: a measurement for BENCHMARKS.md. One multicast's worth of
+/// deliveries (1,000 identities, each with a live receiver, 256 in flight)
+/// per round; prints how long until every `deliver` returned and until the
+/// last receiver had its message. Run with
+/// `cargo test -p prism-multicast-registry --release --lib fanout_to_a_thousand -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn fanout_to_a_thousand_receivers() {
+    const TARGETS: usize = 1000;
+    const ROUNDS: usize = 30;
+    let nats = server().await;
+    for jetstream in [false, true] {
+        let slot = Arc::new(slot(&nats, jetstream, json!({})).await);
+        let identities: Vec<String> = (0..TARGETS).map(|i| format!("device-{i:04}")).collect();
+        let mut inboxes = Vec::new();
+        for identity in &identities {
+            inboxes.push(slot.attach(identity).await.unwrap());
+        }
+        let (mut calls, mut lasts) = (Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            let started = tokio::time::Instant::now();
+            let receivers: Vec<_> = std::mem::take(&mut inboxes)
+                .into_iter()
+                .map(|mut inbox| {
+                    tokio::spawn(async move {
+                        let got = ack(next(&mut inbox).await);
+                        (inbox, got, tokio::time::Instant::now())
+                    })
+                })
+                .collect();
+            let outcomes: Vec<_> = futures_util::stream::iter(identities.iter())
+                .map(|identity| {
+                    let slot = slot.clone();
+                    async move { slot.deliver(identity, &envelope(round)).await }
+                })
+                .buffer_unordered(256)
+                .collect()
+                .await;
+            calls.push(started.elapsed());
+            assert!(outcomes.iter().all(|o| matches!(o, Ok(Outcome::Delivered))));
+            let mut last = started;
+            for receiver in receivers {
+                let (inbox, got, at) = receiver.await.unwrap();
+                assert_eq!(got.message_id, format!("m-{round}"));
+                last = last.max(at);
+                inboxes.push(inbox);
+            }
+            lasts.push(last - started);
+        }
+        calls.sort();
+        lasts.sort();
+        let pct = |v: &[Duration], p: usize| v[(v.len() * p / 100).min(v.len() - 1)];
+        println!(
+            "{}: {TARGETS} receivers, {ROUNDS} rounds: all delivers returned p50 {:?} p99 {:?}; last receiver had it p50 {:?} p99 {:?} max {:?}",
+            slot.backend(),
+            pct(&calls, 50),
+            pct(&calls, 99),
+            pct(&lasts, 50),
+            pct(&lasts, 99),
+            lasts[lasts.len() - 1],
+        );
+        drop(inboxes);
+        slot.stop().await;
+    }
 }

@@ -54,6 +54,14 @@ impl Names {
         format!("{}.presence.{}", self.base, hex(identity))
     }
 
+    /// The JetStream de-duplication id of `message_id` sent to `identity`.
+    /// The stream de-duplicates across all its subjects, so the identity
+    /// is part of it: a message id reused for several identities (one per
+    /// multicast, say) must not make the stream drop all but the first.
+    pub(crate) fn dedupe_id(&self, identity: &str, message_id: &str) -> String {
+        format!("{message_id}:{:016x}", fnv1a(identity.as_bytes()))
+    }
+
     /// `PRISM_REGISTRY_<namespace>`
     pub(crate) fn stream(&self) -> &str {
         &self.stream
@@ -106,16 +114,19 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// The headers `envelope` travels with; `jetstream` adds `Nats-Msg-Id`
-/// (the message id), so a publish retried after a lost PubAck is stored
-/// once.
-pub(crate) fn encode(envelope: &Envelope, jetstream: bool) -> HeaderMap {
+/// The headers `envelope` travels with. `dedupe`, for JetStream, becomes
+/// `Nats-Msg-Id`, so a publish retried after a lost PubAck is stored once
+/// (see [`Names::dedupe_id`]).
+pub(crate) fn encode(envelope: &Envelope, dedupe: Option<&str>) -> HeaderMap {
     let mut map = headers::encode(
         &envelope.metadata,
         &envelope.message_id,
         envelope.sent_at_ms,
-        jetstream,
+        false,
     );
+    if let Some(id) = dedupe {
+        set(&mut map, headers::NATS_MSG_ID, id);
+    }
     set(&mut map, MULTICAST_ID, &envelope.multicast_id);
     if !envelope.traceparent.is_empty() {
         set(&mut map, TRACEPARENT, &envelope.traceparent);
@@ -171,12 +182,9 @@ mod tests {
     #[test]
     fn an_envelope_round_trips_through_headers() {
         let sent = envelope();
-        for jetstream in [false, true] {
-            let map = encode(&sent, jetstream);
-            assert_eq!(
-                map.get(headers::NATS_MSG_ID).map(|v| v.as_str()),
-                jetstream.then_some("m-1")
-            );
+        for dedupe in [None, Some("m-1:00ff")] {
+            let map = encode(&sent, dedupe);
+            assert_eq!(map.get(headers::NATS_MSG_ID).map(|v| v.as_str()), dedupe);
             let got = decode(Some(&map), &sent.payload, || unreachable!("has an id"));
             assert_eq!(got, sent);
         }
@@ -184,7 +192,7 @@ mod tests {
 
     #[test]
     fn reserved_headers_never_show_as_metadata() {
-        let map = encode(&envelope(), true);
+        let map = encode(&envelope(), Some("m-1:00ff"));
         let got = decode(Some(&map), b"", String::new);
         assert_eq!(got.metadata.keys().collect::<Vec<_>>(), vec!["kind"]);
     }
@@ -203,7 +211,7 @@ mod tests {
     fn no_traceparent_header_without_a_trace() {
         let mut e = envelope();
         e.traceparent.clear();
-        assert!(encode(&e, false).get(TRACEPARENT).is_none());
+        assert!(encode(&e, None).get(TRACEPARENT).is_none());
     }
 
     #[test]
@@ -221,6 +229,12 @@ mod tests {
         );
         assert_eq!(names.consumer("sensor-1"), "inbox_73656e736f722d31");
         assert_eq!(hex("é"), "c3a9");
+        assert_ne!(
+            names.dedupe_id("a", "m-1"),
+            names.dedupe_id("b", "m-1"),
+            "one message id for several identities is several messages"
+        );
+        assert!(names.dedupe_id("a", "m-1").starts_with("m-1:"));
     }
 
     #[test]
