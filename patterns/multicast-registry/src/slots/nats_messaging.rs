@@ -48,7 +48,7 @@ use wire::Names;
 
 pub(crate) struct NatsMessaging {
     namespace: String,
-    options: Options,
+    options: Arc<Options>,
     names: Names,
     live: RwLock<Option<Arc<Live>>>,
     receivers: Arc<Receivers>,
@@ -63,7 +63,7 @@ pub(super) struct Live {
     jetstream: Option<Arc<JetStream>>,
     /// Creates the stream again after every (re)connect.
     keeper: Option<JoinHandle<()>>,
-    options: Options,
+    options: Arc<Options>,
     names: Names,
     receivers: Arc<Receivers>,
 }
@@ -91,7 +91,7 @@ impl NatsMessaging {
     pub(crate) fn open(namespace: &str, options: &Value) -> Result<Self, ConfigError> {
         Ok(Self {
             namespace: namespace.to_string(),
-            options: Options::parse(options)?,
+            options: Arc::new(Options::parse(options)?),
             names: Names::new(namespace),
             live: RwLock::new(None),
             receivers: Arc::default(),
