@@ -270,7 +270,7 @@ fn info(ns: &Namespace, traffic: &WindowSnapshot) -> PatternInfo {
     PatternInfo {
         namespace: ns.name().to_string(),
         pattern: spec.config.pattern.as_str().to_string(),
-        backend: spec.config.backend.as_str().to_string(),
+        backend: spec.config.backend_label(),
         state: state(status.state) as i32,
         health: Some(pb::Health {
             status: status.health.status as i32,

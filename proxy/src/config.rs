@@ -258,9 +258,10 @@ impl PatternKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
+    #[default]
     Memstore,
     Redis,
     Nats,
@@ -311,6 +312,9 @@ impl Default for LimitsConfig {
 pub struct NamespaceConfig {
     pub name: String,
     pub pattern: PatternKind,
+    /// Default MemStore. A multicast registry names its backends per slot
+    /// in `config` instead (`registry.backend`, `messaging.backend`).
+    #[serde(default)]
     pub backend: Backend,
     /// Path of the pattern binary; default `prism-<backend>` (or
     /// `prism-multicast-registry`) in `patterns_dir`.
@@ -350,6 +354,23 @@ impl NamespaceConfig {
             max_key_bytes: self.limits.max_key_bytes,
             max_value_bytes: self.limits.max_value_bytes,
         }
+    }
+
+    /// The backend as operators read it: for a multicast registry the two
+    /// slots' backends, `registry/messaging` (each MemStore unless set).
+    pub fn backend_label(&self) -> String {
+        if self.pattern != PatternKind::MulticastRegistry {
+            return self.backend.as_str().to_string();
+        }
+        let slot = |name: &str| {
+            self.config
+                .get(name)
+                .and_then(|slot| slot.get("backend"))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("memstore")
+                .to_string()
+        };
+        format!("{}/{}", slot("registry"), slot("messaging"))
     }
 
     /// The binary to spawn: the configured path, or the conventional name in `dir`.
@@ -412,17 +433,20 @@ impl Config {
             let supported = match ns.pattern {
                 PatternKind::Keyvalue => matches!(ns.backend, Backend::Memstore | Backend::Redis),
                 PatternKind::Pubsub => matches!(ns.backend, Backend::Memstore | Backend::Nats),
-                PatternKind::MulticastRegistry => true,
+                PatternKind::MulticastRegistry => ns.backend == Backend::Memstore,
             };
             if !supported {
-                return Err(ConfigError::invalid(
-                    field("backend"),
-                    format!(
-                        "backend `{}` does not serve pattern `{}`",
-                        ns.backend.as_str(),
-                        ns.pattern.as_str()
-                    ),
-                ));
+                let mut reason = format!(
+                    "backend `{}` does not serve pattern `{}`",
+                    ns.backend.as_str(),
+                    ns.pattern.as_str()
+                );
+                if ns.pattern == PatternKind::MulticastRegistry {
+                    reason.push_str(&format!(
+                        "; a registry sets its backends per slot: {prefix}.config.registry.backend (memstore | redis) and {prefix}.config.messaging.backend (memstore | nats | redis)"
+                    ));
+                }
+                return Err(ConfigError::invalid(field("backend"), reason));
             }
             if !(ns.config.is_null() || ns.config.is_object()) {
                 return Err(ConfigError::invalid(field("config"), "must be a mapping"));

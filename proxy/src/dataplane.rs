@@ -2,7 +2,7 @@
 //! from the call, routing to the namespace's pattern, the CLIENT span and
 //! trace context on the way to the pattern, mapping the pattern's answer, and
 //! recording latency. [`unary`] runs one whole unary call as named steps:
-//! admit → route → check → take its bytes of the in-flight budget → forward
+//! admit → check → route → take its bytes of the in-flight budget → forward
 //! → record.
 
 use std::{future::Future, time::Duration};
@@ -46,10 +46,12 @@ where
         .get(namespace_of(request.metadata().as_ref())?)?;
     let deadline = grpc_timeout(request.metadata());
     let result = async {
+        let body = request.into_inner();
+        // Checked before routing: bad input is refused the same way whatever
+        // state the namespace's pattern is in.
+        check(&namespace.spec().limits, &body).map_err(ProxyError::from)?;
         let routed = namespace.route(kind)?;
         Span::current().record("prism.pattern", kind.as_str());
-        let body = request.into_inner();
-        check(&routed.spec.limits, &body).map_err(ProxyError::from)?;
         let _budget = namespace.admit(
             body.encoded_len(),
             routed.spec.config.limits.max_in_flight_bytes,

@@ -2,7 +2,7 @@
 //! [`cli`]; reloads apply [`config_diff`]), supervises one pattern process per namespace ([`supervisor`]
 //! over [`process`], calls going out on a [`channel`]), keeps the live routing table ([`namespace`]) inside the
 //! shared [`state`], forwards data-plane calls ([`dataplane`], [`keyvalue`],
-//! [`pubsub`] with per-subscriber buffers in [`subscriptions`]), records what
+//! [`pubsub`] with per-subscriber buffers in [`subscriptions`], [`registry`]), records what
 //! happens ([`activity`]), serves the admin API ([`admin`]) and Prometheus
 //! metrics ([`metrics`]) on bounded listeners ([`listener`]), follows config file changes ([`watch`]) and shuts
 //! down without dropping in-flight calls ([`drain`], [`server`]). [`error`]
@@ -23,6 +23,7 @@ mod metrics;
 mod namespace;
 mod process;
 mod pubsub;
+mod registry;
 mod server;
 mod state;
 mod subscriptions;

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
                     "{} ({} on {})",
                     ns.name,
                     ns.pattern.as_str(),
-                    ns.backend.as_str()
+                    ns.backend_label()
                 ))
                 .collect::<Vec<_>>()
                 .join(", ")

@@ -3,7 +3,7 @@
 
 use std::{fmt::Write as _, sync::Arc};
 
-use crate::{namespace::State as NsState, state::ProxyState};
+use crate::{config::PatternKind, namespace::State as NsState, state::ProxyState};
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 
 /// The `/metrics` endpoint, served by [`crate::listener::serve`].
@@ -39,7 +39,21 @@ pub(crate) fn render(state: &ProxyState) -> String {
             ns.status().restart_count
         );
     }
-    let pubsub = state.subscriptions.stats();
+    let receivers = state.subscriptions.stats(PatternKind::MulticastRegistry);
+    let mut names: Vec<&String> = receivers.keys().collect();
+    names.sort();
+    out.push_str(
+        "# HELP prism_registry_receive_streams Live Receive streams per registry namespace.\n",
+    );
+    out.push_str("# TYPE prism_registry_receive_streams gauge\n");
+    for ns in &names {
+        let _ = writeln!(
+            out,
+            "prism_registry_receive_streams{{namespace=\"{ns}\"}} {}",
+            receivers[*ns].0
+        );
+    }
+    let pubsub = state.subscriptions.stats(PatternKind::Pubsub);
     let mut names: Vec<&String> = pubsub.keys().collect();
     names.sort();
     out.push_str("# HELP prism_pubsub_subscriptions Live subscriber streams per namespace.\n");

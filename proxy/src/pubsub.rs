@@ -136,7 +136,7 @@ impl PubSub for PubSubProxy {
         };
         let buffer = Arc::new(Buffer::new(capacity, policy));
         let id = self.state.subscriptions.register(
-            namespace.name(),
+            (namespace.name(), PatternKind::Pubsub),
             &subscribe.topic,
             &subscribe.subscriber_id,
             buffer.clone(),

@@ -9,6 +9,7 @@ use std::{future::Future, path::PathBuf};
 use prism_proto::{
     admin::v1::admin_server::AdminServer, keyvalue::v1::key_value_server::KeyValueServer,
     pubsub::v1::pub_sub_server::PubSubServer,
+    registry::v1::multicast_registry_server::MulticastRegistryServer,
 };
 use tokio::{net::TcpListener, sync::watch, time::Instant};
 use tonic::service::Routes;
@@ -22,11 +23,16 @@ use crate::{
     listener::{self, Protocol, message::MessageBounds},
     metrics,
     pubsub::PubSubProxy,
+    registry::RegistryProxy,
     state::ProxyState,
 };
 
 /// Data-plane services, each with a `grpc.health.v1` entry.
-const SERVICES: [&str; 2] = ["prism.keyvalue.v1.KeyValue", "prism.pubsub.v1.PubSub"];
+const SERVICES: [&str; 3] = [
+    "prism.keyvalue.v1.KeyValue",
+    "prism.pubsub.v1.PubSub",
+    "prism.registry.v1.MulticastRegistry",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -104,6 +110,11 @@ pub async fn run(
         )
         .add_service(
             PubSubServer::new(PubSubProxy::new(state.clone()))
+                .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            MulticastRegistryServer::new(RegistryProxy::new(state.clone()))
                 .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES),
         )

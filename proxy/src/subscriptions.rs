@@ -1,6 +1,8 @@
 //! Live subscriptions: one bounded [`Buffer`] per subscriber between the
 //! pattern's stream and the client's, and the registry that `Unsubscribe`
-//! and shutdown use to end them.
+//! and shutdown use to end them. A multicast registry's `Receive` streams
+//! live here too (their buffers never drop: see [`crate::registry`]), so a
+//! removed namespace or a proxy shutdown ends them the same way.
 //!
 //! Slow-consumer policy, per subscriber, so one slow client never delays
 //! another: for at-most-once backends a full buffer first waits up to
@@ -24,11 +26,11 @@ use std::{
     time::Duration,
 };
 
-use prism_proto::pubsub::v1::Message;
+use prism_proto::{pubsub::v1::Message, registry::v1::InboxMessage};
 use tokio::sync::Notify;
 use tonic::Status;
 
-use crate::error::ProxyError;
+use crate::{config::PatternKind, error::ProxyError};
 
 /// How long a full at-most-once buffer waits for the client before dropping.
 pub(crate) const DROP_GRACE: Duration = Duration::from_millis(20);
@@ -39,8 +41,43 @@ pub(crate) enum Policy {
     Backpressure,
 }
 
-pub(crate) struct Buffer {
-    state: Mutex<Queue>,
+/// What a buffer holds: it tells the client how many were dropped before it.
+pub(crate) trait Queued: Send + 'static {
+    fn count_dropped(&mut self, dropped: u64);
+}
+
+impl Queued for Message {
+    fn count_dropped(&mut self, dropped: u64) {
+        self.dropped_before += dropped;
+    }
+}
+
+/// Receive buffers apply backpressure, so there is never a drop to count.
+impl Queued for InboxMessage {
+    fn count_dropped(&mut self, _dropped: u64) {}
+}
+
+/// A live stream as the registry sees it: something to end.
+pub(crate) trait Stream: Send + Sync {
+    fn fail(&self, status: Status);
+    fn close(&self);
+    fn dropped(&self) -> u64;
+}
+
+impl<T: Queued> Stream for Buffer<T> {
+    fn fail(&self, status: Status) {
+        Buffer::fail(self, status);
+    }
+    fn close(&self) {
+        Buffer::close(self);
+    }
+    fn dropped(&self) -> u64 {
+        self.dropped_total.load(Ordering::Relaxed)
+    }
+}
+
+pub(crate) struct Buffer<T = Message> {
+    state: Mutex<Queue<T>>,
     capacity: usize,
     policy: Policy,
     /// Woken when an item arrives or the buffer closes.
@@ -51,9 +88,8 @@ pub(crate) struct Buffer {
     pub dropped_total: AtomicU64,
 }
 
-#[derive(Default)]
-struct Queue {
-    items: VecDeque<Result<Message, Status>>,
+struct Queue<T> {
+    items: VecDeque<Result<T, Status>>,
     /// Dropped since the last message handed to the client.
     dropped: u64,
     /// The client let [`DROP_GRACE`] pass with a full buffer and has not
@@ -62,7 +98,18 @@ struct Queue {
     closed: bool,
 }
 
-impl Buffer {
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Self {
+            items: VecDeque::new(),
+            dropped: 0,
+            lagging: false,
+            closed: false,
+        }
+    }
+}
+
+impl<T: Queued> Buffer<T> {
     pub(crate) fn new(capacity: usize, policy: Policy) -> Self {
         Self {
             state: Mutex::new(Queue::default()),
@@ -75,7 +122,7 @@ impl Buffer {
     }
 
     /// Adds a message by the buffer's policy; false once the buffer is closed.
-    pub(crate) async fn push(&self, message: Message) -> bool {
+    pub(crate) async fn push(&self, message: T) -> bool {
         let mut message = Some(message);
         loop {
             let room = self.room.notified();
@@ -148,7 +195,7 @@ impl Buffer {
 
     /// The next item, stamped with the drops before it; `None` once closed
     /// and empty.
-    pub(crate) async fn pop(&self) -> Option<Result<Message, Status>> {
+    pub(crate) async fn pop(&self) -> Option<Result<T, Status>> {
         loop {
             let items = self.items.notified();
             tokio::pin!(items);
@@ -160,7 +207,7 @@ impl Buffer {
                         queue.lagging = false;
                     }
                     if let Ok(message) = &mut item {
-                        message.dropped_before += std::mem::take(&mut queue.dropped);
+                        message.count_dropped(std::mem::take(&mut queue.dropped));
                     }
                     drop(queue);
                     self.room.notify_waiters();
@@ -183,9 +230,11 @@ impl Buffer {
 
 struct Entry {
     namespace: String,
+    kind: PatternKind,
+    /// The topic, or for `Receive` the identity.
     topic: String,
     subscriber_id: String,
-    buffer: Arc<Buffer>,
+    buffer: Arc<dyn Stream>,
 }
 
 /// Every live subscription of this proxy.
@@ -198,18 +247,21 @@ pub(crate) struct Subscriptions {
 }
 
 impl Subscriptions {
+    /// `kind` is the pattern whose stream it is; `topic` the topic, or
+    /// for `Receive` the identity.
     pub(crate) fn register(
         &self,
-        namespace: &str,
+        (namespace, kind): (&str, PatternKind),
         topic: &str,
         subscriber_id: &str,
-        buffer: Arc<Buffer>,
+        buffer: Arc<dyn Stream>,
     ) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         self.live.lock().expect("subscriptions").insert(
             id,
             Entry {
                 namespace: namespace.to_string(),
+                kind,
                 topic: topic.to_string(),
                 subscriber_id: subscriber_id.to_string(),
                 buffer,
@@ -222,12 +274,15 @@ impl Subscriptions {
         let entry = self.live.lock().expect("subscriptions").remove(&id);
         if let Some(entry) = entry {
             entry.buffer.close();
+            if entry.kind != PatternKind::Pubsub {
+                return; // only PubSub buffers ever drop
+            }
             *self
                 .dropped_ended
                 .lock()
                 .expect("dropped")
                 .entry(entry.namespace)
-                .or_default() += entry.buffer.dropped_total.load(Ordering::Relaxed);
+                .or_default() += entry.buffer.dropped();
         }
     }
 
@@ -262,19 +317,22 @@ impl Subscriptions {
         }
     }
 
-    /// (live subscriptions, messages dropped so far) per namespace.
-    pub(crate) fn stats(&self) -> HashMap<String, (u64, u64)> {
+    /// (live streams, messages dropped so far) per namespace, for the
+    /// streams of `kind`.
+    pub(crate) fn stats(&self, kind: PatternKind) -> HashMap<String, (u64, u64)> {
         let mut stats: HashMap<String, (u64, u64)> = self
             .dropped_ended
             .lock()
             .expect("dropped")
             .iter()
+            .filter(|_| kind == PatternKind::Pubsub)
             .map(|(ns, dropped)| (ns.clone(), (0, *dropped)))
             .collect();
-        for entry in self.live.lock().expect("subscriptions").values() {
+        let live = self.live.lock().expect("subscriptions");
+        for entry in live.values().filter(|e| e.kind == kind) {
             let s = stats.entry(entry.namespace.clone()).or_default();
             s.0 += 1;
-            s.1 += entry.buffer.dropped_total.load(Ordering::Relaxed);
+            s.1 += entry.buffer.dropped();
         }
         stats
     }
@@ -294,7 +352,7 @@ mod tests {
 
     #[tokio::test]
     async fn drop_oldest_keeps_the_newest_and_counts() {
-        let b = Buffer::new(2, Policy::DropOldest);
+        let b = Buffer::<Message>::new(2, Policy::DropOldest);
         for n in 0..5 {
             assert!(b.push(msg(n)).await);
         }
@@ -308,7 +366,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_burst_waits_for_a_client_that_keeps_up() {
-        let b = Arc::new(Buffer::new(4, Policy::DropOldest));
+        let b = Arc::new(Buffer::<Message>::new(4, Policy::DropOldest));
         let reader = {
             let b = b.clone();
             tokio::spawn(async move {
@@ -331,7 +389,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_client_that_does_not_read_costs_one_grace_then_drops_at_once() {
-        let b = Buffer::new(2, Policy::DropOldest);
+        let b = Buffer::<Message>::new(2, Policy::DropOldest);
         let started = tokio::time::Instant::now();
         for n in 0..50 {
             assert!(b.push(msg(n)).await);
@@ -348,7 +406,7 @@ mod tests {
 
     #[tokio::test]
     async fn backpressure_waits_for_room() {
-        let b = Arc::new(Buffer::new(1, Policy::Backpressure));
+        let b = Arc::new(Buffer::<Message>::new(1, Policy::Backpressure));
         assert!(b.push(msg(1)).await);
         let pusher = {
             let b = b.clone();
@@ -364,7 +422,7 @@ mod tests {
 
     #[tokio::test]
     async fn close_delivers_what_is_buffered_then_ends() {
-        let b = Arc::new(Buffer::new(4, Policy::DropOldest));
+        let b = Arc::new(Buffer::<Message>::new(4, Policy::DropOldest));
         b.push(msg(1)).await;
         b.close();
         assert!(!b.push(msg(2)).await);
@@ -375,7 +433,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_pop_wakes_on_close_and_failures_end_the_stream() {
-        let b = Arc::new(Buffer::new(4, Policy::DropOldest));
+        let b = Arc::new(Buffer::<Message>::new(4, Policy::DropOldest));
         let popper = {
             let b = b.clone();
             tokio::spawn(async move { b.pop().await.map(|r| r.map(|_| ())) })
@@ -390,27 +448,27 @@ mod tests {
     #[test]
     fn registry_closes_by_subscriber_and_keeps_drop_totals() {
         let subs = Subscriptions::default();
-        let a = Arc::new(Buffer::new(1, Policy::DropOldest));
-        let id = subs.register("events", "t", "alice", a.clone());
+        let a = Arc::new(Buffer::<Message>::new(1, Policy::DropOldest));
+        let id = subs.register(("events", PatternKind::Pubsub), "t", "alice", a.clone());
         subs.register(
-            "events",
+            ("events", PatternKind::Pubsub),
             "t",
             "bob",
-            Arc::new(Buffer::new(1, Policy::DropOldest)),
+            Arc::new(Buffer::<Message>::new(1, Policy::DropOldest)),
         );
         a.dropped_total.store(7, Ordering::Relaxed);
         assert_eq!(subs.close("events", "t", "alice"), 1);
         assert!(a.is_closed());
         subs.remove(id);
-        assert_eq!(subs.stats()["events"], (1, 7));
+        assert_eq!(subs.stats(PatternKind::Pubsub)["events"], (1, 7));
     }
 
     #[tokio::test]
     async fn shutdown_and_a_lost_namespace_end_streams_with_unavailable() {
         let subs = Subscriptions::default();
         let buffer = |subs: &Subscriptions, ns: &str| {
-            let b = Arc::new(Buffer::new(4, Policy::DropOldest));
-            subs.register(ns, "t", "s", b.clone());
+            let b = Arc::new(Buffer::<Message>::new(4, Policy::DropOldest));
+            subs.register((ns, PatternKind::Pubsub), "t", "s", b.clone());
             b
         };
         let (cache, events) = (buffer(&subs, "cache"), buffer(&subs, "events"));
@@ -437,5 +495,45 @@ mod tests {
             ended.message()
         );
         assert!(events.pop().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn receive_streams_end_with_their_namespace_and_are_counted_apart() {
+        let subs = Subscriptions::default();
+        let inbox = Arc::new(Buffer::<InboxMessage>::new(1, Policy::Backpressure));
+        let id = subs.register(
+            ("fleet", PatternKind::MulticastRegistry),
+            "sensor-1",
+            "",
+            inbox.clone(),
+        );
+        subs.register(
+            ("events", PatternKind::Pubsub),
+            "t",
+            "s",
+            Arc::new(Buffer::<Message>::new(1, Policy::DropOldest)),
+        );
+        assert_eq!(subs.stats(PatternKind::MulticastRegistry)["fleet"], (1, 0));
+        assert!(!subs.stats(PatternKind::Pubsub).contains_key("fleet"));
+        assert!(
+            !subs
+                .stats(PatternKind::MulticastRegistry)
+                .contains_key("events")
+        );
+        subs.fail_namespace(
+            "fleet",
+            &ProxyError::NamespaceUnavailable {
+                namespace: "fleet".into(),
+                reason: "removed from the config".into(),
+            },
+        );
+        let ended = inbox.pop().await.unwrap().unwrap_err();
+        assert_eq!(ended.code(), tonic::Code::Unavailable);
+        subs.remove(id);
+        assert!(
+            !subs
+                .stats(PatternKind::MulticastRegistry)
+                .contains_key("fleet")
+        );
     }
 }

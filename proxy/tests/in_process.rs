@@ -215,3 +215,235 @@ async fn run_returns_once_shutdown_resolves() {
         .expect("run did not panic")
         .expect("run ends without error");
 }
+
+/// A registry namespace whose pattern never starts, and a KeyValue one: what
+/// the proxy refuses on its own, before any pattern is involved.
+const REGISTRY: &str = "  - {name: fleet, pattern: multicast-registry, binary: /nonexistent/prism-multicast-registry, limits: {max_value_bytes: 10}}\n  - {name: default, pattern: keyvalue, binary: /nonexistent/prism-memstore}\n";
+
+/// `result` is INVALID_ARGUMENT naming `field`.
+fn refused<T>(result: Result<tonic::Response<T>, tonic::Status>, field: &str) {
+    let err = result.map(drop).unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{field}: {err:?}");
+    assert!(
+        err.message().starts_with(&format!("{field}:")),
+        "{field}: {}",
+        err.message()
+    );
+}
+
+fn to<T>(namespace: &str, body: T) -> Request<T> {
+    let mut request = Request::new(body);
+    request
+        .metadata_mut()
+        .insert("x-prism-namespace", namespace.parse().unwrap());
+    request
+}
+
+#[tokio::test]
+async fn bad_registry_requests_are_refused_at_the_proxy_naming_the_field() {
+    use prism_proto::{
+        json,
+        registry::v1::{
+            EnumerateRequest, GetRequest, MulticastRequest, ReceiveRequest, RegisterRequest,
+            UnregisterRequest, multicast_registry_client::MulticastRegistryClient,
+        },
+    };
+    use serde_json::json;
+
+    let proxy = InProcess::start(&config(REGISTRY)).await;
+    let mut registry = MulticastRegistryClient::new(InProcess::channel(proxy.data).await);
+    let register = |identity: &str, metadata, ttl_seconds| RegisterRequest {
+        identity: identity.into(),
+        metadata: Some(json::to_struct(&metadata)),
+        ttl_seconds,
+    };
+    refused(
+        registry
+            .register(to("fleet", register("", json!({}), 0)))
+            .await,
+        "identity",
+    );
+    refused(
+        registry
+            .register(to("fleet", register("a", json!({}), -1)))
+            .await,
+        "ttl_seconds",
+    );
+    let deep = (0..9).fold(json!(1), |inner, _| json!({ "a": inner }));
+    refused(
+        registry.register(to("fleet", register("a", deep, 0))).await,
+        "metadata",
+    );
+    refused(
+        registry
+            .unregister(to(
+                "fleet",
+                UnregisterRequest {
+                    identity: "a\nb".into(),
+                },
+            ))
+            .await,
+        "identity",
+    );
+    refused(
+        registry
+            .get(to(
+                "fleet",
+                GetRequest {
+                    identity: String::new(),
+                },
+            ))
+            .await,
+        "identity",
+    );
+    let filter = |f| Some(json::to_struct(&f));
+    refused(
+        registry
+            .enumerate(to(
+                "fleet",
+                EnumerateRequest {
+                    filter: filter(json!({"floor": {"$near": 1}})),
+                    ..Default::default()
+                },
+            ))
+            .await,
+        "filter.floor",
+    );
+    refused(
+        registry
+            .enumerate(to(
+                "fleet",
+                EnumerateRequest {
+                    limit: 10_001,
+                    ..Default::default()
+                },
+            ))
+            .await,
+        "limit",
+    );
+    refused(
+        registry
+            .enumerate(to(
+                "fleet",
+                EnumerateRequest {
+                    cursor: "zz".into(),
+                    ..Default::default()
+                },
+            ))
+            .await,
+        "cursor",
+    );
+    let multicast = |payload: usize, timeout_ms| MulticastRequest {
+        payload: vec![0; payload],
+        timeout_ms,
+        ..Default::default()
+    };
+    let big = registry
+        .multicast(to("fleet", multicast(11, 0)))
+        .await
+        .map(drop)
+        .unwrap_err();
+    assert_eq!(big.code(), Code::InvalidArgument);
+    assert_eq!(
+        big.message(),
+        "payload: 11 bytes exceeds the limit of 10 bytes (max_value_bytes)"
+    );
+    refused(
+        registry.multicast(to("fleet", multicast(1, 60_001))).await,
+        "timeout_ms",
+    );
+    refused(
+        registry
+            .receive(to(
+                "fleet",
+                ReceiveRequest {
+                    identity: String::new(),
+                },
+            ))
+            .await,
+        "identity",
+    );
+
+    // A good request reaches routing: the pattern is not there.
+    let unavailable = registry
+        .get(to(
+            "fleet",
+            GetRequest {
+                identity: "a".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(unavailable.code(), Code::Unavailable, "{unavailable:?}");
+    // An identity far over any rule is refused from the message's length.
+    let huge = registry
+        .get(to(
+            "fleet",
+            GetRequest {
+                identity: "x".repeat(2 << 20),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(huge.code(), Code::InvalidArgument, "{huge:?}");
+    assert!(huge.message().contains("1 MiB"), "{}", huge.message());
+}
+
+#[tokio::test]
+async fn registry_and_other_patterns_refuse_each_others_calls() {
+    use prism_proto::registry::v1::{
+        GetRequest as RegistryGet, ReceiveRequest,
+        multicast_registry_client::MulticastRegistryClient,
+    };
+
+    let proxy = InProcess::start(&config(REGISTRY)).await;
+    let channel = InProcess::channel(proxy.data).await;
+    let err = MulticastRegistryClient::new(channel.clone())
+        .get(to(
+            "default",
+            RegistryGet {
+                identity: "a".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented, "{err:?}");
+    assert_eq!(
+        err.message(),
+        "namespace `default` serves keyvalue, not multicast-registry"
+    );
+    let err = MulticastRegistryClient::new(channel.clone())
+        .receive(to(
+            "default",
+            ReceiveRequest {
+                identity: "a".into(),
+            },
+        ))
+        .await
+        .map(drop)
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented, "{err:?}");
+    let err = KeyValueClient::new(channel.clone())
+        .get(to("fleet", GetRequest { key: "k".into() }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented, "{err:?}");
+    assert!(
+        err.message().contains("multicast-registry"),
+        "{}",
+        err.message()
+    );
+    let served = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: "prism.registry.v1.MulticastRegistry".into(),
+        })
+        .await
+        .expect("the registry service has a health entry")
+        .into_inner();
+    assert_eq!(served.status(), ServingStatus::Serving);
+    let fleet = proxy.pattern("fleet").await;
+    assert_eq!(
+        (fleet.pattern.as_str(), fleet.backend.as_str()),
+        ("multicast-registry", "memstore/memstore")
+    );
+}

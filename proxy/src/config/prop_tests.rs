@@ -26,6 +26,8 @@ const KEYS: &[&str] = &[
     "config",
     "address",
     "url",
+    "registry",
+    "messaging",
     "ready_timeout_ms",
     "health_interval_ms",
     "health_timeout_ms",
@@ -107,7 +109,7 @@ fn namespace() -> impl Strategy<Value = Ns> {
             (PatternKind::Keyvalue, Backend::Redis),
             (PatternKind::Pubsub, Backend::Memstore),
             (PatternKind::Pubsub, Backend::Nats),
-            (PatternKind::MulticastRegistry, Backend::Redis),
+            (PatternKind::MulticastRegistry, Backend::Memstore),
         ][..],
     );
     (
@@ -130,16 +132,24 @@ fn namespace() -> impl Strategy<Value = Ns> {
 }
 
 fn yaml_of(ns: &Ns) -> String {
-    let config = match ns.backend {
-        Backend::Redis => "\n    config:\n      address: redis://127.0.0.1:6379",
-        Backend::Nats => "\n    config:\n      url: nats://127.0.0.1:4222",
-        Backend::Memstore => "",
+    let config = match (ns.pattern, ns.backend) {
+        (PatternKind::MulticastRegistry, _) => {
+            "\n    config:\n      registry: {backend: redis, address: 'redis://127.0.0.1:6379'}\n      messaging: {backend: nats, url: 'nats://127.0.0.1:4222'}"
+        }
+        (_, Backend::Redis) => "\n    config:\n      address: redis://127.0.0.1:6379",
+        (_, Backend::Nats) => "\n    config:\n      url: nats://127.0.0.1:4222",
+        (_, Backend::Memstore) => "",
+    };
+    // The backend is optional: MemStore ones are sometimes left out.
+    let backend = if ns.backend == Backend::Memstore && ns.name.len().is_multiple_of(2) {
+        String::new()
+    } else {
+        format!("\n    backend: {}", ns.backend.as_str())
     };
     format!(
-        "  - name: '{}'\n    pattern: {}\n    backend: {}\n    limits:\n      max_key_bytes: {}\n      max_value_bytes: {}\n      subscriber_buffer: {}\n      max_in_flight_bytes: {}{config}\n",
+        "  - name: '{}'\n    pattern: {}{backend}\n    limits:\n      max_key_bytes: {}\n      max_value_bytes: {}\n      subscriber_buffer: {}\n      max_in_flight_bytes: {}{config}\n",
         ns.name,
         ns.pattern.as_str(),
-        ns.backend.as_str(),
         ns.max_key_bytes,
         ns.max_value_bytes,
         ns.subscriber_buffer,

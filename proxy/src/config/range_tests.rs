@@ -192,6 +192,120 @@ fn redis_needs_an_address_and_nats_a_url() {
 }
 
 #[test]
+fn a_registry_needs_no_backend_and_runs_on_memstore_slots_by_default() {
+    let c = Config::from_yaml(&namespace("pattern: multicast-registry")).unwrap();
+    assert_eq!(c.namespaces[0].backend, super::Backend::Memstore);
+    assert_eq!(c.namespaces[0].backend_label(), "memstore/memstore");
+    let explicit = namespace("pattern: multicast-registry, backend: memstore");
+    Config::from_yaml(&explicit).unwrap();
+    let slots = namespace(
+        "pattern: multicast-registry, config: {registry: {backend: redis, address: 'redis://127.0.0.1:1'}, messaging: {backend: nats, url: 'nats://127.0.0.1:2', jetstream: true}}",
+    );
+    let c = Config::from_yaml(&slots).unwrap();
+    assert_eq!(c.namespaces[0].backend_label(), "redis/nats");
+    // Other patterns keep their backend default too.
+    let kv = Config::from_yaml(&namespace("pattern: keyvalue")).unwrap();
+    assert_eq!(kv.namespaces[0].backend_label(), "memstore");
+}
+
+#[test]
+fn a_registry_with_a_top_level_backend_is_pointed_at_the_slots() {
+    for backend in ["redis", "nats"] {
+        let err = refused(&namespace(&format!(
+            "pattern: multicast-registry, backend: {backend}"
+        )));
+        assert!(err.starts_with("namespaces[0].backend"), "{err}");
+        assert!(
+            err.contains("namespaces[0].config.registry.backend")
+                && err.contains("namespaces[0].config.messaging.backend"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn registry_slots_name_their_server_and_a_known_backend() {
+    let registry = |config: &str| {
+        namespace(&format!(
+            "pattern: multicast-registry, config: {{{config}}}"
+        ))
+    };
+    for (config, field, words) in [
+        (
+            "registry: {backend: redis}",
+            "namespaces[0].config.registry.address",
+            "required",
+        ),
+        (
+            "registry: {backend: redis, address: ''}",
+            "namespaces[0].config.registry.address",
+            "required",
+        ),
+        (
+            "messaging: {backend: nats}",
+            "namespaces[0].config.messaging.url",
+            "required",
+        ),
+        (
+            "messaging: {backend: nats, address: 'nats://127.0.0.1:1'}",
+            "namespaces[0].config.messaging.url",
+            "required",
+        ),
+        (
+            "messaging: {backend: redis}",
+            "namespaces[0].config.messaging.address",
+            "required",
+        ),
+        (
+            "registry: {backend: nats}",
+            "namespaces[0].config.registry.backend",
+            "memstore | redis",
+        ),
+        (
+            "messaging: {backend: mongo}",
+            "namespaces[0].config.messaging.backend",
+            "memstore | nats | redis",
+        ),
+        (
+            "messaging: {backend: 7}",
+            "namespaces[0].config.messaging.backend",
+            "not one of",
+        ),
+        (
+            "registry: redis",
+            "namespaces[0].config.registry",
+            "mapping",
+        ),
+        (
+            "registry: {command_timeout_ms: 86400001}",
+            "namespaces[0].config.registry.command_timeout_ms",
+            "maximum",
+        ),
+        (
+            "sweep_interval_ms: 86400001",
+            "namespaces[0].config.sweep_interval_ms",
+            "maximum",
+        ),
+    ] {
+        let err = refused(&registry(config));
+        assert!(err.starts_with(field), "{config} → {err}");
+        assert!(err.contains(words), "{config} → {err}");
+    }
+    for fine in [
+        "registry: {backend: memstore}, messaging: {backend: memstore}",
+        "registry: {backend: redis, address: 'redis://127.0.0.1:1'}",
+        "messaging: {backend: redis, address: 'redis://127.0.0.1:1'}",
+        "messaging: {backend: nats, url: 'nats://127.0.0.1:1', jetstream: true}",
+        "fanout_concurrency: 64",
+    ] {
+        Config::from_yaml(&registry(fine)).unwrap_or_else(|e| panic!("{fine}: {e}"));
+    }
+    // The index names the namespace, as for the other backends.
+    let third = "namespaces:\n  - {name: a, pattern: keyvalue}\n  - {name: b, pattern: pubsub}\n  - {name: c, pattern: multicast-registry, config: {registry: {backend: redis}}}\n";
+    assert_names(third, "namespaces[2].config.registry.address");
+}
+
+#[test]
 fn pattern_durations_are_at_most_a_day() {
     let base = "pattern: keyvalue, backend: redis, config: {address: 'redis://127.0.0.1:1'";
     for bad in [

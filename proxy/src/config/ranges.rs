@@ -7,8 +7,9 @@
 //! address would quietly talk to whatever listens on localhost.
 
 use prism_proto::limits::MAX_MESSAGE_BYTES;
+use serde_json::Value;
 
-use super::{Backend, ConfigError, LimitsConfig, NamespaceConfig, SupervisorConfig};
+use super::{Backend, ConfigError, LimitsConfig, NamespaceConfig, PatternKind, SupervisorConfig};
 
 /// More threads than this only add context switches on any machine Prism
 /// runs on.
@@ -135,32 +136,120 @@ pub fn limits(prefix: &str, l: &LimitsConfig) -> Result<(), ConfigError> {
 /// are checked here so a bad file is refused before anything starts: the
 /// field that says where the backend is, and durations.
 pub fn backend_config(prefix: &str, ns: &NamespaceConfig) -> Result<(), ConfigError> {
+    if ns.pattern == PatternKind::MulticastRegistry {
+        return registry_slots(prefix, ns);
+    }
     let required = match ns.backend {
         Backend::Redis => Some("address"),
         Backend::Nats => Some("url"),
         Backend::Memstore => None,
     };
     if let Some(key) = required {
-        let present = ns
-            .config
-            .get(key)
-            .and_then(|v| v.as_str())
-            .is_some_and(|s| !s.trim().is_empty());
-        if !present {
-            return Err(ConfigError::invalid(
-                format!("{prefix}.config.{key}"),
-                format!(
-                    "is required for backend `{}` (there is no default server)",
-                    ns.backend.as_str()
-                ),
-            ));
-        }
+        require_server(
+            &ns.config,
+            &format!("{prefix}.config"),
+            key,
+            ns.backend.as_str(),
+        )?;
     }
-    let Some(fields) = ns.config.as_object() else {
+    durations(&format!("{prefix}.config"), &ns.config)
+}
+
+/// A registry slot: its name, and each backend it may use with the field
+/// that names that backend's server.
+type Slot = (
+    &'static str,
+    &'static [(&'static str, Option<&'static str>)],
+);
+
+/// The slots a multicast registry has.
+const REGISTRY_SLOTS: [Slot; 2] = [
+    (
+        "registry",
+        &[("memstore", None), ("redis", Some("address"))],
+    ),
+    (
+        "messaging",
+        &[
+            ("memstore", None),
+            ("nats", Some("url")),
+            ("redis", Some("address")),
+        ],
+    ),
+];
+
+/// A registry's two slots (`config.registry`, `config.messaging`): each a
+/// mapping whose `backend` is one the slot knows (default MemStore), naming
+/// its server when it has one.
+fn registry_slots(prefix: &str, ns: &NamespaceConfig) -> Result<(), ConfigError> {
+    let config = format!("{prefix}.config");
+    durations(&config, &ns.config)?;
+    for (slot, backends) in REGISTRY_SLOTS {
+        let field = format!("{config}.{slot}");
+        let value = match ns.config.get(slot) {
+            None | Some(Value::Null) => continue,
+            Some(value) if value.is_object() => value,
+            Some(_) => return Err(ConfigError::invalid(field, "must be a mapping")),
+        };
+        let names = || {
+            backends
+                .iter()
+                .map(|(name, _)| *name)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        };
+        let backend = match value.get("backend") {
+            None | Some(Value::Null) => "memstore",
+            Some(Value::String(name)) => name.as_str(),
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    format!("{field}.backend"),
+                    format!("{other} is not one of {}", names()),
+                ));
+            }
+        };
+        let Some((_, required)) = backends.iter().find(|(name, _)| *name == backend) else {
+            return Err(ConfigError::invalid(
+                format!("{field}.backend"),
+                format!("`{backend}` is not one of {}", names()),
+            ));
+        };
+        if let Some(key) = required {
+            require_server(value, &field, key, backend)?;
+        }
+        durations(&field, value)?;
+    }
+    Ok(())
+}
+
+/// `config.<key>` must name the server: a backend with a server has no
+/// default one.
+fn require_server(
+    config: &Value,
+    field: &str,
+    key: &str,
+    backend: &str,
+) -> Result<(), ConfigError> {
+    let present = config
+        .get(key)
+        .and_then(|v| v.as_str())
+        .is_some_and(|s| !s.trim().is_empty());
+    if present {
+        return Ok(());
+    }
+    Err(ConfigError::invalid(
+        format!("{field}.{key}"),
+        format!("is required for backend `{backend}` (there is no default server)"),
+    ))
+}
+
+/// Every `*_ms` field of the mapping at `field` is at most a day.
+fn durations(field: &str, config: &Value) -> Result<(), ConfigError> {
+    let Some(fields) = config.as_object() else {
         return Ok(());
     };
     for (key, value) in fields.iter().filter(|(k, _)| k.ends_with("_ms")) {
-        let field = format!("{prefix}.config.{key}");
+        let field = format!("{field}.{key}");
         // Zero, negative and non-integer values are the pattern's to refuse
         // with its own message; what matters here is that nothing overflows.
         if let Some(ms) = value.as_u64() {

@@ -14,7 +14,10 @@ use std::{
 use http::{HeaderMap, Request};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use prism_proto::limits::{Limits, MAX_MESSAGE_BYTES};
+use prism_proto::{
+    limits::{Limits, MAX_MESSAGE_BYTES},
+    registry::MAX_METADATA_BYTES,
+};
 use tonic::Status;
 
 use crate::{dataplane, error::ProxyError, namespace::Namespace, state::ProxyState};
@@ -26,11 +29,28 @@ pub(crate) const MESSAGE_OVERHEAD_BYTES: usize = 1024 * 1024;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Largest message `method` may declare on a namespace with `limits`, and
-/// how that is made up: a batch may carry up to the transport's limit; any
-/// other call one key, one value and [`MESSAGE_OVERHEAD_BYTES`].
+/// how that is made up: a batch may carry up to the transport's limit; a
+/// registry call without a value [`MESSAGE_OVERHEAD_BYTES`], a Register its
+/// metadata and that; any other call (a Multicast too: its filter and
+/// headers count as the key) one key, one value and
+/// [`MESSAGE_OVERHEAD_BYTES`].
 pub(crate) fn message_cap(limits: &Limits, method: &str) -> (usize, &'static str) {
-    if method == "PublishBatch" {
-        return (MAX_MESSAGE_BYTES, "the largest gRPC message");
+    match method {
+        "PublishBatch" => return (MAX_MESSAGE_BYTES, "the largest gRPC message"),
+        // The registry's calls that carry no value: an identity, or a filter
+        // and a cursor, in room that is plenty for what their rules allow.
+        "Unregister" | "Get" | "Receive" | "Enumerate" => {
+            return (MESSAGE_OVERHEAD_BYTES, "1 MiB for a call without a value");
+        }
+        // Metadata is limited as JSON; its Struct encoding is larger, but
+        // within the overhead.
+        "Register" => {
+            return (
+                MAX_METADATA_BYTES + MESSAGE_OVERHEAD_BYTES,
+                "64 KiB of metadata + 1 MiB",
+            );
+        }
+        _ => {}
     }
     let cap = limits
         .max_value_bytes
@@ -165,7 +185,7 @@ impl Body for BoundedBody {
     }
 }
 
-/// Wraps the data-plane service so every KeyValue and PubSub request body is
+/// Wraps the data-plane service so every KeyValue, PubSub and registry request body is
 /// a [`BoundedBody`] held to its namespace's limits.
 #[derive(Clone)]
 pub(crate) struct MessageBounds<S> {
@@ -180,7 +200,10 @@ impl<S> MessageBounds<S> {
 
     fn bound(&self, path: &str, headers: &HeaderMap) -> Option<Bound> {
         let (service, method) = path.strip_prefix('/')?.split_once('/')?;
-        if !(service.starts_with("prism.keyvalue.") || service.starts_with("prism.pubsub.")) {
+        if !["prism.keyvalue.", "prism.pubsub.", "prism.registry."]
+            .iter()
+            .any(|prefix| service.starts_with(prefix))
+        {
             return None;
         }
         // The call itself answers a bad header or unknown namespace.
@@ -271,6 +294,33 @@ mod tests {
             max_value_bytes: usize::MAX,
         };
         assert_eq!(message_cap(&huge, "Set").0, MAX_MESSAGE_BYTES);
+    }
+
+    #[test]
+    fn registry_calls_are_capped_by_what_they_carry() {
+        let limits = Limits {
+            max_key_bytes: 100,
+            max_value_bytes: 4 * 1024 * 1024,
+        };
+        let (multicast, rule) = message_cap(&limits, "Multicast");
+        assert_eq!(multicast, 4 * 1024 * 1024 + 100 + MESSAGE_OVERHEAD_BYTES);
+        assert!(rule.contains("max_value_bytes"), "{rule}");
+        let (register, rule) = message_cap(&limits, "Register");
+        assert_eq!(register, 64 * 1024 + MESSAGE_OVERHEAD_BYTES);
+        assert!(rule.contains("64 KiB"), "{rule}");
+        for method in ["Unregister", "Get", "Receive", "Enumerate"] {
+            let (cap, _) = message_cap(&limits, method);
+            assert_eq!(cap, MESSAGE_OVERHEAD_BYTES, "{method}");
+            assert!(cap < multicast, "a value-less call gets no value's room");
+        }
+        // Metadata at its JSON limit fits in Register's cap as a Struct.
+        let metadata = serde_json::json!({ "blob": "x".repeat(MAX_METADATA_BYTES - 20) });
+        let request = prism_proto::registry::v1::RegisterRequest {
+            identity: "x".repeat(256),
+            metadata: Some(prism_proto::json::to_struct(&metadata)),
+            ttl_seconds: 1,
+        };
+        assert!(prost::Message::encoded_len(&request) < register);
     }
 
     fn namespace() -> Arc<Namespace> {

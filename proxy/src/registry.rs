@@ -1,0 +1,273 @@
+//! The multicast registry data plane. Register, Unregister, Get, Enumerate
+//! and Multicast are unary calls checked with `prism_proto::registry`'s rules
+//! (the filter parsed, the Multicast payload held to the namespace's
+//! `max_value_bytes`) and forwarded by [`dataplane::unary`]. Receive opens
+//! the pattern's inbox stream and pumps it through a one-message [`Buffer`]
+//! that never drops (a message the pattern reported DELIVERED must reach the
+//! client, so a slow client holds the pattern's stream back instead). Unlike a
+//! Subscribe, a Receive is not taken up again when its pattern goes away:
+//! the stream ends with UNAVAILABLE and the client calls Receive again,
+//! finding what is PENDING for it on slots that keep messages.
+
+use std::{pin::Pin, sync::Arc};
+
+use prism_proto::{
+    field::FieldError,
+    registry::{
+        EnumerateQuery, MulticastOrder, Registration, check_identity,
+        v1::{
+            EnumerateRequest, EnumerateResponse, GetRequest, GetResponse, InboxMessage,
+            MulticastRequest, MulticastResponse, ReceiveRequest, RegisterRequest, RegisterResponse,
+            UnregisterRequest, UnregisterResponse,
+            multicast_registry_client::MulticastRegistryClient,
+            multicast_registry_server::MulticastRegistry,
+        },
+    },
+};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::{
+    channel::PatternChannel,
+    config::PatternKind,
+    dataplane,
+    error::{self, ProxyError},
+    namespace::Namespace,
+    state::ProxyState,
+    subscriptions::{Buffer, Policy},
+};
+
+const SERVICE: &str = "prism.registry.v1.MulticastRegistry";
+const KIND: PatternKind = PatternKind::MulticastRegistry;
+/// Messages the proxy holds per Receive stream. The pattern acknowledges a
+/// message to an at-least-once slot once its stream has taken it, so what
+/// the proxy holds is lost if the client goes away: one message, no more.
+const RECEIVE_BUFFER: usize = 1;
+
+pub(crate) struct RegistryProxy {
+    state: Arc<ProxyState>,
+}
+
+impl RegistryProxy {
+    pub(crate) fn new(state: Arc<ProxyState>) -> Self {
+        Self { state }
+    }
+}
+
+fn client(channel: PatternChannel) -> MulticastRegistryClient<PatternChannel> {
+    MulticastRegistryClient::new(channel)
+        .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
+}
+
+/// The Multicast rules, with the payload held to `max_value_bytes`.
+fn check_multicast(request: &MulticastRequest, max_value_bytes: usize) -> Result<(), FieldError> {
+    MulticastOrder::from_request(request, max_value_bytes).map(drop)
+}
+
+#[tonic::async_trait]
+impl MulticastRegistry for RegistryProxy {
+    async fn register(
+        &self,
+        request: Request<RegisterRequest>,
+    ) -> Result<Response<RegisterResponse>, Status> {
+        dataplane::unary(
+            &self.state,
+            KIND,
+            (SERVICE, "Register"),
+            request,
+            |_, r| Registration::from_request(r).map(drop),
+            |ch, r| async move { client(ch).register(r).await },
+        )
+        .await
+    }
+
+    async fn unregister(
+        &self,
+        request: Request<UnregisterRequest>,
+    ) -> Result<Response<UnregisterResponse>, Status> {
+        dataplane::unary(
+            &self.state,
+            KIND,
+            (SERVICE, "Unregister"),
+            request,
+            |_, r| check_identity(&r.identity),
+            |ch, r| async move { client(ch).unregister(r).await },
+        )
+        .await
+    }
+
+    async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+        dataplane::unary(
+            &self.state,
+            KIND,
+            (SERVICE, "Get"),
+            request,
+            |_, r| check_identity(&r.identity),
+            |ch, r| async move { client(ch).get(r).await },
+        )
+        .await
+    }
+
+    async fn enumerate(
+        &self,
+        request: Request<EnumerateRequest>,
+    ) -> Result<Response<EnumerateResponse>, Status> {
+        dataplane::unary(
+            &self.state,
+            KIND,
+            (SERVICE, "Enumerate"),
+            request,
+            |_, r| EnumerateQuery::from_request(r).map(drop),
+            |ch, r| async move { client(ch).enumerate(r).await },
+        )
+        .await
+    }
+
+    async fn multicast(
+        &self,
+        request: Request<MulticastRequest>,
+    ) -> Result<Response<MulticastResponse>, Status> {
+        dataplane::unary(
+            &self.state,
+            KIND,
+            (SERVICE, "Multicast"),
+            request,
+            |limits, r| check_multicast(r, limits.max_value_bytes),
+            |ch, r| async move { client(ch).multicast(r).await },
+        )
+        .await
+    }
+
+    type ReceiveStream = Pin<Box<dyn Stream<Item = Result<InboxMessage, Status>> + Send>>;
+
+    async fn receive(
+        &self,
+        request: Request<ReceiveRequest>,
+    ) -> Result<Response<Self::ReceiveStream>, Status> {
+        let setup = self.state.drain.enter()?;
+        let namespace = self
+            .state
+            .namespaces
+            .get(dataplane::namespace_of(request.metadata().as_ref())?)?;
+        let receive = request.into_inner();
+        check_identity(&receive.identity).map_err(ProxyError::from)?;
+        let upstream = open(&namespace, &receive).await?;
+        let buffer = Arc::new(Buffer::<InboxMessage>::new(
+            RECEIVE_BUFFER,
+            Policy::Backpressure,
+        ));
+        let id = self.state.subscriptions.register(
+            (namespace.name(), KIND),
+            &receive.identity,
+            "",
+            buffer.clone(),
+        );
+        tokio::spawn(pump(namespace, upstream, buffer.clone()));
+        drop(setup);
+        let registration = Attached {
+            state: self.state.clone(),
+            id,
+        };
+        let stream = futures_util::stream::unfold(
+            (buffer, registration),
+            |(buffer, registration)| async move {
+                let item = buffer.pop().await?;
+                Some((item, (buffer, registration)))
+            },
+        );
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// Opens the pattern's Receive stream on the namespace's current process.
+async fn open(
+    namespace: &Namespace,
+    receive: &ReceiveRequest,
+) -> Result<Streaming<InboxMessage>, Status> {
+    // The route's call count is for unary calls a hot reload waits for; a
+    // stream must not hold it, so it is released once the stream is open.
+    let channel = namespace.route(KIND)?.channel;
+    let mut request = Request::new(receive.clone());
+    let _span = dataplane::client_span(SERVICE, "Receive", namespace.name(), KIND, &mut request);
+    client(channel)
+        .receive(request)
+        .await
+        .map(Response::into_inner)
+        .map_err(|status| error::from_pattern(namespace.name(), status))
+}
+
+/// Moves the pattern's messages into the buffer until the client leaves or
+/// the pattern's stream ends; an end the client did not ask for ends the
+/// client's stream too — UNAVAILABLE when the pattern went away, else the
+/// pattern's own status.
+async fn pump(
+    namespace: Arc<Namespace>,
+    mut upstream: Streaming<InboxMessage>,
+    buffer: Arc<Buffer<InboxMessage>>,
+) {
+    loop {
+        let next = tokio::select! {
+            next = upstream.message() => next,
+            _ = buffer.closed() => return,
+        };
+        match next {
+            Ok(Some(message)) => {
+                if !buffer.push(message).await {
+                    return;
+                }
+            }
+            Ok(None) => {
+                buffer.fail(ProxyError::PatternEndedStream.into());
+                return;
+            }
+            Err(status) => {
+                buffer.fail(error::from_pattern(namespace.name(), status));
+                return;
+            }
+        }
+    }
+}
+
+/// Unregisters (and so stops the pump, which detaches the receiver at the
+/// pattern) when the client's stream is dropped.
+struct Attached {
+    state: Arc<ProxyState>,
+    id: u64,
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        self.state.subscriptions.remove(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prism_proto::json;
+    use serde_json::json;
+
+    #[test]
+    fn a_multicast_is_held_to_the_namespace_payload_limit_and_filter_rules() {
+        let request = |payload: usize, filter: serde_json::Value| MulticastRequest {
+            payload: vec![0; payload],
+            filter: Some(json::to_struct(&filter)),
+            ..Default::default()
+        };
+        check_multicast(&request(100, json!({"type": "sensor"})), 100).unwrap();
+        let big = check_multicast(&request(101, json!({})), 100).unwrap_err();
+        assert_eq!(big.field, "payload");
+        assert!(big.problem.contains("max_value_bytes"), "{big}");
+        let bad = check_multicast(&request(1, json!({"floor": {"$near": 1}})), 100).unwrap_err();
+        assert_eq!(bad.field, "filter.floor");
+        let timeout = MulticastRequest {
+            timeout_ms: 60_001,
+            ..Default::default()
+        };
+        assert_eq!(
+            check_multicast(&timeout, 100).unwrap_err().field,
+            "timeout_ms"
+        );
+    }
+}
