@@ -161,7 +161,7 @@ def main():
             who, payload, _ = inbox.get(timeout=max(0.0, end - time.monotonic()))
         except queue.Empty:
             break
-        step(who == "sensor-1", f"{who} got nothing meant for floor-1 sensors ({payload})")
+        step(who == "sensor-1", f"a repeated send reached {who} only ({payload})")
 
     everyone_on_floor_1 = fleet.multicast({"floor": 1}, {"command": "lights-off"})
     step((everyone_on_floor_1.target_count, everyone_on_floor_1.delivered_count) == (2, 2),

@@ -179,3 +179,67 @@ impl Pattern for RegistryPattern {
         health
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use prism_proto::registry::Registration;
+
+    #[tokio::test]
+    async fn health_reports_both_slots_and_the_counters() {
+        let pattern = RegistryPattern::new();
+        assert_eq!(pattern.health().await.status, HealthStatus::Unhealthy);
+        pattern.initialize("ns", json!({})).await.unwrap();
+        pattern.start().await.unwrap();
+        let slots = pattern.slots().unwrap();
+        let registration = Registration {
+            identity: "a".into(),
+            metadata: json!({}),
+            ttl: None,
+        };
+        slots
+            .registry
+            .register(&registration, now_ms())
+            .await
+            .unwrap();
+        let _inbox = slots.messaging.attach("a").await.unwrap();
+        pattern
+            .counters()
+            .multicasts
+            .fetch_add(2, Ordering::Relaxed);
+        pattern.counters().failed.fetch_add(5, Ordering::Relaxed);
+        let health = pattern.health().await;
+        assert_eq!(health.status, HealthStatus::Healthy);
+        let details: Vec<(&str, &str)> = health
+            .details
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            details,
+            [
+                ("delivered", "0"),
+                ("failed", "5"),
+                ("messaging.backend", "memstore"),
+                ("messaging.receivers", "1"),
+                ("multicasts", "2"),
+                ("pending", "0"),
+                ("registry.backend", "memstore"),
+                ("registry.identities", "1"),
+            ]
+        );
+        pattern.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_bad_slot_option_fails_initialize_naming_it() {
+        let pattern = RegistryPattern::new();
+        let err = pattern
+            .initialize("ns", json!({"messaging": {"inbox_capacity": "lots"}}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.field, "messaging.inbox_capacity", "{err}");
+    }
+}

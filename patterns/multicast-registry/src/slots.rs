@@ -14,6 +14,7 @@
 mod mem_messaging;
 mod mem_registry;
 mod nats_messaging;
+mod redis_backend;
 mod redis_messaging;
 mod redis_registry;
 

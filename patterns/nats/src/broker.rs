@@ -12,10 +12,10 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use async_nats::{ConnectOptions, connection::State};
+use async_nats::connection::State;
 use prism_proto::pubsub::v1::Message;
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_stream::{Stream, wrappers::WatchStream};
@@ -23,7 +23,8 @@ use tonic::Status;
 use tracing::{Instrument, Span};
 
 use crate::{
-    config::{Credentials, NatsConfig},
+    client::{self, Connected},
+    config::NatsConfig,
     delivery::{self, Outlet, Stats},
     error::NatsError,
     headers::{self, Outgoing},
@@ -33,12 +34,6 @@ use crate::{
     telemetry,
     topic::{self, Subjects},
 };
-
-/// How often the client pings an idle server (a dead peer that sends no
-/// RST is noticed within two of these).
-const PING_INTERVAL: Duration = Duration::from_secs(10);
-/// Longest wait between two reconnect attempts.
-const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
 /// What `Initialize` settled: the config and what derives from the namespace.
 #[derive(Debug, Clone)]
@@ -76,12 +71,6 @@ pub(crate) struct Subscribe {
     pub manual_ack: bool,
 }
 
-/// A delay that grows by 100 ms per failed attempt up to [`MAX_RECONNECT_DELAY`].
-pub(crate) fn reconnect_delay(attempts: usize) -> Duration {
-    (Duration::from_millis(100) * attempts.saturating_sub(1).min(100) as u32)
-        .min(MAX_RECONNECT_DELAY)
-}
-
 pub(crate) struct Connection {
     pub client: async_nats::Client,
     pub jetstream: Option<Arc<JetStream>>,
@@ -97,41 +86,12 @@ impl Connection {
     /// after `connect_timeout_ms` with the client still trying.
     pub(crate) async fn open(setup: Arc<Setup>) -> Result<Self, NatsError> {
         let config = &setup.config;
-        let servers = config
-            .servers()
-            .map_err(|e| NatsError::invalid("url", e.reason))?;
-        let link = Arc::new(Link::new(Instant::now()));
-        let (connects, mut connected) = tokio::sync::watch::channel(0u64);
-        let events = link.clone();
-        let options = match config.credentials() {
-            Some(Credentials::UserPassword { user, password }) => {
-                ConnectOptions::with_user_and_password(user, password)
-            }
-            Some(Credentials::Token(token)) => ConnectOptions::with_token(token),
-            None => ConnectOptions::new(),
-        };
-        let client = options
-            .name(format!("prism-nats {}", setup.namespace))
-            .connection_timeout(config.connect_timeout())
-            .request_timeout(Some(config.request_timeout()))
-            .ping_interval(PING_INTERVAL)
-            .retry_on_initial_connect()
-            .max_reconnects(None)
-            .reconnect_delay_callback(reconnect_delay)
-            .event_callback(move |event| {
-                events.on_event(&event, Instant::now());
-                if matches!(event, async_nats::Event::Connected) {
-                    connects.send_modify(|n| *n += 1);
-                }
-                async {}
-            })
-            .connect(servers)
-            .await
-            .map_err(|e| NatsError::Backend(e.to_string()))?;
-        // Give the first connection a moment, so calls right after Start
-        // find it; a server that is down only leaves health UNHEALTHY.
-        let mut first = connected.clone();
-        let _ = tokio::time::timeout(config.connect_timeout(), first.wait_for(|n| *n > 0)).await;
+        let Connected {
+            client,
+            link,
+            connects: mut connected,
+        } = client::connect(config, format!("prism-nats {}", setup.namespace)).await?;
+        let first = connected.clone();
         let jetstream = config.jetstream.then(|| {
             Arc::new(JetStream::new(
                 client.clone(),
@@ -453,16 +413,6 @@ impl Stream for SubscriptionStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reconnects_start_at_once_and_back_off_to_a_second() {
-        assert_eq!(reconnect_delay(0), Duration::ZERO);
-        assert_eq!(reconnect_delay(1), Duration::ZERO);
-        assert_eq!(reconnect_delay(2), Duration::from_millis(100));
-        assert_eq!(reconnect_delay(5), Duration::from_millis(400));
-        assert_eq!(reconnect_delay(50), MAX_RECONNECT_DELAY);
-        assert_eq!(reconnect_delay(usize::MAX), MAX_RECONNECT_DELAY);
-    }
 
     #[tokio::test]
     async fn the_stream_ends_when_stopped_even_with_messages_queued() {

@@ -10,13 +10,13 @@ use serde::Deserialize;
 use crate::topic::{self, Subjects};
 
 /// The largest message a NATS server can be configured to accept (64 MiB).
-pub(crate) const NATS_MAX_PAYLOAD_LIMIT: usize = 64 * 1024 * 1024;
+pub const NATS_MAX_PAYLOAD_LIMIT: usize = 64 * 1024 * 1024;
 /// Per-subscription channel sizes beyond this only hide a stuck subscriber.
-pub(crate) const MAX_SUBSCRIBER_BUFFER: usize = 1_000_000;
+pub const MAX_SUBSCRIBER_BUFFER: usize = 1_000_000;
 
 /// What the client logs in with; never printed.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) enum Credentials {
+pub enum Credentials {
     UserPassword { user: String, password: String },
     Token(String),
 }
@@ -32,7 +32,7 @@ impl std::fmt::Debug for Credentials {
 
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub(crate) struct NatsConfig {
+pub struct NatsConfig {
     /// One server or a comma-separated list (`nats://`, or `tls://` for TLS;
     /// `nats://user:pass@host:4222` carries credentials).
     pub url: String,
@@ -105,7 +105,7 @@ impl Default for NatsConfig {
 
 impl NatsConfig {
     /// Checks every field; the error names the first bad one.
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         self.servers()?;
         if let Some(stream) = &self.stream {
             check_stream_name(stream).map_err(|reason| ConfigError::new("stream", reason))?;
@@ -147,7 +147,7 @@ impl NatsConfig {
     }
 
     /// The servers of `url`, parsed.
-    pub(crate) fn servers(&self) -> Result<Vec<ServerAddr>, ConfigError> {
+    pub fn servers(&self) -> Result<Vec<ServerAddr>, ConfigError> {
         let mut servers = Vec::new();
         for part in self.url.split(',').map(str::trim) {
             if part.is_empty() {
@@ -176,7 +176,7 @@ impl NatsConfig {
     /// How the client logs in: the user info of the first server in `url`
     /// that has one (`nats://user:password@host`, or `nats://token@host`).
     /// The client library does not take it from the URL by itself.
-    pub(crate) fn credentials(&self) -> Option<Credentials> {
+    pub fn credentials(&self) -> Option<Credentials> {
         let servers = self.servers().ok()?;
         let server = servers.iter().find(|s| s.username().is_some())?;
         let user = server.username()?.to_string();
@@ -190,7 +190,7 @@ impl NatsConfig {
     }
 
     /// `url` without credentials, for health details and logs.
-    pub(crate) fn display_url(&self) -> String {
+    pub fn display_url(&self) -> String {
         match self.servers() {
             Ok(servers) => servers
                 .iter()
@@ -202,7 +202,7 @@ impl NatsConfig {
     }
 
     /// The stream name for `namespace`.
-    pub(crate) fn stream_name(&self, namespace: &str) -> String {
+    pub fn stream_name(&self, namespace: &str) -> String {
         match &self.stream {
             Some(stream) => stream.clone(),
             None => format!(
@@ -222,15 +222,15 @@ impl NatsConfig {
         }
     }
 
-    pub(crate) fn ack_wait(&self) -> Duration {
+    pub fn ack_wait(&self) -> Duration {
         Duration::from_millis(self.ack_wait_ms)
     }
 
-    pub(crate) fn connect_timeout(&self) -> Duration {
+    pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
     }
 
-    pub(crate) fn request_timeout(&self) -> Duration {
+    pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
     }
 }

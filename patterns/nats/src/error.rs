@@ -10,7 +10,7 @@ use async_nats::jetstream::{
 use tonic::{Code, Status};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum NatsError {
+pub enum NatsError {
     /// A request field breaks a rule; the message names the field.
     #[error("{field}: {reason}")]
     InvalidArgument { field: String, reason: String },
@@ -39,7 +39,7 @@ pub(crate) enum NatsError {
 }
 
 impl NatsError {
-    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidArgument {
             field: field.into(),
             reason: reason.into(),

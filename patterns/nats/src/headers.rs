@@ -15,16 +15,16 @@ use crate::error::NatsError;
 /// A message ready for NATS: the subject its topic maps to, the headers
 /// (metadata, id, time, trace context) and the payload.
 #[derive(Debug, Clone)]
-pub(crate) struct Outgoing {
+pub struct Outgoing {
     pub subject: String,
     pub headers: HeaderMap,
     pub payload: Vec<u8>,
 }
 
-pub(crate) const MESSAGE_ID: &str = "prism-message-id";
-pub(crate) const TIMESTAMP_MS: &str = "prism-timestamp-ms";
+pub const MESSAGE_ID: &str = "prism-message-id";
+pub const TIMESTAMP_MS: &str = "prism-timestamp-ms";
 /// JetStream drops a second message with the same id inside its window.
-pub(crate) const NATS_MSG_ID: &str = "Nats-Msg-Id";
+pub const NATS_MSG_ID: &str = "Nats-Msg-Id";
 
 /// Keys the application may not set: Prism's, NATS's and trace context.
 fn reserved(key: &str) -> bool {
@@ -34,7 +34,7 @@ fn reserved(key: &str) -> bool {
 /// Headers of a message being published. `metadata` must have passed
 /// `prism_proto::publish::check_metadata`, the rules every backend shares
 /// (anything invalid is left out, never a panic).
-pub(crate) fn encode(
+pub fn encode(
     metadata: &HashMap<String, String>,
     message_id: &str,
     timestamp_ms: i64,
@@ -55,7 +55,7 @@ pub(crate) fn encode(
 /// Bytes a message takes against the NATS server's `max_payload`: the
 /// header block as it goes on the wire (`NATS/1.0`, one `key: value` line
 /// per value, a blank line) plus the payload.
-pub(crate) fn wire_size(headers: &HeaderMap, payload_len: usize) -> usize {
+pub fn wire_size(headers: &HeaderMap, payload_len: usize) -> usize {
     if headers.is_empty() {
         return payload_len;
     }
@@ -74,7 +74,7 @@ pub(crate) fn wire_size(headers: &HeaderMap, payload_len: usize) -> usize {
 
 /// `INVALID_ARGUMENT` naming `payload` when a message of `headers` and
 /// `payload_len` bytes would not fit the NATS server's `max_payload`.
-pub(crate) fn check_wire_size(
+pub fn check_wire_size(
     headers: &HeaderMap,
     payload_len: usize,
     max_payload: usize,
@@ -99,7 +99,7 @@ fn set(headers: &mut HeaderMap, key: &str, value: &str) {
 
 /// What a received message's headers say.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct Incoming {
+pub struct Incoming {
     /// The application's metadata: every header that is not reserved.
     pub metadata: HashMap<String, String>,
     /// Prism's id, or JetStream's `Nats-Msg-Id` from a foreign publisher.
@@ -107,7 +107,7 @@ pub(crate) struct Incoming {
     pub timestamp_ms: Option<i64>,
 }
 
-pub(crate) fn decode(headers: Option<&HeaderMap>) -> Incoming {
+pub fn decode(headers: Option<&HeaderMap>) -> Incoming {
     let Some(headers) = headers else {
         return Incoming::default();
     };
@@ -135,7 +135,7 @@ pub(crate) fn decode(headers: Option<&HeaderMap>) -> Incoming {
 }
 
 /// Lets the propagator write `traceparent`/`tracestate` into NATS headers.
-pub(crate) struct HeaderInjector<'a>(pub &'a mut HeaderMap);
+pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
@@ -145,7 +145,7 @@ impl Injector for HeaderInjector<'_> {
 
 /// Lets the propagator read trace context from NATS headers (names compare
 /// case-insensitively, as in HTTP).
-pub(crate) struct HeaderExtractor<'a>(pub &'a HeaderMap);
+pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
 
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {

@@ -61,7 +61,7 @@ const REOPEN_BACKOFF: [Duration; 4] = [
 
 /// The consumer settings every subscription of a namespace shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ConsumerSettings {
+pub struct ConsumerSettings {
     pub ack_wait: Duration,
     /// `-1`: no limit.
     pub max_deliver: i64,
@@ -69,7 +69,7 @@ pub(crate) struct ConsumerSettings {
 }
 
 impl ConsumerSettings {
-    pub(crate) fn from_config(config: &NatsConfig) -> Self {
+    pub fn from_config(config: &NatsConfig) -> Self {
         Self {
             ack_wait: config.ack_wait(),
             max_deliver: match config.max_deliver {
@@ -132,7 +132,7 @@ pub(crate) fn stream_config(name: &str, subjects: &Subjects, namespace: &str) ->
     }
 }
 
-pub(crate) struct JetStream {
+pub struct JetStream {
     context: Context,
     stream: stream::Config,
     pub consumers: ConsumerSettings,
@@ -152,13 +152,28 @@ impl JetStream {
         namespace: &str,
         subjects: &Subjects,
     ) -> Self {
+        Self::with_stream(
+            client,
+            config,
+            stream_config(&config.stream_name(namespace), subjects, namespace),
+        )
+    }
+
+    /// JetStream on `client` for the stream `stream` describes (created on
+    /// first use, with `config`'s request timeout on every API call).
+    /// `config`'s consumer settings serve [`JetStream::consumers`].
+    pub fn with_stream(
+        client: async_nats::Client,
+        config: &NatsConfig,
+        stream: stream::Config,
+    ) -> Self {
         Self {
             context: ContextBuilder::new()
                 .timeout(config.request_timeout())
                 .max_ack_inflight(ACKS_IN_FLIGHT)
                 .backpressure_on_inflight(true)
                 .build(client),
-            stream: stream_config(&config.stream_name(namespace), subjects, namespace),
+            stream,
             consumers: ConsumerSettings::from_config(config),
             ready: AtomicBool::new(false),
             creating: Mutex::new(()),
@@ -167,18 +182,24 @@ impl JetStream {
         }
     }
 
-    pub(crate) fn stream_name(&self) -> &str {
+    /// The JetStream API, for what this type has no method for (purging a
+    /// subject, reading stream state).
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    pub fn stream_name(&self) -> &str {
         &self.stream.name
     }
 
     /// Forgets that the stream exists, so the next use checks again (after a
     /// reconnect the server may have lost it).
-    pub(crate) fn recheck(&self) {
+    pub fn recheck(&self) {
         self.ready.store(false, Ordering::Release);
     }
 
     /// Creates the stream unless it is known to exist.
-    pub(crate) async fn ensure_stream(&self) -> Result<(), NatsError> {
+    pub async fn ensure_stream(&self) -> Result<(), NatsError> {
         if self.ready.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -205,7 +226,7 @@ impl JetStream {
 
     /// Why the stream could not be created, the last time it was tried and
     /// failed (cleared once it exists).
-    pub(crate) fn problem(&self) -> Option<String> {
+    pub fn problem(&self) -> Option<String> {
         self.problem
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -214,7 +235,7 @@ impl JetStream {
 
     /// Publishes and waits for the stream's acknowledgement; a stream that
     /// went missing is created again and the publish retried once.
-    pub(crate) async fn publish(&self, message: Outgoing) -> Result<(), NatsError> {
+    pub async fn publish(&self, message: Outgoing) -> Result<(), NatsError> {
         self.ensure_stream().await?;
         let (subject, message) = publish_message(message);
         match self.publish_once(subject.clone(), message.clone()).await {
@@ -298,7 +319,7 @@ impl JetStream {
 
     /// Creates (or updates) the durable consumer `config` names; a stream
     /// that went missing is created again first.
-    pub(crate) async fn consumer(
+    pub async fn consumer(
         &self,
         config: pull::Config,
     ) -> Result<Consumer<pull::Config>, NatsError> {
@@ -321,7 +342,7 @@ impl JetStream {
     }
 
     /// Deletes a durable consumer; false when there was none.
-    pub(crate) async fn delete_consumer(&self, name: &str) -> Result<bool, NatsError> {
+    pub async fn delete_consumer(&self, name: &str) -> Result<bool, NatsError> {
         match self
             .context
             .delete_consumer_from_stream(name, self.stream_name())

@@ -12,19 +12,28 @@
 //! [`delivery`] (NATS → Subscribe stream), [`jetstream`] (stream, consumers,
 //! acknowledged publish), [`broker`] (the connection and the four
 //! operations), [`pattern`] (lifecycle hooks and health), [`pubsub`] (the
-//! gRPC service).
+//! gRPC service), [`client`] (connecting, reconnecting, and the events
+//! that feed [`link`]).
+//!
+//! As a library (the multicast registry's NATS messaging slot uses it, so
+//! NATS is spoken one way in Prism): [`config`] for the connection settings
+//! and their checks, [`client::connect`], [`link`] for the health rule,
+//! [`headers`] and [`telemetry`] for what messages carry, [`jetstream`] for
+//! a stream created on demand, acknowledged publishes and durable consumers,
+//! and [`error`] for what those report. The rest is this binary's own.
 
 mod broker;
-mod config;
+pub mod client;
+pub mod config;
 mod delivery;
-mod error;
-mod headers;
-mod jetstream;
-mod link;
+pub mod error;
+pub mod headers;
+pub mod jetstream;
+pub mod link;
 mod pattern;
 mod pubsub;
 mod subscriptions;
-mod telemetry;
+pub mod telemetry;
 mod topic;
 
 use pattern::Nats;

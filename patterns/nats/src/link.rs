@@ -21,10 +21,10 @@ use prism_pattern_sdk::HealthStatus;
 use tokio::sync::watch;
 
 /// How long one slow-consumer incident keeps health DEGRADED.
-pub(crate) const SLOW_WINDOW: Duration = Duration::from_secs(10);
+pub const SLOW_WINDOW: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
-pub(crate) struct Link {
+pub struct Link {
     inner: Mutex<Inner>,
     /// Messages the NATS client itself dropped because a subscription's
     /// client-side queue was full (one `SlowConsumer` event each). The
@@ -44,7 +44,7 @@ struct Inner {
 
 impl Link {
     /// Not connected yet, as of `now`.
-    pub(crate) fn new(now: Instant) -> Self {
+    pub fn new(now: Instant) -> Self {
         Self {
             inner: Mutex::new(Inner {
                 down_since: Some(now),
@@ -59,26 +59,26 @@ impl Link {
         f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    pub(crate) fn connected(&self) {
+    pub fn connected(&self) {
         self.with(|i| {
             i.down_since = None;
             i.ever_connected = true;
         });
     }
 
-    pub(crate) fn disconnected(&self, now: Instant) {
+    pub fn disconnected(&self, now: Instant) {
         self.with(|i| {
             i.down_since.get_or_insert(now);
         });
     }
 
     /// A subscription could not keep up (a drop, or a full channel).
-    pub(crate) fn slow_consumer(&self, now: Instant) {
+    pub fn slow_consumer(&self, now: Instant) {
         self.with(|i| i.last_slow = Some(now));
     }
 
     /// Applies one async-nats connection event.
-    pub(crate) fn on_event(&self, event: &async_nats::Event, now: Instant) {
+    pub fn on_event(&self, event: &async_nats::Event, now: Instant) {
         match event {
             async_nats::Event::Connected => self.connected(),
             async_nats::Event::Disconnected | async_nats::Event::Closed => self.disconnected(now),
@@ -93,12 +93,7 @@ impl Link {
 
     /// What health needs, as of `now`. `connected` is the client's own view,
     /// which wins over events still in flight.
-    pub(crate) fn observe(
-        &self,
-        connected: bool,
-        full_subscriptions: usize,
-        now: Instant,
-    ) -> Observed {
+    pub fn observe(&self, connected: bool, full_subscriptions: usize, now: Instant) -> Observed {
         let inner = self.with(|i| *i);
         Observed {
             jetstream_problem: None,
@@ -117,18 +112,18 @@ impl Link {
 /// Lets a task wait until the client is connected: the client's state,
 /// re-checked whenever a connect event bumps `connects`.
 #[derive(Clone)]
-pub(crate) struct Online {
+pub struct Online {
     client: async_nats::Client,
     connects: watch::Receiver<u64>,
 }
 
 impl Online {
-    pub(crate) fn new(client: async_nats::Client, connects: watch::Receiver<u64>) -> Self {
+    pub fn new(client: async_nats::Client, connects: watch::Receiver<u64>) -> Self {
         Self { client, connects }
     }
 
     /// Returns once connected (at once when already connected).
-    pub(crate) async fn wait(&mut self) {
+    pub async fn wait(&mut self) {
         let client = &self.client;
         let _ = self
             .connects
@@ -139,7 +134,7 @@ impl Online {
 
 /// A snapshot of the connection for [`assess`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Observed {
+pub struct Observed {
     /// Why JetStream cannot serve though NATS is reachable (no JetStream on
     /// the server, no room for the stream, a conflicting stream).
     pub jetstream_problem: Option<String>,
@@ -152,7 +147,7 @@ pub(crate) struct Observed {
 
 /// The health status and its message. `grace` is how long an outage may
 /// last before it is UNHEALTHY.
-pub(crate) fn assess(o: &Observed, grace: Duration) -> (HealthStatus, String) {
+pub fn assess(o: &Observed, grace: Duration) -> (HealthStatus, String) {
     match o.down_for {
         None if o.jetstream_problem.is_some() => (
             HealthStatus::Degraded,

@@ -16,7 +16,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::headers::{HeaderExtractor, HeaderInjector};
 
 /// The PRODUCER span of one publish; a child of the current span.
-pub(crate) fn producer_span(topic: &str, message_id: &str) -> Span {
+pub fn producer_span(topic: &str, message_id: &str) -> Span {
     tracing::info_span!(
         target: "prism::nats",
         "nats.publish",
@@ -33,7 +33,7 @@ pub(crate) fn producer_span(topic: &str, message_id: &str) -> Span {
 /// The PRODUCER span of a whole PublishBatch, a child of the current span;
 /// every message of the batch carries its context. It names the topic when
 /// all the messages share one.
-pub(crate) fn batch_producer_span(topic: Option<&str>, count: usize) -> Span {
+pub fn batch_producer_span(topic: Option<&str>, count: usize) -> Span {
     tracing::info_span!(
         target: "prism::nats",
         "nats.publish",
@@ -49,7 +49,7 @@ pub(crate) fn batch_producer_span(topic: Option<&str>, count: usize) -> Span {
 
 /// The CONSUMER span of one delivery, continuing the trace whose context
 /// `headers` carry (a new trace when they carry none).
-pub(crate) fn consumer_span(topic: &str, message_id: &str, headers: Option<&HeaderMap>) -> Span {
+pub fn consumer_span(topic: &str, message_id: &str, headers: Option<&HeaderMap>) -> Span {
     let span = tracing::info_span!(
         target: "prism::nats",
         parent: None,
@@ -71,17 +71,17 @@ pub(crate) fn consumer_span(topic: &str, message_id: &str, headers: Option<&Head
 }
 
 /// Marks a span as failed.
-pub(crate) fn record_error(span: &Span) {
+pub fn record_error(span: &Span) {
     span.record("otel.status_code", "ERROR");
 }
 
 /// Writes `span`'s W3C context into outgoing NATS headers.
-pub(crate) fn inject(span: &Span, headers: &mut HeaderMap) {
+pub fn inject(span: &Span, headers: &mut HeaderMap) {
     TraceContextPropagator::new().inject_context(&span.context(), &mut HeaderInjector(headers));
 }
 
 /// `span`'s W3C `traceparent`, or empty when tracing is off.
-pub(crate) fn traceparent(span: &Span) -> String {
+pub fn traceparent(span: &Span) -> String {
     let mut carrier = HashMap::new();
     TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
     carrier.remove("traceparent").unwrap_or_default()

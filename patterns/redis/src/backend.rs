@@ -14,7 +14,7 @@ use crate::{
     scan::{self, Cursor, Page},
 };
 
-pub(crate) struct Backend {
+pub struct Backend {
     config: RedisConfig,
     endpoint: Endpoint,
     pool: Pool,
@@ -31,7 +31,7 @@ struct Failed {
 
 /// Whether a failed command may run again on a fresh connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Retry {
+pub enum Retry {
     /// Reads: the result does not depend on how many times they ran.
     Idempotent,
     Never,
@@ -40,7 +40,7 @@ enum Retry {
 impl Backend {
     /// Prepares the pool; nothing connects until the first command or
     /// health probe, so a Redis that is down now does not fail this.
-    pub(crate) fn new(config: RedisConfig) -> Result<Self, prism_pattern_sdk::ConfigError> {
+    pub fn new(config: RedisConfig) -> Result<Self, prism_pattern_sdk::ConfigError> {
         let info = config.connection_info()?;
         let endpoint = Endpoint::of(&info);
         let client = redis::Client::open(info)
@@ -55,15 +55,15 @@ impl Backend {
         })
     }
 
-    pub(crate) fn config(&self) -> &RedisConfig {
+    pub fn config(&self) -> &RedisConfig {
         &self.config
     }
 
-    pub(crate) fn endpoint(&self) -> &Endpoint {
+    pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
 
-    pub(crate) fn pool_stats(&self) -> PoolStats {
+    pub fn pool_stats(&self) -> PoolStats {
         PoolStats::of(&self.pool)
     }
 
@@ -128,9 +128,10 @@ impl Backend {
         .await
     }
 
-    /// Runs `cmd`; a read that failed on a reused connection that turned
+    /// Runs `cmd` on a pooled connection inside a client span named
+    /// `redis <op>`; a read that failed on a reused connection that turned
     /// out broken (say, Redis restarted since) runs again on a fresh one.
-    async fn run<T: FromRedisValue>(
+    pub async fn run<T: FromRedisValue>(
         &self,
         op: &'static str,
         cmd: &Cmd,
@@ -212,7 +213,7 @@ impl Backend {
     /// PINGs the server on the probe's own connection, reconnecting if it
     /// has none, within `health_timeout_ms`. Returns the round trip, or why
     /// the server cannot be reached.
-    pub(crate) async fn ping(&self) -> Result<Duration, String> {
+    pub async fn ping(&self) -> Result<Duration, String> {
         let timeout = self.config.health_timeout();
         let mut probe = self.probe.lock().await;
         let result = tokio::time::timeout(timeout, async {
@@ -237,8 +238,20 @@ impl Backend {
         Err(err)
     }
 
+    /// Opens a connection of its own for Pub/Sub (a subscribed connection
+    /// can run nothing else), with the pool's address, credentials and
+    /// connect timeout. Dropping what it returns closes it, which ends its
+    /// subscriptions.
+    pub async fn pubsub(&self) -> Result<redis::aio::PubSub, Error> {
+        let timeout = self.config.connect_timeout();
+        match tokio::time::timeout(timeout, self.pool.manager().client().get_async_pubsub()).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(Error::ConnectTimeout(timeout)),
+        }
+    }
+
     /// Closes the pool; later commands fail with UNAVAILABLE.
-    pub(crate) async fn close(&self) {
+    pub async fn close(&self) {
         self.pool.close();
         *self.probe.lock().await = None;
     }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub(crate) struct RedisConfig {
+pub struct RedisConfig {
     /// `redis://[user][:password@]host[:port][/db]`, or `redis+unix:///path`
     /// (also `unix:///path`) for a Unix socket.
     pub address: String,
@@ -75,12 +75,30 @@ impl fmt::Debug for RedisConfig {
     }
 }
 
+impl RedisConfig {
+    /// Every field's name, so a caller that embeds these options in a larger
+    /// object can refuse an unknown one under its own path.
+    pub const FIELDS: &'static [&'static str] = &[
+        "address",
+        "password",
+        "db",
+        "pool_size",
+        "connect_timeout_ms",
+        "command_timeout_ms",
+        "read_retries",
+        "slow_ping_ms",
+        "health_timeout_ms",
+        "max_key_bytes",
+        "max_value_bytes",
+    ];
+}
+
 /// Most read retries allowed; more only delays the answer to a client.
 const MAX_READ_RETRIES: u32 = 10;
 
 impl RedisConfig {
     /// Checks every field; the error names the first one that is wrong.
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         self.connection_info()?;
         let at_least_one = [
             ("pool_size", self.pool_size as u64),
@@ -109,7 +127,7 @@ impl RedisConfig {
 
     /// Where and how to connect: `address` with `password` and `db` applied.
     /// A malformed or unsupported address is an error naming `address`.
-    pub(crate) fn connection_info(&self) -> Result<ConnectionInfo, ConfigError> {
+    pub fn connection_info(&self) -> Result<ConnectionInfo, ConfigError> {
         let info = self.address.as_str().into_connection_info().map_err(|e| {
             ConfigError::new(
                 "address",
@@ -147,19 +165,19 @@ impl RedisConfig {
         }
     }
 
-    pub(crate) fn connect_timeout(&self) -> Duration {
+    pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
     }
 
-    pub(crate) fn command_timeout(&self) -> Duration {
+    pub fn command_timeout(&self) -> Duration {
         Duration::from_millis(self.command_timeout_ms)
     }
 
-    pub(crate) fn slow_ping(&self) -> Duration {
+    pub fn slow_ping(&self) -> Duration {
         Duration::from_millis(self.slow_ping_ms)
     }
 
-    pub(crate) fn health_timeout(&self) -> Duration {
+    pub fn health_timeout(&self) -> Duration {
         Duration::from_millis(self.health_timeout_ms)
     }
 }
@@ -167,13 +185,13 @@ impl RedisConfig {
 /// Where the server is, for spans, health details and logs: host and port
 /// (or socket path), never credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Endpoint {
+pub struct Endpoint {
     pub host: String,
     pub port: Option<u16>,
 }
 
 impl Endpoint {
-    pub(crate) fn of(info: &ConnectionInfo) -> Self {
+    pub fn of(info: &ConnectionInfo) -> Self {
         match info.addr() {
             ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => Self {
                 host: host.clone(),
@@ -337,6 +355,18 @@ mod tests {
         );
         let err = parse(json!({"adress": "redis://x"})).unwrap_err();
         assert!(err.to_string().contains("adress"), "{err}");
+    }
+
+    #[test]
+    fn fields_lists_every_field() {
+        for field in RedisConfig::FIELDS {
+            let err = parse(json!({ *field: [] })).unwrap_err();
+            assert_eq!(err.field, *field, "a known field is read: {err}");
+        }
+        // serde lists the fields it expects when it meets an unknown one.
+        let err = parse(json!({"nope": 1})).unwrap_err();
+        let expected: Vec<&str> = err.reason.split('`').skip(3).step_by(2).collect();
+        assert_eq!(expected, RedisConfig::FIELDS, "{}", err.reason);
     }
 
     #[test]

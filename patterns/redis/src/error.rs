@@ -9,7 +9,7 @@ use redis::{ErrorKind, ServerErrorKind};
 use tonic::{Code, Status};
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum Error {
+pub enum Error {
     /// A request field breaks one of the rules every edge shares.
     #[error(transparent)]
     Invalid(#[from] FieldError),
@@ -63,7 +63,7 @@ impl Error {
 
     /// True when the connection that saw this error should not be reused
     /// and a read may be retried on a fresh one.
-    pub(crate) fn breaks_connection(&self) -> bool {
+    pub fn breaks_connection(&self) -> bool {
         match self {
             Self::Redis(err) => {
                 err.is_io_error()
@@ -96,7 +96,25 @@ impl Error {
 /// | wrong credentials or ACL (NOAUTH, WRONGPASS, NOPERM) | `INTERNAL`: the operator must fix the config |
 /// | anything else the server or client reports | `INTERNAL` |
 pub(crate) fn to_status(err: &Error) -> Status {
-    let code = match err {
+    Status::new(code(err), err.to_string())
+}
+
+impl Error {
+    /// True when the server cannot be reached or cannot serve right now
+    /// (refused, reset, timed out, pool busy or closed, loading, failover):
+    /// the failures [`to_status`] makes `UNAVAILABLE`, worth retrying later.
+    pub fn is_unreachable(&self) -> bool {
+        code(self) == Code::Unavailable
+    }
+
+    /// True when the server is out of memory (`OOM`).
+    pub fn is_out_of_memory(&self) -> bool {
+        code(self) == Code::ResourceExhausted
+    }
+}
+
+fn code(err: &Error) -> Code {
+    match err {
         Error::Invalid(_) => Code::InvalidArgument,
         Error::KeyNotFound => Code::NotFound,
         Error::NotInitialized
@@ -105,8 +123,7 @@ pub(crate) fn to_status(err: &Error) -> Status {
         | Error::Closed => Code::Unavailable,
         Error::Pool(_) => Code::Internal,
         Error::Redis(err) => redis_code(err),
-    };
-    Status::new(code, err.to_string())
+    }
 }
 
 fn redis_code(err: &redis::RedisError) -> Code {
@@ -230,6 +247,12 @@ mod tests {
             let status = to_status(&err);
             assert_eq!(status.code(), code, "{err}");
             assert_eq!(status.message(), err.to_string());
+            assert_eq!(err.is_unreachable(), code == Code::Unavailable, "{err}");
+            assert_eq!(
+                err.is_out_of_memory(),
+                code == Code::ResourceExhausted,
+                "{err}"
+            );
         }
     }
 

@@ -9,6 +9,9 @@
 //! [`scan`] (prefix scans as pages over `SCAN`, cursor encoding), [`error`]
 //! (failures and their one mapping to gRPC status), [`keyvalue`] (the gRPC
 //! service), [`pattern`] (lifecycle hooks and health).
+//!
+//! [`client`] lends the same Redis client to other patterns that keep
+//! state in Redis, so they do not write their own.
 
 mod backend;
 mod config;
@@ -17,6 +20,25 @@ mod keyvalue;
 mod pattern;
 mod pool;
 mod scan;
+
+/// The Redis client this pattern runs on, for other crates: the config
+/// block ([`RedisConfig`](client::RedisConfig): address, password, db, pool
+/// size, timeouts; [`RedisConfig::FIELDS`](client::RedisConfig::FIELDS)
+/// names them), pooled connections that heal with a client span per command
+/// and a health PING on a connection of its own
+/// ([`Backend`](client::Backend): [`run`](client::Backend::run),
+/// [`ping`](client::Backend::ping), [`pubsub`](client::Backend::pubsub)),
+/// and its failures ([`Error`](client::Error), with
+/// [`is_unreachable`](client::Error::is_unreachable) telling a server that
+/// is down or busy from one that refused the command).
+pub mod client {
+    pub use crate::{
+        backend::{Backend, Retry},
+        config::{Endpoint, RedisConfig},
+        error::Error,
+        pool::PoolStats,
+    };
+}
 
 use pattern::RedisPattern;
 

@@ -38,6 +38,11 @@ impl Manager {
         }
     }
 
+    /// The client the pool's connections come from.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Opens a connection outside the pool (the health probe has its own).
     pub(crate) async fn connect(&self) -> Result<MultiplexedConnection, redis::RedisError> {
         self.client
@@ -95,7 +100,7 @@ pub(crate) fn drop_idle(pool: &Pool) {
 
 /// Figures for health details.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct PoolStats {
+pub struct PoolStats {
     pub max_size: usize,
     /// Connections open now.
     pub open: usize,
@@ -118,7 +123,7 @@ impl PoolStats {
     }
 
     /// Share of the pool's capacity in use or waited for, 0.0 to ≥ 1.0.
-    pub(crate) fn busy(&self) -> f64 {
+    pub fn busy(&self) -> f64 {
         if self.max_size == 0 {
             return 1.0;
         }

@@ -202,7 +202,7 @@ fn filter_in_process(identities: usize, targets: usize) -> Duration {
 async fn warm_up(client: &Client, group: &str, expected: usize) -> Result<(), BenchError> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let response = multicast(client, group, usize::MAX).await?;
+        let response = multicast(client, group, fleet::WARM_UP).await?;
         if response.delivered_count as usize == expected {
             return Ok(());
         }

@@ -414,7 +414,7 @@ pub(crate) async fn filters_select_as_the_language_says(env: &RegistryEnv) {
         (
             json!({"$not": {"$not": {"$not": {"$not": {"$not": {"a": 1}}}}}}),
             "filter",
-            "depth",
+            "deeper than the limit of 5",
         ),
         (
             Value::Object((0..21).map(|i| (format!("f{i}"), json!(i))).collect()),

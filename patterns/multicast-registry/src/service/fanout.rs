@@ -92,4 +92,120 @@ where
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests {
+    use std::{
+        collections::HashSet,
+        sync::atomic::{AtomicUsize, Ordering},
+    };
+
+    use tokio::time::{Instant, sleep};
+
+    use super::*;
+
+    /// A delivery that takes `delay` and then gives `outcome`.
+    async fn after(delay: Duration, outcome: Outcome) -> Result<Outcome, Error> {
+        sleep(delay).await;
+        Ok(outcome)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_target_times_out_without_delaying_the_others() {
+        let started = Instant::now();
+        let report = fan_out(4, 4, Duration::from_millis(5000), |index| async move {
+            match index {
+                1 => std::future::pending().await,
+                2 => after(Duration::from_millis(30), Outcome::Pending).await,
+                3 => Err(Error::Internal("broken pipe".into())),
+                _ => after(Duration::from_millis(10), Outcome::Delivered).await,
+            }
+        })
+        .await;
+        assert_eq!(
+            report.results,
+            vec![
+                Status::Delivered,
+                Status::Timeout("no answer within 5000 ms (timeout_ms)".into()),
+                Status::Pending,
+                Status::Failed("broken pipe".into()),
+            ]
+        );
+        assert_eq!((report.delivered, report.pending, report.failed), (1, 1, 2));
+        // The call lasts exactly its deadline: the hung target is not awaited.
+        assert_eq!(started.elapsed(), Duration::from_millis(5000));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_hung_targets_the_call_ends_with_the_slowest() {
+        let started = Instant::now();
+        let report = fan_out(3, 8, Duration::from_millis(5000), |index| {
+            after(
+                Duration::from_millis(10 * (index as u64 + 1)),
+                Outcome::Delivered,
+            )
+        })
+        .await;
+        assert_eq!(report.delivered, 3);
+        assert_eq!(started.elapsed(), Duration::from_millis(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_never_exceeds_the_bound_and_results_keep_target_order() {
+        let in_flight = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let targets = 50;
+        let report = fan_out(targets, 7, Duration::from_secs(60), |index| {
+            let (in_flight, peak) = (&in_flight, &peak);
+            async move {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                // Later targets finish sooner, so completion order is scrambled.
+                sleep(Duration::from_millis(((targets - index) % 13) as u64 + 1)).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                Ok(if index % 2 == 0 {
+                    Outcome::Delivered
+                } else {
+                    Outcome::Failed(format!("target {index}"))
+                })
+            }
+        })
+        .await;
+        assert_eq!(peak.load(Ordering::SeqCst), 7);
+        assert_eq!(report.results.len(), targets);
+        for (index, status) in report.results.iter().enumerate() {
+            let expected = if index % 2 == 0 {
+                Status::Delivered
+            } else {
+                Status::Failed(format!("target {index}"))
+            };
+            assert_eq!(status, &expected);
+        }
+        assert_eq!((report.delivered, report.failed), (25, 25));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn targets_never_started_by_the_deadline_are_timeouts() {
+        // One slot, each delivery 400 ms, 1000 ms deadline: two finish.
+        let report = fan_out(5, 1, Duration::from_millis(1000), |_| {
+            after(Duration::from_millis(400), Outcome::Delivered)
+        })
+        .await;
+        assert_eq!((report.delivered, report.failed), (2, 3));
+        assert!(matches!(report.results[2], Status::Timeout(_)));
+    }
+
+    #[tokio::test]
+    async fn no_targets_is_an_empty_report() {
+        let report = fan_out(0, 4, Duration::from_millis(10), |_| async {
+            Ok(Outcome::Delivered)
+        })
+        .await;
+        assert_eq!(report, Report::default());
+    }
+
+    #[test]
+    fn message_ids_are_unique_per_target() {
+        let ids: HashSet<String> = (0..1000).map(|i| message_id("mc", i)).collect();
+        assert_eq!(ids.len(), 1000);
+        assert_ne!(message_id("a", 1), message_id("b", 1));
+    }
+}

@@ -188,4 +188,157 @@ impl Drop for Detach {
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn slot(inbox_capacity: usize) -> MemMessaging {
+        MemMessaging::open(&json!({ "inbox_capacity": inbox_capacity })).unwrap()
+    }
+
+    fn envelope(n: u32) -> Envelope {
+        Envelope {
+            message_id: format!("m-{n}"),
+            multicast_id: "mc".into(),
+            payload: n.to_be_bytes().to_vec().into(),
+            metadata: Arc::default(),
+            sent_at_ms: 0,
+            traceparent: String::new(),
+        }
+    }
+
+    async fn next_id(inbox: &mut Inbox) -> String {
+        let incoming = tokio::time::timeout(Duration::from_secs(10), inbox.next())
+            .await
+            .expect("a message within the deadline")
+            .expect("an open inbox")
+            .unwrap();
+        incoming.envelope.message_id
+    }
+
+    async fn receivers(m: &MemMessaging) -> Vec<(String, String)> {
+        m.health().await.details
+    }
+
+    #[tokio::test]
+    async fn pending_messages_come_first_then_live_ones() {
+        let m = slot(8);
+        for n in 0..3 {
+            assert_eq!(
+                m.deliver("a", &envelope(n)).await.unwrap(),
+                Outcome::Pending
+            );
+        }
+        let mut inbox = m.attach("a").await.unwrap();
+        assert_eq!(
+            m.deliver("a", &envelope(3)).await.unwrap(),
+            Outcome::Delivered
+        );
+        for n in 0..4 {
+            assert_eq!(next_id(&mut inbox).await, format!("m-{n}"));
+        }
+        // Another identity's messages are not this one's.
+        assert_eq!(
+            m.deliver("b", &envelope(9)).await.unwrap(),
+            Outcome::Pending
+        );
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), inbox.next())
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_inbox_fails_and_says_why() {
+        let m = slot(2);
+        m.deliver("a", &envelope(0)).await.unwrap();
+        m.deliver("a", &envelope(1)).await.unwrap();
+        assert_eq!(
+            m.deliver("a", &envelope(2)).await.unwrap(),
+            Outcome::Failed("inbox full: 2 messages pending (inbox_capacity)".into())
+        );
+        // Draining it by attaching makes room again.
+        let mut inbox = m.attach("a").await.unwrap();
+        assert_eq!(next_id(&mut inbox).await, "m-0");
+        drop(inbox);
+        assert_eq!(
+            m.deliver("a", &envelope(3)).await.unwrap(),
+            Outcome::Pending
+        );
+    }
+
+    #[tokio::test]
+    async fn every_receiver_of_an_identity_gets_every_message() {
+        let m = slot(8);
+        let mut one = m.attach("a").await.unwrap();
+        let mut two = m.attach("a").await.unwrap();
+        assert_eq!(receivers(&m).await, vec![("receivers".into(), "2".into())]);
+        assert_eq!(
+            m.deliver("a", &envelope(0)).await.unwrap(),
+            Outcome::Delivered
+        );
+        assert_eq!(next_id(&mut one).await, "m-0");
+        assert_eq!(next_id(&mut two).await, "m-0");
+        drop(one);
+        assert_eq!(receivers(&m).await, vec![("receivers".into(), "1".into())]);
+        drop(two);
+        assert_eq!(receivers(&m).await, vec![("receivers".into(), "0".into())]);
+        // With nobody attached the next message waits in the inbox.
+        assert_eq!(
+            m.deliver("a", &envelope(1)).await.unwrap(),
+            Outcome::Pending
+        );
+    }
+
+    #[tokio::test]
+    async fn forget_ends_receivers_and_drops_pending_messages() {
+        let m = slot(8);
+        m.deliver("a", &envelope(0)).await.unwrap();
+        m.forget("a").await.unwrap();
+        let mut inbox = m.attach("a").await.unwrap();
+        m.forget("a").await.unwrap();
+        let end = tokio::time::timeout(Duration::from_secs(10), inbox.next()).await;
+        assert!(matches!(end, Ok(None)), "the stream ended");
+        assert_eq!(
+            m.deliver("a", &envelope(1)).await.unwrap(),
+            Outcome::Pending
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_receiver_queue_makes_the_delivery_wait() {
+        let m = slot(8);
+        let mut inbox = m.attach("a").await.unwrap();
+        for n in 0..RECEIVER_QUEUE as u32 {
+            assert_eq!(
+                m.deliver("a", &envelope(n)).await.unwrap(),
+                Outcome::Delivered
+            );
+        }
+        let late = envelope(999);
+        let waiting = tokio::time::timeout(Duration::from_secs(1), m.deliver("a", &late));
+        assert!(waiting.await.is_err(), "no room: the delivery waits");
+        assert_eq!(next_id(&mut inbox).await, "m-0");
+        assert_eq!(
+            m.deliver("a", &envelope(1000)).await.unwrap(),
+            Outcome::Delivered
+        );
+    }
+
+    #[test]
+    fn options_are_checked() {
+        assert_eq!(
+            MemMessaging::open(&json!({"inbox_capacity": 0}))
+                .err()
+                .unwrap()
+                .field,
+            "messaging.inbox_capacity"
+        );
+        let err = MemMessaging::open(&json!({"capacity": 1})).err().unwrap();
+        assert!(err.to_string().contains("capacity"), "{err}");
+    }
+}

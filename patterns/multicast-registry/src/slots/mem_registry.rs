@@ -187,4 +187,181 @@ impl MemRegistry {
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    fn registry(max_identities: usize) -> MemRegistry {
+        MemRegistry::open(&json!({}), max_identities).unwrap()
+    }
+
+    fn registration(identity: &str, metadata: Value, ttl_s: u64) -> Registration {
+        Registration {
+            identity: identity.into(),
+            metadata,
+            ttl: (ttl_s > 0).then(|| Duration::from_secs(ttl_s)),
+        }
+    }
+
+    fn all() -> Filter {
+        Filter::parse(&json!({})).unwrap()
+    }
+
+    fn ids(page: &Page) -> Vec<&str> {
+        page.records.iter().map(|r| r.identity.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn expired_identities_vanish_before_the_sweep() {
+        let r = registry(10);
+        r.register(&registration("a", json!({}), 1), 1_000)
+            .await
+            .unwrap();
+        r.register(&registration("b", json!({}), 0), 1_000)
+            .await
+            .unwrap();
+        assert!(r.get("a", 1_999).await.unwrap().is_some());
+        // Expired at exactly its expiry time, with nothing swept yet.
+        assert_eq!(r.get("a", 2_000).await.unwrap(), None);
+        let page = r.select(&all(), None, 10, 2_000).await.unwrap();
+        assert_eq!((ids(&page), page.total), (vec!["b"], 1));
+        assert!(!r.unregister("a", 2_000).await.unwrap());
+        r.register(&registration("c", json!({}), 1), 1_000)
+            .await
+            .unwrap();
+        assert_eq!(r.sweep(5_000).await.unwrap(), vec!["c".to_string()]);
+        assert_eq!(r.state.read().unwrap().records.len(), 1);
+        assert!(r.state.read().unwrap().expiry.is_empty());
+    }
+
+    #[tokio::test]
+    async fn registering_again_replaces_metadata_and_refreshes_the_ttl() {
+        let r = registry(10);
+        let first = r
+            .register(&registration("a", json!({"v": 1}), 10), 0)
+            .await
+            .unwrap();
+        assert_eq!((first.created, first.expires_at_ms), (true, Some(10_000)));
+        let again = r
+            .register(&registration("a", json!({"v": 2}), 10), 9_000)
+            .await
+            .unwrap();
+        assert_eq!((again.created, again.expires_at_ms), (false, Some(19_000)));
+        let record = r.get("a", 15_000).await.unwrap().unwrap();
+        assert_eq!((*record.metadata).clone(), json!({"v": 2}));
+        assert_eq!(record.registered_at_ms, 9_000);
+        // The old expiry no longer sweeps it.
+        assert!(r.sweep(15_000).await.unwrap().is_empty());
+        // After expiring, registering it again creates it anew.
+        let later = r
+            .register(&registration("a", json!({}), 0), 20_000)
+            .await
+            .unwrap();
+        assert_eq!((later.created, later.expires_at_ms), (true, None));
+        assert!(r.sweep(30_000).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn max_identities_counts_the_living() {
+        let r = registry(2);
+        r.register(&registration("a", json!({}), 1), 0)
+            .await
+            .unwrap();
+        r.register(&registration("b", json!({}), 0), 0)
+            .await
+            .unwrap();
+        let err = r
+            .register(&registration("c", json!({}), 0), 500)
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "max_identities (2) reached");
+        // Refreshing one already there is not a new one.
+        r.register(&registration("b", json!({"x": 1}), 0), 500)
+            .await
+            .unwrap();
+        // Once `a` has expired (unswept), there is room again.
+        r.register(&registration("c", json!({}), 0), 1_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            r.health().await.details,
+            vec![("identities".into(), "2".into())]
+        );
+    }
+
+    #[tokio::test]
+    async fn pages_run_in_identity_order_and_count_every_match() {
+        let r = registry(100);
+        for (id, floor) in [("s3", 1), ("s1", 1), ("a1", 2), ("s2", 1), ("s4", 3)] {
+            r.register(&registration(id, json!({"floor": floor}), 0), 0)
+                .await
+                .unwrap();
+        }
+        let floor1 = Filter::parse(&json!({"floor": 1})).unwrap();
+        let first = r.select(&floor1, None, 2, 0).await.unwrap();
+        assert_eq!(
+            (ids(&first), first.more, first.total),
+            (vec!["s1", "s2"], true, 3)
+        );
+        let second = r.select(&floor1, Some("s2"), 2, 0).await.unwrap();
+        assert_eq!(
+            (ids(&second), second.more, second.total),
+            (vec!["s3"], false, 3)
+        );
+        let none = Filter::parse(&json!({"floor": 9})).unwrap();
+        let empty = r.select(&none, None, 2, 0).await.unwrap();
+        assert_eq!(
+            (empty.records.len(), empty.more, empty.total),
+            (0, false, 0)
+        );
+    }
+
+    #[test]
+    fn unknown_options_are_refused() {
+        let err = MemRegistry::open(&json!({"adress": "x"}), 1).err().unwrap();
+        assert!(err.field.starts_with("registry"), "{err}");
+        assert!(err.to_string().contains("adress"), "{err}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Walking every page with any page size yields each selected
+        /// identity exactly once, in order, and each page counts them all.
+        #[test]
+        fn paging_never_skips_or_repeats(
+            entries in proptest::collection::btree_map("[a-c]{1,4}", 0..4i64, 0..40),
+            limit in 1usize..7,
+            wanted in 0..4i64,
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                let r = registry(1000);
+                for (id, kind) in &entries {
+                    r.register(&registration(id, json!({"kind": kind}), 0), 0).await.unwrap();
+                }
+                let filter = Filter::parse(&json!({"kind": {"$ne": wanted}})).unwrap();
+                let expected: Vec<&String> =
+                    entries.iter().filter(|(_, k)| **k != wanted).map(|(id, _)| id).collect();
+                let mut seen = Vec::new();
+                let mut after: Option<String> = None;
+                loop {
+                    let page = r.select(&filter, after.as_deref(), limit, 0).await.unwrap();
+                    prop_assert_eq!(page.total, expected.len() as u64);
+                    prop_assert!(page.records.len() <= limit);
+                    seen.extend(page.records.iter().map(|r| r.identity.clone()));
+                    if !page.more {
+                        break;
+                    }
+                    after = page.records.last().map(|r| r.identity.clone());
+                }
+                prop_assert_eq!(seen.iter().collect::<Vec<_>>(), expected);
+                Ok(())
+            })?;
+        }
+    }
+}

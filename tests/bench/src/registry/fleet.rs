@@ -29,6 +29,8 @@ pub const NAMESPACE: &str = "bench-registry";
 pub const TARGET_GROUP: &str = "targets";
 /// The identity the one-target baseline multicasts to.
 pub const SOLO: &str = "solo";
+/// The round number of warm-up messages, which are not counted.
+pub const WARM_UP: usize = usize::MAX;
 /// Streams per connection: under the proxy's `max_concurrent_streams`.
 const STREAMS_PER_CONNECTION: usize = 100;
 
@@ -171,7 +173,7 @@ pub async fn attach(
             tokio::spawn(async move {
                 while let Ok(Some(message)) = stream.message().await {
                     let now = Instant::now();
-                    let Some(round) = round_of(&message.payload) else {
+                    let Some(round) = round_of(&message.payload).filter(|&r| r != WARM_UP) else {
                         continue;
                     };
                     let mut seen = tally[slot].lock().expect("tally lock");

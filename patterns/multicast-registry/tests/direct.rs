@@ -1,0 +1,472 @@
+//! The built `prism-multicast-registry` driven directly over gRPC, without a
+//! proxy (`--autostart`: in-process registry and messaging slots): RFC-018's
+//! filtered multicast, PENDING then delivered on attach, TTL expiry, the
+//! trace of one multicast, refusals of bad input, health figures.
+
+use std::{collections::HashMap, time::Duration};
+
+use prism_harness::{OtlpReceiver, PatternProcess, wait::poll};
+use prism_proto::{
+    json,
+    lifecycle::v1::{HealthCheckRequest, pattern_lifecycle_client::PatternLifecycleClient},
+    registry::v1::{
+        DeliveryStatus, EnumerateRequest, GetRequest, InboxMessage, MulticastRequest,
+        MulticastResponse, ReceiveRequest, RegisterRequest, UnregisterRequest,
+        multicast_registry_client::MulticastRegistryClient,
+    },
+};
+use serde_json::{Value, json};
+use tonic::{Code, Request, Streaming, transport::Channel};
+
+/// Generous: the machine running the tests may be loaded.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// The clients are declared first so they close before the process is
+/// stopped (its graceful shutdown waits for open connections).
+struct Registry {
+    channel: Channel,
+    client: MulticastRegistryClient<Channel>,
+    process: PatternProcess,
+}
+
+impl Registry {
+    async fn start(env: &[(&str, &str)]) -> Self {
+        let process = PatternProcess::start(
+            env!("CARGO_BIN_EXE_prism-multicast-registry").as_ref(),
+            &["--autostart", "--config", r#"{"sweep_interval_ms": 100}"#],
+            env,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let channel = Channel::from_shared(format!("http://{}", process.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        Self {
+            process,
+            client: MulticastRegistryClient::new(channel.clone()),
+            channel,
+        }
+    }
+
+    fn client(&self) -> MulticastRegistryClient<Channel> {
+        self.client.clone()
+    }
+
+    async fn register(&self, identity: &str, metadata: Value, ttl_seconds: i64) {
+        self.client()
+            .register(RegisterRequest {
+                identity: identity.into(),
+                metadata: Some(json::to_struct(&metadata)),
+                ttl_seconds,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("register {identity}: {e}"));
+    }
+
+    async fn receive(&self, identity: &str) -> Streaming<InboxMessage> {
+        self.client()
+            .receive(ReceiveRequest {
+                identity: identity.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("receive {identity}: {e}"))
+            .into_inner()
+    }
+
+    async fn multicast(&self, filter: Value, payload: &[u8]) -> MulticastResponse {
+        self.client()
+            .multicast(MulticastRequest {
+                filter: Some(json::to_struct(&filter)),
+                payload: payload.to_vec(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("multicast {filter}: {e}"))
+            .into_inner()
+    }
+
+    async fn enumerate(&self, filter: Value) -> Vec<String> {
+        let page = self
+            .client()
+            .enumerate(EnumerateRequest {
+                filter: Some(json::to_struct(&filter)),
+                ..Default::default()
+            })
+            .await
+            .expect("enumerate")
+            .into_inner();
+        page.identities.into_iter().map(|i| i.identity).collect()
+    }
+
+    async fn health(&self) -> HashMap<String, String> {
+        PatternLifecycleClient::new(self.channel.clone())
+            .health_check(HealthCheckRequest {})
+            .await
+            .expect("health")
+            .into_inner()
+            .details
+    }
+}
+
+/// The next message of a Receive stream, within the deadline.
+async fn next(stream: &mut Streaming<InboxMessage>) -> InboxMessage {
+    tokio::time::timeout(DEADLINE, stream.message())
+        .await
+        .expect("a message within the deadline")
+        .expect("a healthy stream")
+        .expect("an open stream")
+}
+
+fn statuses(response: &MulticastResponse) -> Vec<(String, DeliveryStatus)> {
+    response
+        .results
+        .iter()
+        .map(|r| (r.identity.clone(), r.status()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc018_filtered_multicast_reaches_only_the_match() {
+    let registry = Registry::start(&[]).await;
+    registry
+        .register("sensor-1", json!({"type": "sensor", "floor": 1}), 60)
+        .await;
+    registry
+        .register("sensor-2", json!({"type": "sensor", "floor": 2}), 60)
+        .await;
+    registry
+        .register("actuator-1", json!({"type": "actuator", "floor": 1}), 60)
+        .await;
+    let mut sensor1 = registry.receive("sensor-1").await;
+    let mut sensor2 = registry.receive("sensor-2").await;
+    let mut actuator1 = registry.receive("actuator-1").await;
+
+    let sent = registry
+        .multicast(json!({"type": "sensor", "floor": 1}), b"calibrate")
+        .await;
+    assert_eq!(
+        (
+            sent.target_count,
+            sent.delivered_count,
+            sent.pending_count,
+            sent.failed_count
+        ),
+        (1, 1, 0, 0)
+    );
+    assert_eq!(
+        statuses(&sent),
+        vec![("sensor-1".to_string(), DeliveryStatus::Delivered)]
+    );
+    let got = next(&mut sensor1).await;
+    assert_eq!(
+        (got.multicast_id.as_str(), got.payload.as_slice()),
+        (sent.multicast_id.as_str(), &b"calibrate"[..])
+    );
+
+    // The others' first messages are the ones sent to them afterwards, so
+    // the first multicast never reached them.
+    let to_sensor2 = registry.multicast(json!({"floor": 2}), b"two").await;
+    let to_actuator = registry
+        .multicast(json!({"type": "actuator"}), b"act")
+        .await;
+    assert_eq!(
+        next(&mut sensor2).await.multicast_id,
+        to_sensor2.multicast_id
+    );
+    assert_eq!(
+        next(&mut actuator1).await.multicast_id,
+        to_actuator.multicast_id
+    );
+
+    // An empty filter selects everyone, in identity order.
+    let everyone = registry.multicast(json!({}), b"all").await;
+    assert_eq!(
+        statuses(&everyone),
+        ["actuator-1", "sensor-1", "sensor-2"]
+            .map(|id| (id.to_string(), DeliveryStatus::Delivered))
+    );
+    let health = registry.health().await;
+    for (key, value) in [
+        ("registry.backend", "memstore"),
+        ("messaging.backend", "memstore"),
+        ("registry.identities", "3"),
+        ("messaging.receivers", "3"),
+        ("multicasts", "4"),
+        ("delivered", "6"),
+        ("pending", "0"),
+        ("failed", "0"),
+    ] {
+        assert_eq!(
+            health.get(key).map(String::as_str),
+            Some(value),
+            "{key}: {health:?}"
+        );
+    }
+
+    // No match is no target, not an error.
+    let nobody = registry.multicast(json!({"floor": 7}), b"x").await;
+    assert_eq!((nobody.target_count, nobody.results.len()), (0, 0));
+
+    // A receiver that goes away detaches; one that is unregistered ends.
+    drop(sensor2);
+    let detached = poll(DEADLINE, || async {
+        let health = registry.health().await;
+        (health.get("messaging.receivers").map(String::as_str) == Some("2")).then_some(())
+    })
+    .await;
+    assert!(detached.is_some(), "{:?}", registry.health().await);
+    assert_eq!(next(&mut sensor1).await.multicast_id, everyone.multicast_id);
+    let unregistered = registry
+        .client()
+        .unregister(UnregisterRequest {
+            identity: "sensor-1".into(),
+        })
+        .await
+        .expect("unregister")
+        .into_inner();
+    assert!(unregistered.existed);
+    let end = tokio::time::timeout(DEADLINE, sensor1.message()).await;
+    assert!(matches!(end, Ok(Ok(None))), "the stream ended: {end:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_for_an_absent_receiver_is_pending_then_delivered_on_attach() {
+    let registry = Registry::start(&[]).await;
+    registry.register("sensor-9", json!({"floor": 9}), 0).await;
+    let first = registry.multicast(json!({"floor": 9}), b"one").await;
+    let second = registry.multicast(json!({"floor": 9}), b"two").await;
+    for sent in [&first, &second] {
+        assert_eq!(
+            (sent.target_count, sent.delivered_count, sent.pending_count),
+            (1, 0, 1)
+        );
+        assert_eq!(
+            statuses(sent),
+            vec![("sensor-9".to_string(), DeliveryStatus::Pending)]
+        );
+    }
+    let mut inbox = registry.receive("sensor-9").await;
+    assert_eq!(next(&mut inbox).await.payload, b"one");
+    assert_eq!(next(&mut inbox).await.payload, b"two");
+    let live = registry.multicast(json!({"floor": 9}), b"three").await;
+    assert_eq!(live.delivered_count, 1);
+    assert_eq!(next(&mut inbox).await.payload, b"three");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_whose_ttl_passes_is_gone() {
+    let registry = Registry::start(&[]).await;
+    registry
+        .register("ephemeral", json!({"kind": "t"}), 1)
+        .await;
+    registry.register("lasting", json!({"kind": "t"}), 0).await;
+    assert_eq!(
+        registry.enumerate(json!({"kind": "t"})).await,
+        ["ephemeral", "lasting"]
+    );
+    let gone = poll(DEADLINE, || async {
+        (registry.enumerate(json!({"kind": "t"})).await == ["lasting"]).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "ephemeral still listed after its TTL");
+    let get = registry
+        .client()
+        .get(GetRequest {
+            identity: "ephemeral".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(get.code(), Code::NotFound, "{get}");
+    let receive = registry
+        .client()
+        .receive(ReceiveRequest {
+            identity: "ephemeral".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(receive.code(), Code::NotFound, "{receive}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enumerate_pages_with_a_cursor_and_shows_metadata_when_asked() {
+    let registry = Registry::start(&[]).await;
+    for n in 0..7 {
+        let floor = n % 2;
+        registry
+            .register(&format!("dev-{n}"), json!({"floor": floor, "n": n}), 0)
+            .await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = registry
+            .client()
+            .enumerate(EnumerateRequest {
+                filter: Some(json::to_struct(&json!({"floor": 0}))),
+                limit: 2,
+                cursor: cursor.clone(),
+                // Only the first page asks for metadata.
+                include_metadata: cursor.is_empty(),
+            })
+            .await
+            .expect("enumerate")
+            .into_inner();
+        assert_eq!(page.total_count, 4);
+        for identity in &page.identities {
+            let metadata = identity.metadata.as_ref().map(json::from_struct);
+            if cursor.is_empty() {
+                assert_eq!(metadata.as_ref().map(|m| &m["floor"]), Some(&json!(0)));
+            } else {
+                assert_eq!(metadata, None);
+            }
+            seen.push(identity.identity.clone());
+        }
+        if page.next_cursor.is_empty() {
+            break;
+        }
+        cursor = page.next_cursor;
+    }
+    assert_eq!(seen, ["dev-0", "dev-2", "dev-4", "dev-6"]);
+    let forged = registry
+        .client()
+        .enumerate(EnumerateRequest {
+            cursor: "zz".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(forged.code(), Code::InvalidArgument, "{forged}");
+    assert!(forged.message().starts_with("cursor"), "{forged}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_naming_the_field() {
+    let registry = Registry::start(&[]).await;
+    let mut client = registry.client();
+    let cases = [
+        client
+            .register(RegisterRequest::default())
+            .await
+            .unwrap_err(),
+        client
+            .register(RegisterRequest {
+                identity: "a".into(),
+                ttl_seconds: -1,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err(),
+        client
+            .enumerate(EnumerateRequest {
+                filter: Some(json::to_struct(&json!({"floor": {"$near": 1}}))),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err(),
+        client
+            .multicast(MulticastRequest {
+                payload: vec![0; 4 * 1024 * 1024 + 1],
+                ..Default::default()
+            })
+            .await
+            .unwrap_err(),
+        client
+            .multicast(MulticastRequest {
+                timeout_ms: 60_001,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err(),
+    ];
+    let fields = [
+        "identity",
+        "ttl_seconds",
+        "filter.floor",
+        "payload",
+        "timeout_ms",
+    ];
+    for (status, field) in cases.iter().zip(fields) {
+        assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+        assert!(status.message().starts_with(field), "{field}: {status}");
+    }
+    // The process took all of that and still serves.
+    registry.register("still-here", json!({}), 0).await;
+    assert!(registry.process.process.log().contains("pattern listening"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_multicast_is_one_trace_down_to_each_receiver() {
+    let receiver = OtlpReceiver::start().await.expect("OTLP receiver");
+    let endpoint = receiver.endpoint();
+    let registry = Registry::start(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]).await;
+    registry.register("sensor-1", json!({"floor": 1}), 0).await;
+    registry.register("sensor-2", json!({"floor": 1}), 0).await;
+    let mut one = registry.receive("sensor-1").await;
+    let mut two = registry.receive("sensor-2").await;
+
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut request = Request::new(MulticastRequest {
+        filter: Some(json::to_struct(&json!({"floor": 1}))),
+        payload: b"traced".to_vec(),
+        ..Default::default()
+    });
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .unwrap(),
+    );
+    let sent = registry
+        .client()
+        .multicast(request)
+        .await
+        .expect("multicast")
+        .into_inner();
+    assert_eq!(sent.delivered_count, 2);
+    for stream in [&mut one, &mut two] {
+        let message = next(stream).await;
+        assert!(
+            message.traceparent.contains(trace_id),
+            "{}",
+            message.traceparent
+        );
+    }
+
+    let spans = poll(DEADLINE, || async {
+        let spans = receiver.trace(trace_id);
+        let consumers = spans
+            .iter()
+            .filter(|s| s.attr("messaging.operation") == Some("receive"))
+            .count();
+        (consumers == 2).then_some(spans)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no trace; spans: {:#?}", receiver.spans()));
+    let server = spans
+        .iter()
+        .find(|s| s.attr("prism.multicast.target_count").is_some())
+        .unwrap_or_else(|| panic!("no multicast span: {spans:#?}"));
+    assert_eq!(server.name, "prism.registry.v1.MulticastRegistry/Multicast");
+    assert_eq!(server.attr("prism.multicast.target_count"), Some("2"));
+    assert_eq!(server.attr("prism.multicast.delivered_count"), Some("2"));
+    let mut ids = Vec::new();
+    for consumer in spans
+        .iter()
+        .filter(|s| s.attr("messaging.operation") == Some("receive"))
+    {
+        assert_eq!(consumer.parent_span_id, server.span_id, "{consumer:#?}");
+        assert_eq!(consumer.attr("messaging.system"), Some("memstore"));
+        assert!(consumer.attr("prism.identity").is_none());
+        ids.push(
+            consumer
+                .attr("messaging.message.id")
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 2, "one message id per identity: {ids:?}");
+}
