@@ -1,14 +1,15 @@
 //! What the proxy adds to the multicast registry, through a real proxy and a
 //! real `prism-multicast-registry`: routing by namespace, refusals at the
 //! proxy (its own payload limit below the pattern's), Receive streams that
-//! end UNAVAILABLE when the pattern dies or the proxy shuts down and that
+//! end UNAVAILABLE when the pattern dies, the namespace is removed or the
+//! proxy shuts down, and that
 //! count as open streams for the listener bounds, and the latency
 //! histograms, metrics and admin snapshot of a registry namespace.
 
 use std::time::Duration;
 
 use prism_proto::{
-    admin::v1::GetLatencyRequest,
+    admin::v1::{GetLatencyRequest, ReloadConfigRequest},
     json,
     lifecycle::v1::HealthStatus,
     registry::v1::{
@@ -250,6 +251,43 @@ async fn receive_ends_unavailable_when_the_proxy_shuts_down() {
         .expect_err("it ends with an error, not cleanly");
     assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
     assert!(proxy.wait_exit(WAIT).await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receive_ends_unavailable_when_its_namespace_is_removed() {
+    let proxy = Proxy::start_with_config(
+        "watch_config: false\nnamespaces:\n  - {name: fleet, pattern: multicast-registry}\n  - {name: yard, pattern: multicast-registry}\n",
+    )
+    .await;
+    proxy.wait_healthy("fleet").await;
+    proxy.wait_healthy("yard").await;
+    let mut fleet = proxy.registry("fleet").await;
+    let mut yard = proxy.registry("yard").await;
+    register(&mut fleet, "r1", json!({"id": "r1"}), 600).await;
+    register(&mut yard, "r1", json!({"id": "r1"}), 600).await;
+    let mut removed = receive(&mut fleet, "r1").await;
+    let mut kept = receive(&mut yard, "r1").await;
+    std::fs::write(
+        proxy.config_path(),
+        "watch_config: false\nnamespaces:\n  - {name: yard, pattern: multicast-registry}\n",
+    )
+    .unwrap();
+    let changes = proxy
+        .admin()
+        .await
+        .reload_config(ReloadConfigRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(changes.removed, ["fleet"]);
+    let ended = tokio::time::timeout(WAIT, removed.message())
+        .await
+        .expect("the stream ends within the wait")
+        .expect_err("it ends with an error, not cleanly");
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert!(ended.message().contains("removed"), "{}", ended.message());
+    send_until_delivered(&mut yard, "r1", b"kept").await;
+    assert_eq!(next(&mut kept).await.payload, b"kept");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
