@@ -1,6 +1,6 @@
 //! The Redis registry slot against a real `redis-server`.
 
-use std::time::Duration;
+use std::{sync::atomic::Ordering, time::Duration};
 
 use prism_harness::{Redis, RedisServer, wait::poll};
 use serde_json::json;
@@ -262,6 +262,10 @@ async fn a_dead_redis_is_unreachable_and_the_slot_heals() {
     slot.register(&registration("x", json!({}), 0), now)
         .await
         .unwrap();
+    assert_eq!(
+        ids(&slot.select(&all(), None, 10, now).await.unwrap()),
+        ["x"]
+    );
     assert_eq!(slot.health().await.state, SlotState::Ready);
 
     server.kill();
@@ -298,6 +302,9 @@ async fn a_dead_redis_is_unreachable_and_the_slot_heals() {
     .await;
     assert!(healed.is_some(), "registers again once redis is back");
     assert_eq!(slot.health().await.state, SlotState::Ready);
+    // The restarted server kept nothing: neither does the copy.
+    let page = slot.select(&all(), None, 10, now_ms()).await.unwrap();
+    assert_eq!(ids(&page), ["y"]);
 }
 
 /// Times `select` over 10,000 identities with a filter that matches few of
@@ -333,33 +340,50 @@ async fn select_timing_over_10_000_identities() {
         done.unwrap();
     }
     let filter = Filter::parse(&json!({"type": "sensor", "floor": {"$in": [3, 4]}})).unwrap();
-    let mut select = Vec::new();
-    let mut fetch = Vec::new();
-    let mut total = 0;
-    for _ in 0..50 {
-        let started = std::time::Instant::now();
-        let page = slot.select(&filter, None, 100, now_ms()).await.unwrap();
-        select.push(started.elapsed());
-        total = page.total;
-
-        let started = std::time::Instant::now();
-        let mut ids = slot.ids_from("-".to_string()).await.unwrap();
-        while let Some(last) = ids.last().cloned() {
-            let values = slot.records(&ids).await.unwrap();
-            assert_eq!(values.len(), ids.len());
-            ids = if ids.len() == slot.select_chunk {
-                slot.ids_from(format!("({last}")).await.unwrap()
-            } else {
-                Vec::new()
-            };
-        }
-        fetch.push(started.elapsed());
-    }
     let sensors_on_3_or_4 = (0..10_000)
         .filter(|i| i % 3 == 0 && [3, 4].contains(&(i % 20)))
         .count();
-    assert_eq!(total as usize, sensors_on_3_or_4);
-    for (what, times) in [("select", &mut select), ("ids+MGET only", &mut fetch)] {
+    let mut unchanged = Vec::new();
+    let mut after_heartbeats = Vec::new();
+    let mut reload = Vec::new();
+    for round in 0..50 {
+        let started = std::time::Instant::now();
+        let page = slot.select(&filter, None, 100, now_ms()).await.unwrap();
+        unchanged.push(started.elapsed());
+        assert_eq!(page.total as usize, sensors_on_3_or_4);
+
+        // 100 identities heartbeat (somewhere), then a select.
+        for i in 0..100 {
+            let identity = format!("device-{:05}", (round * 100 + i) % 10_000);
+            let record = slot.get(&identity, now).await.unwrap().unwrap();
+            let refresh = Registration {
+                identity,
+                metadata: (*record.metadata).clone(),
+                ttl: Some(Duration::from_secs(600)),
+            };
+            slot.register(&refresh, now).await.unwrap();
+        }
+        let started = std::time::Instant::now();
+        let page = slot.select(&filter, None, 100, now_ms()).await.unwrap();
+        after_heartbeats.push(started.elapsed());
+        assert_eq!(page.total as usize, sensors_on_3_or_4);
+
+        if round % 5 == 0 {
+            let started = std::time::Instant::now();
+            let mut fresh = cache::Cache::default();
+            slot.catch_up(&mut fresh).await.unwrap();
+            reload.push(started.elapsed());
+            assert_eq!(fresh.records.len(), 10_000);
+        }
+    }
+    for (what, times) in [
+        ("select, nothing changed", &mut unchanged),
+        ("select after 100 heartbeats", &mut after_heartbeats),
+        (
+            "reading all 10,000 records (ids + MGET + decode)",
+            &mut reload,
+        ),
+    ] {
         times.sort();
         eprintln!(
             "{what}: p50 {:?}  p99 {:?}  max {:?}",
@@ -368,4 +392,83 @@ async fn select_timing_over_10_000_identities() {
             times[times.len() - 1]
         );
     }
+}
+
+#[tokio::test]
+async fn a_copy_follows_changes_made_by_other_processes() {
+    let server = redis().await;
+    let (reader, writer) = (slot(&server, "ns", 100), slot(&server, "ns", 100));
+    let now = now_ms();
+    let floor = |n: i64| Filter::parse(&json!({ "floor": n })).unwrap();
+    for identity in ["x", "y"] {
+        writer
+            .register(&registration(identity, json!({"floor": 1}), 0), now)
+            .await
+            .unwrap();
+    }
+    let page = reader.select(&floor(1), None, 10, now).await.unwrap();
+    assert_eq!(ids(&page), ["x", "y"]);
+
+    writer
+        .register(&registration("x", json!({"floor": 2}), 0), now)
+        .await
+        .unwrap();
+    assert!(writer.unregister("y", now).await.unwrap());
+    writer
+        .register(&registration("z", json!({"floor": 2}), 1), now)
+        .await
+        .unwrap();
+    assert!(ids(&reader.select(&floor(1), None, 10, now).await.unwrap()).is_empty());
+    let page = reader.select(&floor(2), None, 10, now).await.unwrap();
+    assert_eq!(ids(&page), ["x", "z"]);
+
+    assert_eq!(writer.sweep(now + 5_000).await.unwrap(), ["z"]);
+    let page = reader.select(&all(), None, 10, now).await.unwrap();
+    assert_eq!(ids(&page), ["x"], "swept by another process");
+    assert!(!writer.unregister("y", now).await.unwrap());
+    assert_eq!(
+        reader.reloads.load(Ordering::Relaxed),
+        1,
+        "read whole once, then replayed"
+    );
+}
+
+#[tokio::test]
+async fn a_copy_reloads_when_the_change_log_was_trimmed_past_it() {
+    let server = redis().await;
+    let reader = slot(&server, "ns", 1000);
+    let mut writer = slot(&server, "ns", 1000);
+    writer.change_log = 5;
+    let now = now_ms();
+    writer
+        .register(&registration("a", json!({}), 0), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&reader.select(&all(), None, 100, now).await.unwrap()),
+        ["a"]
+    );
+    for i in 0..20 {
+        writer
+            .register(&registration(&format!("b{i:02}"), json!({}), 0), now)
+            .await
+            .unwrap();
+    }
+    assert!(writer.unregister("a", now).await.unwrap());
+    let page = reader.select(&all(), None, 100, now).await.unwrap();
+    assert_eq!(page.total, 20);
+    assert!(!ids(&page).contains(&"a"));
+    assert_eq!(
+        reader.reloads.load(Ordering::Relaxed),
+        2,
+        "a gap: read whole"
+    );
+
+    writer
+        .register(&registration("c", json!({}), 0), now)
+        .await
+        .unwrap();
+    let page = reader.select(&all(), None, 100, now).await.unwrap();
+    assert_eq!(page.total, 21);
+    assert_eq!(reader.reloads.load(Ordering::Relaxed), 2, "replayed");
 }
