@@ -202,9 +202,12 @@ impl RedisRegistry {
             more: false,
             total: 0,
         };
-        let mut cache = self.cache.lock().await;
-        self.catch_up(&mut cache).await?;
-        for record in cache.records.values() {
+        let records = {
+            let mut cache = self.cache.lock().await;
+            self.catch_up(&mut cache).await?;
+            cache.records.clone()
+        };
+        for record in records.values() {
             if expired(record, now_ms) || !filter.matches(&record.metadata) {
                 continue;
             }

@@ -17,7 +17,10 @@
 //! Expiry needs no event: records carry `expires_at_ms` and the caller's
 //! clock decides, as everywhere else.
 
-use std::{collections::BTreeMap, sync::atomic::Ordering};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, atomic::Ordering},
+};
 
 use prism_redis::client::Retry;
 use redis::Value as RedisValue;
@@ -36,7 +39,9 @@ pub(super) struct Cache {
     seq: Option<u64>,
     /// Stream id of the last change applied (`0-0` when there is none).
     last_id: String,
-    pub(super) records: BTreeMap<String, Record>,
+    /// Shared with the selects filtering it, so they filter without the
+    /// lock; a change while one still holds it copies the map first.
+    pub(super) records: Arc<BTreeMap<String, Record>>,
 }
 
 /// One change stream entry: its id, counter value and identity.
@@ -103,7 +108,7 @@ impl RedisRegistry {
         *cache = Cache {
             seq: Some(seq),
             last_id,
-            records,
+            records: Arc::new(records),
         };
         Ok(())
     }
@@ -155,10 +160,12 @@ impl RedisRegistry {
 fn apply(cache: &mut Cache, identity: &str, value: Option<Vec<u8>>) {
     match readable(identity.to_string(), value) {
         Some(record) => {
-            cache.records.insert(identity.to_string(), record);
+            Arc::make_mut(&mut cache.records).insert(identity.to_string(), record);
         }
         None => {
-            cache.records.remove(identity);
+            if cache.records.contains_key(identity) {
+                Arc::make_mut(&mut cache.records).remove(identity);
+            }
         }
     }
 }
