@@ -17,6 +17,9 @@
 //! Expiry needs no event: records carry `expires_at_ms` and the caller's
 //! clock decides, as everywhere else.
 
+#[cfg(test)]
+mod tests;
+
 use std::{
     collections::BTreeMap,
     sync::{Arc, atomic::Ordering},
