@@ -31,8 +31,9 @@ use redis::Value as RedisValue;
 use super::{Record, RedisRegistry, decode};
 use crate::error::Error;
 
-/// Changes kept in the stream.
-pub(super) const CHANGE_LOG: usize = 100_000;
+/// Changes kept in the stream: a reader further behind than
+/// [`MAX_REPLAY`] reads whole anyway, so more would only cost Redis memory.
+pub(super) const CHANGE_LOG: usize = 2 * MAX_REPLAY as usize;
 /// More changes than this since the last select: reloading is cheaper.
 pub(super) const MAX_REPLAY: u64 = 5_000;
 
