@@ -213,3 +213,57 @@ async fn a_copy_reloads_when_the_change_log_was_trimmed_past_it() {
     assert_eq!(page.total, 21);
     assert_eq!(reader.reloads.load(Ordering::Relaxed), 2, "replayed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_replayed_during_concurrent_writes_ends_exact() {
+    let server = redis().await;
+    let writers = [
+        Arc::new(slot(&server, "ns", 10_000)),
+        Arc::new(slot(&server, "ns", 10_000)),
+    ];
+    let reader = Arc::new(slot(&server, "ns", 10_000));
+    let now = now_ms();
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..8 {
+        let writer = writers[task % 2].clone();
+        tasks.spawn(async move {
+            for i in 0..60 {
+                let identity = format!("t{task}-{i:02}");
+                writer
+                    .register(&registration(&identity, json!({"i": i}), 0), now)
+                    .await
+                    .unwrap();
+                if i % 3 == 0 {
+                    assert!(writer.unregister(&identity, now).await.unwrap());
+                }
+            }
+        });
+    }
+    // Selects racing the writes, replaying as they go.
+    let selecting = {
+        let reader = reader.clone();
+        tokio::spawn(async move {
+            for _ in 0..30 {
+                reader.select(&all(), None, 10, now).await.unwrap();
+            }
+        })
+    };
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    selecting.await.unwrap();
+
+    let mut expected: Vec<String> = (0..8)
+        .flat_map(|task| {
+            (0..60)
+                .filter(|i| i % 3 != 0)
+                .map(move |i| format!("t{task}-{i:02}"))
+        })
+        .collect();
+    expected.sort();
+    let fresh = Arc::new(slot(&server, "ns", 10_000));
+    for copy in [&reader, &writers[0], &fresh] {
+        let page = copy.select(&all(), None, 10_000, now).await.unwrap();
+        assert_eq!(ids(&page), expected, "no identity lost, none left over");
+    }
+}
