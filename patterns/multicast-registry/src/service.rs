@@ -30,7 +30,7 @@ use prism_proto::{
 };
 use rand::Rng;
 use tonic::{Request, Response, Status};
-use tracing::Span;
+use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
@@ -68,6 +68,24 @@ fn identity(record: Record, include_metadata: bool) -> Identity {
     }
 }
 
+/// The span of one slot call: INTERNAL for the in-process MemStore, CLIENT
+/// for a call to Redis or NATS. Never carries identities or metadata.
+fn slot_span(slot: &'static str, backend: &'static str, operation: &'static str) -> Span {
+    let kind = if backend == "memstore" {
+        "internal"
+    } else {
+        "client"
+    };
+    tracing::info_span!(
+        target: "prism::registry",
+        "registry.slot",
+        otel.name = %format_args!("{slot} {operation}"),
+        otel.kind = kind,
+        prism.slot = slot,
+        prism.backend = backend,
+    )
+}
+
 fn new_multicast_id() -> String {
     format!("{:032x}", rand::rng().random::<u128>())
 }
@@ -84,7 +102,11 @@ impl MulticastRegistry for RegistryService {
     ) -> Result<Response<RegisterResponse>, Status> {
         let slots = self.admit()?;
         let registration = Registration::from_request(request.get_ref()).map_err(Error::from)?;
-        let registered = slots.registry.register(&registration, now_ms()).await?;
+        let registered = slots
+            .registry
+            .register(&registration, now_ms())
+            .instrument(slot_span("registry", slots.registry.backend(), "register"))
+            .await?;
         Ok(Response::new(RegisterResponse {
             registered_at_ms: registered.registered_at_ms,
             expires_at_ms: registered.expires_at_ms.unwrap_or(0),
@@ -99,9 +121,21 @@ impl MulticastRegistry for RegistryService {
         let slots = self.admit()?;
         let identity = &request.get_ref().identity;
         check_identity(identity).map_err(Error::from)?;
-        let existed = slots.registry.unregister(identity, now_ms()).await?;
+        let existed = slots
+            .registry
+            .unregister(identity, now_ms())
+            .instrument(slot_span(
+                "registry",
+                slots.registry.backend(),
+                "unregister",
+            ))
+            .await?;
         // Also when it had expired unswept: its pending messages go with it.
-        slots.messaging.forget(identity).await?;
+        slots
+            .messaging
+            .forget(identity)
+            .instrument(slot_span("messaging", slots.messaging.backend(), "forget"))
+            .await?;
         Ok(Response::new(UnregisterResponse { existed }))
     }
 
@@ -112,6 +146,7 @@ impl MulticastRegistry for RegistryService {
         let record = slots
             .registry
             .get(name, now_ms())
+            .instrument(slot_span("registry", slots.registry.backend(), "get"))
             .await?
             .ok_or_else(|| Error::NotRegistered(name.clone()))?;
         Ok(Response::new(GetResponse {
@@ -128,6 +163,7 @@ impl MulticastRegistry for RegistryService {
         let page = slots
             .registry
             .select(&query.filter, query.after.as_deref(), query.limit, now_ms())
+            .instrument(slot_span("registry", slots.registry.backend(), "select"))
             .await?;
         let next_cursor = match page.records.last() {
             Some(last) if page.more => encode_cursor(&last.identity),
@@ -156,6 +192,7 @@ impl MulticastRegistry for RegistryService {
         let targets = slots
             .registry
             .select(&order.filter, None, usize::MAX, sent_at_ms)
+            .instrument(slot_span("registry", slots.registry.backend(), "select"))
             .await?
             .records;
         let span = Span::current();
@@ -239,10 +276,20 @@ impl MulticastRegistry for RegistryService {
         let slots = self.admit()?;
         let name = &request.get_ref().identity;
         check_identity(name).map_err(Error::from)?;
-        if slots.registry.get(name, now_ms()).await?.is_none() {
+        if slots
+            .registry
+            .get(name, now_ms())
+            .instrument(slot_span("registry", slots.registry.backend(), "get"))
+            .await?
+            .is_none()
+        {
             return Err(Error::NotRegistered(name.clone()).into());
         }
-        let inbox = slots.messaging.attach(name).await?;
+        let inbox = slots
+            .messaging
+            .attach(name)
+            .instrument(slot_span("messaging", slots.messaging.backend(), "attach"))
+            .await?;
         Ok(Response::new(Box::pin(receive::stream(
             inbox,
             slots.messaging.backend(),

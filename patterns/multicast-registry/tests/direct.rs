@@ -451,6 +451,12 @@ async fn one_multicast_is_one_trace_down_to_each_receiver() {
     assert_eq!(server.name, "prism.registry.v1.MulticastRegistry/Multicast");
     assert_eq!(server.attr("prism.multicast.target_count"), Some("2"));
     assert_eq!(server.attr("prism.multicast.delivered_count"), Some("2"));
+    let select = spans
+        .iter()
+        .find(|s| s.name == "registry select")
+        .unwrap_or_else(|| panic!("no slot span: {spans:#?}"));
+    assert_eq!(select.parent_span_id, server.span_id);
+    assert_eq!(select.attr("prism.backend"), Some("memstore"));
     let mut ids = Vec::new();
     for consumer in spans
         .iter()
