@@ -9,11 +9,9 @@ mod receive;
 
 use std::{
     collections::HashMap,
-    pin::Pin,
     sync::{Arc, atomic::Ordering},
 };
 
-use futures_util::Stream;
 use prism_observability::propagation;
 use prism_pattern_sdk::Gate;
 use prism_proto::{
@@ -22,9 +20,9 @@ use prism_proto::{
         EnumerateQuery, MulticastOrder, Registration, check_identity, encode_cursor,
         v1::{
             DeliveryResult, DeliveryStatus, EnumerateRequest, EnumerateResponse, GetRequest,
-            GetResponse, Identity, InboxMessage, MulticastRequest, MulticastResponse,
-            ReceiveRequest, RegisterRequest, RegisterResponse, UnregisterRequest,
-            UnregisterResponse, multicast_registry_server::MulticastRegistry,
+            GetResponse, Identity, MulticastRequest, MulticastResponse, ReceiveRequest,
+            RegisterRequest, RegisterResponse, UnregisterRequest, UnregisterResponse,
+            multicast_registry_server::MulticastRegistry,
         },
     },
 };
@@ -55,8 +53,6 @@ impl RegistryService {
         self.pattern.slots()
     }
 }
-
-type InboxStream = Pin<Box<dyn Stream<Item = Result<InboxMessage, Status>> + Send>>;
 
 /// An identity as the client sees it; metadata only when asked for.
 fn identity(record: Record, include_metadata: bool) -> Identity {
@@ -267,7 +263,7 @@ impl MulticastRegistry for RegistryService {
         }))
     }
 
-    type ReceiveStream = InboxStream;
+    type ReceiveStream = receive::InboxMessages;
 
     async fn receive(
         &self,
@@ -290,9 +286,9 @@ impl MulticastRegistry for RegistryService {
             .attach(name)
             .instrument(slot_span("messaging", slots.messaging.backend(), "attach"))
             .await?;
-        Ok(Response::new(Box::pin(receive::stream(
+        Ok(Response::new(receive::InboxMessages::new(
             inbox,
             slots.messaging.backend(),
-        ))))
+        )))
     }
 }
