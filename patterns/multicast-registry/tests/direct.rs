@@ -147,6 +147,50 @@ async fn a_message_for_an_absent_receiver_is_pending_then_delivered_on_attach() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_stops_reading_times_out_without_holding_up_the_others() {
+    let registry = Registry::start(&[]).await;
+    registry.register("live", json!({}), 0).await;
+    registry.register("stuck", json!({}), 0).await;
+    let mut live = registry.receive("live").await;
+    // Attached, and never read: once the transport's and the inbox's
+    // buffers are full, a delivery to it can only wait.
+    let _stuck = registry
+        .separate_client()
+        .await
+        .receive(ReceiveRequest {
+            identity: "stuck".into(),
+        })
+        .await
+        .expect("receive");
+    let payload = vec![7u8; 64 * 1024];
+    let mut sent = 0;
+    let timed_out = loop {
+        let response = registry
+            .client()
+            .multicast(MulticastRequest {
+                payload: payload.clone(),
+                timeout_ms: 300,
+                ..Default::default()
+            })
+            .await
+            .expect("multicast")
+            .into_inner();
+        sent += 1;
+        let results = statuses(&response);
+        assert_eq!(results[0], ("live".to_string(), DeliveryStatus::Delivered));
+        assert_eq!(next(&mut live).await.multicast_id, response.multicast_id);
+        if results[1].1 != DeliveryStatus::Delivered {
+            break response;
+        }
+        assert!(sent < 5000, "the stuck receiver never filled up");
+    };
+    let stuck = &timed_out.results[1];
+    assert_eq!(stuck.status(), DeliveryStatus::Timeout, "{stuck:?}");
+    assert_eq!(stuck.error, "no answer within 300 ms (timeout_ms)");
+    assert_eq!((timed_out.delivered_count, timed_out.failed_count), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_identity_whose_ttl_passes_is_gone() {
     let registry = Registry::start(&[]).await;
     registry

@@ -54,6 +54,17 @@ impl Registry {
         self.client.clone()
     }
 
+    /// A client on a connection of its own, so that what it leaves unread
+    /// holds up no other client's streams.
+    pub(crate) async fn separate_client(&self) -> MulticastRegistryClient<Channel> {
+        let channel = Channel::from_shared(format!("http://{}", self.process.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        MulticastRegistryClient::new(channel)
+    }
+
     pub(crate) async fn register(&self, identity: &str, metadata: Value, ttl_seconds: i64) {
         self.client()
             .register(RegisterRequest {
