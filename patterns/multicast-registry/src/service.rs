@@ -7,10 +7,7 @@
 mod fanout;
 mod receive;
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, atomic::Ordering},
-};
+use std::{collections::HashMap, sync::Arc};
 
 use prism_observability::propagation;
 use prism_pattern_sdk::Gate;
@@ -80,6 +77,21 @@ fn slot_span(slot: &'static str, backend: &'static str, operation: &'static str)
         prism.slot = slot,
         prism.backend = backend,
     )
+}
+
+/// One target's line of a Multicast response.
+fn result(identity: String, status: fanout::Status) -> DeliveryResult {
+    let (status, error) = match status {
+        fanout::Status::Delivered => (DeliveryStatus::Delivered, String::new()),
+        fanout::Status::Pending => (DeliveryStatus::Pending, String::new()),
+        fanout::Status::Failed(why) => (DeliveryStatus::Failed, why),
+        fanout::Status::Timeout(why) => (DeliveryStatus::Timeout, why),
+    };
+    DeliveryResult {
+        identity,
+        status: status.into(),
+        error,
+    }
 }
 
 fn new_multicast_id() -> String {
@@ -224,35 +236,16 @@ impl MulticastRegistry for RegistryService {
         ] {
             span.set_attribute(key, i64::from(value));
         }
-        let counters = self.pattern.counters();
-        counters.multicasts.fetch_add(1, Ordering::Relaxed);
-        counters
-            .delivered
-            .fetch_add(report.delivered.into(), Ordering::Relaxed);
-        counters
-            .pending
-            .fetch_add(report.pending.into(), Ordering::Relaxed);
-        counters
-            .failed
-            .fetch_add(report.failed.into(), Ordering::Relaxed);
-
-        let results = targets
+        self.pattern.counters().count_multicast(
+            report.delivered.into(),
+            report.pending.into(),
+            report.failed.into(),
+        );
+        let results: Vec<DeliveryResult> = targets
             .into_iter()
             .zip(report.results)
-            .map(|(target, status)| {
-                let (status, error) = match status {
-                    fanout::Status::Delivered => (DeliveryStatus::Delivered, String::new()),
-                    fanout::Status::Pending => (DeliveryStatus::Pending, String::new()),
-                    fanout::Status::Failed(why) => (DeliveryStatus::Failed, why),
-                    fanout::Status::Timeout(why) => (DeliveryStatus::Timeout, why),
-                };
-                DeliveryResult {
-                    identity: target.identity,
-                    status: status.into(),
-                    error,
-                }
-            })
-            .collect::<Vec<_>>();
+            .map(|(target, status)| result(target.identity, status))
+            .collect();
         Ok(Response::new(MulticastResponse {
             multicast_id,
             target_count: count(results.len()),
