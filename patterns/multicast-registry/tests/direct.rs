@@ -191,6 +191,73 @@ async fn a_receiver_that_stops_reading_times_out_without_holding_up_the_others()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_registers_unregisters_and_multicasts_lose_no_identity() {
+    let registry = Registry::start(&[]).await;
+    let mut tasks = Vec::new();
+    for task in 0..8 {
+        let client = registry.client();
+        tasks.push(tokio::spawn(async move {
+            let mut client = client;
+            for n in 0..40 {
+                let identity = format!("t{task}-{n:02}");
+                client
+                    .register(RegisterRequest {
+                        identity: identity.clone(),
+                        metadata: Some(json::to_struct(&json!({"task": task}))),
+                        ttl_seconds: 0,
+                    })
+                    .await
+                    .expect("register");
+                // Every third one goes again; multicasts run in between.
+                if n % 3 == 0 {
+                    let gone = client
+                        .unregister(UnregisterRequest { identity })
+                        .await
+                        .expect("unregister")
+                        .into_inner();
+                    assert!(gone.existed);
+                }
+                if n % 10 == 0 {
+                    client
+                        .multicast(MulticastRequest {
+                            filter: Some(json::to_struct(&json!({"task": task}))),
+                            ..Default::default()
+                        })
+                        .await
+                        .expect("multicast");
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let mut expected: Vec<String> = (0..8)
+        .flat_map(|task| {
+            (0..40)
+                .filter(|n| n % 3 != 0)
+                .map(move |n| format!("t{task}-{n:02}"))
+        })
+        .collect();
+    expected.sort();
+    let page = registry
+        .client()
+        .enumerate(EnumerateRequest {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("enumerate")
+        .into_inner();
+    let listed: Vec<String> = page.identities.into_iter().map(|i| i.identity).collect();
+    assert_eq!(listed, expected);
+    assert_eq!(page.total_count, expected.len() as u64);
+    let everyone = registry.multicast(json!({}), b"x").await;
+    assert_eq!(everyone.target_count as usize, expected.len());
+    assert_eq!(everyone.pending_count as usize, expected.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_identity_whose_ttl_passes_is_gone() {
     let registry = Registry::start(&[]).await;
     registry
