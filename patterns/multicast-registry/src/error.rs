@@ -16,8 +16,6 @@ pub(crate) enum Error {
     Exhausted(String),
     /// A slot's backend cannot be reached; `backend` names it (`redis`, `nats`).
     #[error("{backend} unreachable: {reason}")]
-    // Built by the Redis and NATS slots, which are stubs until they land.
-    #[allow(dead_code)]
     Unreachable {
         backend: &'static str,
         reason: String,

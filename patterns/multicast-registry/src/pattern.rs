@@ -27,14 +27,22 @@ pub(crate) struct Slots {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     /// Multicast calls that reached the fan-out.
-    pub multicasts: AtomicU64,
+    multicasts: AtomicU64,
     /// Per-identity results: DELIVERED, PENDING, and FAILED with TIMEOUT.
-    pub delivered: AtomicU64,
-    pub pending: AtomicU64,
-    pub failed: AtomicU64,
+    delivered: AtomicU64,
+    pending: AtomicU64,
+    failed: AtomicU64,
 }
 
 impl Counters {
+    /// Counts one Multicast call and its per-identity results.
+    pub(crate) fn count_multicast(&self, delivered: u64, pending: u64, failed: u64) {
+        self.multicasts.fetch_add(1, Ordering::Relaxed);
+        self.delivered.fetch_add(delivered, Ordering::Relaxed);
+        self.pending.fetch_add(pending, Ordering::Relaxed);
+        self.failed.fetch_add(failed, Ordering::Relaxed);
+    }
+
     fn figures(&self) -> [(&'static str, u64); 4] {
         [
             ("multicasts", self.multicasts.load(Ordering::Relaxed)),

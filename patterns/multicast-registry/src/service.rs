@@ -7,13 +7,8 @@
 mod fanout;
 mod receive;
 
-use std::{
-    collections::HashMap,
-    pin::Pin,
-    sync::{Arc, atomic::Ordering},
-};
+use std::{collections::HashMap, sync::Arc};
 
-use futures_util::Stream;
 use prism_observability::propagation;
 use prism_pattern_sdk::Gate;
 use prism_proto::{
@@ -22,15 +17,15 @@ use prism_proto::{
         EnumerateQuery, MulticastOrder, Registration, check_identity, encode_cursor,
         v1::{
             DeliveryResult, DeliveryStatus, EnumerateRequest, EnumerateResponse, GetRequest,
-            GetResponse, Identity, InboxMessage, MulticastRequest, MulticastResponse,
-            ReceiveRequest, RegisterRequest, RegisterResponse, UnregisterRequest,
-            UnregisterResponse, multicast_registry_server::MulticastRegistry,
+            GetResponse, Identity, MulticastRequest, MulticastResponse, ReceiveRequest,
+            RegisterRequest, RegisterResponse, UnregisterRequest, UnregisterResponse,
+            multicast_registry_server::MulticastRegistry,
         },
     },
 };
 use rand::Rng;
 use tonic::{Request, Response, Status};
-use tracing::Span;
+use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
@@ -56,8 +51,6 @@ impl RegistryService {
     }
 }
 
-type InboxStream = Pin<Box<dyn Stream<Item = Result<InboxMessage, Status>> + Send>>;
-
 /// An identity as the client sees it; metadata only when asked for.
 fn identity(record: Record, include_metadata: bool) -> Identity {
     Identity {
@@ -65,6 +58,39 @@ fn identity(record: Record, include_metadata: bool) -> Identity {
         identity: record.identity,
         registered_at_ms: record.registered_at_ms,
         expires_at_ms: record.expires_at_ms.unwrap_or(0),
+    }
+}
+
+/// The span of one slot call: INTERNAL for the in-process MemStore, CLIENT
+/// for a call to Redis or NATS. Never carries identities or metadata.
+fn slot_span(slot: &'static str, backend: &'static str, operation: &'static str) -> Span {
+    let kind = if backend == "memstore" {
+        "internal"
+    } else {
+        "client"
+    };
+    tracing::info_span!(
+        target: "prism::registry",
+        "registry.slot",
+        otel.name = %format_args!("{slot} {operation}"),
+        otel.kind = kind,
+        prism.slot = slot,
+        prism.backend = backend,
+    )
+}
+
+/// One target's line of a Multicast response.
+fn result(identity: String, status: fanout::Status) -> DeliveryResult {
+    let (status, error) = match status {
+        fanout::Status::Delivered => (DeliveryStatus::Delivered, String::new()),
+        fanout::Status::Pending => (DeliveryStatus::Pending, String::new()),
+        fanout::Status::Failed(why) => (DeliveryStatus::Failed, why),
+        fanout::Status::Timeout(why) => (DeliveryStatus::Timeout, why),
+    };
+    DeliveryResult {
+        identity,
+        status: status.into(),
+        error,
     }
 }
 
@@ -84,7 +110,11 @@ impl MulticastRegistry for RegistryService {
     ) -> Result<Response<RegisterResponse>, Status> {
         let slots = self.admit()?;
         let registration = Registration::from_request(request.get_ref()).map_err(Error::from)?;
-        let registered = slots.registry.register(&registration, now_ms()).await?;
+        let registered = slots
+            .registry
+            .register(&registration, now_ms())
+            .instrument(slot_span("registry", slots.registry.backend(), "register"))
+            .await?;
         Ok(Response::new(RegisterResponse {
             registered_at_ms: registered.registered_at_ms,
             expires_at_ms: registered.expires_at_ms.unwrap_or(0),
@@ -99,9 +129,21 @@ impl MulticastRegistry for RegistryService {
         let slots = self.admit()?;
         let identity = &request.get_ref().identity;
         check_identity(identity).map_err(Error::from)?;
-        let existed = slots.registry.unregister(identity, now_ms()).await?;
+        let existed = slots
+            .registry
+            .unregister(identity, now_ms())
+            .instrument(slot_span(
+                "registry",
+                slots.registry.backend(),
+                "unregister",
+            ))
+            .await?;
         // Also when it had expired unswept: its pending messages go with it.
-        slots.messaging.forget(identity).await?;
+        slots
+            .messaging
+            .forget(identity)
+            .instrument(slot_span("messaging", slots.messaging.backend(), "forget"))
+            .await?;
         Ok(Response::new(UnregisterResponse { existed }))
     }
 
@@ -112,6 +154,7 @@ impl MulticastRegistry for RegistryService {
         let record = slots
             .registry
             .get(name, now_ms())
+            .instrument(slot_span("registry", slots.registry.backend(), "get"))
             .await?
             .ok_or_else(|| Error::NotRegistered(name.clone()))?;
         Ok(Response::new(GetResponse {
@@ -128,6 +171,7 @@ impl MulticastRegistry for RegistryService {
         let page = slots
             .registry
             .select(&query.filter, query.after.as_deref(), query.limit, now_ms())
+            .instrument(slot_span("registry", slots.registry.backend(), "select"))
             .await?;
         let next_cursor = match page.records.last() {
             Some(last) if page.more => encode_cursor(&last.identity),
@@ -156,6 +200,7 @@ impl MulticastRegistry for RegistryService {
         let targets = slots
             .registry
             .select(&order.filter, None, usize::MAX, sent_at_ms)
+            .instrument(slot_span("registry", slots.registry.backend(), "select"))
             .await?
             .records;
         let span = Span::current();
@@ -191,35 +236,16 @@ impl MulticastRegistry for RegistryService {
         ] {
             span.set_attribute(key, i64::from(value));
         }
-        let counters = self.pattern.counters();
-        counters.multicasts.fetch_add(1, Ordering::Relaxed);
-        counters
-            .delivered
-            .fetch_add(report.delivered.into(), Ordering::Relaxed);
-        counters
-            .pending
-            .fetch_add(report.pending.into(), Ordering::Relaxed);
-        counters
-            .failed
-            .fetch_add(report.failed.into(), Ordering::Relaxed);
-
-        let results = targets
+        self.pattern.counters().count_multicast(
+            report.delivered.into(),
+            report.pending.into(),
+            report.failed.into(),
+        );
+        let results: Vec<DeliveryResult> = targets
             .into_iter()
             .zip(report.results)
-            .map(|(target, status)| {
-                let (status, error) = match status {
-                    fanout::Status::Delivered => (DeliveryStatus::Delivered, String::new()),
-                    fanout::Status::Pending => (DeliveryStatus::Pending, String::new()),
-                    fanout::Status::Failed(why) => (DeliveryStatus::Failed, why),
-                    fanout::Status::Timeout(why) => (DeliveryStatus::Timeout, why),
-                };
-                DeliveryResult {
-                    identity: target.identity,
-                    status: status.into(),
-                    error,
-                }
-            })
-            .collect::<Vec<_>>();
+            .map(|(target, status)| result(target.identity, status))
+            .collect();
         Ok(Response::new(MulticastResponse {
             multicast_id,
             target_count: count(results.len()),
@@ -230,7 +256,7 @@ impl MulticastRegistry for RegistryService {
         }))
     }
 
-    type ReceiveStream = InboxStream;
+    type ReceiveStream = receive::InboxMessages;
 
     async fn receive(
         &self,
@@ -239,13 +265,23 @@ impl MulticastRegistry for RegistryService {
         let slots = self.admit()?;
         let name = &request.get_ref().identity;
         check_identity(name).map_err(Error::from)?;
-        if slots.registry.get(name, now_ms()).await?.is_none() {
+        if slots
+            .registry
+            .get(name, now_ms())
+            .instrument(slot_span("registry", slots.registry.backend(), "get"))
+            .await?
+            .is_none()
+        {
             return Err(Error::NotRegistered(name.clone()).into());
         }
-        let inbox = slots.messaging.attach(name).await?;
-        Ok(Response::new(Box::pin(receive::stream(
+        let inbox = slots
+            .messaging
+            .attach(name)
+            .instrument(slot_span("messaging", slots.messaging.backend(), "attach"))
+            .await?;
+        Ok(Response::new(receive::InboxMessages::new(
             inbox,
             slots.messaging.backend(),
-        ))))
+        )))
     }
 }

@@ -76,8 +76,6 @@ pub(crate) enum SlotState {
     /// Serving, with a problem worth showing (slow, nearly full).
     Degraded(String),
     /// The backend (named) cannot be reached; calls fail with UNAVAILABLE.
-    // Built by the Redis and NATS slots, which are stubs until they land.
-    #[allow(dead_code)]
     Unreachable {
         backend: &'static str,
         reason: String,

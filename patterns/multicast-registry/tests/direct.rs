@@ -1,131 +1,22 @@
 //! The built `prism-multicast-registry` driven directly over gRPC, without a
 //! proxy (`--autostart`: in-process registry and messaging slots): RFC-018's
-//! filtered multicast, PENDING then delivered on attach, TTL expiry, the
-//! trace of one multicast, refusals of bad input, health figures.
+//! filtered multicast, PENDING then delivered on attach, TTL expiry, paging,
+//! refusals of bad input, health figures.
 
-use std::{collections::HashMap, time::Duration};
+#[path = "support/registry.rs"]
+mod support;
 
-use prism_harness::{OtlpReceiver, PatternProcess, wait::poll};
+use prism_harness::wait::poll;
 use prism_proto::{
     json,
-    lifecycle::v1::{HealthCheckRequest, pattern_lifecycle_client::PatternLifecycleClient},
     registry::v1::{
-        DeliveryStatus, EnumerateRequest, GetRequest, InboxMessage, MulticastRequest,
-        MulticastResponse, ReceiveRequest, RegisterRequest, UnregisterRequest,
-        multicast_registry_client::MulticastRegistryClient,
+        DeliveryStatus, EnumerateRequest, GetRequest, MulticastRequest, ReceiveRequest,
+        RegisterRequest, UnregisterRequest,
     },
 };
-use serde_json::{Value, json};
-use tonic::{Code, Request, Streaming, transport::Channel};
-
-/// Generous: the machine running the tests may be loaded.
-const DEADLINE: Duration = Duration::from_secs(20);
-
-/// The clients are declared first so they close before the process is
-/// stopped (its graceful shutdown waits for open connections).
-struct Registry {
-    channel: Channel,
-    client: MulticastRegistryClient<Channel>,
-    process: PatternProcess,
-}
-
-impl Registry {
-    async fn start(env: &[(&str, &str)]) -> Self {
-        let process = PatternProcess::start(
-            env!("CARGO_BIN_EXE_prism-multicast-registry").as_ref(),
-            &["--autostart", "--config", r#"{"sweep_interval_ms": 100}"#],
-            env,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        let channel = Channel::from_shared(format!("http://{}", process.addr))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect");
-        Self {
-            process,
-            client: MulticastRegistryClient::new(channel.clone()),
-            channel,
-        }
-    }
-
-    fn client(&self) -> MulticastRegistryClient<Channel> {
-        self.client.clone()
-    }
-
-    async fn register(&self, identity: &str, metadata: Value, ttl_seconds: i64) {
-        self.client()
-            .register(RegisterRequest {
-                identity: identity.into(),
-                metadata: Some(json::to_struct(&metadata)),
-                ttl_seconds,
-            })
-            .await
-            .unwrap_or_else(|e| panic!("register {identity}: {e}"));
-    }
-
-    async fn receive(&self, identity: &str) -> Streaming<InboxMessage> {
-        self.client()
-            .receive(ReceiveRequest {
-                identity: identity.into(),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("receive {identity}: {e}"))
-            .into_inner()
-    }
-
-    async fn multicast(&self, filter: Value, payload: &[u8]) -> MulticastResponse {
-        self.client()
-            .multicast(MulticastRequest {
-                filter: Some(json::to_struct(&filter)),
-                payload: payload.to_vec(),
-                ..Default::default()
-            })
-            .await
-            .unwrap_or_else(|e| panic!("multicast {filter}: {e}"))
-            .into_inner()
-    }
-
-    async fn enumerate(&self, filter: Value) -> Vec<String> {
-        let page = self
-            .client()
-            .enumerate(EnumerateRequest {
-                filter: Some(json::to_struct(&filter)),
-                ..Default::default()
-            })
-            .await
-            .expect("enumerate")
-            .into_inner();
-        page.identities.into_iter().map(|i| i.identity).collect()
-    }
-
-    async fn health(&self) -> HashMap<String, String> {
-        PatternLifecycleClient::new(self.channel.clone())
-            .health_check(HealthCheckRequest {})
-            .await
-            .expect("health")
-            .into_inner()
-            .details
-    }
-}
-
-/// The next message of a Receive stream, within the deadline.
-async fn next(stream: &mut Streaming<InboxMessage>) -> InboxMessage {
-    tokio::time::timeout(DEADLINE, stream.message())
-        .await
-        .expect("a message within the deadline")
-        .expect("a healthy stream")
-        .expect("an open stream")
-}
-
-fn statuses(response: &MulticastResponse) -> Vec<(String, DeliveryStatus)> {
-    response
-        .results
-        .iter()
-        .map(|r| (r.identity.clone(), r.status()))
-        .collect()
-}
+use serde_json::json;
+use support::{DEADLINE, Registry, next, statuses};
+use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc018_filtered_multicast_reaches_only_the_match() {
@@ -253,6 +144,117 @@ async fn a_message_for_an_absent_receiver_is_pending_then_delivered_on_attach() 
     let live = registry.multicast(json!({"floor": 9}), b"three").await;
     assert_eq!(live.delivered_count, 1);
     assert_eq!(next(&mut inbox).await.payload, b"three");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_stops_reading_times_out_without_holding_up_the_others() {
+    let registry = Registry::start(&[]).await;
+    registry.register("live", json!({}), 0).await;
+    registry.register("stuck", json!({}), 0).await;
+    let mut live = registry.receive("live").await;
+    // Attached, and never read: once the transport's and the inbox's
+    // buffers are full, a delivery to it can only wait.
+    let _stuck = registry
+        .separate_client()
+        .await
+        .receive(ReceiveRequest {
+            identity: "stuck".into(),
+        })
+        .await
+        .expect("receive");
+    let payload = vec![7u8; 64 * 1024];
+    let mut sent = 0;
+    let timed_out = loop {
+        let response = registry
+            .client()
+            .multicast(MulticastRequest {
+                payload: payload.clone(),
+                timeout_ms: 300,
+                ..Default::default()
+            })
+            .await
+            .expect("multicast")
+            .into_inner();
+        sent += 1;
+        let results = statuses(&response);
+        assert_eq!(results[0], ("live".to_string(), DeliveryStatus::Delivered));
+        assert_eq!(next(&mut live).await.multicast_id, response.multicast_id);
+        if results[1].1 != DeliveryStatus::Delivered {
+            break response;
+        }
+        assert!(sent < 5000, "the stuck receiver never filled up");
+    };
+    let stuck = &timed_out.results[1];
+    assert_eq!(stuck.status(), DeliveryStatus::Timeout, "{stuck:?}");
+    assert_eq!(stuck.error, "no answer within 300 ms (timeout_ms)");
+    assert_eq!((timed_out.delivered_count, timed_out.failed_count), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_registers_unregisters_and_multicasts_lose_no_identity() {
+    let registry = Registry::start(&[]).await;
+    let mut tasks = Vec::new();
+    for task in 0..8 {
+        let client = registry.client();
+        tasks.push(tokio::spawn(async move {
+            let mut client = client;
+            for n in 0..40 {
+                let identity = format!("t{task}-{n:02}");
+                client
+                    .register(RegisterRequest {
+                        identity: identity.clone(),
+                        metadata: Some(json::to_struct(&json!({"task": task}))),
+                        ttl_seconds: 0,
+                    })
+                    .await
+                    .expect("register");
+                // Every third one goes again; multicasts run in between.
+                if n % 3 == 0 {
+                    let gone = client
+                        .unregister(UnregisterRequest { identity })
+                        .await
+                        .expect("unregister")
+                        .into_inner();
+                    assert!(gone.existed);
+                }
+                if n % 10 == 0 {
+                    client
+                        .multicast(MulticastRequest {
+                            filter: Some(json::to_struct(&json!({"task": task}))),
+                            ..Default::default()
+                        })
+                        .await
+                        .expect("multicast");
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let mut expected: Vec<String> = (0..8)
+        .flat_map(|task| {
+            (0..40)
+                .filter(|n| n % 3 != 0)
+                .map(move |n| format!("t{task}-{n:02}"))
+        })
+        .collect();
+    expected.sort();
+    let page = registry
+        .client()
+        .enumerate(EnumerateRequest {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("enumerate")
+        .into_inner();
+    let listed: Vec<String> = page.identities.into_iter().map(|i| i.identity).collect();
+    assert_eq!(listed, expected);
+    assert_eq!(page.total_count, expected.len() as u64);
+    let everyone = registry.multicast(json!({}), b"x").await;
+    assert_eq!(everyone.target_count as usize, expected.len());
+    assert_eq!(everyone.pending_count as usize, expected.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,79 +396,4 @@ async fn bad_input_is_refused_naming_the_field() {
     // The process took all of that and still serves.
     registry.register("still-here", json!({}), 0).await;
     assert!(registry.process.process.log().contains("pattern listening"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_multicast_is_one_trace_down_to_each_receiver() {
-    let receiver = OtlpReceiver::start().await.expect("OTLP receiver");
-    let endpoint = receiver.endpoint();
-    let registry = Registry::start(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]).await;
-    registry.register("sensor-1", json!({"floor": 1}), 0).await;
-    registry.register("sensor-2", json!({"floor": 1}), 0).await;
-    let mut one = registry.receive("sensor-1").await;
-    let mut two = registry.receive("sensor-2").await;
-
-    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let mut request = Request::new(MulticastRequest {
-        filter: Some(json::to_struct(&json!({"floor": 1}))),
-        payload: b"traced".to_vec(),
-        ..Default::default()
-    });
-    request.metadata_mut().insert(
-        "traceparent",
-        format!("00-{trace_id}-00f067aa0ba902b7-01")
-            .parse()
-            .unwrap(),
-    );
-    let sent = registry
-        .client()
-        .multicast(request)
-        .await
-        .expect("multicast")
-        .into_inner();
-    assert_eq!(sent.delivered_count, 2);
-    for stream in [&mut one, &mut two] {
-        let message = next(stream).await;
-        assert!(
-            message.traceparent.contains(trace_id),
-            "{}",
-            message.traceparent
-        );
-    }
-
-    let spans = poll(DEADLINE, || async {
-        let spans = receiver.trace(trace_id);
-        let consumers = spans
-            .iter()
-            .filter(|s| s.attr("messaging.operation") == Some("receive"))
-            .count();
-        (consumers == 2).then_some(spans)
-    })
-    .await
-    .unwrap_or_else(|| panic!("no trace; spans: {:#?}", receiver.spans()));
-    let server = spans
-        .iter()
-        .find(|s| s.attr("prism.multicast.target_count").is_some())
-        .unwrap_or_else(|| panic!("no multicast span: {spans:#?}"));
-    assert_eq!(server.name, "prism.registry.v1.MulticastRegistry/Multicast");
-    assert_eq!(server.attr("prism.multicast.target_count"), Some("2"));
-    assert_eq!(server.attr("prism.multicast.delivered_count"), Some("2"));
-    let mut ids = Vec::new();
-    for consumer in spans
-        .iter()
-        .filter(|s| s.attr("messaging.operation") == Some("receive"))
-    {
-        assert_eq!(consumer.parent_span_id, server.span_id, "{consumer:#?}");
-        assert_eq!(consumer.attr("messaging.system"), Some("memstore"));
-        assert!(consumer.attr("prism.identity").is_none());
-        ids.push(
-            consumer
-                .attr("messaging.message.id")
-                .unwrap_or_default()
-                .to_string(),
-        );
-    }
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 2, "one message id per identity: {ids:?}");
 }

@@ -1,57 +1,71 @@
 //! A Receive stream: the identity's inbox, written to the client one message
 //! at a time. Each message gets a CONSUMER span in the multicast's trace
 //! (its parent is the envelope's traceparent) and is acknowledged to the
-//! slot only once the stream has taken it, so an at-least-once slot keeps
-//! what a client that went away never got. The stream ends when the client
+//! slot as the stream takes it, so an at-least-once slot keeps what was
+//! never handed to a client that went away. The stream ends when the client
 //! goes away (the receiver detaches) or the slot ends the inbox.
 
-use futures_util::StreamExt;
+use std::{
+    pin::Pin,
+    task::{Context, Poll, ready},
+};
+
+use futures_util::{Stream, StreamExt};
 use prism_observability::propagation;
 use prism_proto::registry::v1::InboxMessage;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::slots::{Envelope, Inbox};
 
-/// Messages the gRPC stream may hold before the inbox waits (one: a
-/// message is acknowledged only when the stream has it).
-const STREAM_QUEUE: usize = 1;
-
-/// Streams `inbox` as `InboxMessage`s; `system` names the messaging slot
-/// on the spans.
-pub(crate) fn stream(
-    mut inbox: Inbox,
+/// `inbox` as the `InboxMessage`s of a Receive response. tonic drops it when
+/// the client goes away, which drops the inbox and so detaches the receiver;
+/// no task of its own outlives the call.
+pub(crate) struct InboxMessages {
+    /// `None` once the inbox has ended or failed.
+    inbox: Option<Inbox>,
+    /// The messaging slot's backend, named on the spans.
     system: &'static str,
-) -> ReceiverStream<Result<InboxMessage, Status>> {
-    let (tx, rx) = mpsc::channel(STREAM_QUEUE);
-    tokio::spawn(async move {
-        loop {
-            let next = tokio::select! {
-                next = inbox.next() => next,
-                () = tx.closed() => break,
-            };
-            let incoming = match next {
-                None => break,
-                Some(Err(err)) => {
-                    let _ = tx.send(Err(Status::from(err))).await;
-                    break;
-                }
-                Some(Ok(incoming)) => incoming,
-            };
-            let span = consumer_span(system, &incoming.envelope);
-            let message = message(incoming.envelope, &span);
-            if tx.send(Ok(message)).await.is_err() {
-                break;
+}
+
+impl InboxMessages {
+    pub(crate) fn new(inbox: Inbox, system: &'static str) -> Self {
+        Self {
+            inbox: Some(inbox),
+            system,
+        }
+    }
+}
+
+impl Stream for InboxMessages {
+    type Item = Result<InboxMessage, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(inbox) = self.inbox.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match ready!(inbox.poll_next_unpin(cx)) {
+            None => {
+                self.inbox = None;
+                Poll::Ready(None)
             }
-            if let Some(ack) = incoming.ack {
-                span.in_scope(ack);
+            Some(Err(err)) => {
+                self.inbox = None;
+                Poll::Ready(Some(Err(err.into())))
+            }
+            Some(Ok(incoming)) => {
+                let span = consumer_span(self.system, &incoming.envelope);
+                let message = message(incoming.envelope, &span);
+                // The stream takes the message as it is returned: the ack
+                // follows, before the next message is asked for.
+                if let Some(ack) = incoming.ack {
+                    span.in_scope(ack);
+                }
+                Poll::Ready(Some(Ok(message)))
             }
         }
-    });
-    ReceiverStream::new(rx)
+    }
 }
 
 /// The CONSUMER span of one message, in the trace its envelope carries (a

@@ -100,11 +100,12 @@ impl MemMessaging {
                 }
                 inbox.receivers.clone()
             };
-            let mut delivered = false;
-            for (_, tx) in &senders {
-                delivered |= tx.send(envelope.clone()).await.is_ok();
-            }
-            if delivered {
+            // Side by side, so one full queue does not hold up the others.
+            let sent = futures_util::future::join_all(
+                senders.iter().map(|(_, tx)| tx.send(envelope.clone())),
+            )
+            .await;
+            if sent.iter().any(Result::is_ok) {
                 return Ok(Outcome::Delivered);
             }
         }
@@ -327,6 +328,20 @@ mod tests {
             m.deliver("a", &envelope(1000)).await.unwrap(),
             Outcome::Delivered
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_full_receiver_does_not_hold_up_another_of_the_same_identity() {
+        let m = slot(8);
+        let _full = m.attach("a").await.unwrap();
+        for n in 0..RECEIVER_QUEUE as u32 {
+            m.deliver("a", &envelope(n)).await.unwrap();
+        }
+        let mut fresh = m.attach("a").await.unwrap();
+        let late = envelope(999);
+        let waiting = tokio::time::timeout(Duration::from_secs(1), m.deliver("a", &late));
+        assert!(waiting.await.is_err(), "the full receiver makes it wait");
+        assert_eq!(next_id(&mut fresh).await, "m-999");
     }
 
     #[test]

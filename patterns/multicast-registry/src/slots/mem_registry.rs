@@ -84,9 +84,9 @@ impl MemRegistry {
             .get(&registration.identity)
             .is_some_and(|r| State::live(r, now_ms));
         if created {
+            // A new live identity, also when it replaces its own expired record.
             let live = state.records.len() - state.expired(now_ms);
-            let replaces = state.records.contains_key(&registration.identity);
-            if live >= self.max_identities && !replaces {
+            if live >= self.max_identities {
                 return Err(Error::Exhausted(format!(
                     "max_identities ({}) reached",
                     self.max_identities
@@ -291,6 +291,12 @@ mod tests {
             r.health().await.details,
             vec![("identities".into(), "2".into())]
         );
+        // Bringing the expired `a` back would make three.
+        let err = r
+            .register(&registration("a", json!({}), 0), 1_000)
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "max_identities (2) reached");
     }
 
     #[tokio::test]

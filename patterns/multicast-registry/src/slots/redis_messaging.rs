@@ -9,7 +9,9 @@
 //!   connection of its own. A task moves messages from it into the
 //!   receiver's queue of [`RECEIVER_QUEUE`]; a receiver that falls that far
 //!   behind is detached (its stream ends with RESOURCE_EXHAUSTED) rather
-//!   than buffering without bound. Dropping the [`Inbox`] closes the
+//!   than buffering without bound; the message that found its queue full
+//!   was counted by PUBLISH (DELIVERED) and is lost with the receiver,
+//!   which learns it from that error. Dropping the [`Inbox`] closes the
 //!   connection, which ends the subscription; losing Redis ends the stream
 //!   with UNAVAILABLE (the caller may attach again).
 //! - `forget`: publishes a forget frame, which ends that identity's

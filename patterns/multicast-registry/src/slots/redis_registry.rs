@@ -5,10 +5,12 @@
 //! - `get`: GET the record; one past its expiry counts as absent even if
 //!   Redis has not dropped it yet (the caller's clock decides, as it does
 //!   for the sweep).
-//! - `select`: walks `ids` in byte order, [`SELECT_CHUNK`] at a time
-//!   (ZRANGEBYLEX … LIMIT), MGETs each chunk's records while the next chunk
-//!   of ids is fetched, skips records that are gone or expired, matches the
-//!   filter in this process, and counts every match for `total`.
+//! - `select`: brings this process's copy of the records up to date from
+//!   the change stream ([`cache`]), then filters it in memory in identity
+//!   order, skipping expired records and counting every match for
+//!   `total`. Reading the copy whole walks `ids` in byte order,
+//!   [`SELECT_CHUNK`] at a time (ZRANGEBYLEX … LIMIT), MGETting each
+//!   chunk's records while the next chunk of ids is fetched.
 //! - `sweep`: runs [`scripts::SWEEP`] until nothing expired is left.
 //!
 //! Options are prism-redis's (`address`, `password`, `db`, `pool_size`,
@@ -17,11 +19,12 @@
 //! apply). Redis down: calls fail with [`Error::Unreachable`], health is
 //! [`SlotState::Unreachable`], and the slot heals when Redis is back.
 
+mod cache;
 mod scripts;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::sync::{Arc, atomic::AtomicU64};
 
 use prism_pattern_sdk::ConfigError;
 use prism_proto::{filter::Filter, registry::Registration};
@@ -47,6 +50,16 @@ pub(crate) struct RedisRegistry {
     record_prefix: String,
     ids: String,
     expiry: String,
+    /// The change counter and the change stream (see [`cache`]).
+    seq: String,
+    changes: String,
+    /// Entries the change stream keeps; tests make it small.
+    change_log: usize,
+    /// This process's copy of the records, for `select` (boxed: the
+    /// slot enums stay small).
+    cache: Box<tokio::sync::Mutex<cache::Cache>>,
+    /// Times the copy was read whole.
+    reloads: AtomicU64,
 }
 
 /// A record as stored: JSON, one key per identity.
@@ -81,6 +94,11 @@ impl RedisRegistry {
             record_prefix: format!("{prefix}id:"),
             ids: format!("{prefix}ids"),
             expiry: format!("{prefix}expiry"),
+            seq: format!("{prefix}seq"),
+            changes: format!("{prefix}changes"),
+            change_log: cache::CHANGE_LOG,
+            cache: Box::default(),
+            reloads: AtomicU64::new(0),
         })
     }
 
@@ -117,15 +135,18 @@ impl RedisRegistry {
         let identity = &registration.identity;
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(scripts::REGISTER)
-            .arg(3)
+            .arg(5)
             .arg(self.record_key(identity))
             .arg(&self.ids)
             .arg(&self.expiry)
+            .arg(&self.seq)
+            .arg(&self.changes)
             .arg(identity)
             .arg(record)
             .arg(expires_at_ms.map(|at| at.to_string()).unwrap_or_default())
             .arg(self.max_identities)
-            .arg(now_ms);
+            .arg(now_ms)
+            .arg(self.change_log);
         let created: i64 = self.run("EVAL register", &cmd, Retry::Never).await?;
         if created < 0 {
             return Err(Error::Exhausted(format!(
@@ -143,12 +164,15 @@ impl RedisRegistry {
     pub(crate) async fn unregister(&self, identity: &str, now_ms: i64) -> Result<bool, Error> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(scripts::UNREGISTER)
-            .arg(3)
+            .arg(5)
             .arg(self.record_key(identity))
             .arg(&self.ids)
             .arg(&self.expiry)
+            .arg(&self.seq)
+            .arg(&self.changes)
             .arg(identity)
-            .arg(now_ms);
+            .arg(now_ms)
+            .arg(self.change_log);
         let existed: i64 = self.run("EVAL unregister", &cmd, Retry::Never).await?;
         Ok(existed == 1)
     }
@@ -178,38 +202,24 @@ impl RedisRegistry {
             more: false,
             total: 0,
         };
-        let mut ids = self.ids_from("-".to_string()).await?;
-        while !ids.is_empty() {
-            let (values, next) = match ids.last() {
-                // A full chunk: fetch the next ids while these records come.
-                Some(last) if ids.len() == self.select_chunk => {
-                    tokio::try_join!(self.records(&ids), self.ids_from(format!("({last}")))?
-                }
-                _ => (self.records(&ids).await?, Vec::new()),
-            };
-            for (identity, value) in ids.into_iter().zip(values) {
-                let Some(bytes) = value else { continue };
-                let record = match decode(identity, &bytes) {
-                    Ok(record) => record,
-                    Err(err) => {
-                        tracing::warn!(%err, "skipping a record this pattern cannot read");
-                        continue;
-                    }
-                };
-                if expired(&record, now_ms) || !filter.matches(&record.metadata) {
-                    continue;
-                }
-                page.total += 1;
-                if after.is_some_and(|after| record.identity.as_str() <= after) {
-                    continue;
-                }
-                if page.records.len() < limit {
-                    page.records.push(record);
-                } else {
-                    page.more = true;
-                }
+        let records = {
+            let mut cache = self.cache.lock().await;
+            self.catch_up(&mut cache).await?;
+            cache.records.clone()
+        };
+        for record in records.values() {
+            if expired(record, now_ms) || !filter.matches(&record.metadata) {
+                continue;
             }
-            ids = next;
+            page.total += 1;
+            if after.is_some_and(|after| record.identity.as_str() <= after) {
+                continue;
+            }
+            if page.records.len() < limit {
+                page.records.push(record.clone());
+            } else {
+                page.more = true;
+            }
         }
         Ok(page)
     }
@@ -239,12 +249,15 @@ impl RedisRegistry {
         loop {
             let mut cmd = redis::cmd("EVAL");
             cmd.arg(scripts::SWEEP)
-                .arg(2)
+                .arg(4)
                 .arg(&self.ids)
                 .arg(&self.expiry)
+                .arg(&self.seq)
+                .arg(&self.changes)
                 .arg(now_ms)
                 .arg(SWEEP_CHUNK)
-                .arg(&self.record_prefix);
+                .arg(&self.record_prefix)
+                .arg(self.change_log);
             let gone: Vec<String> = self.run("EVAL sweep", &cmd, Retry::Never).await?;
             let done = gone.len() < SWEEP_CHUNK;
             removed.extend(gone);
