@@ -288,7 +288,7 @@ async fn pump(
         if consumer_gone(context, stream, name).await {
             let _ = tx
                 .send(Err(unreachable(
-                    "the identity's inbox was removed (unregistered or expired); call Receive again",
+                    "the identity's inbox consumer is gone (unregistered, expired, or NATS restarted with consumer_storage: memory); call Receive again",
                 )))
                 .await;
             return;

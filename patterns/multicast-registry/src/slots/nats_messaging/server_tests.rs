@@ -400,7 +400,7 @@ async fn fanout_to_a_thousand_receivers() {
             .collect();
         let mut inboxes = Vec::new();
         for identity in &identities {
-            inboxes.push(slot.attach(identity).await.unwrap());
+            inboxes.push(slot.attach(identity).await.expect("attached"));
         }
         let (mut calls, mut lasts) = (Vec::new(), Vec::new());
         for round in 0..ROUNDS {
@@ -446,6 +446,9 @@ async fn fanout_to_a_thousand_receivers() {
             lasts[lasts.len() - 1],
         );
         drop(inboxes);
+        for identity in &identities {
+            slot.forget(identity).await.unwrap();
+        }
         slot.stop().await;
     }
 }
