@@ -203,13 +203,15 @@ impl NatsMessaging {
     /// deletes its consumer and purges its inbox.
     pub(crate) async fn forget(&self, identity: &str) -> Result<(), Error> {
         self.receivers.end(identity);
+        if !self.options.nats.jetstream {
+            // Core NATS stores nothing.
+            return Ok(());
+        }
         let live = self.live()?;
+        live.check_connected()?;
         match &live.jetstream {
+            Some(js) => jetstream::forget(&live, js, identity).await,
             None => Ok(()),
-            Some(js) => {
-                live.check_connected()?;
-                jetstream::forget(&live, js, identity).await
-            }
         }
     }
 

@@ -88,6 +88,7 @@ fn consumer_config(live: &Live, identity: &str) -> pull::Config {
         ack_wait: live.options.nats.ack_wait(),
         max_deliver: -1,
         filter_subject: live.names.inbox(identity),
+        memory_storage: live.options.memory_consumers,
         ..Default::default()
     }
 }
@@ -155,6 +156,12 @@ pub(super) async fn attach(live: &Live, js: &JetStream, identity: &str) -> Resul
         .client
         .subscribe(live.names.presence(identity))
         .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    // Once NATS holds the presence subscription, a delivery from any
+    // process reports DELIVERED.
+    tokio::time::timeout(live.options.nats.request_timeout(), live.client.flush())
+        .await
+        .map_err(|_| unreachable("the subscription was not confirmed in time"))?
         .map_err(|e| unreachable(e.to_string()))?;
     let (tx, rx) = mpsc::channel(live.options.receiver_buffer);
     let mut attached = live.receivers.join(identity);
@@ -281,7 +288,7 @@ async fn pump(
         if consumer_gone(context, stream, name).await {
             let _ = tx
                 .send(Err(unreachable(
-                    "the identity's inbox was removed (unregistered or expired); call Receive again",
+                    "the identity's inbox consumer is gone (unregistered, expired, or NATS restarted with consumer_storage: memory); call Receive again",
                 )))
                 .await;
             return;

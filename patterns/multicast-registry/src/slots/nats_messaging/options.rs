@@ -9,7 +9,17 @@
 //!   jetstream: true                        # default false: core NATS
 //!   inbox_max_msgs: 1024                   # JetStream: messages kept per identity
 //!   inbox_max_age_ms: 86400000             # JetStream: how long they are kept
+//!   consumer_storage: file                 # JetStream: file | memory (see below)
 //! ```
+//!
+//! `consumer_storage` is where NATS keeps each identity's consumer state
+//! (what was delivered and acknowledged). `file` survives a NATS restart:
+//! receivers carry on. `memory` makes a fan-out to many live receivers
+//! several times faster (each delivery and ack otherwise writes consumer
+//! state to disk) but a NATS restart drops the consumers: receivers' streams
+//! end UNAVAILABLE, and on Receive again they get every message not yet
+//! acknowledged (the inbox is a work queue, so acknowledged ones are gone;
+//! nothing is lost). Messages themselves are on file either way.
 
 use std::time::Duration;
 
@@ -28,6 +38,7 @@ const KNOWN: &[&str] = &[
     "receiver_buffer",
     "inbox_max_msgs",
     "inbox_max_age_ms",
+    "consumer_storage",
 ];
 /// More queued per receiver only hides a receiver that stopped reading.
 const MAX_RECEIVER_BUFFER: usize = 65_536;
@@ -45,6 +56,15 @@ struct Raw {
     receiver_buffer: usize,
     inbox_max_msgs: i64,
     inbox_max_age_ms: u64,
+    consumer_storage: ConsumerStorage,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ConsumerStorage {
+    #[default]
+    File,
+    Memory,
 }
 
 impl Default for Raw {
@@ -59,6 +79,7 @@ impl Default for Raw {
             receiver_buffer: 256,
             inbox_max_msgs: 1024,
             inbox_max_age_ms: 24 * 60 * 60 * 1000,
+            consumer_storage: ConsumerStorage::File,
         }
     }
 }
@@ -77,6 +98,8 @@ pub(crate) struct Options {
     pub inbox_max_msgs: i64,
     /// JetStream: how long a message waits in an inbox before it is dropped.
     pub inbox_max_age: Duration,
+    /// JetStream: consumer state in the server's memory, not on file.
+    pub memory_consumers: bool,
 }
 
 impl Options {
@@ -133,6 +156,7 @@ impl Options {
             receiver_buffer: raw.receiver_buffer,
             inbox_max_msgs: raw.inbox_max_msgs,
             inbox_max_age: Duration::from_millis(raw.inbox_max_age_ms),
+            memory_consumers: raw.consumer_storage == ConsumerStorage::Memory,
         })
     }
 }
@@ -153,6 +177,10 @@ mod tests {
         assert_eq!(o.inbox_max_msgs, 1024);
         assert_eq!(o.inbox_max_age, Duration::from_secs(86_400));
         assert_eq!(o.nats.request_timeout(), Duration::from_secs(5));
+        assert!(
+            !o.memory_consumers,
+            "consumer state survives a NATS restart"
+        );
         assert_eq!(field_of(json!({})), "messaging.url");
     }
 
@@ -167,6 +195,7 @@ mod tests {
             "receiver_buffer": 4,
             "inbox_max_msgs": 5,
             "inbox_max_age_ms": 6,
+            "consumer_storage": "memory",
         }))
         .unwrap();
         assert!(o.nats.jetstream);
@@ -178,6 +207,7 @@ mod tests {
         assert_eq!(o.receiver_buffer, 4);
         assert_eq!(o.inbox_max_msgs, 5);
         assert_eq!(o.inbox_max_age, Duration::from_millis(6));
+        assert!(o.memory_consumers);
     }
 
     #[test]
@@ -207,6 +237,10 @@ mod tests {
             (
                 json!({"url": url, "inbox_max_age_ms": 0}),
                 "messaging.inbox_max_age_ms",
+            ),
+            (
+                json!({"url": url, "consumer_storage": "disk"}),
+                "messaging.consumer_storage",
             ),
         ] {
             assert_eq!(field_of(options.clone()), field, "{options}");

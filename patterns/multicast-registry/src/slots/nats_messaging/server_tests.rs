@@ -136,15 +136,24 @@ async fn core_stops_delivering_once_the_inbox_is_dropped() {
 #[tokio::test]
 async fn jetstream_keeps_messages_pending_until_a_receiver_attaches() {
     let nats = server().await;
-    let slot = slot(&nats, true, json!({})).await;
+    for storage in ["file", "memory"] {
+        pending_then_delivered(&nats, storage).await;
+    }
+}
+
+async fn pending_then_delivered(nats: &NatsServer, storage: &str) {
+    let slot = slot(nats, true, json!({"consumer_storage": storage})).await;
     assert_eq!(slot.backend(), "nats-jetstream");
+    // Each storage gets its own identities: the stream is shared.
+    let sensor = format!("sensor-{storage}");
+    let sensor = sensor.as_str();
     for n in 0..3 {
         assert_eq!(
-            slot.deliver("sensor-1", &envelope(n)).await.unwrap(),
+            slot.deliver(sensor, &envelope(n)).await.unwrap(),
             Outcome::Pending
         );
     }
-    let mut inbox = slot.attach("sensor-1").await.unwrap();
+    let mut inbox = slot.attach(sensor).await.unwrap();
     for n in 0..3 {
         assert_eq!(
             ack(next(&mut inbox).await),
@@ -153,20 +162,21 @@ async fn jetstream_keeps_messages_pending_until_a_receiver_attaches() {
         );
     }
     assert_eq!(
-        slot.deliver("sensor-1", &envelope(3)).await.unwrap(),
+        slot.deliver(sensor, &envelope(3)).await.unwrap(),
         Outcome::Delivered
     );
     assert_eq!(ack(next(&mut inbox).await), envelope(3));
 
     // One message id sent to several identities is stored for each (the
     // stream's de-duplication spans every inbox).
-    for identity in ["x", "y"] {
+    let (x, y) = (format!("x-{storage}"), format!("y-{storage}"));
+    for identity in [&x, &y] {
         assert_eq!(
             slot.deliver(identity, &envelope(9)).await.unwrap(),
             Outcome::Pending
         );
     }
-    for identity in ["x", "y"] {
+    for identity in [&x, &y] {
         let mut inbox = slot.attach(identity).await.unwrap();
         assert_eq!(ack(next(&mut inbox).await), envelope(9), "{identity}");
     }
@@ -382,12 +392,15 @@ async fn fanout_to_a_thousand_receivers() {
     const TARGETS: usize = 1000;
     const ROUNDS: usize = 30;
     let nats = server().await;
-    for jetstream in [false, true] {
-        let slot = Arc::new(slot(&nats, jetstream, json!({})).await);
-        let identities: Vec<String> = (0..TARGETS).map(|i| format!("device-{i:04}")).collect();
+    for (jetstream, storage) in [(false, "file"), (true, "file"), (true, "memory")] {
+        let options = json!({ "consumer_storage": storage });
+        let slot = Arc::new(slot(&nats, jetstream, options).await);
+        let identities: Vec<String> = (0..TARGETS)
+            .map(|i| format!("device-{storage}-{i:04}"))
+            .collect();
         let mut inboxes = Vec::new();
         for identity in &identities {
-            inboxes.push(slot.attach(identity).await.unwrap());
+            inboxes.push(slot.attach(identity).await.expect("attached"));
         }
         let (mut calls, mut lasts) = (Vec::new(), Vec::new());
         for round in 0..ROUNDS {
@@ -424,7 +437,7 @@ async fn fanout_to_a_thousand_receivers() {
         lasts.sort();
         let pct = |v: &[Duration], p: usize| v[(v.len() * p / 100).min(v.len() - 1)];
         println!(
-            "{}: {TARGETS} receivers, {ROUNDS} rounds: all delivers returned p50 {:?} p99 {:?}; last receiver had it p50 {:?} p99 {:?} max {:?}",
+            "{} (consumer_storage {storage}): {TARGETS} receivers, {ROUNDS} rounds: all delivers returned p50 {:?} p99 {:?}; last receiver had it p50 {:?} p99 {:?} max {:?}",
             slot.backend(),
             pct(&calls, 50),
             pct(&calls, 99),
@@ -433,6 +446,9 @@ async fn fanout_to_a_thousand_receivers() {
             lasts[lasts.len() - 1],
         );
         drop(inboxes);
+        for identity in &identities {
+            slot.forget(identity).await.unwrap();
+        }
         slot.stop().await;
     }
 }
