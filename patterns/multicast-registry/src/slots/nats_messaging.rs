@@ -78,6 +78,26 @@ impl Live {
     }
 }
 
+/// Returns once the server has handled everything this client sent before,
+/// such as a new subscription, so that a delivery from another process
+/// finds it. (The client's flush only writes the socket.) A request nobody
+/// subscribes to is answered "no responders" by the server itself, after
+/// what came before it on the connection.
+pub(super) async fn round_trip(live: &Live) -> Result<(), Error> {
+    let request = async_nats::Request::new().timeout(Some(live.options.nats.request_timeout()));
+    match live
+        .client
+        .send_request(live.names.nobody(&core::new_id()), request)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == async_nats::client::RequestErrorKind::NoResponders => Ok(()),
+        Err(e) => Err(unreachable(format!(
+            "the subscription was not confirmed: {e}"
+        ))),
+    }
+}
+
 /// `Error::Unreachable` for NATS.
 pub(super) fn unreachable(reason: impl Into<String>) -> Error {
     Error::Unreachable {

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{Live, unreachable, wire};
+use super::{Live, round_trip, unreachable, wire};
 use crate::{
     error::Error,
     slots::{Envelope, Inbox, Incoming, Outcome},
@@ -58,10 +58,7 @@ pub(super) async fn attach(live: &Live, identity: &str) -> Result<Inbox, Error> 
         .subscribe(live.names.inbox(identity))
         .await
         .map_err(|e| unreachable(e.to_string()))?;
-    tokio::time::timeout(live.options.nats.request_timeout(), live.client.flush())
-        .await
-        .map_err(|_| unreachable("the subscription was not confirmed in time"))?
-        .map_err(|e| unreachable(e.to_string()))?;
+    round_trip(live).await?;
     let (tx, rx) = mpsc::channel(live.options.receiver_buffer);
     let mut attached = live.receivers.join(identity);
     let client = live.client.clone();

@@ -40,7 +40,7 @@ use super::{
     Attached, Live,
     core::new_id,
     options::Options,
-    unreachable, until_ended,
+    round_trip, unreachable, until_ended,
     wire::{self, Names},
 };
 use crate::{
@@ -159,10 +159,7 @@ pub(super) async fn attach(live: &Live, js: &JetStream, identity: &str) -> Resul
         .map_err(|e| unreachable(e.to_string()))?;
     // Once NATS holds the presence subscription, a delivery from any
     // process reports DELIVERED.
-    tokio::time::timeout(live.options.nats.request_timeout(), live.client.flush())
-        .await
-        .map_err(|_| unreachable("the subscription was not confirmed in time"))?
-        .map_err(|e| unreachable(e.to_string()))?;
+    round_trip(live).await?;
     let (tx, rx) = mpsc::channel(live.options.receiver_buffer);
     let mut attached = live.receivers.join(identity);
     let client = live.client.clone();

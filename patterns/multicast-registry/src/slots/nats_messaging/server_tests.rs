@@ -381,6 +381,76 @@ async fn health_turns_unreachable_while_nats_is_down_and_recovers() {
     .expect("delivering again");
 }
 
+#[tokio::test]
+async fn a_jetstream_receiver_carries_on_after_nats_restarts() {
+    let mut nats = server().await;
+    let slot = slot(&nats, true, json!({})).await;
+    let mut inbox = slot.attach("s").await.unwrap();
+    assert_eq!(
+        slot.deliver("s", &envelope(0)).await.unwrap(),
+        Outcome::Delivered
+    );
+    let held = next(&mut inbox).await;
+    assert_eq!(held.envelope, envelope(0));
+
+    nats.restart().await.expect("nats-server restarts");
+    poll(WAIT, || async {
+        matches!(
+            slot.deliver("s", &envelope(1)).await,
+            Ok(Outcome::Delivered)
+        )
+        .then_some(())
+    })
+    .await
+    .expect("the receiver answers again once NATS is back");
+    assert_eq!(ack(next(&mut inbox).await), envelope(1));
+    // The message taken before the restart and never acknowledged comes again.
+    drop(held);
+    assert_eq!(ack(next(&mut inbox).await), envelope(0));
+}
+
+#[tokio::test]
+async fn memory_consumers_end_receivers_after_a_restart_and_keep_the_messages() {
+    let mut nats = server().await;
+    let slot = slot(&nats, true, json!({"consumer_storage": "memory"})).await;
+    let mut inbox = slot.attach("s").await.unwrap();
+    assert_eq!(
+        slot.deliver("s", &envelope(0)).await.unwrap(),
+        Outcome::Delivered
+    );
+    assert_eq!(ack(next(&mut inbox).await), envelope(0));
+    let unacked = next_after(&slot, &mut inbox, 1).await;
+
+    nats.restart().await.expect("nats-server restarts");
+    let ended = tokio::time::timeout(WAIT, inbox.next())
+        .await
+        .expect("the stream ends in time");
+    assert!(
+        matches!(ended, Some(Err(crate::error::Error::Unreachable { .. }))),
+        "UNAVAILABLE, so the client calls Receive again"
+    );
+    drop(unacked);
+    let mut again = poll(WAIT, || async { slot.attach("s").await.ok() })
+        .await
+        .expect("attaches again");
+    assert_eq!(
+        ack(next(&mut again).await),
+        envelope(1),
+        "the unacknowledged message, and not the acknowledged one"
+    );
+}
+
+/// Delivers envelope `n` and takes it from `inbox` without acknowledging it.
+async fn next_after(slot: &NatsMessaging, inbox: &mut Inbox, n: usize) -> Incoming {
+    assert_eq!(
+        slot.deliver("s", &envelope(n)).await.unwrap(),
+        Outcome::Delivered
+    );
+    let incoming = next(inbox).await;
+    assert_eq!(incoming.envelope, envelope(n));
+    incoming
+}
+
 /// Not a check: a measurement for BENCHMARKS.md. One multicast's worth of
 /// deliveries (1,000 identities, each with a live receiver, 256 in flight)
 /// per round; prints how long until every `deliver` returned and until the
