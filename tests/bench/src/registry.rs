@@ -26,7 +26,7 @@ use prism_proto::{
 use serde_json::json;
 
 use self::{
-    args::Slots,
+    args::{ConsumerStorage, Slots},
     fleet::{Client, SOLO, TARGET_GROUP, Tally},
     report::{Latency, RegistryReport},
 };
@@ -44,20 +44,30 @@ pub struct RegistryConfig {
     pub enumerates: usize,
     pub multicasts: usize,
     pub slots: Slots,
+    pub consumer_storage: ConsumerStorage,
     pub bin_dir: PathBuf,
 }
 
 /// The proxy's config: one registry namespace on `slots`.
-fn config_yaml(slots: Slots, redis: Option<&str>, nats: Option<&str>) -> String {
+fn config_yaml(
+    slots: Slots,
+    storage: ConsumerStorage,
+    redis: Option<&str>,
+    nats: Option<&str>,
+) -> String {
     let redis_slot = || format!("{{backend: redis, address: \"{}\"}}", redis.unwrap_or(""));
     let (registry, messaging) = match slots {
         Slots::Memstore => ("{backend: memstore}".into(), "{backend: memstore}".into()),
         Slots::RedisNats | Slots::RedisJetstream => (
             redis_slot(),
             format!(
-                "{{backend: nats, url: \"{}\", jetstream: {}}}",
+                "{{backend: nats, url: \"{}\", jetstream: {}, consumer_storage: {}}}",
                 nats.unwrap_or(""),
-                slots == Slots::RedisJetstream
+                slots == Slots::RedisJetstream,
+                match storage {
+                    ConsumerStorage::File => "file",
+                    ConsumerStorage::Memory => "memory",
+                }
             ),
         ),
         Slots::RedisRedis => (redis_slot(), redis_slot()),
@@ -89,6 +99,7 @@ pub async fn run(config: RegistryConfig) -> Result<RegistryReport, BenchError> {
     };
     let yaml = config_yaml(
         config.slots,
+        config.consumer_storage,
         redis.as_ref().map(|r| r.url()).as_deref(),
         nats.as_ref().map(|n| n.url()).as_deref(),
     );
@@ -127,6 +138,7 @@ pub async fn run(config: RegistryConfig) -> Result<RegistryReport, BenchError> {
     let one = measure_multicast(&client, SOLO, &solo, config.multicasts).await?;
     Ok(RegistryReport {
         slots: config.slots,
+        consumer_storage: config.consumer_storage,
         identities: config.identities,
         targets: config.targets,
         register_per_sec,

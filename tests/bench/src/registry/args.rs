@@ -21,6 +21,14 @@ pub enum Slots {
     RedisRedis,
 }
 
+/// The NATS messaging slot's `consumer_storage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsumerStorage {
+    File,
+    Memory,
+}
+
 #[derive(Debug, Clone, ClapArgs)]
 pub struct RegistryArgs {
     /// Identities registered before measuring, with varied metadata.
@@ -38,6 +46,10 @@ pub struct RegistryArgs {
     /// The namespace's slots.
     #[arg(long, value_enum, default_value_t = Slots::Memstore)]
     pub slots: Slots,
+    /// JetStream slots only: where NATS keeps each inbox consumer's state
+    /// (`file` survives a NATS restart; `memory` is faster).
+    #[arg(long, value_enum, default_value_t = ConsumerStorage::File)]
+    pub consumer_storage: ConsumerStorage,
     /// Folder with prism-proxy and the pattern binaries; default: beside prism-bench.
     #[arg(long)]
     pub bin_dir: Option<PathBuf>,
@@ -65,6 +77,7 @@ impl RegistryArgs {
             enumerates: self.enumerates,
             multicasts: self.multicasts,
             slots: self.slots,
+            consumer_storage: self.consumer_storage,
             bin_dir: match self.bin_dir {
                 Some(dir) => dir,
                 None => own_dir()?,

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::args::Slots;
+use super::args::{ConsumerStorage, Slots};
 
 /// Enumerate with a filter over 10,000 identities, p99.
 pub const ENUMERATE_P99_MS: f64 = 10.0;
@@ -36,6 +36,7 @@ impl Latency {
 #[derive(Debug, Clone, Serialize)]
 pub struct RegistryReport {
     pub slots: Slots,
+    pub consumer_storage: ConsumerStorage,
     pub identities: usize,
     pub targets: usize,
     pub register_per_sec: f64,
@@ -97,8 +98,15 @@ impl RegistryReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "prism-bench registry: {:?} slots, {} identities, {} targets with live receivers",
-            self.slots, self.identities, self.targets
+            "prism-bench registry: {:?} slots{}, {} identities, {} targets with live receivers",
+            self.slots,
+            match (self.slots, self.consumer_storage) {
+                (Slots::RedisJetstream, ConsumerStorage::Memory) => " (consumer state in memory)",
+                (Slots::RedisJetstream, ConsumerStorage::File) => " (consumer state on file)",
+                _ => "",
+            },
+            self.identities,
+            self.targets
         );
         let _ = writeln!(
             out,

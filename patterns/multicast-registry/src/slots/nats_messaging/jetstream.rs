@@ -52,6 +52,11 @@ use crate::{
 /// receiver that left keeps reading its last pull to give those messages
 /// back.
 const PULL_EXPIRES: Duration = Duration::from_secs(3);
+/// Consumers the inbox stream may hold: one per identity that has attached
+/// a receiver. Set explicitly because nats-server (2.15 on) gives a stream
+/// that sets none a default of 1,000, and substitutes that default for any
+/// value not above zero, so "unlimited" cannot be asked for.
+const MAX_CONSUMERS: i32 = 10_000_000;
 /// Most messages asked for per pull.
 const MAX_BATCH: usize = 256;
 /// Waits between attempts to pull again after a failure.
@@ -74,6 +79,7 @@ pub(super) fn stream_config(names: &Names, options: &Options, namespace: &str) -
         max_messages_per_subject: options.inbox_max_msgs,
         discard: DiscardPolicy::New,
         discard_new_per_subject: true,
+        max_consumers: MAX_CONSUMERS,
         ..Default::default()
     }
 }
@@ -396,6 +402,8 @@ mod tests {
         assert_eq!(c.max_age, Duration::from_secs(60));
         assert_eq!(c.discard, DiscardPolicy::New);
         assert!(c.discard_new_per_subject);
+        // More identities than the server's default of 1,000 consumers.
+        assert!(c.max_consumers > 1_000_000, "{}", c.max_consumers);
     }
 
     #[test]
