@@ -128,9 +128,16 @@ pub(crate) fn stream_config(name: &str, subjects: &Subjects, namespace: &str) ->
         subjects: vec![subjects.stream_subjects()],
         retention: RetentionPolicy::Interest,
         storage: StorageType::File,
+        max_consumers: MAX_CONSUMERS,
         ..Default::default()
     }
 }
+
+/// Consumers a namespace's stream may hold: one per durable subscriber and
+/// topic. Set explicitly because nats-server (2.15 on) gives a stream that
+/// sets none a default of 1,000, and substitutes that default for any value
+/// not above zero, so "unlimited" cannot be asked for.
+pub const MAX_CONSUMERS: i32 = 10_000_000;
 
 pub struct JetStream {
     context: Context,
@@ -421,6 +428,7 @@ mod tests {
         assert_eq!(config.subjects, vec!["prism.orders.>".to_string()]);
         assert_eq!(config.retention, RetentionPolicy::Interest);
         assert_eq!(config.storage, StorageType::File);
+        assert_eq!(config.max_consumers, MAX_CONSUMERS);
     }
 
     #[test]

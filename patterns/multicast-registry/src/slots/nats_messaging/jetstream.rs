@@ -52,11 +52,9 @@ use crate::{
 /// receiver that left keeps reading its last pull to give those messages
 /// back.
 const PULL_EXPIRES: Duration = Duration::from_secs(3);
-/// Consumers the inbox stream may hold: one per identity that has attached
-/// a receiver. Set explicitly because nats-server (2.15 on) gives a stream
-/// that sets none a default of 1,000, and substitutes that default for any
-/// value not above zero, so "unlimited" cannot be asked for.
-const MAX_CONSUMERS: i32 = 10_000_000;
+/// Consumers the inbox stream may hold (one per identity that has attached
+/// a receiver): the same explicit cap as PubSub's streams.
+const MAX_CONSUMERS: i32 = prism_nats::jetstream::MAX_CONSUMERS;
 /// Most messages asked for per pull.
 const MAX_BATCH: usize = 256;
 /// Waits between attempts to pull again after a failure.
