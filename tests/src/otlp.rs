@@ -47,3 +47,13 @@ impl OtlpReceiver {
         .await
     }
 }
+
+/// The `x-prism-trace-id` a response carries (the exported trace's id).
+pub fn trace_id_header(metadata: &tonic::metadata::MetadataMap) -> String {
+    metadata
+        .get("x-prism-trace-id")
+        .expect("x-prism-trace-id on the response")
+        .to_str()
+        .expect("an ASCII trace id")
+        .to_string()
+}

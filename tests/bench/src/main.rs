@@ -78,39 +78,28 @@ fn run(config: prism_bench::Config) -> anyhow::Result<()> {
 /// stayed up.
 fn run_chaos(args: ChaosArgs) -> ExitCode {
     let json = args.json;
-    let config = match args.into_config() {
-        Ok(config) => config,
-        Err(e) => return fail(&e),
+    let report = match args.into_config() {
+        Ok(config) => run_to_report(prism_bench::chaos::run(config)),
+        Err(e) => Err(e),
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => return fail(&BenchError::io("starting the runtime", e)),
-    };
-    let report = runtime.block_on(async {
-        tokio::select! {
-            report = prism_bench::chaos::run(config) => report,
-            _ = tokio::signal::ctrl_c() => Err(BenchError::Interrupted),
-        }
-    });
-    let report = match report {
-        Ok(report) => report,
-        Err(e) => return fail(&e),
-    };
-    if json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(text) => println!("{text}"),
-            Err(e) => {
-                eprintln!("prism-bench: {e}");
-                return ExitCode::FAILURE;
+    match report {
+        Ok(report) => {
+            let printed = if json {
+                serde_json::to_string_pretty(&report).map(|text| println!("{text}"))
+            } else {
+                print!("{}", report.render());
+                Ok(())
+            };
+            match printed {
+                Ok(()) if report.passed() => ExitCode::SUCCESS,
+                Ok(()) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("prism-bench: {e}");
+                    ExitCode::FAILURE
+                }
             }
         }
-    } else {
-        print!("{}", report.render());
-    }
-    if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+        Err(e) => fail(&e),
     }
 }
 
@@ -118,31 +107,34 @@ fn run_chaos(args: ChaosArgs) -> ExitCode {
 /// were met).
 fn run_registry(args: RegistryArgs) -> ExitCode {
     let json = args.json;
-    let config = match args.into_config() {
-        Ok(config) => config,
-        Err(e) => return fail(&e),
+    let report = match args.into_config() {
+        Ok(config) => run_to_report(prism_bench::registry::run(config)),
+        Err(e) => Err(e),
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(e) => return fail(&BenchError::io("starting the runtime", e)),
-    };
-    let report = runtime.block_on(async {
+    match report {
+        Ok(report) if json => {
+            let value = serde_json::json!({ "report": report, "verdicts": report.verdicts() });
+            println!("{value:#}");
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            print!("{}", report.render());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// Runs a bench to its report on a fresh runtime; Ctrl-C interrupts it.
+fn run_to_report<R>(bench: impl Future<Output = Result<R, BenchError>>) -> Result<R, BenchError> {
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| BenchError::io("starting the runtime", e))?;
+    runtime.block_on(async {
         tokio::select! {
-            report = prism_bench::registry::run(config) => report,
+            report = bench => report,
             _ = tokio::signal::ctrl_c() => Err(BenchError::Interrupted),
         }
-    });
-    let report = match report {
-        Ok(report) => report,
-        Err(e) => return fail(&e),
-    };
-    if json {
-        let value = serde_json::json!({ "report": report, "verdicts": report.verdicts() });
-        println!("{value:#}");
-    } else {
-        print!("{}", report.render());
-    }
-    ExitCode::SUCCESS
+    })
 }
 
 fn fail(e: &BenchError) -> ExitCode {

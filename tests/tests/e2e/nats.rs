@@ -195,13 +195,7 @@ async fn the_consumer_span_is_a_child_of_the_producer_span() {
         })
         .await
         .unwrap();
-    let trace_id = response
-        .metadata()
-        .get("x-prism-trace-id")
-        .expect("x-prism-trace-id")
-        .to_str()
-        .unwrap()
-        .to_string();
+    let trace_id = prism_tests::otlp::trace_id_header(response.metadata());
     let id = response.into_inner().message_id;
     let m = suite::next(&mut stream).await;
     assert_eq!(m.message_id, id);
@@ -257,13 +251,7 @@ async fn the_consumer_span_is_a_child_of_the_producer_span() {
         })
         .await
         .unwrap();
-    let trace_id = response
-        .metadata()
-        .get("x-prism-trace-id")
-        .expect("x-prism-trace-id")
-        .to_str()
-        .unwrap()
-        .to_string();
+    let trace_id = prism_tests::otlp::trace_id_header(response.metadata());
     let ids = response.into_inner().message_ids;
     for id in &ids {
         assert_eq!(&suite::next(&mut stream).await.message_id, id);

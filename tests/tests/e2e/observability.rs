@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prism_proto::keyvalue::v1::{GetRequest, SetRequest};
+use prism_tests::otlp::trace_id_header;
 use prism_tests::{
     Proxy, ProxyBuilder, eventually,
     otlp::{OtlpReceiver, ReceivedSpan},
 };
-use tonic::{Code, metadata::MetadataMap};
+use tonic::Code;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
@@ -27,15 +28,6 @@ async fn traced_proxy(receiver: &OtlpReceiver, extra: &[(&str, &str)]) -> Proxy 
     let proxy = builder.start().await;
     proxy.wait_healthy("default").await;
     proxy
-}
-
-fn trace_id_header(metadata: &MetadataMap) -> String {
-    metadata
-        .get("x-prism-trace-id")
-        .expect("x-prism-trace-id on the response")
-        .to_str()
-        .unwrap()
-        .to_string()
 }
 
 fn find<'a>(spans: &'a [ReceivedSpan], service: &str, kind: SpanKind) -> Option<&'a ReceivedSpan> {

@@ -531,7 +531,7 @@ pub(crate) async fn the_delivery_is_in_the_publishers_trace(env: &PubSubEnv) {
         })
         .await
         .unwrap();
-    let trace_id = trace_id_of(response.metadata());
+    let trace_id = prism_tests::otlp::trace_id_header(response.metadata());
     let message = next(&mut stream).await;
     assert_eq!(
         trace_of(&message.traceparent),
@@ -546,7 +546,7 @@ pub(crate) async fn the_delivery_is_in_the_publishers_trace(env: &PubSubEnv) {
         })
         .await
         .unwrap();
-    let batch_trace_id = trace_id_of(response.metadata());
+    let batch_trace_id = prism_tests::otlp::trace_id_header(response.metadata());
     assert_ne!(
         batch_trace_id, trace_id,
         "a call of its own, a trace of its own"
@@ -560,15 +560,6 @@ pub(crate) async fn the_delivery_is_in_the_publishers_trace(env: &PubSubEnv) {
             "message {i} of the batch belongs to the publisher's trace"
         );
     }
-}
-
-fn trace_id_of(metadata: &tonic::metadata::MetadataMap) -> String {
-    metadata
-        .get("x-prism-trace-id")
-        .expect("x-prism-trace-id")
-        .to_str()
-        .unwrap()
-        .to_string()
 }
 
 /// The trace id a W3C `traceparent` names.

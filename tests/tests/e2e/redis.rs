@@ -425,13 +425,7 @@ async fn a_trace_reaches_from_the_caller_to_redis() {
         .set(set("secret-key", b"secret-value", 0))
         .await
         .expect("Set");
-    let trace_id = response
-        .metadata()
-        .get("x-prism-trace-id")
-        .expect("x-prism-trace-id")
-        .to_str()
-        .unwrap()
-        .to_string();
+    let trace_id = prism_tests::otlp::trace_id_header(response.metadata());
     let find = |spans: &[prism_tests::otlp::ReceivedSpan], service: &str, kind: SpanKind| {
         spans
             .iter()

@@ -133,16 +133,8 @@ impl RedisRegistry {
         })
         .map_err(|e| Error::Internal(format!("encoding a record: {e}")))?;
         let identity = &registration.identity;
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(scripts::REGISTER)
-            .arg(5)
-            .arg(self.record_key(identity))
-            .arg(&self.ids)
-            .arg(&self.expiry)
-            .arg(&self.seq)
-            .arg(&self.changes)
-            .arg(identity)
-            .arg(record)
+        let mut cmd = self.identity_script(scripts::REGISTER, identity);
+        cmd.arg(record)
             .arg(expires_at_ms.map(|at| at.to_string()).unwrap_or_default())
             .arg(self.max_identities)
             .arg(now_ms)
@@ -162,19 +154,26 @@ impl RedisRegistry {
     }
 
     pub(crate) async fn unregister(&self, identity: &str, now_ms: i64) -> Result<bool, Error> {
+        let mut cmd = self.identity_script(scripts::UNREGISTER, identity);
+        cmd.arg(now_ms).arg(self.change_log);
+        let existed: i64 = self.run("EVAL unregister", &cmd, Retry::Never).await?;
+        Ok(existed == 1)
+    }
+
+    /// `EVAL script` over one identity's record and the namespace's id set,
+    /// expiry index, change counter and change stream, then the identity;
+    /// the caller adds the script's other arguments.
+    fn identity_script(&self, script: &str, identity: &str) -> redis::Cmd {
         let mut cmd = redis::cmd("EVAL");
-        cmd.arg(scripts::UNREGISTER)
+        cmd.arg(script)
             .arg(5)
             .arg(self.record_key(identity))
             .arg(&self.ids)
             .arg(&self.expiry)
             .arg(&self.seq)
             .arg(&self.changes)
-            .arg(identity)
-            .arg(now_ms)
-            .arg(self.change_log);
-        let existed: i64 = self.run("EVAL unregister", &cmd, Retry::Never).await?;
-        Ok(existed == 1)
+            .arg(identity);
+        cmd
     }
 
     pub(crate) async fn get(&self, identity: &str, now_ms: i64) -> Result<Option<Record>, Error> {

@@ -178,13 +178,7 @@ async fn one_multicast_is_one_trace_down_to_each_delivery() {
         })
         .await
         .unwrap();
-    let trace_id = response
-        .metadata()
-        .get("x-prism-trace-id")
-        .expect("x-prism-trace-id")
-        .to_str()
-        .unwrap()
-        .to_string();
+    let trace_id = prism_tests::otlp::trace_id_header(response.metadata());
     let response = response.into_inner();
     assert_eq!(response.delivered_count, 2, "{response:?}");
     for stream in [&mut l1, &mut l2] {
