@@ -169,6 +169,13 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// When a registration made at `now_ms` expires (Unix epoch
+    /// milliseconds), or `None` when it never does.
+    pub fn expires_at_ms(&self, now_ms: i64) -> Option<i64> {
+        self.ttl
+            .map(|ttl| now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)))
+    }
+
     pub fn from_request(request: &RegisterRequest) -> Result<Self, FieldError> {
         check_identity(&request.identity)?;
         let ttl = check_ttl(request.ttl_seconds)?;
@@ -340,11 +347,13 @@ mod tests {
         let r = Registration::from_request(&register).unwrap();
         assert_eq!(r.metadata, json!({"floor": 1}));
         assert_eq!(r.ttl, Some(Duration::from_secs(60)));
+        assert_eq!(r.expires_at_ms(1_000), Some(61_000));
         let bare = Registration::from_request(&RegisterRequest {
             identity: "a".into(),
             ..Default::default()
         })
         .unwrap();
+        assert_eq!(bare.expires_at_ms(1_000), None);
         assert_eq!((bare.metadata, bare.ttl), (json!({}), None));
 
         let q = EnumerateQuery::from_request(&EnumerateRequest {

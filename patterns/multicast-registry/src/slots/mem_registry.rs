@@ -75,9 +75,7 @@ impl MemRegistry {
         registration: &Registration,
         now_ms: i64,
     ) -> Result<Registered, Error> {
-        let expires_at_ms = registration
-            .ttl
-            .map(|ttl| now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)));
+        let expires_at_ms = registration.expires_at_ms(now_ms);
         let mut state = self.state.write().expect("registry lock");
         let created = !state
             .records
