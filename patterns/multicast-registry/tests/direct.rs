@@ -397,3 +397,33 @@ async fn bad_input_is_refused_naming_the_field() {
     registry.register("still-here", json!({}), 0).await;
     assert!(registry.process.process.log().contains("pattern listening"));
 }
+
+/// SIGTERM with a receiver attached: the pattern stops itself first, which
+/// ends the Receive stream, so the server drains and the process exits by
+/// itself instead of waiting to be killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_receiver_attached_ends_its_stream_and_exits() {
+    let registry = Registry::start(&[]).await;
+    registry.register("lamp", json!({}), 60).await;
+    let mut stream = registry.receive("lamp").await;
+    let pid = registry.process.pid();
+    prism_harness::procs::signal(pid, 15).unwrap();
+    let ended = tokio::time::timeout(DEADLINE, stream.message())
+        .await
+        .expect("the stream ends after SIGTERM");
+    assert!(
+        !matches!(ended, Ok(Some(_))),
+        "no message, only the end: {ended:?}"
+    );
+    drop(stream);
+    drop(registry.client());
+    let exited = poll(DEADLINE, || async {
+        (!prism_harness::procs::alive(pid)).then_some(())
+    })
+    .await;
+    assert!(
+        exited.is_some(),
+        "the process exits by itself:\n{}",
+        registry.process.process.log()
+    );
+}

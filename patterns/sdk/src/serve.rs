@@ -72,7 +72,20 @@ pub async fn serve<P: Pattern>(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
 
-    let shutdown = shutdown_signal(stop, args.exit_with_parent)?;
+    let signal = shutdown_signal(stop, args.exit_with_parent)?;
+    let shutdown = {
+        let (pattern, gate) = (pattern.clone(), gate.clone());
+        async move {
+            signal.await;
+            // Long-lived streams (Subscribe, Receive) end only when the
+            // pattern lets go of them, and the server waits for every
+            // connection to finish: stop the pattern first, as `Stop` does,
+            // or a SIGTERM waits until the process is killed.
+            if gate.begin_stop() {
+                pattern.stop().await;
+            }
+        }
+    };
     match &addr {
         ListenAddr::Unix(path) => {
             // A stale socket from a killed predecessor would make bind fail.
