@@ -283,11 +283,11 @@ impl Connection {
             None => {
                 let subscriber = self.client.subscribe(subject).await?;
                 // A round trip makes sure the server holds the interest.
-                tokio::time::timeout(self.config().request_timeout(), self.client.flush())
+                crate::client::round_trip(&self.client, self.config().request_timeout())
                     .await
                     .map_err(|_| NatsError::Timeout {
                         operation: "subscribe",
-                    })??;
+                    })?;
                 let (handle, stop) = registry.add(key);
                 tokio::spawn(delivery::pump_core(
                     subscriber,

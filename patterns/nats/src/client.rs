@@ -91,6 +91,22 @@ pub async fn connect(config: &NatsConfig, name: String) -> Result<Connected, Nat
     })
 }
 
+/// Returns once the server has handled everything `client` sent before this
+/// call, such as a new subscription, so a publish from another connection
+/// right after finds it. (`flush` only writes the socket.) A request to a
+/// subject nobody subscribes to is answered "no responders" by the server
+/// itself, after what came before it on the connection.
+pub async fn round_trip(
+    client: &async_nats::Client,
+    timeout: Duration,
+) -> Result<(), async_nats::RequestError> {
+    let request = async_nats::Request::new().timeout(Some(timeout));
+    match client.send_request(client.new_inbox(), request).await {
+        Err(e) if e.kind() != async_nats::client::RequestErrorKind::NoResponders => Err(e),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

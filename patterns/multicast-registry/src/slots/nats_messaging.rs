@@ -78,24 +78,12 @@ impl Live {
     }
 }
 
-/// Returns once the server has handled everything this client sent before,
-/// such as a new subscription, so that a delivery from another process
-/// finds it. (The client's flush only writes the socket.) A request nobody
-/// subscribes to is answered "no responders" by the server itself, after
-/// what came before it on the connection.
+/// Returns once the server holds a new subscription, so that a delivery
+/// from another process finds it.
 pub(super) async fn round_trip(live: &Live) -> Result<(), Error> {
-    let request = async_nats::Request::new().timeout(Some(live.options.nats.request_timeout()));
-    match live
-        .client
-        .send_request(live.names.nobody(&core::new_id()), request)
+    prism_nats::client::round_trip(&live.client, live.options.nats.request_timeout())
         .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == async_nats::client::RequestErrorKind::NoResponders => Ok(()),
-        Err(e) => Err(unreachable(format!(
-            "the subscription was not confirmed: {e}"
-        ))),
-    }
+        .map_err(|e| unreachable(format!("the subscription was not confirmed: {e}")))
 }
 
 /// `Error::Unreachable` for NATS.

@@ -62,12 +62,6 @@ impl Names {
         format!("{message_id}:{:016x}", fnv1a(identity.as_bytes()))
     }
 
-    /// A subject nobody subscribes to, for a request that only the server
-    /// answers ("no responders"): a round trip on the connection.
-    pub(crate) fn nobody(&self, token: &str) -> String {
-        format!("{}.sync.{token}", self.base)
-    }
-
     /// `PRISM_REGISTRY_<namespace>`
     pub(crate) fn stream(&self) -> &str {
         &self.stream
