@@ -5,7 +5,10 @@ use clap::Parser;
 use crate::listen::ListenAddr;
 
 #[derive(Debug, Clone, Parser)]
-#[command(about = "A Prism pattern process, normally spawned by prism-proxy")]
+#[command(
+    version,
+    about = "A Prism pattern process, normally spawned by prism-proxy"
+)]
 pub struct Args {
     /// Where to serve gRPC: `unix:/path/to.sock` or `HOST:PORT`.
     #[arg(long, value_parser = ListenAddr::parse, conflicts_with = "grpc_port")]
@@ -48,6 +51,16 @@ fn parse_config(raw: &str) -> Result<serde_json::Value, String> {
 }
 
 impl Args {
+    /// The process's flags, for the pattern binary `name`: `--help` and
+    /// `--version` name the binary rather than this library.
+    pub fn parse_for(name: &'static str) -> Self {
+        let matches = <Self as clap::CommandFactory>::command()
+            .name(name)
+            .bin_name(name)
+            .get_matches();
+        <Self as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+
     /// The multi-threaded runtime the pattern runs on, sized by
     /// `--worker-threads` (see there for the default).
     pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {

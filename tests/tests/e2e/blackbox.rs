@@ -1,6 +1,7 @@
 //! An independent client: grpcurl, which knows nothing of Prism but what
 //! server reflection tells it. `scripts/test.sh` installs it; `GRPCURL`
-//! names the binary when it is not on PATH.
+//! names the binary when it is not on PATH. Also what every binary says of
+//! itself (`-V`).
 
 use std::process::Command;
 
@@ -91,4 +92,28 @@ async fn grpcurl_lists_and_calls_keyvalue_through_reflection() {
     let admin = proxy.admin_addr.to_string();
     let (ok, out) = grpcurl(&["-plaintext", &admin, "prism.admin.v1.Admin/ListPatterns"]);
     assert!(ok && out.contains("\"namespace\": \"default\""), "{out}");
+}
+
+/// Every binary answers `-V` with its own name and the version.
+#[test]
+fn every_binary_names_itself_and_its_version() {
+    for name in [
+        "prism-proxy",
+        "prism-console",
+        "prism-memstore",
+        "prism-redis",
+        "prism-nats",
+        "prism-multicast-registry",
+        "prism-bench",
+    ] {
+        let output = std::process::Command::new(prism_tests::bins::bin(name))
+            .arg("-V")
+            .output()
+            .unwrap_or_else(|e| panic!("running {name} -V: {e}"));
+        assert!(output.status.success(), "{name} -V: {output:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim(),
+            format!("{name} {}", env!("CARGO_PKG_VERSION")),
+        );
+    }
 }
