@@ -78,12 +78,21 @@ impl Live {
     }
 }
 
-/// Returns once the server holds a new subscription, so that a delivery
-/// from another process finds it.
-pub(super) async fn round_trip(live: &Live) -> Result<(), Error> {
+/// Subscribes to `subject`; returns once NATS holds the subscription, so
+/// that a delivery from any process after this finds it.
+pub(super) async fn subscribe_confirmed(
+    live: &Live,
+    subject: String,
+) -> Result<async_nats::Subscriber, Error> {
+    let subscriber = live
+        .client
+        .subscribe(subject)
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
     prism_nats::client::round_trip(&live.client, live.options.nats.request_timeout())
         .await
-        .map_err(|e| unreachable(format!("the subscription was not confirmed: {e}")))
+        .map_err(|e| unreachable(format!("the subscription was not confirmed: {e}")))?;
+    Ok(subscriber)
 }
 
 /// `Error::Unreachable` for NATS.

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{Live, round_trip, unreachable, wire};
+use super::{Live, subscribe_confirmed, unreachable, wire};
 use crate::{
     error::Error,
     slots::{Envelope, Inbox, Incoming, Outcome},
@@ -53,12 +53,7 @@ pub(super) async fn deliver(
 /// Subscribes to the identity's inbox subject; returns once NATS holds the
 /// subscription, so a delivery from any process after this reaches it.
 pub(super) async fn attach(live: &Live, identity: &str) -> Result<Inbox, Error> {
-    let mut subscriber = live
-        .client
-        .subscribe(live.names.inbox(identity))
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
-    round_trip(live).await?;
+    let mut subscriber = subscribe_confirmed(live, live.names.inbox(identity)).await?;
     let (tx, rx) = mpsc::channel(live.options.receiver_buffer);
     let mut attached = live.receivers.join(identity);
     let client = live.client.clone();

@@ -40,7 +40,7 @@ use super::{
     Attached, Live,
     core::new_id,
     options::Options,
-    round_trip, unreachable, until_ended,
+    subscribe_confirmed, unreachable, until_ended,
     wire::{self, Names},
 };
 use crate::{
@@ -156,14 +156,9 @@ fn from_nats(err: NatsError) -> Error {
 pub(super) async fn attach(live: &Live, js: &JetStream, identity: &str) -> Result<Inbox, Error> {
     let config = consumer_config(live, identity);
     let consumer = js.consumer(config).await.map_err(from_nats)?;
-    let mut presence = live
-        .client
-        .subscribe(live.names.presence(identity))
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
     // Once NATS holds the presence subscription, a delivery from any
     // process reports DELIVERED.
-    round_trip(live).await?;
+    let mut presence = subscribe_confirmed(live, live.names.presence(identity)).await?;
     let (tx, rx) = mpsc::channel(live.options.receiver_buffer);
     let mut attached = live.receivers.join(identity);
     let client = live.client.clone();
