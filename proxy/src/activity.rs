@@ -25,6 +25,9 @@ pub(crate) enum EventKind {
     RestartRequested,
     NamespaceAdded,
     NamespaceRemoved,
+    /// An admin call that changed something; `actor` says who asked.
+    #[allow(dead_code)]
+    AdminAction,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +38,8 @@ pub(crate) struct Event {
     pub kind: EventKind,
     pub reason: String,
     pub pid: Option<u32>,
+    /// Who caused it, for admin actions (a principal name); empty otherwise.
+    pub actor: String,
 }
 
 pub(crate) struct Activity {
@@ -67,6 +72,7 @@ impl Activity {
             kind,
             reason: reason.into(),
             pid,
+            actor: String::new(),
         };
         {
             let mut log = self.log.lock().expect("event log");

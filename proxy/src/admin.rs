@@ -262,6 +262,19 @@ impl Admin for AdminService {
             message,
         }))
     }
+
+    async fn who_am_i(
+        &self,
+        _: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
+        Ok(Response::new(pb::WhoAmIResponse {
+            auth_enabled: false,
+            principal: String::new(),
+            email: String::new(),
+            role: pb::AdminRole::Admin as i32,
+            expires_at: 0,
+        }))
+    }
 }
 
 fn info(ns: &Namespace, traffic: &WindowSnapshot) -> PatternInfo {
@@ -318,6 +331,7 @@ fn event(e: &Event) -> pb::Event {
         kind: event_kind(e.kind) as i32,
         reason: e.reason.clone(),
         pid: e.pid.unwrap_or_default(),
+        actor: e.actor.clone(),
     }
 }
 
@@ -337,6 +351,7 @@ fn event_kind(kind: EventKind) -> pb::EventKind {
         EventKind::RestartRequested => pb::EventKind::RestartRequested,
         EventKind::NamespaceAdded => pb::EventKind::NamespaceAdded,
         EventKind::NamespaceRemoved => pb::EventKind::NamespaceRemoved,
+        EventKind::AdminAction => pb::EventKind::AdminAction,
     }
 }
 

@@ -144,6 +144,13 @@ impl Admin for FakeAdmin {
     ) -> Result<Response<ReloadConfigResponse>, Status> {
         Err(Status::unimplemented("ReloadConfig"))
     }
+
+    async fn who_am_i(
+        &self,
+        _: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
+        Err(Status::unimplemented("WhoAmI"))
+    }
 }
 
 /// Serves a fake on `listener` until the test ends; returns its handle.
