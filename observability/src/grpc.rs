@@ -32,6 +32,9 @@ pub const TRACE_ID_HEADER: &str = "x-prism-trace-id";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub const NAMESPACE_HEADER: &str = "x-prism-namespace";
 pub const PATTERN_HEADER: &str = "x-prism-pattern";
+/// The authenticated caller (`sub:…`, `cert:…`), set by the proxy on calls
+/// to patterns; a pattern's spans record it as `enduser.id`.
+pub const SUBJECT_HEADER: &str = "x-prism-subject";
 /// Longest `x-request-id` echoed and recorded.
 const MAX_REQUEST_ID: usize = 128;
 
@@ -39,18 +42,33 @@ const MAX_REQUEST_ID: usize = 128;
 #[derive(Debug, Clone, Copy)]
 pub struct TraceLayer {
     traced: fn(&str) -> bool,
+    /// Whether `x-prism-subject` names the caller: only behind the proxy,
+    /// which sets it; on the proxy's own edge a client could forge it.
+    trust_subject: bool,
+}
+
+/// Prism's data-plane services only: not lifecycle, health, admin or
+/// reflection, which would flood traces with polling.
+fn data_plane_path(path: &str) -> bool {
+    path.starts_with("/prism.")
+        && !path.starts_with("/prism.lifecycle.")
+        && !path.starts_with("/prism.admin.")
 }
 
 impl TraceLayer {
-    /// Prism's data-plane services only: not lifecycle, health, admin or
-    /// reflection, which would flood traces with polling.
+    /// The proxy's edge (the caller is recorded by its auth layer).
     pub fn data_plane() -> Self {
         Self {
-            traced: |path| {
-                path.starts_with("/prism.")
-                    && !path.starts_with("/prism.lifecycle.")
-                    && !path.starts_with("/prism.admin.")
-            },
+            traced: data_plane_path,
+            trust_subject: false,
+        }
+    }
+
+    /// A pattern behind the proxy: the caller comes in `x-prism-subject`.
+    pub fn pattern() -> Self {
+        Self {
+            traced: data_plane_path,
+            trust_subject: true,
         }
     }
 }
@@ -62,6 +80,7 @@ impl<S> Layer<S> for TraceLayer {
         TraceService {
             inner,
             traced: self.traced,
+            trust_subject: self.trust_subject,
         }
     }
 }
@@ -70,6 +89,7 @@ impl<S> Layer<S> for TraceLayer {
 pub struct TraceService<S> {
     inner: S,
     traced: fn(&str) -> bool,
+    trust_subject: bool,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -95,6 +115,15 @@ where
             return Box::pin(inner.call(request));
         }
         let span = server_span(request.uri().path(), request.headers());
+        if self.trust_subject
+            && let Some(subject) = request
+                .headers()
+                .get(SUBJECT_HEADER)
+                .filter(|v| v.len() <= 320)
+                .and_then(|v| v.to_str().ok())
+        {
+            span.record("enduser.id", subject);
+        }
         let trace_id = trace_id_of(&span);
         let request_id = request
             .headers()
@@ -142,6 +171,7 @@ fn server_span(path: &str, headers: &HeaderMap) -> Span {
         prism.namespace = header(NAMESPACE_HEADER).filter(|n| !n.is_empty() && n.len() <= 63).unwrap_or("default"),
         prism.pattern = Empty,
         prism.request_id = Empty,
+        enduser.id = Empty,
         trace_id = Empty,
     );
     if let Some(pattern) = header(PATTERN_HEADER).filter(|p| p.len() <= 63) {
@@ -168,6 +198,7 @@ pub fn client_span(service: &str, method: &str) -> Span {
         otel.status_code = Empty,
         prism.namespace = Empty,
         prism.pattern = Empty,
+        enduser.id = Empty,
     )
 }
 

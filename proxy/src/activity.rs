@@ -26,7 +26,6 @@ pub(crate) enum EventKind {
     NamespaceAdded,
     NamespaceRemoved,
     /// An admin call that changed something; `actor` says who asked.
-    #[allow(dead_code)]
     AdminAction,
 }
 
@@ -66,14 +65,29 @@ impl Activity {
         reason: impl Into<String>,
         pid: Option<u32>,
     ) {
-        let event = Event {
+        self.record(Event {
             at: SystemTime::now(),
             namespace: namespace.to_string(),
             kind,
             reason: reason.into(),
             pid,
             actor: String::new(),
-        };
+        });
+    }
+
+    /// An event someone caused (an admin call), naming them.
+    pub(crate) fn emit_by(&self, namespace: &str, kind: EventKind, reason: String, actor: &str) {
+        self.record(Event {
+            at: SystemTime::now(),
+            namespace: namespace.to_string(),
+            kind,
+            reason,
+            pid: None,
+            actor: actor.to_string(),
+        });
+    }
+
+    fn record(&self, event: Event) {
         {
             let mut log = self.log.lock().expect("event log");
             if log.len() == KEPT_EVENTS {

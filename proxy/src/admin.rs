@@ -21,6 +21,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     activity::{Event, EventKind},
+    auth::{Caller, policy::Role},
     error::ProxyError,
     namespace::{Namespace, State},
     state::ProxyState,
@@ -37,6 +38,102 @@ impl AdminService {
     pub(crate) fn new(state: Arc<ProxyState>) -> Self {
         Self { state }
     }
+
+    async fn restart(&self, name: &str) -> Result<Response<RestartPatternResponse>, Status> {
+        let ns = self.state.namespaces.get(name)?;
+        let old_pid = ns.status().pid.unwrap_or_default();
+        let new_pid = self
+            .state
+            .supervisor
+            .restart(name)
+            .await
+            .map_err(|source| ProxyError::RestartFailed {
+                namespace: name.to_string(),
+                source,
+            })?;
+        Ok(Response::new(RestartPatternResponse {
+            pattern: Some(info(&ns, &self.state.latency.window(name, None))),
+            message: format!("restarted `{name}`: pid {old_pid} → {new_pid}"),
+        }))
+    }
+
+    async fn reload(&self, name: &str) -> Result<Response<ReloadPatternResponse>, Status> {
+        self.state.namespaces.get(name)?;
+        let reloaded = self
+            .state
+            .supervisor
+            .reload(name, None)
+            .await
+            .map_err(|source| ProxyError::ReloadFailed {
+                namespace: name.to_string(),
+                source,
+            })?;
+        Ok(Response::new(ReloadPatternResponse {
+            old_pid: reloaded.old_pid,
+            new_pid: reloaded.new_pid,
+            message: format!(
+                "hot-reloaded `{name}`: pid {} → {}",
+                reloaded.old_pid, reloaded.new_pid
+            ),
+        }))
+    }
+
+    async fn reload_config_file(&self) -> Result<Response<ReloadConfigResponse>, Status> {
+        let changes = self
+            .state
+            .reload_config()
+            .await
+            .map_err(|e| ProxyError::ConfigNotReloaded(e.into()))?;
+        let mut message = format!(
+            "{} added, {} removed, {} changed",
+            changes.added.len(),
+            changes.removed.len(),
+            changes.changed.len()
+        );
+        if !changes.failed.is_empty() {
+            message.push_str(&format!(
+                "; hot reload failed for {} (old process kept)",
+                changes.failed.join(", ")
+            ));
+        }
+        if !changes.needs_restart.is_empty() {
+            message.push_str(&format!(
+                "; {} take effect on a proxy restart",
+                changes.needs_restart.join(", ")
+            ));
+        }
+        Ok(Response::new(ReloadConfigResponse {
+            added: changes.added,
+            removed: changes.removed,
+            changed: changes.changed,
+            message,
+        }))
+    }
+
+    /// Records an admin call that changed (or tried to change) something:
+    /// who, what, which namespace, and how it ended — in the event log the
+    /// console shows and in the logs.
+    fn audit<T>(&self, actor: &str, action: &str, namespace: &str, result: &Result<T, Status>) {
+        let outcome = match result {
+            Ok(_) => "ok".to_string(),
+            Err(status) => format!("failed ({:?}): {}", status.code(), status.message()),
+        };
+        tracing::info!(target: "prism::audit", actor, action, namespace, %outcome, "admin action");
+        self.state.activity.emit_by(
+            namespace,
+            EventKind::AdminAction,
+            format!("{actor} {action}: {outcome}"),
+            actor,
+        );
+    }
+}
+
+/// Who made an admin call, as the audit names them.
+fn actor_of<T>(request: &Request<T>) -> String {
+    request
+        .extensions()
+        .get::<Caller>()
+        .map_or_else(|| "anonymous (auth off)".to_string(), |c| c.0.name())
 }
 
 /// Every namespace with its live figures.
@@ -185,94 +282,64 @@ impl Admin for AdminService {
         &self,
         request: Request<RestartPatternRequest>,
     ) -> Result<Response<RestartPatternResponse>, Status> {
+        let actor = actor_of(&request);
         let name = request.into_inner().namespace;
-        let ns = self.state.namespaces.get(&name)?;
-        let old_pid = ns.status().pid.unwrap_or_default();
-        let new_pid = self
-            .state
-            .supervisor
-            .restart(&name)
-            .await
-            .map_err(|source| ProxyError::RestartFailed {
-                namespace: name.clone(),
-                source,
-            })?;
-        Ok(Response::new(RestartPatternResponse {
-            pattern: Some(info(&ns, &self.state.latency.window(&name, None))),
-            message: format!("restarted `{name}`: pid {old_pid} → {new_pid}"),
-        }))
+        let result = self.restart(&name).await;
+        self.audit(&actor, "restart", &name, &result);
+        result
     }
 
     async fn reload_pattern(
         &self,
         request: Request<ReloadPatternRequest>,
     ) -> Result<Response<ReloadPatternResponse>, Status> {
+        let actor = actor_of(&request);
         let name = request.into_inner().namespace;
-        self.state.namespaces.get(&name)?;
-        let reloaded = self
-            .state
-            .supervisor
-            .reload(&name, None)
-            .await
-            .map_err(|source| ProxyError::ReloadFailed {
-                namespace: name.clone(),
-                source,
-            })?;
-        Ok(Response::new(ReloadPatternResponse {
-            old_pid: reloaded.old_pid,
-            new_pid: reloaded.new_pid,
-            message: format!(
-                "hot-reloaded `{name}`: pid {} → {}",
-                reloaded.old_pid, reloaded.new_pid
-            ),
-        }))
+        let result = self.reload(&name).await;
+        self.audit(&actor, "hot reload", &name, &result);
+        result
     }
 
     async fn reload_config(
         &self,
-        _: Request<ReloadConfigRequest>,
+        request: Request<ReloadConfigRequest>,
     ) -> Result<Response<ReloadConfigResponse>, Status> {
-        let changes = self
-            .state
-            .reload_config()
-            .await
-            .map_err(|e| ProxyError::ConfigNotReloaded(e.into()))?;
-        let mut message = format!(
-            "{} added, {} removed, {} changed",
-            changes.added.len(),
-            changes.removed.len(),
-            changes.changed.len()
-        );
-        if !changes.failed.is_empty() {
-            message.push_str(&format!(
-                "; hot reload failed for {} (old process kept)",
-                changes.failed.join(", ")
-            ));
-        }
-        if !changes.needs_restart.is_empty() {
-            message.push_str(&format!(
-                "; {} take effect on a proxy restart",
-                changes.needs_restart.join(", ")
-            ));
-        }
-        Ok(Response::new(ReloadConfigResponse {
-            added: changes.added,
-            removed: changes.removed,
-            changed: changes.changed,
-            message,
-        }))
+        let actor = actor_of(&request);
+        let result = self.reload_config_file().await;
+        self.audit(&actor, "config reload", "", &result);
+        result
     }
 
     async fn who_am_i(
         &self,
-        _: Request<pb::WhoAmIRequest>,
+        request: Request<pb::WhoAmIRequest>,
     ) -> Result<Response<pb::WhoAmIResponse>, Status> {
+        let Some(enabled) = self.state.auth.current() else {
+            return Ok(Response::new(pb::WhoAmIResponse {
+                auth_enabled: false,
+                role: pb::AdminRole::Admin as i32,
+                ..Default::default()
+            }));
+        };
+        let Some(Caller(caller)) = request.extensions().get::<Caller>() else {
+            return Err(Status::unauthenticated("no caller"));
+        };
+        let role = match enabled.policy.role(caller) {
+            Role::None => pb::AdminRole::None,
+            Role::Viewer => pb::AdminRole::Viewer,
+            Role::Operator => pb::AdminRole::Operator,
+            Role::Admin => pb::AdminRole::Admin,
+        };
         Ok(Response::new(pb::WhoAmIResponse {
-            auth_enabled: false,
-            principal: String::new(),
-            email: String::new(),
-            role: pb::AdminRole::Admin as i32,
-            expires_at: 0,
+            auth_enabled: true,
+            principal: caller.name(),
+            email: caller.email.clone().unwrap_or_default(),
+            role: role as i32,
+            expires_at: caller
+                .expires_at
+                .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or_default(),
         }))
     }
 }

@@ -13,6 +13,7 @@ use std::{
 use prism_proto::limits::Limits;
 use serde::Deserialize;
 
+pub mod auth;
 #[cfg(test)]
 mod prop_tests;
 #[cfg(test)]
@@ -60,6 +61,8 @@ pub struct Config {
     pub worker_threads: Option<usize>,
     pub supervisor: SupervisorConfig,
     pub listeners: ListenersConfig,
+    /// Authentication and authorization; off when absent.
+    pub auth: Option<auth::AuthConfig>,
     pub namespaces: Vec<NamespaceConfig>,
 }
 
@@ -74,6 +77,7 @@ impl Default for Config {
             worker_threads: None,
             supervisor: SupervisorConfig::default(),
             listeners: ListenersConfig::default(),
+            auth: None,
             namespaces: vec![
                 NamespaceConfig::default_memstore(),
                 NamespaceConfig::events_memstore(),
@@ -326,6 +330,9 @@ pub struct NamespaceConfig {
     /// Handed to the pattern's `Initialize` as is.
     #[serde(default)]
     pub config: serde_json::Value,
+    /// Who may read and write it when auth is on (nobody unless listed).
+    #[serde(default)]
+    pub access: auth::AccessConfig,
 }
 
 impl NamespaceConfig {
@@ -337,6 +344,7 @@ impl NamespaceConfig {
             binary: None,
             limits: LimitsConfig::default(),
             config: serde_json::Value::Null,
+            access: auth::AccessConfig::default(),
         }
     }
 
@@ -347,6 +355,16 @@ impl NamespaceConfig {
             pattern: PatternKind::Pubsub,
             ..Self::default_memstore()
         }
+    }
+
+    /// Whether `other` needs a different pattern process: everything but
+    /// `access`, which the proxy applies itself.
+    pub fn same_process(&self, other: &Self) -> bool {
+        let strip = |ns: &Self| Self {
+            access: auth::AccessConfig::default(),
+            ..ns.clone()
+        };
+        strip(self) == strip(other)
     }
 
     pub fn limits(&self) -> Limits {
@@ -412,6 +430,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listeners.validate()?;
         ranges::worker_threads(self.worker_threads)?;
+        if let Some(auth) = &self.auth {
+            auth.validate()?;
+        }
         if self.namespaces.is_empty() {
             return Err(ConfigError::invalid(
                 "namespaces",
@@ -452,6 +473,8 @@ impl Config {
                 return Err(ConfigError::invalid(field("config"), "must be a mapping"));
             }
             ranges::limits(&prefix, &ns.limits)?;
+            auth::principals(&field("access.read"), &ns.access.read)?;
+            auth::principals(&field("access.write"), &ns.access.write)?;
             ranges::backend_config(&prefix, ns)?;
         }
         ranges::supervisor(&self.supervisor)

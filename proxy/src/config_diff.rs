@@ -50,7 +50,7 @@ pub(crate) fn diff(old: &Config, new: &Config) -> ConfigDiff {
     for ns in &new.namespaces {
         match find(&old.namespaces, &ns.name) {
             None => added.push(ns.clone()),
-            Some(i) if old.namespaces[i] != *ns => changed.push(ns.clone()),
+            Some(i) if !old.namespaces[i].same_process(ns) => changed.push(ns.clone()),
             Some(_) => {}
         }
     }

@@ -5,7 +5,7 @@
 //! admit → check → route → take its bytes of the in-flight budget → forward
 //! → record.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use prism_observability::grpc::{self as tracing_grpc, Side};
 use prism_proto::{field::FieldError, limits::Limits};
@@ -17,6 +17,7 @@ use tonic::{
 use tracing::{Instrument, Span};
 
 use crate::{
+    auth::Caller,
     channel::PatternChannel,
     config::PatternKind,
     error::{self, ProxyError},
@@ -45,6 +46,7 @@ where
         .namespaces
         .get(namespace_of(request.metadata().as_ref())?)?;
     let deadline = grpc_timeout(request.metadata());
+    let subject = subject_of(&request);
     let result = async {
         let body = request.into_inner();
         // Checked before routing: bad input is refused the same way whatever
@@ -57,7 +59,13 @@ where
             routed.spec.config.limits.max_in_flight_bytes,
         )?;
         let mut outgoing = Request::new(body);
-        let span = client_span(service, operation, namespace.name(), kind, &mut outgoing);
+        let span = client_span(
+            (service, operation),
+            namespace.name(),
+            kind,
+            subject.as_deref(),
+            &mut outgoing,
+        );
         if let Some(deadline) = deadline {
             outgoing.set_timeout(deadline);
         }
@@ -92,13 +100,24 @@ where
     result
 }
 
+/// The authenticated caller's name (`sub:…`, `cert:…`), which the pattern
+/// gets for its spans; `None` with auth off. Only the proxy sets it: the
+/// outgoing call is built afresh, so a client's own header never passes.
+pub(crate) fn subject_of<T>(request: &Request<T>) -> Option<Arc<str>> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .map(|caller| Arc::from(caller.0.name()))
+}
+
 /// Opens the CLIENT span for a call to the pattern and writes its trace
-/// context, the namespace and the pattern into the outgoing metadata.
+/// context, the namespace, the pattern and the caller into the outgoing
+/// metadata.
 pub(crate) fn client_span<T>(
-    service: &str,
-    operation: &str,
+    (service, operation): (&str, &str),
     namespace: &str,
     kind: PatternKind,
+    subject: Option<&str>,
     request: &mut Request<T>,
 ) -> Span {
     let span = tracing_grpc::client_span(service, operation);
@@ -113,6 +132,10 @@ pub(crate) fn client_span<T>(
         tracing_grpc::PATTERN_HEADER,
         MetadataValue::from_static(kind.as_str()),
     );
+    if let Some(value) = subject.and_then(|s| MetadataValue::try_from(s).ok()) {
+        span.record("enduser.id", subject);
+        metadata.insert(tracing_grpc::SUBJECT_HEADER, value);
+    }
     span
 }
 

@@ -53,6 +53,24 @@ pub enum ProxyError {
         namespace: String,
         source: SupervisorError,
     },
+    /// No token, or one that is not acceptable (never quoted).
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(prism_auth::Rejection),
+    #[error("{caller} may not {permission} namespace `{}`", quote(.namespace))]
+    PermissionDenied {
+        caller: String,
+        namespace: String,
+        permission: &'static str,
+    },
+    #[error("{method} needs the {needed} role; {caller} has {held}")]
+    RoleRequired {
+        caller: String,
+        method: String,
+        needed: &'static str,
+        held: &'static str,
+    },
+    #[error("cannot check the token: issuer {issuer} is unavailable ({reason})")]
+    AuthUnavailable { issuer: String, reason: String },
     #[error("config not reloaded: {0}")]
     ConfigNotReloaded(ConfigRejected),
     #[error(
@@ -141,6 +159,11 @@ impl From<ProxyError> for Status {
                 }
             }
             ProxyError::ConfigNotReloaded(_) => Status::invalid_argument(message),
+            ProxyError::Unauthenticated(_) => Status::unauthenticated(message),
+            ProxyError::PermissionDenied { .. } | ProxyError::RoleRequired { .. } => {
+                Status::permission_denied(message)
+            }
+            ProxyError::AuthUnavailable { .. } => Status::unavailable(message),
         }
     }
 }
@@ -292,6 +315,34 @@ mod tests {
             (ProxyError::PatternEndedStream, Code::Unavailable),
             (ProxyError::TooManyConnections(10), Code::Unavailable),
             (ProxyError::TooManyOpenRequests(10), Code::ResourceExhausted),
+            (
+                ProxyError::Unauthenticated(prism_auth::Rejection::Expired),
+                Code::Unauthenticated,
+            ),
+            (
+                ProxyError::PermissionDenied {
+                    caller: "sub:a".into(),
+                    namespace: "orders".into(),
+                    permission: "write",
+                },
+                Code::PermissionDenied,
+            ),
+            (
+                ProxyError::RoleRequired {
+                    caller: "sub:a".into(),
+                    method: "RestartPattern".into(),
+                    needed: "operator",
+                    held: "viewer",
+                },
+                Code::PermissionDenied,
+            ),
+            (
+                ProxyError::AuthUnavailable {
+                    issuer: "https://id".into(),
+                    reason: "connection refused".into(),
+                },
+                Code::Unavailable,
+            ),
         ];
         for (err, code) in cases {
             let text = err.to_string();

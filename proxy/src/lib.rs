@@ -1,4 +1,4 @@
-//! `prism-proxy`: the gRPC front door. It loads `prism.yaml` ([`config`],
+//! `prism-proxy`: the gRPC front door. It checks who calls ([`auth`]), loads `prism.yaml` ([`config`],
 //! [`cli`]; reloads apply [`config_diff`]), supervises one pattern process per namespace ([`supervisor`]
 //! over [`process`], calls going out on a [`channel`]), keeps the live routing table ([`namespace`]) inside the
 //! shared [`state`], forwards data-plane calls ([`dataplane`], [`keyvalue`],
@@ -10,6 +10,7 @@
 
 mod activity;
 mod admin;
+mod auth;
 mod channel;
 pub mod cli;
 pub mod config;

@@ -117,6 +117,7 @@ impl PubSub for PubSubProxy {
             .state
             .namespaces
             .get(dataplane::namespace_of(request.metadata().as_ref())?)?;
+        let subject = dataplane::subject_of(&request);
         let mut subscribe = request.into_inner();
         prism_proto::topic::check("topic", &subscribe.topic, true).map_err(ProxyError::from)?;
         publish::check_subscriber_id(&subscribe.subscriber_id, false).map_err(ProxyError::from)?;
@@ -127,7 +128,7 @@ impl PubSub for PubSubProxy {
         if subscribe.manual_ack && !at_least_once {
             return Err(ProxyError::AtMostOnce(namespace.name().to_string()).into());
         }
-        let upstream = open(&namespace, &subscribe).await?;
+        let upstream = open(&namespace, &subscribe, subject.as_deref()).await?;
         let capacity = namespace.spec().config.limits.subscriber_buffer;
         let policy = if at_least_once {
             Policy::Backpressure
@@ -146,7 +147,7 @@ impl PubSub for PubSubProxy {
         let patience = self.state.resubscribe_timeout;
         tokio::spawn(pump(
             namespace,
-            subscribe,
+            (subscribe, subject),
             upstream,
             buffer.clone(),
             patience,
@@ -211,16 +212,17 @@ impl PubSub for PubSubProxy {
 async fn open(
     namespace: &Namespace,
     subscribe: &SubscribeRequest,
+    subject: Option<&str>,
 ) -> Result<Streaming<Message>, Status> {
     // The route's call count is for unary calls a hot reload waits for; a
     // stream must not hold it, so it is released once the stream is open.
     let channel = namespace.route(PatternKind::Pubsub)?.channel;
     let mut request = Request::new(subscribe.clone());
     let _span = dataplane::client_span(
-        SERVICE,
-        "Subscribe",
+        (SERVICE, "Subscribe"),
         namespace.name(),
         PatternKind::Pubsub,
+        subject,
         &mut request,
     );
     client(channel)
@@ -236,7 +238,7 @@ async fn open(
 /// namespace turns FAILED or is removed.
 async fn pump(
     namespace: Arc<Namespace>,
-    subscribe: SubscribeRequest,
+    (subscribe, subject): (SubscribeRequest, Option<Arc<str>>),
     mut upstream: Streaming<Message>,
     buffer: Arc<Buffer>,
     patience: Duration,
@@ -269,7 +271,7 @@ async fn pump(
                 _ = tokio::time::sleep(delay) => {}
                 _ = buffer.closed() => return,
             }
-            match open(&namespace, &subscribe).await {
+            match open(&namespace, &subscribe, subject.as_deref()).await {
                 Ok(stream) => break stream,
                 Err(status) if retryable(&status) => {
                     let status = namespace.status();

@@ -150,9 +150,10 @@ impl MulticastRegistry for RegistryProxy {
             .state
             .namespaces
             .get(dataplane::namespace_of(request.metadata().as_ref())?)?;
+        let subject = dataplane::subject_of(&request);
         let receive = request.into_inner();
         check_identity(&receive.identity).map_err(ProxyError::from)?;
-        let upstream = open(&namespace, &receive).await?;
+        let upstream = open(&namespace, &receive, subject.as_deref()).await?;
         let buffer = Arc::new(Buffer::<InboxMessage>::new(
             RECEIVE_BUFFER,
             Policy::Backpressure,
@@ -184,12 +185,19 @@ impl MulticastRegistry for RegistryProxy {
 async fn open(
     namespace: &Namespace,
     receive: &ReceiveRequest,
+    subject: Option<&str>,
 ) -> Result<Streaming<InboxMessage>, Status> {
     // The route's call count is for unary calls a hot reload waits for; a
     // stream must not hold it, so it is released once the stream is open.
     let channel = namespace.route(KIND)?.channel;
     let mut request = Request::new(receive.clone());
-    let _span = dataplane::client_span(SERVICE, "Receive", namespace.name(), KIND, &mut request);
+    let _span = dataplane::client_span(
+        (SERVICE, "Receive"),
+        namespace.name(),
+        KIND,
+        subject,
+        &mut request,
+    );
     client(channel)
         .receive(request)
         .await

@@ -18,6 +18,7 @@ use tower::ServiceBuilder;
 
 use crate::{
     admin::AdminService,
+    auth::layer::{AuthService, Plane},
     config::Config,
     keyvalue::KeyValueProxy,
     listener::{self, Protocol, message::MessageBounds},
@@ -74,6 +75,15 @@ pub async fn run(
     }
     let listen = listeners.data.local_addr().map_err(RunError::SocketDir)?;
     let admin_listen = listeners.admin.local_addr().map_err(RunError::SocketDir)?;
+    match &config.auth {
+        None => tracing::warn!(
+            "auth is off: anyone who can reach the proxy may call every namespace and the admin API (add `auth:` to the config to require tokens)"
+        ),
+        Some(auth) => tracing::info!(
+            issuers = auth.issuers.len(),
+            "auth is on: calls need a bearer token (or a verified client certificate) and access on the namespace"
+        ),
+    }
     let watch_config = config.watch_config;
     let listeners_config = config.listeners.clone();
     let grace = config.supervisor.shutdown_grace();
@@ -124,7 +134,11 @@ pub async fn run(
     let data_service = MessageBounds::new(
         ServiceBuilder::new()
             .layer(prism_observability::grpc::TraceLayer::data_plane())
-            .service(data_routes.routes().prepare()),
+            .service(AuthService::new(
+                data_routes.routes().prepare(),
+                state.auth.clone(),
+                Plane::Data,
+            )),
         state.clone(),
     );
     let data = listener::serve(
@@ -146,7 +160,11 @@ pub async fn run(
         listeners.admin,
         bounds.clone(),
         Protocol::Http2,
-        admin_routes.routes().prepare(),
+        AuthService::new(
+            admin_routes.routes().prepare(),
+            state.auth.clone(),
+            Plane::Admin,
+        ),
         stopped(servers_stopped.clone()),
     );
     let data = tokio::spawn(data);

@@ -15,6 +15,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     activity::{Activity, EventKind},
+    auth::Auth,
     config::{Config, ConfigError},
     config_diff,
     drain::Drain,
@@ -27,6 +28,8 @@ use crate::{
 
 pub(crate) struct ProxyState {
     pub namespaces: Namespaces,
+    /// Who may call, and what they may do; follows config reloads.
+    pub auth: Arc<Auth>,
     pub supervisor: Supervisor,
     pub activity: Arc<Activity>,
     pub latency: LatencyRecorder,
@@ -83,8 +86,10 @@ impl ProxyState {
             .as_deref()
             .and_then(|path| Config::load(path).ok())
             .unwrap_or_else(|| config.clone());
+        let auth = Arc::new(Auth::from_config(&config));
         let state = Arc::new(Self {
             namespaces: Namespaces::default(),
+            auth,
             supervisor,
             activity,
             latency: LatencyRecorder::new(),
@@ -226,6 +231,7 @@ impl ProxyState {
                 format!(", failed to reload {:?}", changes.failed)
             }
         );
+        self.auth.apply(&new);
         self.activity
             .emit("", EventKind::ConfigReloaded, summary, None);
         *self.config.lock().expect("config") = new;

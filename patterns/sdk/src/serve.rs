@@ -65,7 +65,7 @@ pub async fn serve<P: Pattern>(
         .build_v1alpha()?;
     let lifecycle = lifecycle::LifecycleService::new(pattern.clone(), gate.clone(), stop.clone());
     let router = Server::builder()
-        .layer(prism_observability::grpc::TraceLayer::data_plane())
+        .layer(prism_observability::grpc::TraceLayer::pattern())
         .add_routes(data)
         .add_service(PatternLifecycleServer::new(lifecycle))
         .add_service(health_service)

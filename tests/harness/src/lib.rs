@@ -3,7 +3,7 @@
 //! the proxy and pattern binaries with the addresses they announce
 //! ([`proxy`], [`pattern`], sharing [`child`]), an OTLP trace receiver
 //! ([`otlp`]), signals and resident memory by PID ([`procs`]) and bounded
-//! polling ([`wait`]). Every process is stopped by PID on drop.
+//! polling ([`wait`]), a token issuer tests control ([`jwt`]). Every process is stopped by PID on drop.
 //!
 //! Nothing here panics on a failure of the outside world: each function
 //! returns a [`HarnessError`] that names what was being done, so the bench
@@ -11,6 +11,7 @@
 
 pub mod child;
 pub mod error;
+pub mod jwt;
 pub mod nats;
 pub mod otlp;
 pub mod pattern;
