@@ -74,6 +74,10 @@ struct State {
     jwks_uri: Option<String>,
     /// When the JWKS was last asked for (success or not).
     last_attempt: Option<Instant>,
+    /// When a token's unknown key id last made us ask again: these are
+    /// rate-limited on their own, so a rotation just after a scheduled
+    /// fetch is still picked up at once.
+    last_refetch: Option<Instant>,
     last_error: Option<String>,
     /// From the last answer's `Cache-Control: max-age`.
     max_age: Option<Duration>,
@@ -133,11 +137,15 @@ impl IssuerKeys {
     pub(crate) async fn key(&self, kid: Option<&str>) -> Result<Arc<Key>, AuthError> {
         match self.lookup(kid) {
             Lookup::Found(key) => return Ok(key),
-            Lookup::Missing(e) if !self.may_fetch(self.timing.refetch_min) => return Err(e.into()),
+            Lookup::Missing(e) => {
+                if !self.claim_refetch() {
+                    return Err(e.into());
+                }
+            }
             Lookup::NoKeys if !self.may_fetch(Duration::from_secs(1)) => {
                 return Err(self.unavailable());
             }
-            _ => {}
+            Lookup::NoKeys => {}
         }
         let _ = self.fetch().await;
         match self.lookup(kid) {
@@ -164,6 +172,18 @@ impl IssuerKeys {
                 _ => Lookup::Missing(Rejection::NoKeyId),
             },
         }
+    }
+
+    /// Whether an unknown key id may refetch now (and if so, marks it done).
+    fn claim_refetch(&self) -> bool {
+        let mut state = self.state.write().expect("issuer key state");
+        let allowed = state
+            .last_refetch
+            .is_none_or(|at| at.elapsed() >= self.timing.refetch_min);
+        if allowed {
+            state.last_refetch = Some(Instant::now());
+        }
+        allowed
     }
 
     fn may_fetch(&self, min_interval: Duration) -> bool {

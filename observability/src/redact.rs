@@ -28,6 +28,10 @@ const SECRET_FIELDS: &[&str] = &[
     "secret",
     "credentials",
     "creds",
+    "authorization",
+    "access_token",
+    "refresh_token",
+    "id_token",
 ];
 
 /// `line` with every secret replaced by [`REDACTED`]: the user-info part of
@@ -35,16 +39,62 @@ const SECRET_FIELDS: &[&str] = &[
 /// [`SECRET_FIELDS`].
 pub fn redact(line: &str) -> Cow<'_, str> {
     let lower = line.to_ascii_lowercase();
-    let suspicious =
-        lower.contains("://") || SECRET_FIELDS.iter().any(|field| lower.contains(field));
+    let suspicious = lower.contains("://")
+        || lower.contains("bearer ")
+        || line.contains("eyJ")
+        || SECRET_FIELDS.iter().any(|field| lower.contains(field));
     if !suspicious {
         return Cow::Borrowed(line);
     }
-    let mut out = redact_urls(line);
+    let mut out = redact_jwts(&redact_urls(line));
     for field in SECRET_FIELDS {
         out = redact_field(&out, field);
     }
     Cow::Owned(out)
+}
+
+/// Replaces every JSON Web Token (`eyJ…` header, then `.`-separated
+/// base64url parts) and every word after `Bearer `, wherever they appear.
+fn redact_jwts(line: &str) -> String {
+    let token_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '=');
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    loop {
+        let jwt = rest.find("eyJ");
+        let bearer = rest
+            .to_ascii_lowercase()
+            .find("bearer ")
+            .map(|at| at + "bearer ".len());
+        let start = match (jwt, bearer) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => break,
+        };
+        let len = rest[start..]
+            .find(|c: char| !token_char(c))
+            .unwrap_or(rest.len() - start);
+        out.push_str(&rest[..start]);
+        if len == 0 {
+            // `Bearer ` followed by no token character: nothing to hide.
+            let next = rest[start..].chars().next().map_or(0, char::len_utf8);
+            out.push_str(&rest[start..start + next]);
+            rest = &rest[start + next..];
+            if next == 0 {
+                break;
+            }
+            continue;
+        }
+        // A JWT has two dots; after `Bearer ` any word is a credential.
+        let word = &rest[start..start + len];
+        if Some(start) == bearer || word.matches('.').count() >= 2 {
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[start + len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Replaces the user info of every `scheme://user-info@host`.
@@ -249,6 +299,16 @@ mod tests {
     fn fields_in_every_format() {
         for (line, secret) in [
             ("password=hunter2 next=1", "hunter2"),
+            (
+                "token eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln in a sentence",
+                "eyJhbGciOiJFUzI1NiJ9",
+            ),
+            ("authorization: Bearer abc.def", "abc.def"),
+            ("headers: {\"authorization\": \"Bearer s3cret\"}", "s3cret"),
+            (
+                r#"{"access_token":"opaque-1","refresh_token":"opaque-2"}"#,
+                "opaque-",
+            ),
             (r#"{"fields":{"password":"hunter2"}}"#, "hunter2"),
             (r#"config={"token": "abc123"}"#, "abc123"),
             ("Token: abc123", "abc123"),

@@ -6,6 +6,7 @@
 //! test wants.
 //!
 //! Modules: [`attack`] (raw HTTP/2 frames, a process's RSS and CPU time),
+//! [`auth`] (clients with bearer tokens, configs with `auth:` on),
 //! [`bins`] (finding the built binaries), [`proxy`] (a running
 //! `prism-proxy` and its builder), [`wait`] (bounded polling), [`procs`]
 //! (process checks by PID), [`otlp`] (a real OTLP trace receiver), [`redis`]
@@ -15,6 +16,7 @@
 //! [`refusal`] (what a refused request looks like).
 
 pub mod attack;
+pub mod auth;
 pub mod bins;
 pub mod nats;
 pub mod otlp;

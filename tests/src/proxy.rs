@@ -105,6 +105,11 @@ impl Proxy {
         Self::spawn(Some(yaml), &[]).await
     }
 
+    /// A proxy with the config `yaml` and extra environment variables.
+    pub async fn start_with_config_env(yaml: &str, env: &[(String, String)]) -> Self {
+        Self::spawn(Some(yaml), env).await
+    }
+
     async fn spawn(config: Option<&str>, env: &[(String, String)]) -> Self {
         let config = match config {
             Some(yaml) => ProxyConfig::Text(yaml.to_string()),
@@ -251,7 +256,7 @@ impl Proxy {
     }
 }
 
-async fn connect(addr: SocketAddr) -> Channel {
+pub async fn connect(addr: SocketAddr) -> Channel {
     Channel::from_shared(format!("http://{addr}"))
         .expect("uri")
         .connect()

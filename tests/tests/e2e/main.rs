@@ -13,6 +13,9 @@
 //!   refusals at the proxy, Receive ending UNAVAILABLE, listener bounds,
 //!   latency, metrics and the admin snapshot).
 //! - `lifecycle`: the proxy ⇄ pattern lifecycle section.
+//! - `auth`: tokens, access and admin roles through the real proxy, against
+//!   an issuer the tests control (the negative matrix, tenants, key
+//!   rotation, expiring streams, no token in any output).
 //! - `admin`: the admin API (traffic, latency, events, restart, hot reload,
 //!   config reload) and Prometheus metrics.
 //! - `observability`: one trace per request, exported to a real OTLP receiver.
@@ -47,6 +50,7 @@ mod keyvalue;
 #[macro_use]
 mod pubsub;
 mod admin;
+mod auth;
 mod bench;
 mod blackbox;
 mod bounds;
