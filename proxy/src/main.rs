@@ -50,6 +50,21 @@ fn main() -> ExitCode {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        match &config.auth {
+            None => println!("auth: off"),
+            Some(auth) => println!(
+                "auth: on, trusting {}",
+                if auth.issuers.is_empty() {
+                    "client certificates only".to_string()
+                } else {
+                    auth.issuers
+                        .iter()
+                        .map(|i| i.issuer.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ),
+        }
         return ExitCode::SUCCESS;
     }
     let mut builder = tokio::runtime::Builder::new_multi_thread();

@@ -63,6 +63,11 @@ pub struct IssuerConfig {
     /// An extra CA (PEM) for reaching the issuer over HTTPS.
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
+    /// Development stacks only: fetch this issuer's keys over plain `http`
+    /// from a host that is not loopback (compose's Dex at `http://dex:5556`).
+    /// Anyone on the path could then hand the proxy keys of their own.
+    #[serde(default)]
+    pub allow_http: bool,
 }
 
 /// Admin-plane roles by principal name; each role can do what the one
@@ -167,9 +172,9 @@ impl AuthConfig {
 
 impl IssuerConfig {
     fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
-        url(&format!("{prefix}.issuer"), &self.issuer)?;
+        url(&format!("{prefix}.issuer"), &self.issuer, self.allow_http)?;
         if let Some(jwks) = &self.jwks_uri {
-            url(&format!("{prefix}.jwks_uri"), jwks)?;
+            url(&format!("{prefix}.jwks_uri"), jwks, self.allow_http)?;
         }
         if self.audiences.is_empty() {
             return Err(ConfigError::invalid(
@@ -187,14 +192,16 @@ impl IssuerConfig {
     }
 }
 
-/// An issuer or key URL: `https`, or `http` only on loopback, where a
-/// token cannot be read off the wire by another machine.
-fn url(field: &str, value: &str) -> Result<(), ConfigError> {
+/// An issuer or key URL: `https`, or `http` only on loopback, where no
+/// other machine can tamper with the keys on the way (unless `allow_http`).
+fn url(field: &str, value: &str, allow_http: bool) -> Result<(), ConfigError> {
     let parsed = http::parse_url(value).map_err(|e| ConfigError::invalid(field, e.to_string()))?;
-    if parsed.scheme() == "http" && !http::is_loopback(&parsed) {
+    if parsed.scheme() == "http" && !http::is_loopback(&parsed) && !allow_http {
         return Err(ConfigError::invalid(
             field,
-            format!("`{value}` must use https (http is allowed only for loopback issuers)"),
+            format!(
+                "`{value}` must use https (http is allowed only for loopback issuers, or with allow_http: true on a development stack)"
+            ),
         ));
     }
     Ok(())
@@ -272,6 +279,10 @@ namespaces:
         assert!(e.starts_with("auth.issuers[0].jwks_uri:"), "{e}");
         Config::from_yaml(&format!(
             "auth: {{issuers: [{{issuer: 'http://localhost:5556/dex', audiences: [prism]}}]}}\n{NS}"
+        ))
+        .unwrap();
+        Config::from_yaml(&format!(
+            "auth: {{issuers: [{{issuer: 'http://localhost:5556/dex', audiences: [prism], jwks_uri: 'http://dex:5556/dex/keys', allow_http: true}}]}}\n{NS}"
         ))
         .unwrap();
     }

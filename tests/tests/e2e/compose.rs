@@ -99,6 +99,28 @@ fn dex_issues_for_the_dev_user() {
             .iter()
             .any(|u| u["email"].as_str() == Some("dev@local.prism"))
     );
+    let clients = dex["staticClients"].as_sequence().unwrap();
+    let client = |id: &str| {
+        clients
+            .iter()
+            .find(|c| c["id"].as_str() == Some(id))
+            .unwrap_or_else(|| panic!("client {id}"))
+    };
+    assert_eq!(client("prism")["secret"].as_str(), Some("prism-dev-secret"));
+    assert_eq!(client("prism-cli")["public"].as_bool(), Some(true));
+    let grants = strings(&dex["oauth2"]["grantTypes"]);
+    for grant in ["password", "urn:ietf:params:oauth:grant-type:device_code"] {
+        assert!(grants.contains(&grant.to_string()), "{grant}: {grants:?}");
+    }
+    // The proxy in the stack trusts exactly this issuer, for both clients.
+    let prism = load("prism.yaml");
+    let issuer = &prism["auth"]["issuers"][0];
+    assert_eq!(issuer["issuer"], dex["issuer"]);
+    assert_eq!(strings(&issuer["audiences"]), ["prism", "prism-cli"]);
+    assert_eq!(
+        issuer["jwks_uri"].as_str(),
+        Some("http://dex:5556/dex/keys")
+    );
 }
 
 #[test]
@@ -129,4 +151,8 @@ fn the_proxy_accepts_the_compose_config() {
     );
     assert!(stdout.contains("cache (keyvalue on redis)"), "{stdout}");
     assert!(stdout.contains("orders (pubsub on nats)"), "{stdout}");
+    assert!(
+        stdout.contains("auth: on, trusting http://localhost:5556/dex"),
+        "{stdout}"
+    );
 }
