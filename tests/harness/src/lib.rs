@@ -2,7 +2,7 @@
 //! backend servers on free ports ([`redis`], [`nats`], sharing [`server`]),
 //! the proxy and pattern binaries with the addresses they announce
 //! ([`proxy`], [`pattern`], sharing [`child`]), an OTLP trace receiver
-//! ([`otlp`]), signals and resident memory by PID ([`procs`]) and bounded
+//! ([`otlp`]), a real OpenID provider issuing JWT access tokens ([`oidc`]), signals and resident memory by PID ([`procs`]) and bounded
 //! polling ([`wait`]). Every process is stopped by PID on drop.
 //!
 //! Nothing here panics on a failure of the outside world: each function
@@ -12,6 +12,7 @@
 pub mod child;
 pub mod error;
 pub mod nats;
+pub mod oidc;
 pub mod otlp;
 pub mod pattern;
 pub mod procs;
@@ -22,6 +23,7 @@ pub mod wait;
 
 pub use error::HarnessError;
 pub use nats::{Nats, NatsServer};
+pub use oidc::{Oidc, OidcProvider};
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use pattern::PatternProcess;
 pub use proxy::{ProxyConfig, ProxyProcess};

@@ -28,6 +28,8 @@
 //!   namespaces with live subscribers — what callers see, and self-healing.
 //! - `redis`: Redis-only behaviour (healing after Redis dies, config reaching
 //!   Redis, glob characters in scan prefixes) against a real `redis-server`.
+//! - `oidc`: the real OpenID provider the auth suites use (JWT access
+//!   tokens and their claims, device flow, key rotation, down and up).
 //! - `blackbox`: an independent client (grpcurl) using reflection.
 //! - `console`: the real `prism-console` in tmux against a real proxy.
 //! - `validation`: bad input as a client sends it (huge names and keys,
@@ -60,6 +62,7 @@ mod lifecycle;
 mod memstore;
 mod nats;
 mod observability;
+mod oidc;
 mod redis;
 #[macro_use]
 mod registry;
