@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ratatui::crossterm::event::{self as term, KeyEvent, KeyEventKind};
 use tokio::sync::mpsc;
 
-use crate::model::{Latency, LogEvent, RpcError, Snapshot};
+use crate::model::{Identity, Latency, LogEvent, RpcError, Snapshot};
 
 /// Everything that can change what the console shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +39,8 @@ pub(crate) enum Event {
         result: Result<Latency, RpcError>,
     },
     Action(ActionOutcome),
+    /// `WhoAmI` answered, after each (re)connection.
+    Identity(Identity),
     /// SIGTERM, SIGHUP or SIGINT: leave like `q`.
     Shutdown,
 }

@@ -11,7 +11,7 @@ use crate::{
         App, Column, Confirm, EVENT_LOG_CAPACITY, LatencyData, LatencyState, Mode, Screen, Status,
     },
     event::{Action, ActionOutcome, Command, Connection, Event},
-    model::{LogEvent, Pattern, RpcError, Snapshot, Traffic},
+    model::{LogEvent, Pattern, Role, RpcError, Snapshot, Traffic},
     multicast::Totals,
 };
 
@@ -52,6 +52,10 @@ pub(crate) fn update(app: &mut App, event: Event) -> Vec<Command> {
         }
         Event::Action(outcome) => {
             on_action(app, outcome);
+            Vec::new()
+        }
+        Event::Identity(identity) => {
+            app.identity = Some(identity);
             Vec::new()
         }
         Event::Shutdown => {
@@ -164,6 +168,12 @@ fn request(app: &mut App, action: Action) -> Vec<Command> {
         set_status(app, Status::ReadOnly(action));
         return Vec::new();
     }
+    let needs = required_role(action);
+    if let Some(identity) = app.identity.as_ref().filter(|i| !i.allows(needs)) {
+        let has = identity.role;
+        set_status(app, Status::NeedsRole { action, needs, has });
+        return Vec::new();
+    }
     let Some(target) = app.target() else {
         set_status(app, Status::NothingSelected);
         return Vec::new();
@@ -188,6 +198,14 @@ fn request(app: &mut App, action: Action) -> Vec<Command> {
         Vec::new()
     } else {
         start(app, confirm)
+    }
+}
+
+/// The admin role the proxy asks of each action (restart and hot reload:
+/// operator).
+pub(crate) fn required_role(action: Action) -> Role {
+    match action {
+        Action::Restart | Action::Reload => Role::Operator,
     }
 }
 
