@@ -1,9 +1,10 @@
 //! The device-code login and the token cache (`prism_auth::device`,
 //! `prism_auth::token_cache`) against the real OpenID provider: a login
 //! approved by the user leaves a private cache whose token is refreshed
-//! before it expires; a denied login says so.
+//! before it expires; a denied login says so; `prism-console login` does
+//! the whole flow as a user would.
 
-use std::{os::unix::fs::PermissionsExt, path::Path, time::Duration};
+use std::{os::unix::fs::PermissionsExt, path::Path, process::Stdio, time::Duration};
 
 use prism_auth::{
     AuthError, LoginFailure, TokenProvider,
@@ -12,7 +13,8 @@ use prism_auth::{
     token_cache::{self, CachedToken},
 };
 use prism_harness::oidc::{CLI_CLIENT, DEV_ACCOUNT, Oidc, OidcProvider};
-use prism_tests::eventually;
+use prism_tests::{bins, eventually};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 const SCOPE: &str = "openid offline_access";
 
@@ -99,5 +101,72 @@ async fn a_denied_login_fails_with_a_clear_reason() {
     assert!(
         matches!(err, AuthError::Login(LoginFailure::Denied)),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn prism_console_login_caches_the_approved_token_in_home() {
+    let provider = Oidc::default().start().await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut console = tokio::process::Command::new(bins::bin("prism-console"))
+        .args(["login", "--issuer", &provider.issuer()])
+        .env("HOME", home.path())
+        .env_remove("PRISM_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(console.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let user_code = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            printed.push(line.clone());
+            if let Some(code) = line.strip_prefix("and enter the code ") {
+                return code.trim().to_string();
+            }
+        }
+        panic!("the console ended without a code: {printed:?}");
+    })
+    .await
+    .expect("the console prints the code to enter");
+    assert!(
+        printed.iter().any(|l| l.contains(&provider.issuer())),
+        "the verification address: {printed:?}"
+    );
+
+    provider.approve(&user_code, DEV_ACCOUNT).await.unwrap();
+    let rest = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut rest = Vec::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            rest.push(line);
+        }
+        rest
+    })
+    .await
+    .expect("the login ends once approved");
+    let output = console.wait_with_output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "{rest:?} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let path = home.path().join(".prism/token");
+    assert_eq!(mode(home.path().join(".prism").as_path()), 0o700);
+    assert_eq!(mode(&path), 0o600);
+    let cached = token_cache::read(&path)
+        .unwrap()
+        .expect("the cache is written");
+    assert_eq!(cached.issuer, provider.issuer());
+    assert_eq!(cached.client_id, CLI_CLIENT);
+    assert!(cached.refresh_token.is_some());
+    assert_eq!(sub_of(cached.access_token.expose()), DEV_ACCOUNT);
+    let said = format!("{printed:?} {rest:?}");
+    assert!(said.contains("Token cached in"), "{said}");
+    assert!(
+        !said.contains(cached.access_token.expose()),
+        "the token is never printed"
     );
 }
