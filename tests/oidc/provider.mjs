@@ -2,10 +2,10 @@
 // `oidc-provider` package. prism-harness (tests/harness/src/oidc.rs) starts it
 // on a free port; it is not meant for anything else.
 //
-//   node provider.mjs serve --port P --keys FILE [--alg RS256|ES256] [--config JSON] [--log FILE]
+//   node provider.mjs serve --port P --keys FILE [--alg RS256|ES256] [--path /P] [--config JSON] [--log FILE]
 //   node provider.mjs rotate --keys FILE [--alg RS256|ES256] [--keep-old]
 //
-// serve: issuer http://127.0.0.1:P; signing keys from FILE (a private JWKS),
+// serve: issuer http://127.0.0.1:P (or http://127.0.0.1:P/PATH); signing keys from FILE (a private JWKS),
 // generated and written there (mode 0600) when FILE does not exist; output
 // appended to --log FILE when given.
 // rotate: puts a new key first in FILE and drops the old ones (or keeps them
@@ -151,8 +151,10 @@ async function serve(flags) {
     for (const s of (c.scope ?? '').split(' ').filter(Boolean)) resourceScopes.add(s);
   }
 
+  const prefix = typeof flags.path === 'string' ? flags.path.replace(/\/+$/, '') : '';
+  if (prefix && !prefix.startsWith('/')) fail('--path must start with /');
   const Provider = await loadProvider();
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `http://127.0.0.1:${port}${prefix}`;
   const provider = new Provider(issuer, {
     clients: config.clients.map(clientMetadata),
     jwks: { keys },
@@ -212,10 +214,22 @@ async function serve(flags) {
   const handler = provider.callback();
   const server = http.createServer((req, res) => {
     // Clients may send the absolute form of the request target.
-    const { pathname } = new URL(req.url, issuer);
-    if (req.method === 'POST' && pathname === '/test/device') {
+    const url = new URL(req.url, issuer);
+    const { pathname } = url;
+    if (req.method === 'POST' && (pathname === '/test/device' || pathname === `${prefix}/test/device`)) {
       deviceDecision(provider, accounts, req, res);
       return;
+    }
+    if (prefix) {
+      // Mounted under the issuer's path, the way oidc-provider expects it.
+      if (pathname !== prefix && !pathname.startsWith(`${prefix}/`)) {
+        res.writeHead(404).end();
+        return;
+      }
+      req.originalUrl = pathname + url.search;
+      req.url = pathname.slice(prefix.length) + url.search || '/';
+    } else {
+      req.url = pathname + url.search;
     }
     handler(req, res);
   });

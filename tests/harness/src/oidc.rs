@@ -129,6 +129,8 @@ impl OidcAccount {
 #[derive(Debug, Clone)]
 pub struct Oidc {
     pub alg: SigningAlg,
+    /// The issuer's path after the host (e.g. `/dex`); empty: none.
+    pub path: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub clients: Vec<OidcClient>,
@@ -139,6 +141,7 @@ impl Default for Oidc {
     fn default() -> Self {
         Self {
             alg: SigningAlg::default(),
+            path: String::new(),
             access_token_ttl: Duration::from_secs(600),
             refresh_token_ttl: Duration::from_secs(86_400),
             clients: vec![
@@ -206,8 +209,8 @@ fn node() -> String {
     std::env::var("NODE").unwrap_or_else(|_| "node".to_string())
 }
 
-fn issuer_url(port: u16) -> String {
-    format!("http://127.0.0.1:{port}")
+fn issuer_url(port: u16, path: &str) -> String {
+    format!("http://127.0.0.1:{port}{path}")
 }
 
 impl Launch for Oidc {
@@ -230,15 +233,68 @@ impl Launch for Oidc {
             .args(["--config", &self.config_json().to_string()])
             .arg("--log")
             .arg(log);
+        if !self.path.is_empty() {
+            command.args(["--path", &self.path]);
+        }
     }
 
     fn ready(&self, port: u16) -> impl Future<Output = bool> + Send {
-        let url = format!("{}/.well-known/openid-configuration", issuer_url(port));
+        let issuer = issuer_url(port, &self.path);
+        let url = format!("{issuer}/.well-known/openid-configuration");
         async move {
             HttpClient::new()
                 .get_json::<Value>(&url)
                 .await
-                .is_ok_and(|doc| doc.value["issuer"] == issuer_url(port))
+                .is_ok_and(|doc| doc.value["issuer"] == issuer)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args_of(oidc: &Oidc) -> Vec<String> {
+        let mut command = Command::new("node");
+        oidc.args(&mut command, 7000, Path::new("/d"), Path::new("/d/log"));
+        command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_script_gets_the_port_keys_algorithm_and_clients() {
+        let oidc = Oidc {
+            alg: SigningAlg::Es256,
+            access_token_ttl: Duration::from_secs(3),
+            ..Oidc::default()
+        };
+        let args = args_of(&oidc);
+        let joined = args.join(" ");
+        assert!(
+            joined.contains("serve --port 7000 --keys /d/jwks.json --alg ES256"),
+            "{joined}"
+        );
+        assert!(!joined.contains("--path"), "{joined}");
+        let config: Value =
+            serde_json::from_str(&args[args.iter().position(|a| a == "--config").unwrap() + 1])
+                .unwrap();
+        assert_eq!(config["ttl"]["access_token"], 3);
+        let clients = config["clients"].as_array().unwrap();
+        assert_eq!(clients[0]["client_id"], SERVICE_CLIENT.0);
+        assert_eq!(clients[0]["client_secret"], SERVICE_CLIENT.1);
+        assert_eq!(clients[0]["groups"], json!(["orders-writers"]));
+        assert_eq!(
+            clients[2],
+            json!({ "client_id": CLI_CLIENT, "public": true })
+        );
+        assert_eq!(config["accounts"][0]["groups"], json!(["prism-admins"]));
+
+        let with_path = Oidc {
+            path: "/dex".to_string(),
+            ..Oidc::default()
+        };
+        assert!(args_of(&with_path).join(" ").contains("--path /dex"));
     }
 }

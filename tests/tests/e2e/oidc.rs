@@ -213,3 +213,37 @@ async fn a_stopped_issuer_refuses_and_comes_back_on_the_same_port() {
     let (same_kid, _) = verified(&provider, &service_token(&provider, None).await).await;
     assert_eq!(same_kid, kid, "the keys survive a restart");
 }
+
+#[tokio::test]
+async fn an_issuer_with_a_path_serves_everything_under_it() {
+    let provider = Oidc {
+        path: "/dex".to_string(),
+        ..Oidc::default()
+    }
+    .start()
+    .await
+    .unwrap();
+    let issuer = provider.issuer();
+    assert!(issuer.ends_with("/dex"), "{issuer}");
+    let (_, claims) = verified(&provider, &service_token(&provider, None).await).await;
+    assert_eq!(claims["iss"], issuer.as_str());
+    let discovery = prism_auth::device::discover(&prism_auth::http::HttpClient::new(), &issuer)
+        .await
+        .unwrap();
+    assert_eq!(discovery.token, format!("{issuer}/token"));
+    let device = provider
+        .device_authorization(CLI_CLIENT, "openid offline_access")
+        .await
+        .unwrap();
+    provider
+        .approve(&device.user_code, DEV_ACCOUNT)
+        .await
+        .unwrap();
+    let tokens = provider
+        .device_token(CLI_CLIENT, &device.device_code)
+        .await
+        .unwrap()
+        .expect("approved");
+    let (_, claims) = verified(&provider, &tokens.access_token).await;
+    assert_eq!(claims["sub"], DEV_ACCOUNT);
+}

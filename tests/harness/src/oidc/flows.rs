@@ -49,10 +49,10 @@ fn failed(context: impl Into<String>) -> impl FnOnce(AuthError) -> HarnessError 
 }
 
 impl OidcProvider {
-    /// `http://127.0.0.1:PORT`: the `iss` of its tokens and the base of its
-    /// discovery document.
+    /// `http://127.0.0.1:PORT[/PATH]`: the `iss` of its tokens and the base
+    /// of its discovery document.
     pub fn issuer(&self) -> String {
-        issuer_url(self.port())
+        issuer_url(self.port(), &self.launcher().path)
     }
 
     pub fn discovery_url(&self) -> String {
