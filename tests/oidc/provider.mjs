@@ -106,7 +106,11 @@ async function loadProvider() {
     const url = pathToFileURL(path.join(modules, 'oidc-provider', 'lib', 'index.js'));
     return (await import(url.href)).default;
   }
-  return (await import('oidc-provider')).default;
+  try {
+    return (await import('oidc-provider')).default;
+  } catch (err) {
+    return fail(`cannot load oidc-provider (${err.code ?? err.message}): source scripts/tools.sh, which installs it and exports PRISM_OIDC_MODULES, or run npm ci in tests/oidc`);
+  }
 }
 
 function clientMetadata(client) {
