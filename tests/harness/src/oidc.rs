@@ -42,10 +42,23 @@ pub type OidcProvider = ServerProcess<Oidc>;
 pub const SERVICE_CLIENT: (&str, &str) = ("prism-service", "prism-service-secret");
 /// The second tenant's client: groups `billing-writers`.
 pub const TENANT_B_CLIENT: (&str, &str) = ("tenant-b-service", "tenant-b-service-secret");
+/// Admin-plane roles by client: groups `prism-viewers`, `prism-operators`,
+/// `prism-admins`.
+pub const VIEWER_CLIENT: (&str, &str) = ("viewer-service", "viewer-service-secret");
+pub const OPERATOR_CLIENT: (&str, &str) = ("operator-service", "operator-service-secret");
+pub const ADMIN_CLIENT: (&str, &str) = ("admin-service", "admin-service-secret");
+/// A client named by its subject (`sub:svc-reporting`) and scope
+/// (`orders.read`), in no group.
+pub const REPORTING_CLIENT: (&str, &str) = ("svc-reporting", "svc-reporting-secret");
+/// A valid client with no group and no scope: authenticated, allowed nothing.
+pub const NOBODY_CLIENT: (&str, &str) = ("nobody-service", "nobody-service-secret");
 /// The public client of the console's device-code login.
 pub const CLI_CLIENT: &str = "prism-cli";
 /// The device-flow user: groups `prism-admins`.
 pub const DEV_ACCOUNT: &str = "dev@local.prism";
+/// Device-flow users with lesser roles: groups `prism-viewers`, `prism-operators`.
+pub const VIEWER_ACCOUNT: &str = "viewer@local.prism";
+pub const OPERATOR_ACCOUNT: &str = "operator@local.prism";
 /// The audience of every access token.
 pub const AUDIENCE: &str = "prism";
 
@@ -123,9 +136,9 @@ impl OidcAccount {
     }
 }
 
-/// How the provider is run. The default has [`SERVICE_CLIENT`],
-/// [`TENANT_B_CLIENT`], [`CLI_CLIENT`] and [`DEV_ACCOUNT`], RS256 keys and
-/// access tokens valid for ten minutes.
+/// How the provider is run. The default has every client and account named
+/// by this module's constants, RS256 keys and access tokens valid for ten
+/// minutes.
 #[derive(Debug, Clone)]
 pub struct Oidc {
     pub alg: SigningAlg,
@@ -157,9 +170,23 @@ impl Default for Oidc {
                     &["billing-writers"],
                     "billing.read billing.write",
                 ),
+                OidcClient::service(VIEWER_CLIENT.0, VIEWER_CLIENT.1, &["prism-viewers"], ""),
+                OidcClient::service(
+                    OPERATOR_CLIENT.0,
+                    OPERATOR_CLIENT.1,
+                    &["prism-operators"],
+                    "",
+                ),
+                OidcClient::service(ADMIN_CLIENT.0, ADMIN_CLIENT.1, &["prism-admins"], ""),
+                OidcClient::service(REPORTING_CLIENT.0, REPORTING_CLIENT.1, &[], "orders.read"),
+                OidcClient::service(NOBODY_CLIENT.0, NOBODY_CLIENT.1, &[], ""),
                 OidcClient::public(CLI_CLIENT),
             ],
-            accounts: vec![OidcAccount::new(DEV_ACCOUNT, &["prism-admins"])],
+            accounts: vec![
+                OidcAccount::new(DEV_ACCOUNT, &["prism-admins"]),
+                OidcAccount::new(VIEWER_ACCOUNT, &["prism-viewers"]),
+                OidcAccount::new(OPERATOR_ACCOUNT, &["prism-operators"]),
+            ],
         }
     }
 }
@@ -285,10 +312,11 @@ mod tests {
         assert_eq!(clients[0]["client_id"], SERVICE_CLIENT.0);
         assert_eq!(clients[0]["client_secret"], SERVICE_CLIENT.1);
         assert_eq!(clients[0]["groups"], json!(["orders-writers"]));
-        assert_eq!(
-            clients[2],
-            json!({ "client_id": CLI_CLIENT, "public": true })
-        );
+        let cli = clients
+            .iter()
+            .find(|c| c["client_id"] == CLI_CLIENT)
+            .unwrap();
+        assert_eq!(cli, &json!({ "client_id": CLI_CLIENT, "public": true }));
         assert_eq!(config["accounts"][0]["groups"], json!(["prism-admins"]));
 
         let with_path = Oidc {

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header, jwk::JwkSet};
 use prism_harness::oidc::{
-    AUDIENCE, CLI_CLIENT, DEV_ACCOUNT, Oidc, OidcProvider, SERVICE_CLIENT, SigningAlg,
-    TENANT_B_CLIENT,
+    ADMIN_CLIENT, AUDIENCE, CLI_CLIENT, DEV_ACCOUNT, NOBODY_CLIENT, OPERATOR_ACCOUNT,
+    OPERATOR_CLIENT, Oidc, OidcProvider, REPORTING_CLIENT, SERVICE_CLIENT, SigningAlg,
+    TENANT_B_CLIENT, VIEWER_CLIENT,
 };
 use serde_json::Value;
 
@@ -61,6 +62,31 @@ async fn client_credentials_tokens_are_jwts_with_the_policy_claims() {
     let (_, claims) = verified(&provider, &token).await;
     assert_eq!(claims["sub"], TENANT_B_CLIENT.0);
     assert_eq!(claims["groups"], serde_json::json!(["billing-writers"]));
+
+    // Clients for the admin roles and the policy's other principals.
+    for ((id, secret), groups) in [
+        (VIEWER_CLIENT, vec!["prism-viewers"]),
+        (OPERATOR_CLIENT, vec!["prism-operators"]),
+        (ADMIN_CLIENT, vec!["prism-admins"]),
+        (NOBODY_CLIENT, vec![]),
+    ] {
+        let token = provider.client_credentials(id, secret, None).await.unwrap();
+        let (_, claims) = verified(&provider, &token).await;
+        assert_eq!(claims["sub"], id);
+        assert_eq!(claims["groups"], serde_json::json!(groups), "{id}");
+    }
+    let token = provider
+        .client_credentials(REPORTING_CLIENT.0, REPORTING_CLIENT.1, Some("orders.read"))
+        .await
+        .unwrap();
+    let (_, claims) = verified(&provider, &token).await;
+    assert_eq!(
+        (&claims["sub"], &claims["scope"]),
+        (
+            &serde_json::json!("svc-reporting"),
+            &serde_json::json!("orders.read")
+        )
+    );
 
     // A wrong secret and a scope the client may not have are refused.
     let wrong = provider
@@ -136,6 +162,23 @@ async fn the_device_flow_gives_the_approving_user_a_token_and_a_refresh_token() 
     assert_ne!(refreshed.access_token, tokens.access_token);
     let (_, claims) = verified(&provider, &refreshed.access_token).await;
     assert_eq!(claims["sub"], DEV_ACCOUNT);
+
+    // Another user gets their own groups.
+    let other = provider
+        .device_authorization(CLI_CLIENT, scope)
+        .await
+        .unwrap();
+    provider
+        .approve(&other.user_code, OPERATOR_ACCOUNT)
+        .await
+        .unwrap();
+    let tokens = provider
+        .device_token(CLI_CLIENT, &other.device_code)
+        .await
+        .unwrap()
+        .expect("approved");
+    let (_, claims) = verified(&provider, &tokens.access_token).await;
+    assert_eq!(claims["groups"], serde_json::json!(["prism-operators"]));
 
     // A denied login answers access_denied; a used code cannot be approved again.
     let denied = provider
