@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ratatui::crossterm::event::{self as term, KeyEvent, KeyEventKind};
 use tokio::sync::mpsc;
 
-use crate::model::{Identity, Latency, LogEvent, RpcError, Snapshot};
+use crate::model::{Identity, Latency, LogEvent, Role, RpcError, Snapshot};
 
 /// Everything that can change what the console shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +88,23 @@ pub(crate) enum Command {
 pub(crate) enum Action {
     Restart,
     Reload,
+}
+
+impl Action {
+    /// The admin role the proxy asks of it.
+    pub(crate) fn required_role(self) -> Role {
+        match self {
+            Action::Restart | Action::Reload => Role::Operator,
+        }
+    }
+
+    /// The key that asks for it.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Action::Restart => "r",
+            Action::Reload => "R",
+        }
+    }
 }
 
 /// How a restart or reload ended.

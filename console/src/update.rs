@@ -11,7 +11,7 @@ use crate::{
         App, Column, Confirm, EVENT_LOG_CAPACITY, LatencyData, LatencyState, Mode, Screen, Status,
     },
     event::{Action, ActionOutcome, Command, Connection, Event},
-    model::{LogEvent, Pattern, Role, RpcError, Snapshot, Traffic},
+    model::{LogEvent, Pattern, RpcError, Snapshot, Traffic},
     multicast::Totals,
 };
 
@@ -168,7 +168,7 @@ fn request(app: &mut App, action: Action) -> Vec<Command> {
         set_status(app, Status::ReadOnly(action));
         return Vec::new();
     }
-    let needs = required_role(action);
+    let needs = action.required_role();
     if let Some(identity) = app.identity.as_ref().filter(|i| !i.allows(needs)) {
         let has = identity.role;
         set_status(app, Status::NeedsRole { action, needs, has });
@@ -198,14 +198,6 @@ fn request(app: &mut App, action: Action) -> Vec<Command> {
         Vec::new()
     } else {
         start(app, confirm)
-    }
-}
-
-/// The admin role the proxy asks of each action (restart and hot reload:
-/// operator).
-pub(crate) fn required_role(action: Action) -> Role {
-    match action {
-        Action::Restart | Action::Reload => Role::Operator,
     }
 }
 

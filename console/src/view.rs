@@ -337,12 +337,30 @@ pub(crate) fn health_tone(status: HealthStatus) -> Tone {
     }
 }
 
+/// A key's help, saying which role it needs when the caller lacks it.
+fn help_line(app: &App, key: &str, description: &str) -> String {
+    let denied = [Action::Restart, Action::Reload].into_iter().find(|a| {
+        a.key() == key
+            && app
+                .identity
+                .as_ref()
+                .is_some_and(|i| !i.allows(a.required_role()))
+    });
+    match denied {
+        Some(action) => format!(
+            "{description} — needs the {} role",
+            action.required_role().name()
+        ),
+        None => description.to_string(),
+    }
+}
+
 fn overlay(app: &App) -> Option<Overlay> {
     match &app.mode {
         Mode::Help => Some(Overlay::Help(
             KEY_BINDINGS
                 .iter()
-                .map(|(k, d)| (k.to_string(), d.to_string()))
+                .map(|(k, d)| (k.to_string(), help_line(app, k, d)))
                 .collect(),
         )),
         Mode::Confirm(c) => {
