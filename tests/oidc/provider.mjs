@@ -13,7 +13,8 @@
 //
 // Access tokens are JWTs for the resource `urn:prism` (audience `prism`), carrying
 // `sub`, `scope`, `groups` and, for users, `email`. Clients, accounts and TTLs
-// come from --config (JSON, see DEFAULTS below for its shape).
+// come from --config (JSON, shaped like DEFAULTS below, which serve a run by
+// hand); prism-harness always passes its own (tests/harness/src/oidc.rs).
 //
 // Test-only endpoint, so the device flow needs no browser:
 //   POST /test/device  (form: user_code, account, decision=approve|deny)
