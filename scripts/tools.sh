@@ -6,6 +6,7 @@
 #   tmux         — Debian package (the console test drives prism-console in it)
 #   openssl      — Debian package (the auth tests make their signing keys with it)
 #   grpcio       — PyPI grpcio + grpcio-tools, same venv (the Python examples; stubs are generated from proto/)
+#   oidc-provider — npm, from tests/oidc/package-lock.json (the OpenID provider the auth tests start)
 
 # Debian packages, as root or through sudo.
 apt_install() {
@@ -56,3 +57,15 @@ if ! command -v tmux >/dev/null 2>&1; then
 fi
 TMUX_BIN="$(command -v tmux)"
 export TMUX_BIN
+
+# The OpenID provider's packages, installed from the lock file again whenever
+# it changes; the harness runs tests/oidc/provider.mjs with them.
+oidc_dir="$tools_dir/oidc"
+oidc_lock="$(dirname "${BASH_SOURCE[0]}")/../tests/oidc/package-lock.json"
+if ! cmp -s "$oidc_lock" "$oidc_dir/package-lock.json" || [ ! -d "$oidc_dir/node_modules/oidc-provider" ]; then
+  echo "installing oidc-provider into $oidc_dir"
+  mkdir -p "$oidc_dir"
+  cp "$(dirname "$oidc_lock")/package.json" "$oidc_lock" "$oidc_dir/"
+  (cd "$oidc_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+export PRISM_OIDC_MODULES="$oidc_dir/node_modules"

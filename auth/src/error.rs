@@ -35,6 +35,21 @@ pub enum Rejection {
     MissingClaim(&'static str),
 }
 
+/// Why a device-code login (RFC 8628) ended without tokens.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginFailure {
+    #[error("the login was denied at the issuer")]
+    Denied,
+    #[error("the code expired before it was approved: log in again")]
+    Expired,
+    #[error("the login was not approved within {0:?}: log in again")]
+    TimedOut(Duration),
+    #[error("the issuer answered `{0}`")]
+    Refused(String),
+    #[error("the issuer has no device authorization endpoint")]
+    NoDeviceEndpoint,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// The caller's token (or its absence) is not acceptable.
@@ -63,6 +78,13 @@ pub enum AuthError {
     /// A URL in configuration or in a discovery document is not usable.
     #[error("{url}: {reason}")]
     Url { url: String, reason: String },
+    /// A device-code login did not complete.
+    #[error("login failed: {0}")]
+    Login(#[from] LoginFailure),
+    /// There is no usable token: none given, or the cached one expired and
+    /// could not be refreshed. The message says what to do.
+    #[error("no usable token: {0}")]
+    NoToken(String),
     /// Reading or writing a local file (token cache, CA bundle).
     #[error("{path}: {source}")]
     File {

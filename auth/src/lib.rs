@@ -8,17 +8,27 @@
 //! - [`verify`]: [`Verifier`] turns a bearer token into a [`Principal`],
 //!   remembering tokens that passed until they expire.
 //! - [`principal`]: who a caller is, and the names policies use for callers.
+//! - [`device`]: the device-code login (RFC 8628) and token refresh of a
+//!   public client such as the console.
+//! - [`token_cache`]: the login's cache (`~/.prism/token`) and
+//!   [`TokenProvider`], the token a client sends, kept fresh.
+//! - [`secret`]: [`Secret`], a token that never prints itself.
 //! - [`error`]: the crate's one error type; [`Rejection`] says what is wrong
 //!   with a token.
 
+pub mod device;
 pub mod error;
 pub mod http;
 pub mod keys;
 pub mod principal;
+pub mod secret;
+pub mod token_cache;
 pub mod verify;
 
-pub use error::{AuthError, Rejection};
+pub use error::{AuthError, LoginFailure, Rejection};
 pub use jsonwebtoken::Algorithm;
 pub use keys::{IssuerSettings, KeyTiming};
 pub use principal::{Principal, PrincipalKind, PrincipalName};
+pub use secret::Secret;
+pub use token_cache::TokenProvider;
 pub use verify::{IssuerStatus, Verifier, VerifierSettings};

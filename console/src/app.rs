@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::{
     event::{Action, Connection, Pids},
-    model::{Latency, LogEvent, Pattern, RpcError, Snapshot},
+    model::{Identity, Latency, LogEvent, Pattern, Role, RpcError, Snapshot},
     multicast::Trend,
 };
 
@@ -146,6 +146,12 @@ pub(crate) enum Status {
     },
     /// `--readonly` forbids the action.
     ReadOnly(Action),
+    /// The caller's admin role is below what the action needs.
+    NeedsRole {
+        action: Action,
+        needs: Role,
+        has: Role,
+    },
     NothingSelected,
     /// The action needs the proxy, which is not connected.
     NotConnected {
@@ -216,6 +222,9 @@ pub(crate) struct App {
     /// `None` until the proxy answered `ListEvents`/`WatchEvents` either way.
     pub events_available: Option<bool>,
     pub latency: Option<LatencyState>,
+    /// Who the proxy says the caller is; `None` until it answered `WhoAmI`
+    /// (or when it does not serve it).
+    pub identity: Option<Identity>,
     /// Recent multicasts of each registry namespace, from its health totals.
     pub multicasts: BTreeMap<String, Trend>,
     pub should_quit: bool,
@@ -243,6 +252,7 @@ impl App {
             events: Vec::new(),
             events_available: None,
             latency: None,
+            identity: None,
             multicasts: BTreeMap::new(),
             should_quit: false,
         }

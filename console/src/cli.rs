@@ -1,6 +1,8 @@
 //! Command-line flags.
 
-use clap::Parser;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
 
 use crate::{Error, app::Options};
 
@@ -22,6 +24,37 @@ pub struct Args {
     /// Restart and reload without asking y/n first.
     #[arg(long)]
     pub no_confirm: bool,
+
+    /// Send the token in this file (read again when it changes) instead of
+    /// `PRISM_TOKEN` or the login cache (~/.prism/token).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Log in with the OpenID Connect device-code flow and cache the token
+    /// in ~/.prism/token for later runs.
+    Login(LoginArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoginArgs {
+    /// The OpenID provider's issuer URL (its discovery document is read
+    /// from ISSUER/.well-known/openid-configuration).
+    #[arg(long)]
+    pub issuer: String,
+
+    /// The public client registered for the console at the issuer.
+    #[arg(long, default_value = "prism-cli")]
+    pub client_id: String,
+
+    /// Scopes to ask for; `offline_access` brings a refresh token.
+    #[arg(long, default_value = "openid email offline_access")]
+    pub scope: String,
 }
 
 impl Args {
@@ -80,6 +113,27 @@ mod tests {
         assert!(options.readonly && !options.confirm);
         let args = parse(&["--admin", "http://proxy:8981"]);
         assert_eq!(args.admin_uri().unwrap(), "http://proxy:8981");
+    }
+
+    #[test]
+    fn takes_a_token_file_and_the_login_command() {
+        let args = parse(&["--token-file", "/run/prism/token"]);
+        assert_eq!(args.token_file, Some(PathBuf::from("/run/prism/token")));
+        assert!(args.command.is_none());
+
+        let args = parse(&["login", "--issuer", "http://127.0.0.1:5556/dex"]);
+        let Some(Command::Login(login)) = args.command else {
+            panic!("login parsed: {args:?}");
+        };
+        assert_eq!(login.issuer, "http://127.0.0.1:5556/dex");
+        assert_eq!(login.client_id, "prism-cli");
+        assert!(login.scope.split(' ').any(|s| s == "offline_access"));
+        let args = parse(&["login", "--issuer", "https://id", "--client-id", "mine"]);
+        assert!(matches!(args.command, Some(Command::Login(l)) if l.client_id == "mine"));
+        assert!(
+            Args::try_parse_from(["prism-console", "login"]).is_err(),
+            "--issuer is required"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The admin API task: connects to the proxy's admin port, follows
+//! The admin API task: connects to the proxy's admin port, asks `WhoAmI`
+//! (every call carries the console's token, see [`crate::auth`]), follows
 //! `WatchPatterns` and `WatchEvents`, executes [`Command`]s, and reconnects
 //! with exponential backoff when the proxy goes away. Everything it learns
 //! becomes an [`Event`]; wire types are converted to [`crate::model`] here.
@@ -11,19 +12,26 @@ use std::time::Duration;
 
 use prism_proto::admin::v1::{
     ListEventsRequest, ListPatternsRequest, ListPatternsResponse, ReloadPatternRequest,
-    RestartPatternRequest, WatchEventsRequest, WatchPatternsRequest, admin_client::AdminClient,
+    RestartPatternRequest, WatchEventsRequest, WatchPatternsRequest, WhoAmIRequest,
+    admin_client::AdminClient,
 };
 use tokio::{
     sync::mpsc,
     task::JoinHandle,
     time::{Interval, MissedTickBehavior},
 };
-use tonic::{Code, Request, Streaming, transport::Channel};
+use tonic::{
+    Code, Request, Streaming, service::interceptor::InterceptedService, transport::Channel,
+};
 
 use crate::{
+    auth::Bearer,
     event::{Action, ActionOutcome, Command, Connection, Event, Feed, Pids, now_ms},
-    model::{Latency, LogEvent, RpcError, Snapshot},
+    model::{Identity, Latency, LogEvent, RpcError, Snapshot},
 };
+
+/// The admin client, every call carrying the console's token.
+type Admin = AdminClient<InterceptedService<Channel, Bearer>>;
 
 /// Timings of the admin client; tests shorten them.
 #[derive(Debug, Clone)]
@@ -38,6 +46,8 @@ pub(crate) struct ClientConfig {
     pub poll_interval: Duration,
     /// Restart and reload wait for the new process; this bounds the wait.
     pub action_timeout: Duration,
+    /// The token every call carries (none with auth off).
+    pub bearer: Bearer,
 }
 
 impl ClientConfig {
@@ -49,6 +59,7 @@ impl ClientConfig {
             backoff_max: Duration::from_secs(10),
             poll_interval: Duration::from_secs(1),
             action_timeout: Duration::from_secs(60),
+            bearer: Bearer::default(),
         }
     }
 }
@@ -173,7 +184,18 @@ async fn session(
     commands: &mut mpsc::UnboundedReceiver<Command>,
     backoff: &mut Backoff,
 ) -> SessionEnd {
-    let client = AdminClient::new(channel);
+    let client = AdminClient::with_interceptor(channel, config.bearer.clone());
+    match client.clone().who_am_i(WhoAmIRequest {}).await {
+        Ok(response) => {
+            let identity = Identity::from(response.into_inner());
+            if events.send(Event::Identity(identity)).await.is_err() {
+                return SessionEnd::Closed;
+            }
+        }
+        // An older proxy: no identity to show, everything else works.
+        Err(status) if status.code() == Code::Unimplemented => {}
+        Err(status) => return SessionEnd::Lost(RpcError::from_status(&status).to_string()),
+    }
     let mut feed = match client.clone().watch_patterns(WatchPatternsRequest {}).await {
         Ok(response) => PatternFeed::Stream(response.into_inner()),
         Err(status) if status.code() == Code::Unimplemented => {
@@ -220,7 +242,7 @@ async fn session(
 
 enum PatternFeed {
     Stream(Streaming<ListPatternsResponse>),
-    Poll(AdminClient<Channel>, Interval),
+    Poll(Admin, Interval),
 }
 
 impl PatternFeed {
@@ -255,11 +277,7 @@ fn poll_timer(period: Duration) -> Interval {
 /// Follows the proxy's event log: `WatchEvents`, then `ListEvents` for what
 /// happened before (the watch starts first so nothing falls in between;
 /// the state drops duplicates). Without `WatchEvents`, polls `ListEvents`.
-async fn follow_event_log(
-    mut client: AdminClient<Channel>,
-    events: mpsc::Sender<Event>,
-    poll_interval: Duration,
-) {
+async fn follow_event_log(mut client: Admin, events: mpsc::Sender<Event>, poll_interval: Duration) {
     let all = WatchEventsRequest {
         namespace: String::new(),
     };
@@ -301,7 +319,7 @@ async fn follow_event_log(
     }
 }
 
-async fn list_events(client: &mut AdminClient<Channel>) -> Result<Vec<LogEvent>, RpcError> {
+async fn list_events(client: &mut Admin) -> Result<Vec<LogEvent>, RpcError> {
     let response = client
         .list_events(ListEventsRequest {
             namespace: String::new(),
@@ -325,7 +343,7 @@ fn with_timeout<T>(message: T, timeout: Duration) -> Request<T> {
 
 /// Runs one command and reports how it went.
 async fn execute(
-    mut client: AdminClient<Channel>,
+    mut client: Admin,
     command: Command,
     events: mpsc::Sender<Event>,
     action_timeout: Duration,

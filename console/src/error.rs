@@ -13,4 +13,15 @@ pub enum Error {
     Runtime(#[source] std::io::Error),
     #[error("cannot install signal handlers: {0}")]
     Signals(#[source] std::io::Error),
+    /// `--token-file` is unusable, or the token cache cannot be read.
+    #[error("{0}")]
+    Token(#[source] prism_auth::AuthError),
+    /// `prism-console login` did not complete.
+    #[error("{0}")]
+    Login(#[source] prism_auth::AuthError),
+    /// `prism-console login` has nowhere to keep the token.
+    #[error("HOME is not set: there is no ~/.prism/token to write")]
+    NoHome,
+    #[error("cannot write to the terminal: {0}")]
+    Output(#[source] std::io::Error),
 }

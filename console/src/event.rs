@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ratatui::crossterm::event::{self as term, KeyEvent, KeyEventKind};
 use tokio::sync::mpsc;
 
-use crate::model::{Latency, LogEvent, RpcError, Snapshot};
+use crate::model::{Identity, Latency, LogEvent, Role, RpcError, Snapshot};
 
 /// Everything that can change what the console shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +39,8 @@ pub(crate) enum Event {
         result: Result<Latency, RpcError>,
     },
     Action(ActionOutcome),
+    /// `WhoAmI` answered, after each (re)connection.
+    Identity(Identity),
     /// SIGTERM, SIGHUP or SIGINT: leave like `q`.
     Shutdown,
 }
@@ -86,6 +88,23 @@ pub(crate) enum Command {
 pub(crate) enum Action {
     Restart,
     Reload,
+}
+
+impl Action {
+    /// The admin role the proxy asks of it.
+    pub(crate) fn required_role(self) -> Role {
+        match self {
+            Action::Restart | Action::Reload => Role::Operator,
+        }
+    }
+
+    /// The key that asks for it.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Action::Restart => "r",
+            Action::Reload => "R",
+        }
+    }
 }
 
 /// How a restart or reload ended.

@@ -7,7 +7,11 @@
 //! [`event::Command`]s for the admin [`client`]; [`view::View::build`]
 //! derives what to show and [`ui::render`] draws it.
 //!
-//! Modules: [`cli`] (flags), [`app`] (state), [`event`] (messages and the
+//! `prism-console login` runs the device-code login instead ([`login`]);
+//! the console itself sends the token it finds on every call ([`auth`]).
+//!
+//! Modules: [`cli`] (flags), [`auth`] (the token and its interceptor),
+//! [`login`] (the device-code login), [`app`] (state), [`event`] (messages and the
 //! input, tick and signal producers), [`update`] (transitions), [`view`]
 //! (display model), [`ui`] (render), [`client`] (admin API task),
 //! [`model`] (domain types), [`multicast`] (a registry's multicast rate and
@@ -15,10 +19,12 @@
 //! [`error`].
 
 mod app;
+mod auth;
 mod cli;
 mod client;
 mod error;
 mod event;
+mod login;
 mod model;
 mod multicast;
 mod terminal;
@@ -30,30 +36,45 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-pub use cli::Args;
+pub use cli::{Args, Command, LoginArgs};
 pub use error::Error;
 
-use crate::{app::App, client::ClientConfig, event::Event, view::View};
+use prism_auth::TokenProvider;
+
+use crate::{app::App, auth::Bearer, client::ClientConfig, event::Event, view::View};
 
 /// How often the screen refreshes when nothing happens (relative times,
 /// the reconnect countdown).
 const TICK: Duration = Duration::from_secs(1);
 
-/// Runs the console until the operator quits.
+/// Runs the console until the operator quits, or `login` to its end.
 ///
-/// Fails when `--admin` is unusable or there is no terminal to draw on. A
-/// missing or vanishing proxy is not an error: the console shows it and
-/// keeps reconnecting.
+/// Fails when `--admin` is unusable, `--token-file` cannot be read, or
+/// there is no terminal to draw on. A missing or vanishing proxy is not an
+/// error: the console shows it and keeps reconnecting.
 pub fn run(args: Args) -> Result<(), Error> {
-    let uri = args.admin_uri()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    runtime.block_on(run_loop(args, uri))
+    if let Some(Command::Login(login)) = &args.command {
+        return runtime.block_on(login::run(login, &mut std::io::stdout()));
+    }
+    let uri = args.admin_uri()?;
+    let env_token = std::env::var("PRISM_TOKEN").ok();
+    let tokens = auth::token_provider(args.token_file.clone(), env_token)?;
+    runtime.block_on(run_loop(args, uri, tokens))
 }
 
-async fn run_loop(args: Args, uri: String) -> Result<(), Error> {
+async fn run_loop(args: Args, uri: String, tokens: Option<TokenProvider>) -> Result<(), Error> {
+    let bearer = Bearer::default();
+    if let Some(tokens) = tokens {
+        // The first calls go out with the token already in place.
+        if let Ok(token) = tokens.token().await {
+            bearer.set(&token);
+        }
+        tokio::spawn(auth::keep_fresh(tokens, bearer.clone()));
+    }
     let (events_tx, mut events) = mpsc::channel(256);
     let (commands, commands_rx) = mpsc::unbounded_channel();
     event::spawn_signals(events_tx.clone()).map_err(Error::Signals)?;
@@ -61,7 +82,11 @@ async fn run_loop(args: Args, uri: String) -> Result<(), Error> {
     let mut terminal = terminal::init()?;
     event::spawn_input(events_tx.clone());
     event::spawn_ticker(events_tx.clone(), TICK);
-    let _client = client::spawn(ClientConfig::new(uri), events_tx.clone(), commands_rx);
+    let config = ClientConfig {
+        bearer,
+        ..ClientConfig::new(uri)
+    };
+    let _client = client::spawn(config, events_tx.clone(), commands_rx);
     drop(events_tx);
 
     let mut app = App::new(args.options(), event::now_ms());

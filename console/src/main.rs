@@ -1,4 +1,5 @@
-//! `prism-console [--admin ADDR] [--readonly] [--no-confirm]`: parses the
+//! `prism-console [--admin ADDR] [--readonly] [--no-confirm] [--token-file PATH]`
+//! or `prism-console login --issuer URL`: parses the
 //! flags and runs the console (see the library, `prism_console`).
 
 use clap::Parser;

@@ -162,10 +162,15 @@ pub(crate) enum RpcError {
     Failed(String),
 }
 
+/// What `UNAUTHENTICATED` means to the operator, whatever the proxy said.
+pub(crate) const UNAUTHENTICATED: &str = "token expired or invalid — run prism-console login";
+
 impl RpcError {
     pub(crate) fn from_status(status: &tonic::Status) -> Self {
         if status.code() == tonic::Code::Unimplemented {
             RpcError::Unimplemented
+        } else if status.code() == tonic::Code::Unauthenticated {
+            RpcError::Failed(UNAUTHENTICATED.to_string())
         } else if status.message().is_empty() {
             RpcError::Failed(format!("{:?}", status.code()))
         } else {
@@ -179,6 +184,64 @@ impl std::fmt::Display for RpcError {
         match self {
             RpcError::Unimplemented => f.write_str("not implemented by this proxy"),
             RpcError::Failed(message) => f.write_str(message),
+        }
+    }
+}
+
+/// What the admin plane lets the caller do, least first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Role {
+    None,
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Role::None => "no role",
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// Who the proxy takes the console's caller for (`WhoAmI`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Identity {
+    /// False: the proxy runs without `auth:`; everyone may do everything.
+    pub auth_enabled: bool,
+    /// e.g. `sub:…`; empty with auth off.
+    pub principal: String,
+    pub email: String,
+    pub role: Role,
+    /// Unix seconds; 0 when unknown.
+    pub expires_at: i64,
+}
+
+impl Identity {
+    /// May this caller use an action that needs `role`?
+    pub(crate) fn allows(&self, role: Role) -> bool {
+        !self.auth_enabled || self.role >= role
+    }
+}
+
+impl From<pb::WhoAmIResponse> for Identity {
+    fn from(r: pb::WhoAmIResponse) -> Self {
+        let role = match r.role() {
+            pb::AdminRole::Viewer => Role::Viewer,
+            pb::AdminRole::Operator => Role::Operator,
+            pb::AdminRole::Admin => Role::Admin,
+            pb::AdminRole::None | pb::AdminRole::Unspecified => Role::None,
+        };
+        Self {
+            auth_enabled: r.auth_enabled,
+            principal: r.principal,
+            email: r.email,
+            role,
+            expires_at: r.expires_at,
         }
     }
 }
@@ -354,5 +417,11 @@ mod tests {
         assert_eq!(e, RpcError::Unimplemented);
         let e = RpcError::from_status(&tonic::Status::not_found("namespace `x` not found"));
         assert_eq!(e.to_string(), "NotFound: namespace `x` not found");
+        // Whatever the proxy says, the operator reads what to do.
+        let e = RpcError::from_status(&tonic::Status::unauthenticated("token has expired"));
+        assert_eq!(
+            e.to_string(),
+            "token expired or invalid — run prism-console login"
+        );
     }
 }

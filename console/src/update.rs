@@ -54,6 +54,10 @@ pub(crate) fn update(app: &mut App, event: Event) -> Vec<Command> {
             on_action(app, outcome);
             Vec::new()
         }
+        Event::Identity(identity) => {
+            app.identity = Some(identity);
+            Vec::new()
+        }
         Event::Shutdown => {
             app.should_quit = true;
             Vec::new()
@@ -162,6 +166,12 @@ fn on_confirm_key(app: &mut App, confirm: Confirm, key: KeyEvent) -> Vec<Command
 fn request(app: &mut App, action: Action) -> Vec<Command> {
     if app.options.readonly {
         set_status(app, Status::ReadOnly(action));
+        return Vec::new();
+    }
+    let needs = action.required_role();
+    if let Some(identity) = app.identity.as_ref().filter(|i| !i.allows(needs)) {
+        let has = identity.role;
+        set_status(app, Status::NeedsRole { action, needs, has });
         return Vec::new();
     }
     let Some(target) = app.target() else {

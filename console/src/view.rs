@@ -12,7 +12,7 @@ pub(crate) mod status;
 use crate::{
     app::{App, Column, KEY_BINDINGS, Mode, Screen},
     event::{Action, Connection, Feed},
-    model::{HealthStatus, Pattern, State},
+    model::{HealthStatus, Identity, Pattern, Role, State},
 };
 
 pub(crate) use histogram::{HistogramView, ThroughputView};
@@ -193,19 +193,39 @@ fn header(app: &App) -> HeaderView {
         .filter_map(|p| p.traffic.map(|t| t.rps))
         .sum();
     let in_flight = app.snapshot.as_ref().map_or(0, |s| s.in_flight);
+    let mut totals = vec![
+        Cell::new(format!("namespaces {}", patterns.len()), Tone::Normal),
+        Cell::new(
+            format!("healthy {healthy}/{}", patterns.len()),
+            healthy_tone,
+        ),
+        Cell::new(format!("rps {}", format::rps(total_rps)), Tone::Normal),
+        Cell::new(format!("in-flight {in_flight}"), Tone::Normal),
+    ];
+    totals.extend(app.identity.as_ref().map(identity));
     HeaderView {
         proxy,
         connection,
-        totals: vec![
-            Cell::new(format!("namespaces {}", patterns.len()), Tone::Normal),
-            Cell::new(
-                format!("healthy {healthy}/{}", patterns.len()),
-                healthy_tone,
-            ),
-            Cell::new(format!("rps {}", format::rps(total_rps)), Tone::Normal),
-            Cell::new(format!("in-flight {in_flight}"), Tone::Normal),
-        ],
+        totals,
     }
+}
+
+/// Who the console acts as: the email (else the principal) and the role.
+fn identity(identity: &Identity) -> Cell {
+    if !identity.auth_enabled {
+        return Cell::new("auth off", Tone::Dim);
+    }
+    let who = if identity.email.is_empty() {
+        identity.principal.as_str()
+    } else {
+        identity.email.as_str()
+    };
+    let tone = if identity.role == Role::None {
+        Tone::Bad
+    } else {
+        Tone::Accent
+    };
+    Cell::new(format!("{who} ({})", identity.role.name()), tone)
 }
 
 fn table(app: &App) -> TableView {
@@ -317,12 +337,30 @@ pub(crate) fn health_tone(status: HealthStatus) -> Tone {
     }
 }
 
+/// A key's help, saying which role it needs when the caller lacks it.
+fn help_line(app: &App, key: &str, description: &str) -> String {
+    let denied = [Action::Restart, Action::Reload].into_iter().find(|a| {
+        a.key() == key
+            && app
+                .identity
+                .as_ref()
+                .is_some_and(|i| !i.allows(a.required_role()))
+    });
+    match denied {
+        Some(action) => format!(
+            "{description} — needs the {} role",
+            action.required_role().name()
+        ),
+        None => description.to_string(),
+    }
+}
+
 fn overlay(app: &App) -> Option<Overlay> {
     match &app.mode {
         Mode::Help => Some(Overlay::Help(
             KEY_BINDINGS
                 .iter()
-                .map(|(k, d)| (k.to_string(), d.to_string()))
+                .map(|(k, d)| (k.to_string(), help_line(app, k, d)))
                 .collect(),
         )),
         Mode::Confirm(c) => {

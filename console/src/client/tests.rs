@@ -31,6 +31,9 @@ struct FakeAdmin {
     streams: bool,
     pid: Arc<AtomicU32>,
     broken: Arc<AtomicBool>,
+    /// `Some`: `WhoAmI` answers for this bearer token and refuses any other
+    /// as UNAUTHENTICATED; `None`: UNIMPLEMENTED.
+    token: Option<&'static str>,
 }
 
 impl FakeAdmin {
@@ -147,19 +150,42 @@ impl Admin for FakeAdmin {
 
     async fn who_am_i(
         &self,
-        _: Request<pb::WhoAmIRequest>,
+        request: Request<pb::WhoAmIRequest>,
     ) -> Result<Response<pb::WhoAmIResponse>, Status> {
-        Err(Status::unimplemented("WhoAmI"))
+        let Some(token) = self.token else {
+            return Err(Status::unimplemented("WhoAmI"));
+        };
+        let sent = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        if sent != Some(format!("Bearer {token}").as_str()) {
+            return Err(Status::unauthenticated("bad token"));
+        }
+        Ok(Response::new(pb::WhoAmIResponse {
+            auth_enabled: true,
+            principal: "sub:dev".to_string(),
+            email: "dev@local.prism".to_string(),
+            role: pb::AdminRole::Operator as i32,
+            expires_at: 0,
+        }))
     }
 }
 
 /// Serves a fake on `listener` until the test ends; returns its handle.
 fn serve(listener: TcpListener, streams: bool) -> FakeAdmin {
-    let admin = FakeAdmin {
-        streams,
-        pid: Arc::new(AtomicU32::new(100)),
-        broken: Arc::new(AtomicBool::new(false)),
-    };
+    serve_fake(
+        listener,
+        FakeAdmin {
+            streams,
+            pid: Arc::new(AtomicU32::new(100)),
+            broken: Arc::new(AtomicBool::new(false)),
+            token: None,
+        },
+    )
+}
+
+fn serve_fake(listener: TcpListener, admin: FakeAdmin) -> FakeAdmin {
     let service = AdminServer::new(admin.clone());
     tokio::spawn(async move {
         let _ = tonic::transport::Server::builder()
@@ -177,10 +203,15 @@ struct Console {
 }
 
 fn start_client(addr: SocketAddr) -> Console {
+    start_client_with(addr, Bearer::default())
+}
+
+fn start_client_with(addr: SocketAddr, bearer: Bearer) -> Console {
     let config = ClientConfig {
         backoff_initial: Duration::from_millis(20),
         backoff_max: Duration::from_millis(80),
         poll_interval: Duration::from_millis(20),
+        bearer,
         ..ClientConfig::new(format!("http://{addr}"))
     };
     let (events_tx, events) = mpsc::channel(64);
@@ -212,6 +243,48 @@ async fn listener() -> (TcpListener, SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     (listener, addr)
+}
+
+#[tokio::test]
+async fn calls_carry_the_token_and_the_identity_is_reported() {
+    let (listener, addr) = listener().await;
+    let _server = serve_fake(
+        listener,
+        FakeAdmin {
+            streams: true,
+            pid: Arc::new(AtomicU32::new(100)),
+            broken: Arc::new(AtomicBool::new(false)),
+            token: Some("good-token"),
+        },
+    );
+
+    // A token the proxy refuses: the session ends with what to do.
+    let bearer = Bearer::default();
+    bearer.set(&prism_auth::Secret::new("stale-token"));
+    let mut console = start_client_with(addr, bearer.clone());
+    let error = console
+        .wait_for("the refusal", |e| match e {
+            Event::Connection(Connection::Disconnected { error, .. }) => Some(error),
+            _ => None,
+        })
+        .await;
+    assert_eq!(error, crate::model::UNAUTHENTICATED);
+
+    // A fresh token in the shared slot is used from the next connection on.
+    bearer.set(&prism_auth::Secret::new("good-token"));
+    let identity = console
+        .wait_for("the identity", |e| match e {
+            Event::Identity(identity) => Some(identity),
+            _ => None,
+        })
+        .await;
+    assert_eq!(identity.email, "dev@local.prism");
+    assert_eq!(identity.role, crate::model::Role::Operator);
+    console
+        .wait_for("connected", |e| {
+            matches!(e, Event::Connection(Connection::Connected(_))).then_some(())
+        })
+        .await;
 }
 
 #[tokio::test]

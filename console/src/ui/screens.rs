@@ -16,9 +16,9 @@ use super::tests::{self, cache_detail, sick_and_failed};
 use crate::{
     app::App,
     event::{Action, ActionOutcome, Connection, Event, Feed, Pids},
-    model::{LogEvent, ProxyInfo, Snapshot},
+    model::{LogEvent, ProxyInfo, Role, Snapshot},
     update::{
-        tests::{connected, disconnect, key, options, pattern, press},
+        tests::{connected, disconnect, identity, key, options, pattern, press},
         update,
     },
 };
@@ -197,6 +197,22 @@ fn confirm() -> App {
     app
 }
 
+/// Logged in as a viewer: who and which role in the header; `r` says why
+/// it is refused.
+fn viewer() -> App {
+    let mut app = table();
+    update(&mut app, Event::Identity(identity(Some(Role::Viewer))));
+    press(&mut app, "r");
+    app
+}
+
+/// A proxy without `auth:` says so in the header.
+fn auth_off() -> App {
+    let mut app = table();
+    update(&mut app, Event::Identity(identity(None)));
+    app
+}
+
 /// The proxy went away: the last known rows stay, marked so.
 fn disconnected() -> App {
     let mut app = connected(options());
@@ -225,4 +241,13 @@ macro_rules! screens {
     };
 }
 
-screens!(table, detail, registry, help, confirm, disconnected);
+screens!(
+    table,
+    detail,
+    registry,
+    help,
+    confirm,
+    disconnected,
+    viewer,
+    auth_off
+);

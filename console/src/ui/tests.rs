@@ -333,3 +333,37 @@ fn the_filter_prompt_replaces_the_status_while_typing() {
     assert!(text.contains("patterns (1/3) · filter \"ord\""), "{text}");
     assert!(!text.contains("zeta"), "{text}");
 }
+
+#[test]
+fn the_help_says_which_keys_need_a_role_the_caller_lacks() {
+    use crate::{model::Role, update::tests::identity, view::Overlay};
+
+    let help_of = |who: Option<Role>| {
+        let mut app = connected(options());
+        update(&mut app, Event::Identity(identity(who)));
+        press(&mut app, "?");
+        let Some(Overlay::Help(lines)) = View::build(&app).overlay else {
+            panic!("the help is open");
+        };
+        lines
+            .into_iter()
+            .filter(|(k, _)| k == "r" || k == "R")
+            .map(|(_, d)| d)
+            .collect::<Vec<_>>()
+    };
+    let viewer = help_of(Some(Role::Viewer));
+    assert_eq!(viewer.len(), 2);
+    assert!(
+        viewer
+            .iter()
+            .all(|d| d.ends_with("— needs the operator role")),
+        "{viewer:?}"
+    );
+    for who in [Some(Role::Operator), None] {
+        let lines = help_of(who);
+        assert!(
+            lines.iter().all(|d| !d.contains("needs")),
+            "{who:?}: {lines:?}"
+        );
+    }
+}

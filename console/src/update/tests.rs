@@ -7,8 +7,30 @@ use super::update;
 use crate::{
     app::{App, Column, LatencyData, Mode, Options, Screen, Status},
     event::{Action, ActionOutcome, Command, Connection, Event, Feed, Pids},
-    model::{Health, HealthStatus, Latency, LogEvent, Pattern, RpcError, Snapshot, State, Traffic},
+    model::{
+        Health, HealthStatus, Identity, Latency, LogEvent, Pattern, Role, RpcError, Snapshot,
+        State, Traffic,
+    },
 };
+
+/// What `WhoAmI` says with auth on (`Some(role)`) or off (`None`).
+pub(crate) fn identity(role: Option<Role>) -> Identity {
+    Identity {
+        auth_enabled: role.is_some(),
+        principal: if role.is_some() {
+            "sub:dev".into()
+        } else {
+            String::new()
+        },
+        email: if role.is_some() {
+            "dev@local.prism".into()
+        } else {
+            String::new()
+        },
+        role: role.unwrap_or(Role::Admin),
+        expires_at: 0,
+    }
+}
 
 pub(crate) fn options() -> Options {
     Options {
@@ -292,6 +314,38 @@ fn readonly_refuses_restart_and_reload() {
         assert!(
             matches!(app.status, Some(Status::ReadOnly(_))),
             "{:?}",
+            app.status
+        );
+    }
+}
+
+#[test]
+fn a_role_below_operator_is_told_why_restart_and_reload_are_refused() {
+    let mut app = connected(options());
+    for role in [Role::None, Role::Viewer] {
+        update(&mut app, Event::Identity(identity(Some(role))));
+        assert_eq!(app.identity, Some(identity(Some(role))));
+        for (k, action) in [("r", Action::Restart), ("R", Action::Reload)] {
+            assert!(press(&mut app, k).is_empty());
+            assert_eq!(app.mode, Mode::Normal, "no dialog");
+            assert_eq!(
+                app.status,
+                Some(Status::NeedsRole {
+                    action,
+                    needs: Role::Operator,
+                    has: role,
+                })
+            );
+        }
+    }
+    // An operator, an admin, or anyone with auth off gets the dialog.
+    for who in [Some(Role::Operator), Some(Role::Admin), None] {
+        let mut app = connected(options());
+        update(&mut app, Event::Identity(identity(who)));
+        press(&mut app, "r");
+        assert!(
+            matches!(app.mode, Mode::Confirm(_)),
+            "{who:?}: {:?}",
             app.status
         );
     }

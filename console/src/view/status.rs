@@ -75,6 +75,15 @@ pub(crate) fn message(status: &Status) -> Cell {
             format!("read-only: {} is disabled (--readonly)", verb(*action)),
             Tone::Bad,
         ),
+        Status::NeedsRole { action, needs, has } => Cell::new(
+            format!(
+                "{} needs the {} role (you have {})",
+                verb(*action),
+                needs.name(),
+                has.name()
+            ),
+            Tone::Bad,
+        ),
         Status::NothingSelected => Cell::new("no pattern selected", Tone::Bad),
         Status::NotConnected { action, namespace } => Cell::new(
             format!("not connected: cannot {} {namespace}", verb(*action)),
@@ -119,7 +128,10 @@ pub(crate) fn message(status: &Status) -> Cell {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{event::Pids, model::RpcError};
+    use crate::{
+        event::Pids,
+        model::{Role, RpcError},
+    };
 
     fn ns() -> String {
         "default".to_string()
@@ -168,6 +180,15 @@ mod tests {
                 Tone::Bad,
             ),
             (Status::NothingSelected, "no pattern selected", Tone::Bad),
+            (
+                Status::NeedsRole {
+                    action: Action::Reload,
+                    needs: Role::Operator,
+                    has: Role::Viewer,
+                },
+                "hot-reload needs the operator role (you have viewer)",
+                Tone::Bad,
+            ),
             (
                 Status::NotConnected {
                     action: Action::Restart,

@@ -23,6 +23,10 @@ pub enum HarnessError {
         signal: i32,
         detail: String,
     },
+    /// A request to a test server (the OpenID provider) was refused or
+    /// not answered.
+    #[error("{context}: {detail}")]
+    Request { context: String, detail: String },
     #[error("{context}: {source}")]
     Io {
         context: String,

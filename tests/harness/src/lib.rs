@@ -2,8 +2,10 @@
 //! backend servers on free ports ([`redis`], [`nats`], sharing [`server`]),
 //! the proxy and pattern binaries with the addresses they announce
 //! ([`proxy`], [`pattern`], sharing [`child`]), an OTLP trace receiver
-//! ([`otlp`]), signals and resident memory by PID ([`procs`]) and bounded
-//! polling ([`wait`]), a token issuer tests control ([`jwt`]). Every process is stopped by PID on drop.
+//! ([`otlp`]), a real OpenID provider issuing JWT access tokens ([`oidc`]),
+//! signals and resident memory by PID ([`procs`]), bounded polling
+//! ([`wait`]) and a token issuer tests control ([`jwt`]). Every process is
+//! stopped by PID on drop.
 //!
 //! Nothing here panics on a failure of the outside world: each function
 //! returns a [`HarnessError`] that names what was being done, so the bench
@@ -13,6 +15,7 @@ pub mod child;
 pub mod error;
 pub mod jwt;
 pub mod nats;
+pub mod oidc;
 pub mod otlp;
 pub mod pattern;
 pub mod procs;
@@ -23,6 +26,7 @@ pub mod wait;
 
 pub use error::HarnessError;
 pub use nats::{Nats, NatsServer};
+pub use oidc::{Oidc, OidcProvider};
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use pattern::PatternProcess;
 pub use proxy::{ProxyConfig, ProxyProcess};

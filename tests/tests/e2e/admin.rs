@@ -338,11 +338,7 @@ async fn failed_hot_reload_keeps_the_old_process_serving() {
     assert_eq!(log[0].kind(), EventKind::ReloadFailed);
     // Then the audit of the call that asked for it, with its result.
     assert_eq!(log[1].kind(), EventKind::AdminAction);
-    assert!(
-        log[1].reason.contains("hot reload: failed"),
-        "{:?}",
-        log[1]
-    );
+    assert!(log[1].reason.contains("hot reload: failed"), "{:?}", log[1]);
 }
 
 const TWO_NAMESPACES: &str = "namespaces:

@@ -145,11 +145,15 @@ async fn shows_the_default_row_and_restarts_it_with_r() {
 
     let old = old_pid.to_string();
     console
-        .wait_screen("the default row, HEALTHY, with its pid", |screen| {
-            row(screen, "default")
-                .is_some_and(|r| r.contains("HEALTHY") && r.contains(&old) && r.contains("RUNNING"))
-                && screen.contains("● connected")
-        })
+        .wait_screen(
+            "the default row, HEALTHY, with its pid; auth off",
+            |screen| {
+                row(screen, "default").is_some_and(|r| {
+                    r.contains("HEALTHY") && r.contains(&old) && r.contains("RUNNING")
+                }) && screen.contains("● connected")
+                    && screen.contains("auth off")
+            },
+        )
         .await;
 
     console.keys(&["r"]);

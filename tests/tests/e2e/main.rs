@@ -31,6 +31,10 @@
 //!   namespaces with live subscribers — what callers see, and self-healing.
 //! - `redis`: Redis-only behaviour (healing after Redis dies, config reaching
 //!   Redis, glob characters in scan prefixes) against a real `redis-server`.
+//! - `oidc`: the real OpenID provider the auth suites use (JWT access
+//!   tokens and their claims, device flow, key rotation, down and up).
+//! - `login`: the device-code login and the token cache against that
+//!   provider (a private cache, refresh before expiry, a denied login).
 //! - `blackbox`: an independent client (grpcurl) using reflection.
 //! - `console`: the real `prism-console` in tmux against a real proxy.
 //! - `validation`: bad input as a client sends it (huge names and keys,
@@ -61,9 +65,11 @@ mod console;
 mod faults;
 mod harness;
 mod lifecycle;
+mod login;
 mod memstore;
 mod nats;
 mod observability;
+mod oidc;
 mod redis;
 #[macro_use]
 mod registry;
