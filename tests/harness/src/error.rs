@@ -23,6 +23,8 @@ pub enum HarnessError {
         signal: i32,
         detail: String,
     },
+    #[error("cannot make a test certificate: {0}")]
+    Certificate(String),
     #[error("{context}: {source}")]
     Io {
         context: String,

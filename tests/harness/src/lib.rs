@@ -2,7 +2,7 @@
 //! backend servers on free ports ([`redis`], [`nats`], sharing [`server`]),
 //! the proxy and pattern binaries with the addresses they announce
 //! ([`proxy`], [`pattern`], sharing [`child`]), an OTLP trace receiver
-//! ([`otlp`]), signals and resident memory by PID ([`procs`]) and bounded
+//! ([`otlp`]), test certificates for TLS ([`pki`]), signals and resident memory by PID ([`procs`]) and bounded
 //! polling ([`wait`]). Every process is stopped by PID on drop.
 //!
 //! Nothing here panics on a failure of the outside world: each function
@@ -14,6 +14,7 @@ pub mod error;
 pub mod nats;
 pub mod otlp;
 pub mod pattern;
+pub mod pki;
 pub mod procs;
 pub mod proxy;
 pub mod redis;
@@ -24,6 +25,7 @@ pub use error::HarnessError;
 pub use nats::{Nats, NatsServer};
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use pattern::PatternProcess;
+pub use pki::TestPki;
 pub use proxy::{ProxyConfig, ProxyProcess};
 pub use redis::{Redis, RedisServer};
 pub use server::{Launch, ServerProcess};
