@@ -12,7 +12,7 @@
 //! (display model), [`ui`] (render), [`client`] (admin API task),
 //! [`model`] (domain types), [`multicast`] (a registry's multicast rate and
 //! recent delivery split), [`terminal`] (setup, restore, panic hook),
-//! [`error`].
+//! [`tls`] (TLS towards the admin port), [`error`].
 
 mod app;
 mod cli;
@@ -22,6 +22,7 @@ mod event;
 mod model;
 mod multicast;
 mod terminal;
+mod tls;
 mod ui;
 mod update;
 mod view;
@@ -46,14 +47,25 @@ const TICK: Duration = Duration::from_secs(1);
 /// keeps reconnecting.
 pub fn run(args: Args) -> Result<(), Error> {
     let uri = args.admin_uri()?;
+    // Files are read before the terminal is taken, so a bad one is said plainly.
+    let tls = uri
+        .starts_with("https://")
+        .then(|| args.tls_flags().client_config())
+        .transpose()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    runtime.block_on(run_loop(args, uri))
+    runtime.block_on(run_loop(
+        args,
+        ClientConfig {
+            tls,
+            ..ClientConfig::new(uri)
+        },
+    ))
 }
 
-async fn run_loop(args: Args, uri: String) -> Result<(), Error> {
+async fn run_loop(args: Args, client: ClientConfig) -> Result<(), Error> {
     let (events_tx, mut events) = mpsc::channel(256);
     let (commands, commands_rx) = mpsc::unbounded_channel();
     event::spawn_signals(events_tx.clone()).map_err(Error::Signals)?;
@@ -61,7 +73,7 @@ async fn run_loop(args: Args, uri: String) -> Result<(), Error> {
     let mut terminal = terminal::init()?;
     event::spawn_input(events_tx.clone());
     event::spawn_ticker(events_tx.clone(), TICK);
-    let _client = client::spawn(ClientConfig::new(uri), events_tx.clone(), commands_rx);
+    let _client = client::spawn(client, events_tx.clone(), commands_rx);
     drop(events_tx);
 
     let mut app = App::new(args.options(), event::now_ms());
