@@ -124,7 +124,12 @@ async fn data_admin_and_metrics_are_served_over_tls_and_plaintext_is_refused() {
         prism_harness::procs::alive(proxy.pid()),
         "the proxy is still running"
     );
-    assert!(!proxy.log().contains("panicked"), "{}", proxy.log());
+    let log = proxy.log();
+    assert!(!log.contains("panicked"), "{log}");
+    let key = std::fs::read_to_string(pki.path("server.key")).unwrap();
+    for secret in key.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!log.contains(secret), "key material in the log");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -241,3 +241,94 @@ async fn every_request_on_a_verified_connection_carries_the_peer() {
         .await;
     assert_eq!(got.unwrap(), None);
 }
+
+/// A TLS listener serving gRPC health (SERVING) with room for one
+/// connection; dropping the sender stops it.
+async fn one_connection_listener(
+    pki: &Pki,
+    protocol: crate::listener::Protocol,
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let name = match protocol {
+        crate::listener::Protocol::Http2 => ListenerName::Data,
+        crate::listener::Protocol::Http1 => ListenerName::Metrics,
+    };
+    let tls = acceptor(pki, "", name);
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let routes = tonic::service::Routes::new(health).prepare();
+    let bounds = crate::config::ListenersConfig {
+        max_connections: 1,
+        ..Default::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(crate::listener::serve(
+        "test",
+        listener,
+        bounds,
+        protocol,
+        Some(tls),
+        routes,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (addr, stop)
+}
+
+#[tokio::test]
+async fn a_grpc_client_past_the_connection_cap_is_told_why_over_tls() {
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let pki = Pki::new();
+    let (addr, _stop) = one_connection_listener(&pki, crate::listener::Protocol::Http2).await;
+    let channel = || async {
+        Channel::from_shared(format!("https://{addr}"))
+            .unwrap()
+            .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&pki.ca_pem)))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    };
+    let check = HealthCheckRequest {
+        service: String::new(),
+    };
+    let mut first = HealthClient::new(channel().await);
+    first.check(check.clone()).await.expect("served");
+    let refused = HealthClient::new(channel().await)
+        .check(check.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(
+        refused.message().contains("max_connections = 1"),
+        "{refused:?}"
+    );
+    first.check(check).await.expect("the first is still served");
+}
+
+#[tokio::test]
+async fn https_past_the_connection_cap_is_a_503() {
+    use tokio::io::AsyncReadExt;
+
+    let pki = Pki::new();
+    let (addr, _stop) = one_connection_listener(&pki, crate::listener::Protocol::Http1).await;
+    let name = ServerName::try_from("localhost").unwrap();
+    let open = |connector: TlsConnector| {
+        let name = name.clone();
+        async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            connector.connect(name, tcp).await.unwrap()
+        }
+    };
+    // Holds the one slot: handshaken, then quiet.
+    let _holder = open(client(&pki, None, ALPN_HTTP1)).await;
+    let mut second = open(client(&pki, None, ALPN_HTTP1)).await;
+    let mut answer = String::new();
+    let read = second.read_to_string(&mut answer);
+    let _ = tokio::time::timeout(TIMEOUT, read).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    assert!(answer.contains("max_connections = 1"), "{answer}");
+}
