@@ -79,8 +79,13 @@ pub async fn run(
     let data_tls = acceptor(ListenerName::Data)?;
     let admin_tls = acceptor(ListenerName::Admin)?;
     let metrics_tls = acceptor(ListenerName::Metrics)?;
-    if config.tls.is_none() {
-        tracing::info!("TLS is off: every listener speaks plaintext");
+    match &config.tls {
+        None => tracing::info!("TLS is off: every listener speaks plaintext"),
+        Some(tls) => tracing::info!(
+            listeners = ?tls.listeners,
+            client_certificates = ?tls.client_ca_file.as_ref().map(|_| tls.client_auth.unwrap_or(crate::config::ClientAuth::Required)),
+            "TLS is on"
+        ),
     }
     let listen = listeners.data.local_addr().map_err(RunError::SocketDir)?;
     let admin_listen = listeners.admin.local_addr().map_err(RunError::SocketDir)?;

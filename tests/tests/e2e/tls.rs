@@ -14,7 +14,7 @@ use prism_proto::{
 use prism_tests::{ProxyBuilder, proxy::NamespaceHeader, tls::ClientTls};
 use tonic::{Code, transport::Channel};
 
-use crate::{config_safety::assert_exit_64_naming, keyvalue::set_v};
+use crate::{blackbox::grpcurl, config_safety::assert_exit_64_naming, keyvalue::set_v};
 
 /// Generous: a refused client must get an answer, not hang, but the
 /// machine may be busy.
@@ -254,4 +254,60 @@ async fn reload_refuses_bad_tls_files_and_says_a_tls_change_needs_a_restart() {
     assert!(reply.message.contains("tls"), "{reply:?}");
     // Still served as started: metrics over HTTPS until a restart.
     assert!(proxy.metrics().await.contains("prism_pattern_up"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcurl_calls_through_mtls_as_the_readme_shows() {
+    let pki = pki();
+    let proxy = ProxyBuilder::new()
+        .namespace(KV)
+        .tls(
+            &pki.tls_yaml(Some("required")),
+            ClientTls::with_identity(&pki, &pki.client),
+        )
+        .start()
+        .await;
+    proxy.wait_healthy("kv").await;
+    let cert = pki.path("client.crt");
+    let key = pki.path("client.key");
+    std::fs::write(&cert, &pki.client.cert_pem).unwrap();
+    std::fs::write(&key, &pki.client.key_pem).unwrap();
+    let (ca, cert, key) = (
+        pki.ca_file().display().to_string(),
+        cert.display().to_string(),
+        key.display().to_string(),
+    );
+    let addr = proxy.data_addr.to_string();
+    let tls = ["-cacert", &ca, "-cert", &cert, "-key", &key];
+    let call = |extra: &[&str], method: &str, body: &str| {
+        let mut args = extra.to_vec();
+        args.extend(["-H", "x-prism-namespace: kv", "-d", body, &addr, method]);
+        grpcurl(&args)
+    };
+    // "aGVsbG8=" is base64 for "hello".
+    let (ok, out) = call(
+        &tls,
+        "prism.keyvalue.v1.KeyValue/Set",
+        r#"{"key": "greeting", "value": "aGVsbG8="}"#,
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = call(
+        &tls,
+        "prism.keyvalue.v1.KeyValue/Get",
+        r#"{"key": "greeting"}"#,
+    );
+    assert!(ok && out.contains("aGVsbG8="), "{out}");
+    // grpcurl retries a refused connection until its connect timeout.
+    let (ok, out) = call(
+        &["-connect-timeout", "3", "-cacert", &ca],
+        "prism.keyvalue.v1.KeyValue/Get",
+        r#"{"key": "greeting"}"#,
+    );
+    assert!(!ok, "served without a client certificate: {out}");
+    let (ok, out) = call(
+        &["-connect-timeout", "3", "-plaintext"],
+        "prism.keyvalue.v1.KeyValue/Get",
+        r#"{"key": "greeting"}"#,
+    );
+    assert!(!ok, "served in plaintext: {out}");
 }
