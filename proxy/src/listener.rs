@@ -205,37 +205,35 @@ fn refuse(
     });
 }
 
+/// The refusal itself, on a plain or TLS stream.
 async fn answer_refusal<IO>(mut stream: IO, protocol: Protocol, max_connections: usize)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    {
-        match protocol {
-            Protocol::Http1 => {
-                let bytes = http1_refusal(max_connections);
-                let _ = tokio::time::timeout(REFUSAL_LINGER, async {
-                    stream.write_all(&bytes).await?;
-                    stream.shutdown().await
-                })
-                .await;
-            }
-            Protocol::Http2 => {
-                let answer = hyper::service::service_fn(move |_: Request<Incoming>| {
-                    let status =
-                        tonic::Status::from(ProxyError::TooManyConnections(max_connections));
-                    async move { Ok::<_, Infallible>(status.into_http::<tonic::body::Body>()) }
-                });
-                let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-                builder.timer(TokioTimer::new()).max_concurrent_streams(8);
-                let conn = builder.serve_connection(TokioIo::new(stream), answer);
-                tokio::pin!(conn);
-                if tokio::time::timeout(REFUSAL_LINGER, conn.as_mut())
-                    .await
-                    .is_err()
-                {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(REFUSAL_LINGER, conn).await;
-                }
+    match protocol {
+        Protocol::Http1 => {
+            let bytes = http1_refusal(max_connections);
+            let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+                stream.write_all(&bytes).await?;
+                stream.shutdown().await
+            })
+            .await;
+        }
+        Protocol::Http2 => {
+            let answer = hyper::service::service_fn(move |_: Request<Incoming>| {
+                let status = tonic::Status::from(ProxyError::TooManyConnections(max_connections));
+                async move { Ok::<_, Infallible>(status.into_http::<tonic::body::Body>()) }
+            });
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            builder.timer(TokioTimer::new()).max_concurrent_streams(8);
+            let conn = builder.serve_connection(TokioIo::new(stream), answer);
+            tokio::pin!(conn);
+            if tokio::time::timeout(REFUSAL_LINGER, conn.as_mut())
+                .await
+                .is_err()
+            {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(REFUSAL_LINGER, conn).await;
             }
         }
     }
