@@ -139,6 +139,7 @@ async fn mtls_required_serves_only_clients_with_a_certificate_from_the_ca() {
     let proxy = ProxyBuilder::new()
         .namespace(KV)
         .tls(&pki.tls_yaml(Some("required")), good.clone())
+        .env("RUST_LOG", "info,prism_proxy::listener::tls=debug")
         .start()
         .await;
     proxy.wait_healthy("kv").await;
@@ -149,6 +150,18 @@ async fn mtls_required_serves_only_clients_with_a_certificate_from_the_ca() {
     let foreign = try_as(&stranger, proxy.data_addr, "b").await;
     assert!(foreign.is_err(), "served a certificate from another CA");
     assert_eq!(try_as(&good, proxy.data_addr, "c").await.unwrap(), b"v");
+    // The peer identity the auth layer is handed, read from the certificate.
+    prism_tests::eventually(
+        Duration::from_secs(10),
+        "the verified subject logged",
+        || {
+            let logged = proxy
+                .log()
+                .contains("subject=CN=svc-a,O=Acme common_name=Some(\"svc-a\")");
+            async move { logged.then_some(()) }
+        },
+    )
+    .await;
 
     // The admin and metrics listeners ask for the certificate too.
     let admin_anonymous = ClientTls::anonymous(&pki).channel(proxy.admin_addr).await;
