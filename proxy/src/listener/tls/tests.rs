@@ -332,3 +332,54 @@ async fn https_past_the_connection_cap_is_a_503() {
     assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
     assert!(answer.contains("max_connections = 1"), "{answer}");
 }
+
+#[tokio::test]
+async fn the_listener_hands_each_request_the_verified_peer() {
+    use tokio::io::AsyncReadExt;
+
+    let pki = Pki::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tls = acceptor(&pki, &mtls_block(&pki, "optional"), ListenerName::Metrics);
+    // Answers with who the listener says the peer is.
+    let whoami = tower::service_fn(|request: Request<hyper::body::Incoming>| async move {
+        let peer = request.extensions().get::<PeerIdentity>();
+        let body = peer.map_or("anonymous".to_string(), |p| p.subject.clone());
+        Ok::<_, Infallible>(http::Response::new(body))
+    });
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(crate::listener::serve(
+        "test",
+        listener,
+        Default::default(),
+        crate::listener::Protocol::Http1,
+        Some(tls),
+        whoami,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let ask = |identity: Option<&(String, String)>| {
+        let connector = client(&pki, identity, ALPN_HTTP1);
+        async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let name = ServerName::try_from("localhost").unwrap();
+            let mut stream = connector.connect(name, tcp).await.unwrap();
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut answer = String::new();
+            let _ = tokio::time::timeout(TIMEOUT, stream.read_to_string(&mut answer)).await;
+            answer
+        }
+    };
+    let answer = ask(Some(&pki.client)).await;
+    assert_eq!(
+        answer.matches("CN=svc-a,O=Acme").count(),
+        2,
+        "both requests on the connection: {answer}"
+    );
+    let answer = ask(None).await;
+    assert_eq!(answer.matches("anonymous").count(), 2, "{answer}");
+}
