@@ -383,3 +383,35 @@ async fn the_listener_hands_each_request_the_verified_peer() {
     let answer = ask(None).await;
     assert_eq!(answer.matches("anonymous").count(), 2, "{answer}");
 }
+
+#[tokio::test]
+async fn a_plaintext_peer_is_closed_and_frees_its_slot() {
+    use tokio::io::AsyncReadExt;
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let pki = Pki::new();
+    let (addr, _stop) = one_connection_listener(&pki, crate::listener::Protocol::Http2).await;
+    // Kept open on this side: only the proxy closing it frees the one slot.
+    let mut plain = tokio::net::TcpStream::connect(addr).await.unwrap();
+    plain
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(TIMEOUT, plain.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the proxy closed the plaintext connection");
+    let channel = Channel::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&pki.ca_pem)))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let served = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await;
+    assert!(served.is_ok(), "the slot is free again: {served:?}");
+}
