@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::{Error, app::Options};
+use crate::{Error, app::Options, tls::TlsFlags};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -13,7 +13,9 @@ use crate::{Error, app::Options};
     about = "Terminal console for a running prism-proxy"
 )]
 pub struct Args {
-    /// The proxy's admin address (host:port or http://host:port).
+    /// The proxy's admin address (host:port, http://host:port, or
+    /// https://host:port for a TLS admin port; host:port with a TLS flag
+    /// means https).
     #[arg(long, default_value = "127.0.0.1:8981")]
     pub admin: String,
 
@@ -24,6 +26,19 @@ pub struct Args {
     /// Restart and reload without asking y/n first.
     #[arg(long)]
     pub no_confirm: bool,
+
+    /// PEM CA certificate(s) that signed the proxy's certificate (https);
+    /// default: the system's roots.
+    #[arg(long)]
+    pub ca_file: Option<std::path::PathBuf>,
+
+    /// PEM certificate the console shows when the proxy asks for one (mTLS).
+    #[arg(long, requires = "key_file")]
+    pub cert_file: Option<std::path::PathBuf>,
+
+    /// PEM private key of `--cert-file`.
+    #[arg(long, requires = "cert_file")]
+    pub key_file: Option<std::path::PathBuf>,
 
     /// Send the token in this file (read again when it changes) instead of
     /// `PRISM_TOKEN` or the login cache (~/.prism/token).
@@ -63,8 +78,11 @@ impl Args {
     /// Fails with [`Error::InvalidAddress`] when `--admin` is not a
     /// `host:port` or an `http(s)://` URI.
     pub fn admin_uri(&self) -> Result<String, Error> {
+        let tls = self.tls_flags().any();
         let uri = if self.admin.contains("://") {
             self.admin.clone()
+        } else if tls {
+            format!("https://{}", self.admin)
         } else {
             format!("http://{}", self.admin)
         };
@@ -72,11 +90,24 @@ impl Args {
             address: self.admin.clone(),
             reason,
         };
+        if tls && uri.starts_with("http://") {
+            return Err(invalid(
+                "--ca-file, --cert-file and --key-file need an https:// address".to_string(),
+            ));
+        }
         let parsed: tonic::transport::Uri = uri.parse().map_err(|e| invalid(format!("{e}")))?;
         if parsed.host().is_none_or(str::is_empty) {
             return Err(invalid("no host".to_string()));
         }
         Ok(uri)
+    }
+
+    pub(crate) fn tls_flags(&self) -> TlsFlags {
+        TlsFlags {
+            ca_file: self.ca_file.clone(),
+            cert_file: self.cert_file.clone(),
+            key_file: self.key_file.clone(),
+        }
     }
 
     pub fn options(&self) -> Options {
@@ -134,6 +165,45 @@ mod tests {
             Args::try_parse_from(["prism-console", "login"]).is_err(),
             "--issuer is required"
         );
+    }
+
+    #[test]
+    fn tls_flags_mean_https() {
+        let args = parse(&["--admin", "proxy:8981", "--ca-file", "/ca.pem"]);
+        assert_eq!(args.admin_uri().unwrap(), "https://proxy:8981");
+        let args = parse(&["--admin", "https://proxy:8981"]);
+        assert_eq!(args.admin_uri().unwrap(), "https://proxy:8981");
+        let err = parse(&["--admin", "http://proxy:8981", "--ca-file", "/ca.pem"])
+            .admin_uri()
+            .unwrap_err();
+        assert!(err.to_string().contains("https://"), "{err}");
+        let lone = Args::try_parse_from(["prism-console", "--cert-file", "/c.pem"]);
+        assert!(lone.is_err(), "--cert-file needs --key-file");
+    }
+
+    #[test]
+    fn tls_files_are_checked_without_quoting_them() {
+        let dir = std::env::temp_dir().join(format!("prism-console-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("key.txt");
+        std::fs::write(&secret, "very-secret-key-bytes").unwrap();
+        let missing = dir.join("missing.pem");
+        for (flags, flag) in [
+            (
+                ["--ca-file", missing.to_str().unwrap()].to_vec(),
+                "--ca-file",
+            ),
+            (
+                ["--ca-file", secret.to_str().unwrap()].to_vec(),
+                "--ca-file",
+            ),
+        ] {
+            let err = parse(&flags).tls_flags().client_config().unwrap_err();
+            let text = err.to_string();
+            assert!(text.starts_with(flag), "{text}");
+            assert!(!text.contains("very-secret"), "{text}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -38,6 +38,8 @@ type Admin = AdminClient<InterceptedService<Channel, Bearer>>;
 pub(crate) struct ClientConfig {
     /// e.g. `http://127.0.0.1:8981`
     pub uri: String,
+    /// For an `https://` URI.
+    pub tls: Option<tonic::transport::ClientTlsConfig>,
     pub connect_timeout: Duration,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
@@ -54,6 +56,7 @@ impl ClientConfig {
     pub(crate) fn new(uri: String) -> Self {
         Self {
             uri,
+            tls: None,
             connect_timeout: Duration::from_secs(2),
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(10),
@@ -157,8 +160,13 @@ async fn run(
 }
 
 async fn connect(config: &ClientConfig) -> Result<Channel, String> {
-    let endpoint = Channel::from_shared(config.uri.clone())
-        .map_err(|e| e.to_string())?
+    let mut endpoint = Channel::from_shared(config.uri.clone()).map_err(|e| e.to_string())?;
+    if let Some(tls) = &config.tls {
+        endpoint = endpoint
+            .tls_config(tls.clone())
+            .map_err(|e| e.to_string())?;
+    }
+    let endpoint = endpoint
         .connect_timeout(config.connect_timeout)
         // A proxy that hangs without closing the connection is noticed too.
         .http2_keep_alive_interval(Duration::from_secs(5))

@@ -16,7 +16,7 @@
 //! (display model), [`ui`] (render), [`client`] (admin API task),
 //! [`model`] (domain types), [`multicast`] (a registry's multicast rate and
 //! recent delivery split), [`terminal`] (setup, restore, panic hook),
-//! [`error`].
+//! [`tls`] (TLS towards the admin port), [`error`].
 
 mod app;
 mod auth;
@@ -28,6 +28,7 @@ mod login;
 mod model;
 mod multicast;
 mod terminal;
+mod tls;
 mod ui;
 mod update;
 mod view;
@@ -61,12 +62,28 @@ pub fn run(args: Args) -> Result<(), Error> {
         return runtime.block_on(login::run(login, &mut std::io::stdout()));
     }
     let uri = args.admin_uri()?;
+    // Files are read before the terminal is taken, so a bad one is said plainly.
+    let tls = uri
+        .starts_with("https://")
+        .then(|| args.tls_flags().client_config())
+        .transpose()?;
     let env_token = std::env::var("PRISM_TOKEN").ok();
     let tokens = auth::token_provider(args.token_file.clone(), env_token)?;
-    runtime.block_on(run_loop(args, uri, tokens))
+    runtime.block_on(run_loop(
+        args,
+        ClientConfig {
+            tls,
+            ..ClientConfig::new(uri)
+        },
+        tokens,
+    ))
 }
 
-async fn run_loop(args: Args, uri: String, tokens: Option<TokenProvider>) -> Result<(), Error> {
+async fn run_loop(
+    args: Args,
+    client: ClientConfig,
+    tokens: Option<TokenProvider>,
+) -> Result<(), Error> {
     let bearer = Bearer::default();
     if let Some(tokens) = tokens {
         // The first calls go out with the token already in place.
@@ -82,10 +99,7 @@ async fn run_loop(args: Args, uri: String, tokens: Option<TokenProvider>) -> Res
     let mut terminal = terminal::init()?;
     event::spawn_input(events_tx.clone());
     event::spawn_ticker(events_tx.clone(), TICK);
-    let config = ClientConfig {
-        bearer,
-        ..ClientConfig::new(uri)
-    };
+    let config = ClientConfig { bearer, ..client };
     let _client = client::spawn(config, events_tx.clone(), commands_rx);
     drop(events_tx);
 

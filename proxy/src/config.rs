@@ -19,6 +19,11 @@ mod prop_tests;
 #[cfg(test)]
 mod range_tests;
 pub mod ranges;
+pub mod tls;
+#[cfg(test)]
+pub(crate) mod tls_tests;
+
+pub use tls::{ClientAuth, ListenerName, TlsConfig};
 
 /// A config that cannot be used. The message names the field.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +66,8 @@ pub struct Config {
     pub worker_threads: Option<usize>,
     pub supervisor: SupervisorConfig,
     pub listeners: ListenersConfig,
+    /// TLS (and mTLS) on the listeners; off when absent. Read at start-up.
+    pub tls: Option<TlsConfig>,
     /// Authentication and authorization; off when absent.
     pub auth: Option<auth::AuthConfig>,
     pub namespaces: Vec<NamespaceConfig>,
@@ -77,6 +84,7 @@ impl Default for Config {
             worker_threads: None,
             supervisor: SupervisorConfig::default(),
             listeners: ListenersConfig::default(),
+            tls: None,
             auth: None,
             namespaces: vec![
                 NamespaceConfig::default_memstore(),
@@ -405,13 +413,24 @@ impl NamespaceConfig {
 }
 
 impl Config {
-    /// Reads and validates `path`.
+    /// Reads and validates `path`, and the files it names ([`Self::check_files`]).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_yaml(&text)
+        let config = Self::from_yaml(&text)?;
+        config.check_files()?;
+        Ok(config)
+    }
+
+    /// Reads the files the config names (TLS certificates and keys) and
+    /// checks they can be used; [`Self::from_yaml`] only checks the text.
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        match &self.tls {
+            Some(tls) => tls.load(&tls::provider()).map(drop),
+            None => Ok(()),
+        }
     }
 
     /// Parses and validates YAML text. An empty document is the default config.
@@ -429,6 +448,9 @@ impl Config {
     /// The ranges are in [`ranges`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listeners.validate()?;
+        if let Some(tls) = &self.tls {
+            tls.validate()?;
+        }
         ranges::worker_threads(self.worker_threads)?;
         if let Some(auth) = &self.auth {
             auth.validate()?;

@@ -36,6 +36,7 @@ pub(crate) fn diff(old: &Config, new: &Config) -> ConfigDiff {
     differs("supervisor", old.supervisor != new.supervisor);
     differs("patterns_dir", old.patterns_dir != new.patterns_dir);
     differs("worker_threads", old.worker_threads != new.worker_threads);
+    differs("tls", old.tls != new.tls);
     let find = |namespaces: &[NamespaceConfig], name: &str| {
         namespaces.iter().position(|ns| ns.name == name)
     };

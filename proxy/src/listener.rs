@@ -4,12 +4,14 @@
 //! connection ([`conn`]): an HTTP/2 stream cap, and a handshake and an idle
 //! timeout decided by [`activity`]; per listener, a cap on open requests
 //! ([`streams`]); per data-plane request body, the namespace's limits on
-//! what it may make the proxy buffer ([`message`]).
+//! what it may make the proxy buffer ([`message`]). A listener under TLS
+//! ([`tls`]) runs the handshake in the connection's task first.
 
 pub(crate) mod activity;
 pub(crate) mod conn;
 pub(crate) mod message;
 pub(crate) mod streams;
+pub(crate) mod tls;
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
@@ -17,7 +19,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::{
-    io::AsyncWriteExt,
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt},
     net::{TcpListener, TcpStream},
     sync::{Semaphore, watch},
     task::JoinSet,
@@ -66,13 +68,15 @@ pub(crate) fn http1_refusal(max_connections: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Serves `service` on `listener` until `shutdown` resolves, then asks every
-/// connection to finish (GOAWAY) and waits for them, at most 10 s.
+/// Serves `service` on `listener` (under TLS when `tls` is given) until
+/// `shutdown` resolves, then asks every connection to finish (GOAWAY) and
+/// waits for them, at most 10 s.
 pub(crate) async fn serve<S, B>(
     name: &'static str,
     listener: TcpListener,
     bounds: ListenersConfig,
     protocol: Protocol,
+    tls: Option<tls::Acceptor>,
     service: S,
     shutdown: impl Future<Output = ()>,
 ) where
@@ -120,15 +124,35 @@ pub(crate) async fn serve<S, B>(
         };
         let _ = stream.set_nodelay(true);
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            refuse(name, stream, protocol, bounds.max_connections, &refusals);
+            refuse(
+                name,
+                stream,
+                protocol,
+                tls.as_ref(),
+                bounds.max_connections,
+                &refusals,
+            );
             continue;
         };
         let service = service.clone();
         let bounds = bounds.clone();
-        let stop = stop_rx.clone();
+        let mut stop = stop_rx.clone();
         let open_streams = open_streams.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
-            conn::serve(stream, protocol, &bounds, service, open_streams, stop).await;
+            match tls {
+                None => conn::serve(stream, protocol, &bounds, service, open_streams, stop).await,
+                Some(tls) => {
+                    let handshake = tls.handshake(stream, bounds.handshake_timeout(), &mut stop);
+                    if let Some((stream, peer)) = handshake.await {
+                        let service = tls::WithPeer {
+                            inner: service,
+                            peer,
+                        };
+                        conn::serve(stream, protocol, &bounds, service, open_streams, stop).await;
+                    }
+                }
+            }
             drop(permit);
         });
     }
@@ -146,12 +170,14 @@ pub(crate) async fn serve<S, B>(
 
 /// Tells a connection past the limit why, without letting it hold a slot:
 /// an HTTP/2 peer gets its calls (those sent with the handshake) answered
-/// UNAVAILABLE naming the limit, then GOAWAY; an HTTP/1 peer a `503`.
-/// Past [`MAX_REFUSALS`] at once, the connection is closed unanswered.
+/// UNAVAILABLE naming the limit, then GOAWAY; an HTTP/1 peer a `503` (under
+/// TLS after the handshake, all within [`REFUSAL_LINGER`]). Past
+/// [`MAX_REFUSALS`] at once, the connection is closed unanswered.
 fn refuse(
     name: &'static str,
-    mut stream: TcpStream,
+    stream: TcpStream,
     protocol: Protocol,
+    tls: Option<&tls::Acceptor>,
     max_connections: usize,
     refusals: &Arc<Semaphore>,
 ) {
@@ -163,37 +189,54 @@ fn refuse(
     let Ok(permit) = refusals.clone().try_acquire_owned() else {
         return;
     };
+    let tls = tls.cloned();
     tokio::spawn(async move {
-        match protocol {
-            Protocol::Http1 => {
-                let bytes = http1_refusal(max_connections);
-                let _ = tokio::time::timeout(REFUSAL_LINGER, async {
-                    stream.write_all(&bytes).await?;
-                    stream.shutdown().await
-                })
-                .await;
-            }
-            Protocol::Http2 => {
-                let answer = hyper::service::service_fn(move |_: Request<Incoming>| {
-                    let status =
-                        tonic::Status::from(ProxyError::TooManyConnections(max_connections));
-                    async move { Ok::<_, Infallible>(status.into_http::<tonic::body::Body>()) }
-                });
-                let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-                builder.timer(TokioTimer::new()).max_concurrent_streams(8);
-                let conn = builder.serve_connection(TokioIo::new(stream), answer);
-                tokio::pin!(conn);
-                if tokio::time::timeout(REFUSAL_LINGER, conn.as_mut())
-                    .await
-                    .is_err()
+        match tls {
+            None => answer_refusal(stream, protocol, max_connections).await,
+            Some(tls) => {
+                if let Ok(Ok(stream)) =
+                    tokio::time::timeout(REFUSAL_LINGER, tls.accept(stream)).await
                 {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(REFUSAL_LINGER, conn).await;
+                    answer_refusal(stream, protocol, max_connections).await;
                 }
             }
         }
         drop(permit);
     });
+}
+
+/// The refusal itself, on a plain or TLS stream.
+async fn answer_refusal<IO>(mut stream: IO, protocol: Protocol, max_connections: usize)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match protocol {
+        Protocol::Http1 => {
+            let bytes = http1_refusal(max_connections);
+            let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+                stream.write_all(&bytes).await?;
+                stream.shutdown().await
+            })
+            .await;
+        }
+        Protocol::Http2 => {
+            let answer = hyper::service::service_fn(move |_: Request<Incoming>| {
+                let status = tonic::Status::from(ProxyError::TooManyConnections(max_connections));
+                async move { Ok::<_, Infallible>(status.into_http::<tonic::body::Body>()) }
+            });
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            builder.timer(TokioTimer::new()).max_concurrent_streams(8);
+            let conn = builder.serve_connection(TokioIo::new(stream), answer);
+            tokio::pin!(conn);
+            if tokio::time::timeout(REFUSAL_LINGER, conn.as_mut())
+                .await
+                .is_err()
+            {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(REFUSAL_LINGER, conn).await;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

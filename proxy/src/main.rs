@@ -119,8 +119,12 @@ async fn serve(
         None => None,
     };
     if let Some(metrics) = &metrics {
+        let scheme = match &config.tls {
+            Some(tls) if tls.serves(prism_proxy::config::ListenerName::Metrics) => "https",
+            _ => "http",
+        };
         println!(
-            "prism-proxy metrics on http://{}/metrics",
+            "prism-proxy metrics on {scheme}://{}/metrics",
             metrics.local_addr()?
         );
     }

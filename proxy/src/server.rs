@@ -19,9 +19,9 @@ use tower::ServiceBuilder;
 use crate::{
     admin::AdminService,
     auth::layer::{AuthService, Plane},
-    config::Config,
+    config::{Config, ListenerName},
     keyvalue::KeyValueProxy,
-    listener::{self, Protocol, message::MessageBounds},
+    listener::{self, Protocol, message::MessageBounds, tls::Acceptor},
     metrics,
     pubsub::PubSubProxy,
     registry::RegistryProxy,
@@ -43,6 +43,9 @@ pub enum RunError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("server task: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// A `tls` file became unusable after the config was checked.
+    #[error("{0}")]
+    Tls(crate::config::ConfigError),
 }
 
 /// Listeners bound by the caller, so tests can bind port 0 and read the port.
@@ -72,6 +75,18 @@ pub async fn run(
         health
             .set_service_status(&ns.name, ServingStatus::NotServing)
             .await;
+    }
+    let acceptor = |name| Acceptor::for_listener(config.tls.as_ref(), name).map_err(RunError::Tls);
+    let data_tls = acceptor(ListenerName::Data)?;
+    let admin_tls = acceptor(ListenerName::Admin)?;
+    let metrics_tls = acceptor(ListenerName::Metrics)?;
+    match &config.tls {
+        None => tracing::info!("TLS is off: every listener speaks plaintext"),
+        Some(tls) => tracing::info!(
+            listeners = ?tls.listeners,
+            client_certificates = ?tls.client_ca_file.as_ref().map(|_| tls.client_auth.unwrap_or(crate::config::ClientAuth::Required)),
+            "TLS is on"
+        ),
     }
     let listen = listeners.data.local_addr().map_err(RunError::SocketDir)?;
     let admin_listen = listeners.admin.local_addr().map_err(RunError::SocketDir)?;
@@ -146,6 +161,7 @@ pub async fn run(
         listeners.data,
         bounds.clone(),
         Protocol::Http2,
+        data_tls,
         data_service,
         stopped(servers_stopped.clone()),
     );
@@ -160,6 +176,7 @@ pub async fn run(
         listeners.admin,
         bounds.clone(),
         Protocol::Http2,
+        admin_tls,
         AuthService::new(
             admin_routes.routes().prepare(),
             state.auth.clone(),
@@ -175,6 +192,7 @@ pub async fn run(
             listener,
             bounds,
             Protocol::Http1,
+            metrics_tls,
             metrics::router(state.clone()),
             stopped(servers_stopped),
         ))

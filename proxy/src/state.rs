@@ -162,7 +162,7 @@ impl ProxyState {
         text: &str,
     ) -> Result<ConfigChanges, ConfigError> {
         let _one_at_a_time = self.reloading.lock().await;
-        let new = match Config::from_yaml(text) {
+        let new = match Config::from_yaml(text).and_then(|c| c.check_files().map(|()| c)) {
             Ok(new) => new,
             Err(e) => {
                 self.activity

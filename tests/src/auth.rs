@@ -15,7 +15,7 @@ use tonic::{
 };
 use tonic_health::pb::health_check_response::ServingStatus;
 
-use crate::{Proxy, proxy::connect, wait::eventually};
+use crate::{Proxy, wait::eventually};
 
 /// Adds `x-prism-namespace` and, when set, `authorization: Bearer …`.
 #[derive(Clone)]
@@ -79,7 +79,10 @@ impl Proxy {
     }
 
     pub async fn admin_as(&self, token: Option<&str>) -> AuthAdmin {
-        AdminClient::with_interceptor(connect(self.admin_addr).await, Credentials::new("", token))
+        AdminClient::with_interceptor(
+            self.connect(self.admin_addr).await,
+            Credentials::new("", token),
+        )
     }
 
     /// Waits until `namespace` serves, asking the health service (open

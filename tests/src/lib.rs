@@ -13,7 +13,8 @@
 //! (a real `redis-server` on a free port), [`nats`] (a real `nats-server`
 //! with JetStream), [`pattern`] (a pattern binary driven directly, without
 //! a proxy), [`registry`] (registry clients through the proxy), [`server`] (what the backend server processes share),
-//! [`refusal`] (what a refused request looks like).
+//! [`refusal`] (what a refused request looks like), [`tls`] (gRPC and
+//! HTTPS clients for a proxy under TLS).
 
 pub mod attack;
 pub mod auth;
@@ -27,6 +28,7 @@ pub mod redis;
 pub mod refusal;
 pub mod registry;
 pub mod server;
+pub mod tls;
 pub mod wait;
 
 pub use self::redis::RedisServer;

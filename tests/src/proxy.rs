@@ -22,7 +22,7 @@ use tonic_health::pb::{
 
 use prism_harness::{ProxyConfig, ProxyProcess, child::ChildProcess};
 
-use crate::{bins, procs, wait::eventually};
+use crate::{bins, procs, tls::ClientTls, wait::eventually};
 
 /// Builds a proxy config; namespaces are YAML list items.
 #[derive(Default)]
@@ -30,6 +30,8 @@ pub struct ProxyBuilder {
     namespaces: Vec<String>,
     supervisor: Vec<String>,
     env: Vec<(String, String)>,
+    /// A `tls:` block, and what the proxy's clients then trust and show.
+    tls: Option<(String, ClientTls)>,
 }
 
 impl ProxyBuilder {
@@ -56,8 +58,18 @@ impl ProxyBuilder {
         self
     }
 
+    /// Serves TLS with `yaml` (a `tls:` block); the proxy's clients (data,
+    /// admin, metrics) connect with `client`.
+    pub fn tls(mut self, yaml: &str, client: ClientTls) -> Self {
+        self.tls = Some((yaml.to_string(), client));
+        self
+    }
+
     pub fn config_yaml(&self) -> String {
         let mut yaml = String::new();
+        if let Some((tls, _)) = &self.tls {
+            yaml.push_str(tls);
+        }
         if !self.supervisor.is_empty() {
             yaml.push_str("supervisor:\n");
             for line in &self.supervisor {
@@ -78,9 +90,11 @@ impl ProxyBuilder {
 
     /// Starts the proxy and waits until it listens (not until its patterns run).
     pub async fn start(self) -> Proxy {
-        let config = (!self.namespaces.is_empty() || !self.supervisor.is_empty())
-            .then(|| self.config_yaml());
-        Proxy::spawn(config.as_deref(), &self.env).await
+        let config =
+            (!self.namespaces.is_empty() || !self.supervisor.is_empty() || self.tls.is_some())
+                .then(|| self.config_yaml());
+        let client = self.tls.map(|(_, client)| client);
+        Proxy::spawn(config.as_deref(), &self.env, client).await
     }
 }
 
@@ -91,26 +105,28 @@ pub struct Proxy {
     pub admin_addr: SocketAddr,
     pub metrics_addr: SocketAddr,
     pub dir: tempfile::TempDir,
+    /// How the helpers connect when the proxy serves TLS.
+    pub tls: Option<ClientTls>,
 }
 
 impl Proxy {
     /// A proxy with no config file at all: `default` on MemStore.
     pub async fn start_default() -> Self {
-        let proxy = Self::spawn(None, &[]).await;
+        let proxy = Self::spawn(None, &[], None).await;
         proxy.wait_healthy("default").await;
         proxy
     }
 
     pub async fn start_with_config(yaml: &str) -> Self {
-        Self::spawn(Some(yaml), &[]).await
+        Self::spawn(Some(yaml), &[], None).await
     }
 
     /// A proxy with the config `yaml` and extra environment variables.
     pub async fn start_with_config_env(yaml: &str, env: &[(String, String)]) -> Self {
-        Self::spawn(Some(yaml), env).await
+        Self::spawn(Some(yaml), env, None).await
     }
 
-    async fn spawn(config: Option<&str>, env: &[(String, String)]) -> Self {
+    async fn spawn(config: Option<&str>, env: &[(String, String)], tls: Option<ClientTls>) -> Self {
         let config = match config {
             Some(yaml) => ProxyConfig::Text(yaml.to_string()),
             None => ProxyConfig::None,
@@ -131,6 +147,7 @@ impl Proxy {
             admin_addr,
             metrics_addr,
             dir,
+            tls,
         }
     }
 
@@ -146,9 +163,17 @@ impl Proxy {
         self.dir.path().join("prism.yaml")
     }
 
-    /// The body of `GET /metrics`.
+    /// The body of `GET /metrics` (over HTTPS under TLS).
     pub async fn metrics(&self) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if let Some(tls) = &self.tls {
+            let response = tls
+                .https_get(self.metrics_addr, "/metrics")
+                .await
+                .expect("GET /metrics over HTTPS");
+            assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+            return response;
+        }
         let mut stream = tokio::net::TcpStream::connect(self.metrics_addr)
             .await
             .expect("connect to /metrics");
@@ -166,7 +191,18 @@ impl Proxy {
     }
 
     pub async fn channel(&self) -> Channel {
-        connect(self.data_addr).await
+        self.connect(self.data_addr).await
+    }
+
+    /// A channel to `addr`, under TLS when the proxy serves it.
+    pub(crate) async fn connect(&self, addr: SocketAddr) -> Channel {
+        match &self.tls {
+            None => connect(addr).await,
+            Some(tls) => tls
+                .channel(addr)
+                .await
+                .unwrap_or_else(|e| panic!("connect to {addr} over TLS: {e}")),
+        }
     }
 
     /// A KeyValue client whose calls carry `x-prism-namespace: namespace`.
@@ -177,7 +213,7 @@ impl Proxy {
     }
 
     pub async fn admin(&self) -> AdminClient<Channel> {
-        AdminClient::new(connect(self.admin_addr).await)
+        AdminClient::new(self.connect(self.admin_addr).await)
     }
 
     pub async fn list(&self) -> ListPatternsResponse {

@@ -22,7 +22,7 @@ use super::{
     expiry::ExpiringBody,
     policy::{self, Need},
 };
-use crate::{dataplane, error::ProxyError};
+use crate::{dataplane, error::ProxyError, listener::tls::PeerIdentity};
 
 /// Which listener a service guards: the methods' needs differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,11 +30,6 @@ pub(crate) enum Plane {
     Data,
     Admin,
 }
-
-/// A verified client certificate's subject, put in each request's
-/// extensions by the TLS listener.
-#[derive(Debug, Clone)]
-pub(crate) struct CertificateName(pub String);
 
 #[derive(Clone)]
 pub(crate) struct AuthService<S> {
@@ -112,10 +107,12 @@ async fn admit(
     need: Need,
     method: &str,
 ) -> Result<Arc<prism_auth::Principal>, ProxyError> {
+    // A verified client certificate, put on every request of its connection
+    // by the TLS listener; its common name names the caller.
     let certificate = request
         .extensions
-        .get::<CertificateName>()
-        .map(|c| c.0.as_str());
+        .get::<PeerIdentity>()
+        .and_then(|peer| peer.common_name.as_deref());
     let caller = enabled.authenticate(&request.headers, certificate).await?;
     match need {
         Need::Nothing | Need::Caller => {}

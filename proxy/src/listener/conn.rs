@@ -17,7 +17,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::TcpStream,
     sync::watch,
     time::Instant,
 };
@@ -36,15 +35,15 @@ const HTTP2_HANDSHAKE_BYTES: usize = 24 + 9;
 /// say goodbye before it is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
-/// The socket, marking the handshake done once an HTTP/2 client has sent
-/// its preface and first frame header.
-struct Watched {
-    inner: TcpStream,
+/// The socket (or its TLS stream), marking the handshake done once an
+/// HTTP/2 client has sent its preface and first frame header.
+struct Watched<IO> {
+    inner: IO,
     read: usize,
     tracker: Option<Arc<Tracker>>,
 }
 
-impl AsyncRead for Watched {
+impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -64,7 +63,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -96,14 +95,15 @@ impl AsyncWrite for Watched {
 
 /// Serves one connection until it ends, the watchdog closes it, or `stop`
 /// turns true (then it is asked to finish its streams and close).
-pub(crate) async fn serve<S, B>(
-    stream: TcpStream,
+pub(crate) async fn serve<IO, S, B>(
+    stream: IO,
     protocol: Protocol,
     bounds: &ListenersConfig,
     service: S,
     open_streams: Arc<OpenStreams>,
     stop: watch::Receiver<bool>,
 ) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
         + Clone
         + Send

@@ -27,6 +27,8 @@ pub enum HarnessError {
     /// not answered.
     #[error("{context}: {detail}")]
     Request { context: String, detail: String },
+    #[error("cannot make a test certificate: {0}")]
+    Certificate(String),
     #[error("{context}: {source}")]
     Io {
         context: String,

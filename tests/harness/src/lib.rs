@@ -3,9 +3,9 @@
 //! the proxy and pattern binaries with the addresses they announce
 //! ([`proxy`], [`pattern`], sharing [`child`]), an OTLP trace receiver
 //! ([`otlp`]), a real OpenID provider issuing JWT access tokens ([`oidc`]),
-//! signals and resident memory by PID ([`procs`]), bounded polling
-//! ([`wait`]) and a token issuer tests control ([`jwt`]). Every process is
-//! stopped by PID on drop.
+//! test certificates for TLS ([`pki`]), signals and resident memory by PID
+//! ([`procs`]), bounded polling ([`wait`]) and a token issuer tests control
+//! ([`jwt`]). Every process is stopped by PID on drop.
 //!
 //! Nothing here panics on a failure of the outside world: each function
 //! returns a [`HarnessError`] that names what was being done, so the bench
@@ -18,6 +18,7 @@ pub mod nats;
 pub mod oidc;
 pub mod otlp;
 pub mod pattern;
+pub mod pki;
 pub mod procs;
 pub mod proxy;
 pub mod redis;
@@ -29,6 +30,7 @@ pub use nats::{Nats, NatsServer};
 pub use oidc::{Oidc, OidcProvider};
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use pattern::PatternProcess;
+pub use pki::TestPki;
 pub use proxy::{ProxyConfig, ProxyProcess};
 pub use redis::{Redis, RedisServer};
 pub use server::{Launch, ServerProcess};

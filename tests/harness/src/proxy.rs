@@ -132,9 +132,11 @@ impl ProxyProcess {
     }
 }
 
-/// `prism-proxy metrics on http://ADDR/metrics` → ADDR.
+/// `prism-proxy metrics on http://ADDR/metrics` (or `https://` under TLS) → ADDR.
 pub fn parse_metrics(line: &str) -> Option<SocketAddr> {
-    line.strip_prefix("prism-proxy metrics on http://")?
+    let url = line.strip_prefix("prism-proxy metrics on ")?;
+    url.strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?
         .strip_suffix("/metrics")?
         .parse()
         .ok()
@@ -165,6 +167,13 @@ mod tests {
                 .unwrap()
                 .port(),
             3
+        );
+        assert_eq!(
+            parse_metrics("prism-proxy metrics on https://127.0.0.1:4/metrics")
+                .unwrap()
+                .port(),
+            4,
+            "under TLS"
         );
         assert!(parse_metrics("prism-proxy metrics on http://nowhere").is_none());
     }

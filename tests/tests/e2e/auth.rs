@@ -9,6 +9,8 @@
 //!   namespaces.
 //! - `admin`: viewer, operator and admin roles on the admin API, WhoAmI,
 //!   and the audit of admin actions.
+//! - `certs`: a verified client certificate (mTLS) is the principal
+//!   `cert:<common name>`; a token on the same connection wins.
 //! - `keys`: key rotation without a restart, an issuer down at start-up then
 //!   up, unknown-key refetches rate-limited, access changed by a reload.
 //! - `streams`: a Subscribe stream ends UNAUTHENTICATED when its token
@@ -16,6 +18,7 @@
 //! - `secrets`: no token in logs, spans, metrics or admin output.
 
 mod admin;
+mod certs;
 mod keys;
 mod matrix;
 mod secrets;

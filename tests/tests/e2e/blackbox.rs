@@ -7,7 +7,7 @@ use std::process::Command;
 
 use prism_tests::Proxy;
 
-fn grpcurl(args: &[&str]) -> (bool, String) {
+pub(crate) fn grpcurl(args: &[&str]) -> (bool, String) {
     let bin = std::env::var("GRPCURL").unwrap_or_else(|_| "grpcurl".to_string());
     let output = Command::new(&bin)
         .args(args)

@@ -250,3 +250,43 @@ async fn survives_the_proxy_going_away() {
         .await;
     assert!(console.running(), "the console outlives the proxy");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connects_to_an_admin_port_under_mtls() {
+    let pki = prism_harness::TestPki::generate().unwrap();
+    let identity = &pki.client;
+    let proxy = prism_tests::ProxyBuilder::new()
+        .namespace("{name: kv, pattern: keyvalue, backend: memstore}")
+        .tls(
+            &pki.tls_yaml(Some("required")),
+            prism_tests::tls::ClientTls::with_identity(&pki, identity),
+        )
+        .start()
+        .await;
+    let pid = proxy.wait_healthy("kv").await.pid.to_string();
+    let cert = pki.path("console.crt");
+    let key = pki.path("console.key");
+    std::fs::write(&cert, &identity.cert_pem).unwrap();
+    std::fs::write(&key, &identity.key_pem).unwrap();
+    let ca = pki.ca_file();
+    // A bare host:port with TLS flags means https.
+    let console = Console::start(
+        proxy.admin_addr,
+        &[
+            "--ca-file",
+            &quote(&ca),
+            "--cert-file",
+            &quote(&cert),
+            "--key-file",
+            &quote(&key),
+        ],
+        120,
+        30,
+    );
+    console
+        .wait_screen("the kv row over mTLS", |screen| {
+            row(screen, "kv").is_some_and(|r| r.contains(&pid) && r.contains("HEALTHY"))
+                && screen.contains("● connected")
+        })
+        .await;
+}

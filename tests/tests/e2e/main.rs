@@ -44,6 +44,8 @@
 //! - `bounds`: bounded resources on every listener under attack (stalled
 //!   giant messages, many streams, connection floods, idle and half-open
 //!   connections, fd exhaustion) with the proxy's RSS and CPU checked.
+//! - `tls`: TLS on every listener and mTLS (required, optional) with
+//!   certificates made at test time; bad files refused at start and reload.
 //! - `bench`: a short `prism-bench` run over every path (JSON sanity).
 
 // A panic here is a failed test: suite helpers may unwrap like test bodies do.
@@ -75,6 +77,7 @@ mod redis;
 mod registry;
 mod registry_proxy;
 mod secrets;
+mod tls;
 mod validation;
 
 keyvalue_suite!(keyvalue_memstore, crate::memstore::kv_env);
