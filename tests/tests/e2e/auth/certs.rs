@@ -38,9 +38,9 @@ async fn a_client_certificate_is_the_principal_cert_common_name() {
         .namespace(&format!(
             "{{name: devices, pattern: keyvalue, access: {{read: ['cert:{CLIENT_CN}'], write: ['cert:{CLIENT_CN}']}}}}"
         ))
-        .namespace(&format!(
-            "{{name: tokens-only, pattern: keyvalue, access: {{read: ['group:ops'], write: ['group:ops']}}}}"
-        ))
+        .namespace(
+            "{name: tokens-only, pattern: keyvalue, access: {read: ['group:ops'], write: ['group:ops']}}",
+        )
         .start()
         .await;
     proxy.wait_serving("devices").await;
