@@ -15,12 +15,15 @@
 //!   up, unknown-key refetches rate-limited, access changed by a reload.
 //! - `streams`: a Subscribe stream ends UNAUTHENTICATED when its token
 //!   expires; the caller reaches the pattern's spans, not its token.
+//! - `provider`: the same against a real OpenID provider (`oidc-provider`):
+//!   its tokens, tenants, admin roles, key rotation and outage.
 //! - `secrets`: no token in logs, spans, metrics or admin output.
 
 mod admin;
 mod certs;
 mod keys;
 mod matrix;
+mod provider;
 mod secrets;
 mod streams;
 mod tenants;

@@ -26,16 +26,34 @@ impl Console {
     /// Starts `prism-console --admin <admin> <args>` in a `width`×`height`
     /// terminal.
     fn start(admin: std::net::SocketAddr, args: &[&str], width: u16, height: u16) -> Self {
+        Self::start_with_env(admin, args, &[], (width, height))
+    }
+
+    /// The same with environment variables set for the console (e.g. a
+    /// `HOME` holding a login cache).
+    fn start_with_env(
+        admin: std::net::SocketAddr,
+        args: &[&str],
+        env: &[(&str, &std::path::Path)],
+        (width, height): (u16, u16),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let console = Self {
             tmux: std::env::var("TMUX_BIN").unwrap_or_else(|_| "tmux".to_string()),
             dir,
         };
-        let mut command = vec![
+        let mut command: Vec<String> = env
+            .iter()
+            .map(|(key, value)| format!("{key}={}", quote(value)))
+            .collect();
+        if !command.is_empty() {
+            command.insert(0, "env".to_string());
+        }
+        command.extend([
             quote(&bins::bin("prism-console")),
             "--admin".to_string(),
             admin.to_string(),
-        ];
+        ]);
         command.extend(args.iter().map(|a| a.to_string()));
         // Whatever the console prints on its way out (a panic, an error)
         // lands beside the screen capture in failure messages.
@@ -287,6 +305,71 @@ async fn connects_to_an_admin_port_under_mtls() {
         .wait_screen("the kv row over mTLS", |screen| {
             row(screen, "kv").is_some_and(|r| r.contains(&pid) && r.contains("HEALTHY"))
                 && screen.contains("● connected")
+        })
+        .await;
+}
+
+/// Logged in (device code, real OpenID provider) as a viewer, against a
+/// proxy with auth on: the header says who and which role, the namespaces
+/// show, and a restart is refused with the role it needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logged_in_viewer_sees_who_they_are_and_cannot_restart() {
+    use prism_auth::{
+        device::DeviceClient,
+        http::HttpClient,
+        token_cache::{self, CachedToken},
+    };
+    use prism_harness::oidc::{CLI_CLIENT, Oidc, VIEWER_ACCOUNT};
+
+    let provider = Oidc::default().start().await.unwrap();
+    let proxy = Proxy::start_with_config(&format!(
+        r#"auth:
+  issuers:
+    - issuer: {}
+      audiences: [prism]
+  admin:
+    viewer: ["group:prism-viewers"]
+    operator: ["group:prism-operators"]
+    admin: ["group:prism-admins"]
+namespaces:
+  - {{name: default, pattern: keyvalue}}
+"#,
+        provider.issuer()
+    ))
+    .await;
+    proxy.wait_serving("default").await;
+
+    let client = DeviceClient::discover(HttpClient::new(), &provider.issuer(), CLI_CLIENT)
+        .await
+        .unwrap();
+    let login = client.start("openid email offline_access").await.unwrap();
+    provider
+        .approve(&login.user_code, VIEWER_ACCOUNT)
+        .await
+        .unwrap();
+    let tokens = client.wait(&login).await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let cached = CachedToken::from_tokens(
+        client.issuer(),
+        CLI_CLIENT,
+        tokens,
+        token_cache::unix_now(),
+        None,
+    );
+    token_cache::write(&token_cache::default_path(home.path()), &cached).unwrap();
+
+    let console =
+        Console::start_with_env(proxy.admin_addr, &[], &[("HOME", home.path())], (120, 40));
+    console
+        .wait_screen("the viewer's identity and the default row", |screen| {
+            screen.contains("viewer@local.prism (viewer)")
+                && row(screen, "default").is_some_and(|r| r.contains("HEALTHY"))
+        })
+        .await;
+    console.keys(&["r"]);
+    console
+        .wait_screen("the refusal naming the role", |screen| {
+            screen.contains("restart needs the operator role (you have viewer)")
         })
         .await;
 }
