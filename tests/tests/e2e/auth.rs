@@ -35,6 +35,15 @@ use prism_harness::jwt::{SigningKey, TestIssuer};
 use prism_tests::{Proxy, auth::auth_block};
 use serde_json::json;
 
+/// A KeyValue Set of `value` at key `k`.
+pub(crate) fn set(value: &str) -> prism_proto::keyvalue::v1::SetRequest {
+    prism_proto::keyvalue::v1::SetRequest {
+        key: "k".into(),
+        value: value.as_bytes().to_vec(),
+        ttl_seconds: 0,
+    }
+}
+
 /// A proxy trusting a fresh test issuer.
 pub(crate) struct Setup {
     pub issuer: TestIssuer,

@@ -3,21 +3,15 @@
 //! the same connection wins over the certificate.
 
 use prism_harness::{TestPki, pki::CLIENT_CN};
-use prism_proto::keyvalue::v1::{GetRequest, SetRequest};
+use prism_proto::keyvalue::v1::GetRequest;
 use prism_tests::{ProxyBuilder, auth::auth_block, tls::ClientTls};
 use serde_json::json;
 use tonic::Code;
 
+use super::set;
+
 use jsonwebtoken::Algorithm;
 use prism_harness::jwt::{SigningKey, TestIssuer};
-
-fn set() -> SetRequest {
-    SetRequest {
-        key: "k".into(),
-        value: b"v".to_vec(),
-        ttl_seconds: 0,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_certificate_is_the_principal_cert_common_name() {
@@ -47,7 +41,7 @@ async fn a_client_certificate_is_the_principal_cert_common_name() {
 
     // The certificate alone: no token at all.
     let mut kv = proxy.kv_as("devices", None).await;
-    kv.set(set()).await.expect("the certificate may write");
+    kv.set(set("v")).await.expect("the certificate may write");
     assert_eq!(
         kv.get(GetRequest { key: "k".into() })
             .await
@@ -59,7 +53,7 @@ async fn a_client_certificate_is_the_principal_cert_common_name() {
     let denied = proxy
         .kv_as("tokens-only", None)
         .await
-        .set(set())
+        .set(set("v"))
         .await
         .expect_err("the certificate has no right there");
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
@@ -77,13 +71,13 @@ async fn a_client_certificate_is_the_principal_cert_common_name() {
     proxy
         .kv_as("tokens-only", Some(&token))
         .await
-        .set(set())
+        .set(set("v"))
         .await
         .expect("the token's group may write");
     let denied = proxy
         .kv_as("devices", Some(&token))
         .await
-        .set(set())
+        .set(set("v"))
         .await
         .expect_err("the token, not the certificate, is the caller");
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
@@ -97,7 +91,7 @@ async fn a_client_certificate_is_the_principal_cert_common_name() {
         anonymous,
         prism_tests::auth::Credentials::new("devices", None),
     )
-    .set(set())
+    .set(set("v"))
     .await
     .expect_err("no credentials");
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");

@@ -7,23 +7,12 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 use prism_harness::jwt::{SigningKey, TestIssuer};
-use prism_proto::{
-    admin::v1::ReloadConfigRequest,
-    keyvalue::v1::{GetRequest, SetRequest},
-};
+use prism_proto::{admin::v1::ReloadConfigRequest, keyvalue::v1::GetRequest};
 use prism_tests::{Proxy, auth::auth_block, eventually};
 use serde_json::json;
 use tonic::Code;
 
-use super::{NAMESPACES, Setup};
-
-fn set() -> SetRequest {
-    SetRequest {
-        key: "k".into(),
-        value: b"v".to_vec(),
-        ttl_seconds: 0,
-    }
-}
+use super::{NAMESPACES, Setup, set};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_key_is_picked_up_without_a_restart() {
@@ -34,7 +23,7 @@ async fn a_rotated_key_is_picked_up_without_a_restart() {
         .proxy
         .kv_as("orders", Some(&before))
         .await
-        .set(set())
+        .set(set("v"))
         .await
         .expect("the first key signs");
 
@@ -48,7 +37,7 @@ async fn a_rotated_key_is_picked_up_without_a_restart() {
         .proxy
         .kv_as("orders", Some(&after))
         .await
-        .set(set())
+        .set(set("v"))
         .await
         .expect("a token signed with the new key, unknown at first, is accepted at once");
 }
@@ -62,7 +51,7 @@ async fn unknown_key_ids_refetch_the_jwks_at_most_once_per_interval() {
         .proxy
         .kv_as("orders", Some(&good))
         .await
-        .set(set())
+        .set(set("v"))
         .await
         .unwrap();
     let stranger = SigningKey::generate(Algorithm::ES256, "made-up").unwrap();
@@ -77,7 +66,7 @@ async fn unknown_key_ids_refetch_the_jwks_at_most_once_per_interval() {
             .proxy
             .kv_as("orders", Some(&token))
             .await
-            .set(set())
+            .set(set("v"))
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::Unauthenticated);
@@ -105,7 +94,7 @@ async fn an_issuer_down_at_start_is_unavailable_then_heals() {
     let status = proxy
         .kv_as("orders", Some(&token))
         .await
-        .set(set())
+        .set(set("v"))
         .await
         .expect_err("the issuer's keys cannot be had");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
@@ -119,7 +108,7 @@ async fn an_issuer_down_at_start_is_unavailable_then_heals() {
         proxy
             .kv_as("orders", Some(&token))
             .await
-            .set(set())
+            .set(set("v"))
             .await
             .ok()
     })
@@ -136,7 +125,7 @@ async fn access_changed_by_a_reload_applies_to_the_next_call_without_a_restart()
         .proxy
         .kv_as("orders", Some(&reader))
         .await
-        .set(set())
+        .set(set("v"))
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
@@ -174,7 +163,7 @@ async fn access_changed_by_a_reload_applies_to_the_next_call_without_a_restart()
         .proxy
         .kv_as("orders", Some(&reader))
         .await
-        .set(set())
+        .set(set("v"))
         .await
         .expect("readers may write now");
     let value = setup

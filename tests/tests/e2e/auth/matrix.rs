@@ -5,20 +5,12 @@ use std::time::Duration;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use prism_harness::jwt::{SigningKey, unix_now};
-use prism_proto::keyvalue::v1::{GetRequest, SetRequest};
+use prism_proto::keyvalue::v1::GetRequest;
 use prism_tests::auth::Credentials;
 use serde_json::json;
 use tonic::Code;
 
-use super::{NAMESPACES, Setup};
-
-fn set() -> SetRequest {
-    SetRequest {
-        key: "k".into(),
-        value: b"v".to_vec(),
-        ttl_seconds: 0,
-    }
-}
+use super::{NAMESPACES, Setup, set};
 
 /// A KeyValue Set with `credentials` on `orders`, as status.
 async fn call(setup: &Setup, credentials: Credentials) -> tonic::Status {
@@ -26,7 +18,7 @@ async fn call(setup: &Setup, credentials: Credentials) -> tonic::Status {
         .proxy
         .kv_with(credentials)
         .await
-        .set(set())
+        .set(set("v"))
         .await
         .expect_err("must be refused")
 }
@@ -169,7 +161,7 @@ async fn every_bad_token_is_unauthenticated_and_never_quoted() {
         .proxy
         .kv_as("orders", Some(&good))
         .await
-        .set(set())
+        .set(set("v"))
         .await
         .expect("a good writer token sets");
 }
@@ -191,7 +183,7 @@ async fn a_good_token_without_the_right_is_permission_denied_naming_namespace_an
         Code::NotFound,
         "a reader gets through: {missing:?}"
     );
-    let denied = kv.set(set()).await.expect_err("a reader may not write");
+    let denied = kv.set(set("v")).await.expect_err("a reader may not write");
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
     assert_eq!(
         denied.message(),

@@ -12,18 +12,12 @@ use prism_harness::oidc::{
 };
 use prism_proto::{
     admin::v1::{ReloadConfigRequest, RestartPatternRequest},
-    keyvalue::v1::{GetRequest, SetRequest},
+    keyvalue::v1::GetRequest,
 };
 use prism_tests::{Proxy, eventually};
 use tonic::Code;
 
-fn set(value: &str) -> SetRequest {
-    SetRequest {
-        key: "k".into(),
-        value: value.as_bytes().to_vec(),
-        ttl_seconds: 0,
-    }
-}
+use super::set;
 
 fn config(provider: &OidcProvider) -> String {
     format!(
