@@ -2,10 +2,14 @@
 //! proxy: `prism_auth::Verifier::verify` on tokens never seen before (the
 //! `proxy-auth-fresh` path's case) and on one remembered token (the
 //! `proxy-auth` path's), beside `jsonwebtoken::decode` alone (the signature
-//! and claims check the verifier wraps), for each algorithm the bench signs
-//! with. Run with `cargo run --release -p prism-bench --example verify_cost`.
+//! and claims check the verifier wraps), and beside the signature check
+//! alone with `ring` (the crypto rustls already builds), for each algorithm
+//! the bench signs with. Run with
+//! `cargo run --release -p prism-bench --example verify_cost`.
 
 use std::time::{Duration, Instant};
+
+use base64::Engine;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use prism_auth::{IssuerSettings, Verifier, VerifierSettings};
@@ -19,8 +23,8 @@ const CALLS: usize = 2000;
 async fn main() -> anyhow::Result<()> {
     println!("{CALLS} calls each; µs per call (p50 / p99)");
     println!(
-        "{:<6} {:>22} {:>22} {:>22}",
-        "alg", "verify, new token", "verify, remembered", "decode alone"
+        "{:<6} {:>22} {:>22} {:>22} {:>22}",
+        "alg", "verify, new token", "verify, remembered", "decode alone", "ring signature"
     );
     for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
         let key = SigningKey::generate(alg, "k1")?;
@@ -74,15 +78,48 @@ async fn main() -> anyhow::Result<()> {
             jsonwebtoken::decode::<Map<String, Value>>(token, &decoding, &validation)?;
             decode.push(t.elapsed());
         }
+        let mut ring_check = Vec::with_capacity(CALLS);
+        let public = ring_public_key(alg, &key.public_pem)?;
+        for token in &fresh {
+            let (message, signature) = token.rsplit_once('.').expect("three parts");
+            let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signature)?;
+            let t = Instant::now();
+            public
+                .verify(message.as_bytes(), &signature)
+                .map_err(|_| anyhow::anyhow!("ring refused a good {alg:?} signature"))?;
+            ring_check.push(t.elapsed());
+        }
         println!(
-            "{:<6} {:>22} {:>22} {:>22}",
+            "{:<6} {:>22} {:>22} {:>22} {:>22}",
             format!("{alg:?}"),
             quantiles(&mut new_token),
             quantiles(&mut remembered),
-            quantiles(&mut decode)
+            quantiles(&mut decode),
+            quantiles(&mut ring_check)
         );
     }
     Ok(())
+}
+
+/// The key of a `SubjectPublicKeyInfo` PEM as ring takes it: an RSA-2048
+/// key's `RSAPublicKey` after its fixed 24-byte SPKI header, a P-256 point
+/// (the last 65 bytes), an Ed25519 key (the last 32).
+fn ring_public_key(
+    alg: Algorithm,
+    pem: &[u8],
+) -> anyhow::Result<ring::signature::UnparsedPublicKey<Vec<u8>>> {
+    use ring::signature;
+    let body: String = String::from_utf8(pem.to_vec())?
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(body)?;
+    let (algorithm, key): (&'static dyn signature::VerificationAlgorithm, &[u8]) = match alg {
+        Algorithm::RS256 => (&signature::RSA_PKCS1_2048_8192_SHA256, &der[24..]),
+        Algorithm::ES256 => (&signature::ECDSA_P256_SHA256_FIXED, &der[der.len() - 65..]),
+        _ => (&signature::ED25519, &der[der.len() - 32..]),
+    };
+    Ok(signature::UnparsedPublicKey::new(algorithm, key.to_vec()))
 }
 
 fn quantiles(samples: &mut [Duration]) -> String {
