@@ -454,6 +454,32 @@ mod tests {
     }
 
     #[test]
+    fn tokens_come_from_a_flag_or_a_file_and_are_never_echoed() {
+        let defaults = config(&[]).unwrap();
+        assert_eq!(defaults.auth.token_alg, TokenAlg::Rs256);
+        assert!(defaults.auth.token.is_none());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "aaa.bbb.ccc\n").unwrap();
+        let from_file = config(&["--token-file", file.to_str().unwrap()]).unwrap();
+        let from_flag = config(&["--token", "aaa.bbb.ccc", "--token-alg", "es256"]).unwrap();
+        assert_eq!(from_file.auth.token, from_flag.auth.token);
+        assert_eq!(from_flag.auth.token_alg, TokenAlg::Es256);
+        assert!(!format!("{from_flag:?}").contains("aaa.bbb"));
+
+        let bad = config(&["--token", "secret with spaces"])
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("--token") && !bad.contains("secret"), "{bad}");
+        let missing = dir.path().join("none");
+        let err = config(&["--token-file", missing.to_str().unwrap()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--token-file"), "{err}");
+    }
+
+    #[test]
     fn out_of_range_flags_are_usage_errors() {
         for args in [
             &["--get-ratio", "1.5"][..],
