@@ -8,6 +8,7 @@ use clap::{Args as ClapArgs, Parser, Subcommand};
 
 use crate::{
     BenchError, Config,
+    auth::{AuthSettings, Secret, TokenAlg},
     chaos::args::ChaosArgs,
     config::{
         Backend, Endpoints, KvSettings, LoadSettings, Mode, Output, PubsubSettings, TargetSettings,
@@ -132,9 +133,10 @@ pub struct CommonArgs {
     /// Namespace sent in `x-prism-namespace`.
     #[arg(long, default_value = "default")]
     pub namespace: String,
-    /// Paths to measure, in order: proxy, proxy-traced, pattern, redis, nats,
-    /// floor. Default: every one of proxy, pattern, floor (kv only), and redis
-    /// or nats with that `--backend`, that can run.
+    /// Paths to measure, in order: proxy, proxy-traced, proxy-auth,
+    /// proxy-auth-fresh, pattern, redis, nats, floor. Default: every one of
+    /// proxy, pattern, floor (kv only), and redis or nats with that
+    /// `--backend`, that can run.
     #[arg(long)]
     pub paths: Option<String>,
     /// A running proxy's data address; default: start one.
@@ -152,6 +154,16 @@ pub struct CommonArgs {
     /// Show a live view while running.
     #[arg(long)]
     pub tui: bool,
+    /// What the issuer of the `proxy-auth` paths signs with.
+    #[arg(long, value_enum, default_value_t = TokenAlg::Rs256)]
+    pub token_alg: TokenAlg,
+    /// Send `authorization: Bearer TOKEN` on every gRPC path (for a proxy
+    /// with auth on given by `--proxy`); never printed.
+    #[arg(long, value_name = "TOKEN", conflicts_with = "token_file")]
+    pub token: Option<Secret>,
+    /// The same, the token read from a file.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
 }
 
 impl Args {
@@ -287,6 +299,16 @@ impl CommonArgs {
             return usage("--namespace must be non-empty ASCII");
         }
         let paths = self.paths.as_deref().map(paths::parse_list).transpose()?;
+        let token = match (self.token, &self.token_file) {
+            (Some(token), _) => Some(token.checked("--token")?),
+            (None, Some(file)) => {
+                let what = format!("--token-file {}", file.display());
+                let raw = std::fs::read_to_string(file)
+                    .map_err(|e| BenchError::Usage(format!("{what}: {e}")))?;
+                Some(Secret::new(&raw, &what)?)
+            }
+            (None, None) => None,
+        };
         let bin_dir = match self.bin_dir {
             Some(dir) => dir,
             None => own_dir()?,
@@ -316,6 +338,10 @@ impl CommonArgs {
                 Output::Table
             },
             tui: self.tui,
+            auth: AuthSettings {
+                token_alg: self.token_alg,
+                token,
+            },
         })
     }
 }
@@ -425,6 +451,32 @@ mod tests {
             Some("redis://127.0.0.1:7")
         );
         assert!(Args::try_parse_from(["prism-bench", "kv", "--backend", "mongo"]).is_err());
+    }
+
+    #[test]
+    fn tokens_come_from_a_flag_or_a_file_and_are_never_echoed() {
+        let defaults = config(&[]).unwrap();
+        assert_eq!(defaults.auth.token_alg, TokenAlg::Rs256);
+        assert!(defaults.auth.token.is_none());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "aaa.bbb.ccc\n").unwrap();
+        let from_file = config(&["--token-file", file.to_str().unwrap()]).unwrap();
+        let from_flag = config(&["--token", "aaa.bbb.ccc", "--token-alg", "es256"]).unwrap();
+        assert_eq!(from_file.auth.token, from_flag.auth.token);
+        assert_eq!(from_flag.auth.token_alg, TokenAlg::Es256);
+        assert!(!format!("{from_flag:?}").contains("aaa.bbb"));
+
+        let bad = config(&["--token", "secret with spaces"])
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("--token") && !bad.contains("secret"), "{bad}");
+        let missing = dir.path().join("none");
+        let err = config(&["--token-file", missing.to_str().unwrap()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--token-file"), "{err}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde::Serialize;
 
-use crate::paths::PathKind;
+use crate::{auth::AuthSettings, paths::PathKind};
 
 /// How requests are paced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -132,6 +132,8 @@ pub struct Config {
     pub endpoints: Endpoints,
     pub output: Output,
     pub tui: bool,
+    /// The `proxy-auth` paths' algorithm; a token for the other gRPC paths.
+    pub auth: AuthSettings,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -5,7 +5,8 @@
 //! Redis or NATS) itself. Started processes are `prism-harness`'s, stopped by
 //! PID with SIGTERM, and their PIDs handed to the resource watch.
 //! They inherit the bench's environment, so e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`
-//! measures them with trace export on.
+//! measures them with trace export on. The `proxy-auth` paths' proxies trust
+//! an issuer the bench serves ([`BenchIssuer`]), kept up until they stop.
 
 use std::{net::SocketAddr, path::Path, time::Duration};
 
@@ -14,11 +15,21 @@ use prism_proto::{
     admin::v1::{ListPatternsRequest, PatternInfo, PatternState, admin_client::AdminClient},
     lifecycle::v1::HealthStatus,
 };
-use tonic::transport::Channel;
+use tonic::{
+    metadata::{Ascii, MetadataValue},
+    transport::Channel,
+};
 
 use crate::{
-    BenchError, Config, config::Backend, floor::Floor, paths::PathKind, procstat,
-    procstat::Watched, server_process::ServerProcess, target::Target,
+    BenchError, Config,
+    auth::{self, Authorization, BenchIssuer},
+    config::{Backend, Mode},
+    floor::Floor,
+    paths::PathKind,
+    procstat,
+    procstat::Watched,
+    server_process::ServerProcess,
+    target::Target,
 };
 
 /// How long a started server may take to become usable.
@@ -32,6 +43,10 @@ pub(crate) struct Endpoint {
     server: Server,
     /// The trace sink of the `proxy-traced` path.
     pub sink: Option<OtlpReceiver>,
+    /// What the path's gRPC calls carry in `authorization`.
+    pub authorization: Authorization,
+    /// The issuer a `proxy-auth` path's proxy trusts.
+    issuer: Option<BenchIssuer>,
 }
 
 enum Server {
@@ -58,8 +73,17 @@ impl Endpoint {
             PathKind::Proxy if config.endpoints.proxy.is_none() => {
                 missing("prism-proxy").or_else(|| missing(target.pattern_binary()))
             }
-            PathKind::ProxyTraced => {
+            PathKind::ProxyTraced | PathKind::ProxyAuth => {
                 missing("prism-proxy").or_else(|| missing(target.pattern_binary()))
+            }
+            PathKind::ProxyAuthFresh => {
+                if !matches!(config.load.mode, Mode::OpenLoop { .. }) {
+                    Some("proxy-auth-fresh mints its tokens before it starts: it needs --rate, not --concurrency".into())
+                } else if !target.has_floor() {
+                    Some("proxy-auth-fresh measures KeyValue calls only".into())
+                } else {
+                    missing("prism-proxy").or_else(|| missing(target.pattern_binary()))
+                }
             }
             PathKind::Pattern if config.endpoints.pattern.is_none() => {
                 missing(target.pattern_binary())
@@ -89,6 +113,9 @@ impl Endpoint {
         backend: Option<&ServerProcess>,
     ) -> Result<Self, BenchError> {
         let mut endpoint = Self::start_server(path, config, target, backend).await?;
+        if endpoint.issuer.is_none() && path.is_grpc() {
+            endpoint.authorization = config.auth.given();
+        }
         if let Some(server) = backend
             && let Some(pid) = server.pid()
             && path != PathKind::Floor
@@ -120,12 +147,17 @@ impl Endpoint {
             processes: Vec::new(),
             server: Server::External,
             sink: None,
+            authorization: Authorization::None,
+            issuer: None,
         };
         match path {
             PathKind::Proxy => match config.endpoints.proxy {
                 Some(addr) => Ok(external(addr)),
                 None => start_proxy(config, target, None).await,
             },
+            PathKind::ProxyAuth | PathKind::ProxyAuthFresh => {
+                start_auth_proxy(path, config, target).await
+            }
             PathKind::ProxyTraced => {
                 let sink = OtlpReceiver::counting().await?;
                 let mut endpoint = start_proxy(config, target, Some(&sink)).await?;
@@ -151,6 +183,8 @@ impl Endpoint {
                     processes: Vec::new(),
                     server: Server::Floor(floor),
                     sink: None,
+                    authorization: Authorization::None,
+                    issuer: None,
                 })
             }
             PathKind::Redis | PathKind::Nats => match backend {
@@ -183,6 +217,7 @@ impl Endpoint {
             }
             Server::Floor(floor) => floor.stop().await,
         }
+        drop(self.issuer);
     }
 }
 
@@ -203,7 +238,43 @@ async fn start_pattern(bin_dir: &Path, target: &Target) -> Result<Endpoint, Benc
         }],
         server: Server::Pattern(pattern),
         sink: None,
+        authorization: Authorization::None,
+        issuer: None,
     })
+}
+
+/// A proxy with `auth:` on trusting an issuer started here; `proxy-auth`
+/// sends one token, `proxy-auth-fresh` one per call, all minted now.
+async fn start_auth_proxy(
+    path: PathKind,
+    config: &Config,
+    target: &Target,
+) -> Result<Endpoint, BenchError> {
+    let issuer = BenchIssuer::start(config.auth.token_alg).await?;
+    let token = issuer.token();
+    let authorization = match (path, config.load.mode) {
+        (PathKind::ProxyAuthFresh, Mode::OpenLoop { rate }) => {
+            let (count, need) =
+                auth::fresh_token_count(rate, config.load.warmup, config.load.duration);
+            if count < need {
+                eprintln!(
+                    "{path}: the run needs {need} tokens; minting {count}, so calls after that reuse them (and find them cached)"
+                );
+            }
+            let calls = issuer.fresh_tokens(count).await?;
+            Authorization::Fresh {
+                setup: token.clone(),
+                calls: calls.into(),
+            }
+        }
+        _ => Authorization::Same(token.clone()),
+    };
+    let yaml = issuer.proxy_config_yaml(&target.proxy_config_yaml(&config.namespace));
+    let mut endpoint = launch_proxy(config, yaml, &[], Some(&token)).await?;
+    endpoint.path = path;
+    endpoint.authorization = authorization;
+    endpoint.issuer = Some(issuer);
+    Ok(endpoint)
 }
 
 async fn start_proxy(
@@ -218,10 +289,21 @@ async fn start_proxy(
         ],
         None => Vec::new(),
     };
-    let binary = config.endpoints.bin_dir.join("prism-proxy");
     let yaml = target.proxy_config_yaml(&config.namespace);
-    let mut proxy = ProxyProcess::start(&binary, ProxyConfig::Text(yaml), &env).await?;
-    let pattern = wait_running(&mut proxy, &config.namespace).await?;
+    launch_proxy(config, yaml, &env, None).await
+}
+
+/// Starts `prism-proxy` with `yaml` and waits for the run's namespace, its
+/// admin API asked with `token` when auth is on.
+async fn launch_proxy(
+    config: &Config,
+    yaml: String,
+    env: &[(String, String)],
+    token: Option<&MetadataValue<Ascii>>,
+) -> Result<Endpoint, BenchError> {
+    let binary = config.endpoints.bin_dir.join("prism-proxy");
+    let mut proxy = ProxyProcess::start(&binary, ProxyConfig::Text(yaml), env).await?;
+    let pattern = wait_running_as(&mut proxy, &config.namespace, token).await?;
     let proxy_pid = proxy.pid();
     Ok(Endpoint {
         path: PathKind::Proxy,
@@ -240,6 +322,8 @@ async fn start_proxy(
         ],
         server: Server::Proxy(Box::new(proxy)),
         sink: None,
+        authorization: Authorization::None,
+        issuer: None,
     })
 }
 
@@ -249,6 +333,15 @@ pub(crate) async fn wait_running(
     proxy: &mut ProxyProcess,
     namespace: &str,
 ) -> Result<PatternInfo, BenchError> {
+    wait_running_as(proxy, namespace, None).await
+}
+
+/// The same, each admin call carrying `authorization` when given.
+async fn wait_running_as(
+    proxy: &mut ProxyProcess,
+    namespace: &str,
+    authorization: Option<&MetadataValue<Ascii>>,
+) -> Result<PatternInfo, BenchError> {
     let channel = Channel::from_shared(format!("http://{}", proxy.admin_addr))
         .expect("a socket address is a valid authority")
         .connect_lazy();
@@ -256,7 +349,13 @@ pub(crate) async fn wait_running(
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     let mut delay = Duration::from_millis(5);
     loop {
-        let last = match client.list_patterns(ListPatternsRequest {}).await {
+        let mut request = tonic::Request::new(ListPatternsRequest {});
+        if let Some(value) = authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        let last = match client.list_patterns(request).await {
             Ok(reply) => match reply
                 .into_inner()
                 .patterns

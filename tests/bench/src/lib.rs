@@ -17,11 +17,12 @@
 //! `prism-bench chaos` is the soak under injected faults ([`chaos`]);
 //! `prism-bench registry` measures the multicast registry ([`registry`]).
 //!
-//! Modules: [`chaos`], [`registry`], [`cli`], [`config`], [`error`], [`paths`], [`endpoint`],
+//! Modules: [`auth`], [`chaos`], [`registry`], [`cli`], [`config`], [`error`], [`paths`], [`endpoint`],
 //! [`floor`], [`server_process`], [`transport`], [`target`],
 //! [`schedule`], [`load`], [`stats`], [`procstat`], [`live`], [`run`],
 //! [`report`], [`table`], [`tui`].
 
+pub mod auth;
 pub mod chaos;
 pub mod cli;
 pub mod config;

@@ -20,6 +20,16 @@ pub enum PathKind {
     /// in the bench: what tracing costs.
     #[serde(rename = "proxy-traced")]
     ProxyTraced,
+    /// A proxy of its own with `auth:` on, every call carrying the same
+    /// bearer token (checked on first use, then remembered): what a cached
+    /// token costs.
+    #[serde(rename = "proxy-auth")]
+    ProxyAuth,
+    /// The same proxy config, every call carrying a token never seen
+    /// before (all minted before the path starts): what the first use of a
+    /// token costs.
+    #[serde(rename = "proxy-auth-fresh")]
+    ProxyAuthFresh,
     /// Straight to the pattern process over TCP.
     Pattern,
     /// A bare tonic server in the bench process that does no work: the cost
@@ -57,6 +67,8 @@ impl PathKind {
         match self {
             Self::Proxy => "proxy",
             Self::ProxyTraced => "proxy-traced",
+            Self::ProxyAuth => "proxy-auth",
+            Self::ProxyAuthFresh => "proxy-auth-fresh",
             Self::Pattern => "pattern",
             Self::Floor => "floor",
             Self::Redis => "redis",
@@ -64,18 +76,24 @@ impl PathKind {
         }
     }
 
+    /// Whether it is driven over gRPC (not a backend's own client).
+    pub fn is_grpc(self) -> bool {
+        !matches!(self, Self::Redis | Self::Nats)
+    }
+
     /// The paths this one is compared against when both ran: each baseline
     /// does a strict subset of this path's work.
     pub fn baselines(self) -> &'static [PathKind] {
         match self {
             Self::Proxy => &[Self::Pattern, Self::Redis, Self::Nats, Self::Floor],
-            Self::ProxyTraced => &[
+            Self::ProxyAuth | Self::ProxyTraced => &[
                 Self::Proxy,
                 Self::Pattern,
                 Self::Redis,
                 Self::Nats,
                 Self::Floor,
             ],
+            Self::ProxyAuthFresh => &[Self::ProxyAuth, Self::Proxy],
             Self::Pattern => &[Self::Redis, Self::Nats, Self::Floor],
             Self::Redis | Self::Nats => &[Self::Floor],
             Self::Floor => &[],
@@ -96,12 +114,14 @@ impl FromStr for PathKind {
         match s.trim() {
             "proxy" => Ok(Self::Proxy),
             "proxy-traced" => Ok(Self::ProxyTraced),
+            "proxy-auth" => Ok(Self::ProxyAuth),
+            "proxy-auth-fresh" => Ok(Self::ProxyAuthFresh),
             "pattern" => Ok(Self::Pattern),
             "floor" => Ok(Self::Floor),
             "redis" => Ok(Self::Redis),
             "nats" => Ok(Self::Nats),
             other => Err(BenchError::Usage(format!(
-                "--paths: unknown path `{other}` (expected proxy, pattern, floor, redis or nats)"
+                "--paths: unknown path `{other}` (expected proxy, proxy-traced, proxy-auth, proxy-auth-fresh, pattern, floor, redis or nats)"
             ))),
         }
     }
@@ -138,6 +158,21 @@ mod tests {
     }
 
     #[test]
+    fn auth_paths_parse_by_name() {
+        assert_eq!(
+            parse_list("proxy,proxy-auth,proxy-auth-fresh").unwrap(),
+            vec![
+                PathKind::Proxy,
+                PathKind::ProxyAuth,
+                PathKind::ProxyAuthFresh
+            ]
+        );
+        for path in [PathKind::ProxyAuth, PathKind::ProxyAuthFresh] {
+            assert_eq!(path.name().parse::<PathKind>().unwrap(), path);
+        }
+    }
+
+    #[test]
     fn refuses_unknown_duplicate_and_empty() {
         assert!(parse_list("proxy,bogus").is_err());
         assert!(parse_list("proxy,proxy").is_err());
@@ -160,6 +195,11 @@ mod tests {
             &[PathKind::Redis, PathKind::Nats, PathKind::Floor]
         );
         assert_eq!(PathKind::Redis.baselines(), &[PathKind::Floor]);
+        assert_eq!(PathKind::ProxyAuth.baselines()[0], PathKind::Proxy);
+        assert_eq!(
+            PathKind::ProxyAuthFresh.baselines(),
+            &[PathKind::ProxyAuth, PathKind::Proxy]
+        );
         assert!(PathKind::Floor.baselines().is_empty());
     }
 }

@@ -192,7 +192,9 @@ async fn connect(
             Transport::Nats(NatsPool::connect(url, connections, timeout).await?)
         }
         _ => Transport::Grpc(
-            GrpcPool::connect(endpoint.addr, connections, &config.namespace, timeout).await?,
+            GrpcPool::connect(endpoint.addr, connections, &config.namespace, timeout)
+                .await?
+                .with_authorization(endpoint.authorization.clone()),
         ),
     })
 }

@@ -10,10 +10,12 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
-use crate::BenchError;
+use crate::{BenchError, auth::Authorization};
 
 /// The namespace header the proxy routes by.
 pub(crate) const NAMESPACE_HEADER: &str = "x-prism-namespace";
+/// Where the bearer token goes.
+const AUTHORIZATION_HEADER: &str = "authorization";
 
 pub(crate) enum Transport {
     Grpc(GrpcPool),
@@ -134,6 +136,7 @@ pub(crate) fn redis_code_name(err: &redis::RedisError) -> &'static str {
 pub(crate) struct GrpcPool {
     channels: Vec<Channel>,
     namespace: MetadataValue<Ascii>,
+    authorization: Authorization,
 }
 
 impl GrpcPool {
@@ -173,7 +176,14 @@ impl GrpcPool {
         Ok(Self {
             channels,
             namespace,
+            authorization: Authorization::None,
         })
+    }
+
+    /// Every call carries `authorization` from now on.
+    pub(crate) fn with_authorization(mut self, authorization: Authorization) -> Self {
+        self.authorization = authorization;
+        self
     }
 
     pub(crate) fn channel(&self, index: usize) -> Channel {
@@ -184,12 +194,28 @@ impl GrpcPool {
         self.channels.len()
     }
 
-    /// Wraps a message in a request that carries the namespace header.
+    /// Wraps a message in a request that carries the namespace header and
+    /// the token of calls made while getting ready.
     pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
+        self.with_headers(message, self.authorization.setup())
+    }
+
+    /// The same for load call `seq`, which may carry a token of its own.
+    pub(crate) fn call_request<T>(&self, seq: u64, message: T) -> tonic::Request<T> {
+        self.with_headers(message, self.authorization.call(seq))
+    }
+
+    fn with_headers<T>(
+        &self,
+        message: T,
+        authorization: Option<&MetadataValue<Ascii>>,
+    ) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        request
-            .metadata_mut()
-            .insert(NAMESPACE_HEADER, self.namespace.clone());
+        let metadata = request.metadata_mut();
+        metadata.insert(NAMESPACE_HEADER, self.namespace.clone());
+        if let Some(value) = authorization {
+            metadata.insert(AUTHORIZATION_HEADER, value.clone());
+        }
         request
     }
 }

@@ -1,7 +1,8 @@
 //! `prism-bench` cannot rot: the real binary runs about two seconds per path
 //! over every path (it starts its own proxy and pattern on free ports) and
 //! its JSON report must hold together; with `--backend redis` too, and the
-//! `pubsub` target on MemStore and on NATS, and the `registry` target.
+//! `pubsub` target on MemStore and on NATS, and the `registry` target; the
+//! auth paths, and a token given to a proxy with auth on.
 
 use std::{process::Command, time::Duration};
 
@@ -77,16 +78,127 @@ fn prism_bench_measures_and_compares_every_path() {
     );
 }
 
-/// Runs `prism-bench ARGS --json --bin-dir BIN_DIR` and returns its report.
-fn run_bench(args: &[&str]) -> Value {
-    let output = procs::output_within(
+/// The auth paths in one run: a proxy with `auth:` on sent one token on
+/// every call, then one never seen before on every call, each compared with
+/// the path that does less. Timing is not asserted, only that every call
+/// passed auth and the comparisons are there.
+#[test]
+fn prism_bench_measures_what_auth_adds() {
+    let report = run_bench(&[
+        "kv",
+        "--keys",
+        "100",
+        "--paths",
+        "proxy,proxy-auth,proxy-auth-fresh",
+        // Slow enough for a debug build checking a new RS256 token per call.
+        "--rate",
+        "50",
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+    ]);
+    let paths = report["paths"].as_array().expect("paths");
+    let names: Vec<&str> = paths.iter().filter_map(|p| p["path"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["proxy", "proxy-auth", "proxy-auth-fresh"],
+        "{report:#}"
+    );
+    for path in paths {
+        let name = &path["path"];
+        assert_eq!(path["requests"], 50, "{name}: {path:#}");
+        assert_eq!(path["error_count"], 0, "{name}: {path:#}");
+    }
+    let comparisons = comparisons(&report);
+    for pair in [
+        ("proxy-auth", "proxy"),
+        ("proxy-auth-fresh", "proxy-auth"),
+        ("proxy-auth-fresh", "proxy"),
+    ] {
+        assert!(comparisons.contains(&pair), "{pair:?} in {comparisons:?}");
+    }
+    for c in report["comparisons"].as_array().unwrap() {
+        assert!(c["added_p99_us"].is_number(), "{c:#}");
+    }
+}
+
+/// `--token-file` against a proxy started with auth on: with the token
+/// every call passes (and the token appears in no output); without it the
+/// bench stops at pre-populating, UNAUTHENTICATED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prism_bench_sends_a_given_token_to_a_proxy_with_auth() {
+    let setup = crate::auth::Setup::start("", crate::auth::NAMESPACES).await;
+    setup.proxy.wait_serving("orders").await;
+    let token = setup.writer();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{token}\n")).expect("token file");
+    let proxy = setup.proxy.data_addr.to_string();
+    let base = [
+        "kv",
+        "--keys",
+        "50",
+        "--rate",
+        "50",
+        "--duration",
+        "500ms",
+        "--warmup",
+        "100ms",
+        "--paths",
+        "proxy",
+        "--namespace",
+        "orders",
+        "--proxy",
+        &proxy,
+    ]
+    .map(String::from);
+
+    let with_token = [
+        &base[..],
+        &["--token-file".into(), file.display().to_string()],
+    ]
+    .concat();
+    let output = tokio::task::spawn_blocking(move || bench_output(&with_token))
+        .await
+        .expect("bench");
+    let (stdout, stderr) = texts(&output);
+    assert!(output.status.success(), "{stderr}{stdout}");
+    assert!(!stdout.contains(&token) && !stderr.contains(&token));
+    let report: Value = serde_json::from_str(&stdout).expect("JSON report");
+    assert_eq!(report["paths"][0]["error_count"], 0, "{report:#}");
+    assert_eq!(report["paths"][0]["requests"], 25, "{report:#}");
+
+    let output = tokio::task::spawn_blocking(move || bench_output(&base))
+        .await
+        .expect("bench");
+    let (stdout, stderr) = texts(&output);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(stderr.contains("UNAUTHENTICATED"), "{stderr}");
+}
+
+fn texts(output: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Runs `prism-bench ARGS --json --bin-dir BIN_DIR`.
+fn bench_output<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
+    procs::output_within(
         Command::new(bins::bin("prism-bench"))
             .args(args)
             .args(["--json", "--bin-dir"])
             .arg(bins::bin_dir()),
         TIMEOUT,
         "prism-bench",
-    );
+    )
+}
+
+/// Runs `prism-bench ARGS --json --bin-dir BIN_DIR` and returns its report.
+fn run_bench(args: &[&str]) -> Value {
+    let output = bench_output(args);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

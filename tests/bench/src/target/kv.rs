@@ -143,17 +143,23 @@ impl KvTarget {
         let mut client = client(pool.channel(req.conn));
         let result = match self.op(req.seq) {
             Op::Get(key) => client
-                .get(pool.request(GetRequest {
-                    key: Self::key(key),
-                }))
+                .get(pool.call_request(
+                    req.seq,
+                    GetRequest {
+                        key: Self::key(key),
+                    },
+                ))
                 .await
                 .map(drop),
             Op::Set(key) => client
-                .set(pool.request(SetRequest {
-                    key: Self::key(key),
-                    value: self.value.clone(),
-                    ttl_seconds: 0,
-                }))
+                .set(pool.call_request(
+                    req.seq,
+                    SetRequest {
+                        key: Self::key(key),
+                        value: self.value.clone(),
+                        ttl_seconds: 0,
+                    },
+                ))
                 .await
                 .map(drop),
         };
