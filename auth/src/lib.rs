@@ -7,6 +7,7 @@
 //!   background refresh, rate-limited refetch on an unknown key id).
 //! - [`verify`]: [`Verifier`] turns a bearer token into a [`Principal`],
 //!   remembering tokens that passed until they expire.
+//! - `ring_crypto`: signatures checked with ring, installed by the verifier.
 //! - [`principal`]: who a caller is, and the names policies use for callers.
 //! - [`device`]: the device-code login (RFC 8628) and token refresh of a
 //!   public client such as the console.
@@ -21,6 +22,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod principal;
+mod ring_crypto;
 pub mod secret;
 pub mod token_cache;
 pub mod verify;
@@ -29,6 +31,7 @@ pub use error::{AuthError, LoginFailure, Rejection};
 pub use jsonwebtoken::Algorithm;
 pub use keys::{IssuerSettings, KeyTiming};
 pub use principal::{Principal, PrincipalKind, PrincipalName};
+pub use ring_crypto::install as install_crypto;
 pub use secret::Secret;
 pub use token_cache::TokenProvider;
 pub use verify::{IssuerStatus, Verifier, VerifierSettings};

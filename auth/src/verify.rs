@@ -95,6 +95,7 @@ impl Verifier {
     ///
     /// Errors: an issuer's `ca_file` cannot be used.
     pub fn start(settings: VerifierSettings) -> Result<Self, AuthError> {
+        crate::ring_crypto::install();
         let issuers = settings
             .issuers
             .iter()

@@ -21,6 +21,9 @@ const CALLS: usize = 2000;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
+    // Before anything signs: the process's signature checks go through ring,
+    // as in the proxy.
+    prism_auth::install_crypto();
     println!("{CALLS} calls each; µs per call (p50 / p99)");
     println!(
         "{:<6} {:>22} {:>22} {:>22} {:>22}",
