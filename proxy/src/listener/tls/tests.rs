@@ -63,6 +63,7 @@ async fn server_side(
 ) -> Option<(Option<Vec<u8>>, Option<PeerIdentity>)> {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let (decided, server_decided) = tokio::sync::oneshot::channel::<()>();
     let client = tokio::spawn(async move {
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let name = ServerName::try_from("localhost").unwrap();
@@ -70,12 +71,13 @@ async fn server_side(
         // certificate shows up on the client only later); keep the socket
         // open until the server has decided.
         let stream = connector.connect(name, tcp).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _ = server_decided.await;
         drop(stream);
     });
     let (tcp, _) = listener.accept().await.unwrap();
     let (_stop_tx, mut stop) = watch::channel(false);
     let result = acceptor.handshake(tcp, TIMEOUT, &mut stop).await;
+    let _ = decided.send(());
     let result =
         result.map(|(stream, peer)| (stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec), peer));
     client.await.unwrap();
