@@ -214,6 +214,26 @@ async fn a_good_token_without_the_right_is_permission_denied_naming_namespace_an
         .expect_err("unknown namespace");
     assert_eq!(hidden.code(), Code::PermissionDenied, "{hidden:?}");
 
-    // Health checks need no token (load balancers call them).
+    // Health checks need no token (load balancers call them), nor does
+    // reflection (it shows the schema, no data); a call through grpcurl
+    // without a token is refused like any other.
     assert!(setup.proxy.serving_status("orders").await.is_ok());
+    let addr = setup.proxy.data_addr.to_string();
+    let (listed, services) = crate::blackbox::grpcurl(&["-plaintext", &addr, "list"]);
+    assert!(listed, "{services}");
+    assert!(
+        services.contains("prism.keyvalue.v1.KeyValue"),
+        "{services}"
+    );
+    let (called, answer) = crate::blackbox::grpcurl(&[
+        "-plaintext",
+        "-H",
+        "x-prism-namespace: orders",
+        "-d",
+        r#"{"key": "k"}"#,
+        &addr,
+        "prism.keyvalue.v1.KeyValue/Get",
+    ]);
+    assert!(!called, "{answer}");
+    assert!(answer.contains("Unauthenticated"), "{answer}");
 }
