@@ -33,7 +33,9 @@ pub(crate) struct Caller(pub Arc<Principal>);
 pub(crate) struct Enabled {
     pub config: AuthConfig,
     /// `None` when no issuer is configured (client certificates only).
-    pub verifier: Option<Verifier>,
+    /// Shared with the next config's rules when its `auth` block is the
+    /// same, so a reload keeps the fetched keys and remembered tokens.
+    pub verifier: Option<Arc<Verifier>>,
     pub policy: Policy,
 }
 
@@ -58,15 +60,8 @@ impl Auth {
         let mut current = self.current.write().expect("auth");
         let next = config.auth.as_ref().map(|auth_config| {
             let verifier = match current.as_ref() {
-                Some(old) if old.config == *auth_config => None,
-                _ => Some(start_verifier(auth_config)),
-            };
-            let verifier = match verifier {
-                Some(fresh) => fresh,
-                None => current
-                    .take()
-                    .and_then(|old| Arc::into_inner(old).and_then(|old| old.verifier))
-                    .or_else(|| start_verifier(auth_config)),
+                Some(old) if old.config == *auth_config => old.verifier.clone(),
+                _ => start_verifier(auth_config).map(Arc::new),
             };
             Arc::new(Enabled {
                 config: auth_config.clone(),
@@ -175,6 +170,37 @@ fn bearer(value: &http::HeaderValue) -> Result<&str, ProxyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(issuer: &str, readers: &str) -> Config {
+        Config::from_yaml(&format!(
+            "auth:\n  issuers:\n    - {{issuer: '{issuer}', audiences: [prism]}}\nnamespaces:\n  - {{name: a, pattern: keyvalue, access: {{read: ['{readers}']}}}}\n"
+        ))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_reload_keeps_the_verifier_unless_the_auth_block_changed() {
+        let auth = Auth::from_config(&config("http://127.0.0.1:1", "group:x"));
+        let first = auth.current().unwrap();
+        let same = |a: &Enabled, b: &Enabled| {
+            Arc::ptr_eq(a.verifier.as_ref().unwrap(), b.verifier.as_ref().unwrap())
+        };
+
+        auth.apply(&config("http://127.0.0.1:1", "group:y"));
+        let second = auth.current().unwrap();
+        assert!(
+            same(&first, &second),
+            "only access changed: keys and tokens kept"
+        );
+        auth.apply(&config("http://127.0.0.1:2", "group:y"));
+        assert!(
+            !same(&second, &auth.current().unwrap()),
+            "a new issuer: a new verifier"
+        );
+
+        auth.apply(&Config::default());
+        assert!(auth.current().is_none(), "auth turned off by a reload");
+    }
 
     #[test]
     fn only_bearer_headers_carry_a_token() {
