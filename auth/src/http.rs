@@ -158,9 +158,15 @@ impl HttpClient {
             .await
             .map_err(|e| failed(format!("cannot connect: {e}")))?;
         let _ = tcp.set_nodelay(true);
+        // Origin form (`/path?query`): the absolute form is for proxies, and
+        // not every issuer's server takes it.
+        let target = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_string(),
+        };
         let mut request = Request::builder()
             .method(method)
-            .uri(url.as_str())
+            .uri(target)
             .header(header::HOST, host_header(url))
             .header(header::ACCEPT, "application/json")
             .header(
@@ -364,6 +370,40 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, AuthError::Http { .. }), "{err:?}");
         assert!(err.to_string().contains(&url), "{err}");
+    }
+
+    #[tokio::test]
+    async fn requests_use_the_origin_form_and_name_the_host() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = s.read(&mut buf).await.unwrap();
+            let body = "{}";
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(answer.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        });
+        HttpClient::new()
+            .get_json::<serde_json::Value>(&format!("http://{addr}/dex/keys?x=1"))
+            .await
+            .unwrap();
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("GET /dex/keys?x=1 HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains(&format!("host: {addr}")),
+            "{request}"
+        );
     }
 
     #[tokio::test]
