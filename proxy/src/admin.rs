@@ -130,10 +130,10 @@ impl AdminService {
 
 /// Who made an admin call, as the audit names them.
 fn actor_of<T>(request: &Request<T>) -> String {
-    request
-        .extensions()
-        .get::<Caller>()
-        .map_or_else(|| "anonymous (auth off)".to_string(), |c| c.0.name())
+    request.extensions().get::<Caller>().map_or_else(
+        || "anonymous (auth off)".to_string(),
+        |c| c.name.to_string(),
+    )
 }
 
 /// Every namespace with its live figures.
@@ -321,7 +321,11 @@ impl Admin for AdminService {
                 ..Default::default()
             }));
         };
-        let Some(Caller(caller)) = request.extensions().get::<Caller>() else {
+        let Some(Caller {
+            principal: caller,
+            name,
+        }) = request.extensions().get::<Caller>()
+        else {
             return Err(Status::unauthenticated("no caller"));
         };
         let role = match enabled.policy.role(caller) {
@@ -332,7 +336,7 @@ impl Admin for AdminService {
         };
         Ok(Response::new(pb::WhoAmIResponse {
             auth_enabled: true,
-            principal: caller.name(),
+            principal: name.to_string(),
             email: caller.email.clone().unwrap_or_default(),
             role: role as i32,
             expires_at: caller

@@ -25,9 +25,21 @@ use crate::{
 };
 use policy::Policy;
 
-/// The authenticated caller of a call, put in its request extensions.
+/// The authenticated caller of a call, put in its request extensions, with
+/// its name (`sub:…`, `cert:…`) made once for the span, the pattern and the
+/// audit.
 #[derive(Debug, Clone)]
-pub(crate) struct Caller(pub Arc<Principal>);
+pub(crate) struct Caller {
+    pub principal: Arc<Principal>,
+    pub name: Arc<str>,
+}
+
+impl Caller {
+    pub(crate) fn new(principal: Arc<Principal>) -> Self {
+        let name = Arc::from(principal.name());
+        Self { principal, name }
+    }
+}
 
 /// What one config says about auth; absent when auth is off.
 pub(crate) struct Enabled {

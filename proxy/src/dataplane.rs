@@ -107,7 +107,7 @@ pub(crate) fn subject_of<T>(request: &Request<T>) -> Option<Arc<str>> {
     request
         .extensions()
         .get::<Caller>()
-        .map(|caller| Arc::from(caller.0.name()))
+        .map(|caller| caller.name.clone())
 }
 
 /// Opens the CLIENT span for a call to the pattern and writes its trace

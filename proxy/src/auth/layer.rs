@@ -86,9 +86,10 @@ where
                 Ok(caller) => caller,
                 Err(e) => return Ok(Status::from(e).into_http()),
             };
-            tracing::Span::current().record("enduser.id", caller.name());
             let expires_at = caller.expires_at;
-            parts.extensions.insert(Caller(caller));
+            let caller = Caller::new(caller);
+            tracing::Span::current().record("enduser.id", &*caller.name);
+            parts.extensions.insert(caller);
             let response = inner.call(Request::from_parts(parts, body)).await?;
             Ok(match expires_at {
                 Some(at) if stream => {
