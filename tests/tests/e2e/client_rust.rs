@@ -106,6 +106,35 @@ async fn errors_carry_their_code_the_proxys_message_and_the_trace_id() {
     assert_trace_id(&unknown);
 }
 
+/// With `tracing-opentelemetry` installed, a call made inside the app's span
+/// continues the app's trace: the proxy answers with the span's trace id.
+#[tokio::test(flavor = "current_thread")]
+async fn a_call_continues_the_trace_of_the_callers_span() {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing::Instrument;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let proxy = proxy().await;
+    let kv = client(&proxy).await.kv("kv");
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("app")));
+    // The test runs on one thread, so the thread's default reaches every poll.
+    let _default = tracing::subscriber::set_default(subscriber);
+    let span = tracing::info_span!("app.request");
+    let app_trace = prism_observability::grpc::trace_id_of(&span)
+        .expect("the app's span has a trace id")
+        .to_string();
+    let error = kv.get("absent").instrument(span).await.unwrap_err();
+    assert!(matches!(error, Error::NotFound(_)), "{error}");
+    assert_eq!(error.trace_id(), Some(app_trace.as_str()), "{error}");
+
+    // Outside any span the proxy starts a trace of its own.
+    let other = kv.get("absent").await.unwrap_err();
+    assert_trace_id(&other);
+    assert_ne!(other.trace_id(), Some(app_trace.as_str()));
+}
+
 #[tokio::test]
 async fn pubsub_delivers_published_messages_to_a_subscription_stream() {
     let proxy = proxy().await;
