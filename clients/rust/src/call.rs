@@ -119,3 +119,20 @@ pub(crate) async fn within<T>(
         })),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_with_no_answer_ends_deadline_exceeded_when_its_time_is_up() {
+        let start = Instant::now();
+        let never = std::future::pending::<Result<Response<()>, Status>>();
+        let error = within(Duration::from_secs(3), never).await.unwrap_err();
+        assert!(matches!(error, Error::DeadlineExceeded(_)), "{error}");
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+        let status = async { Err::<Response<()>, _>(Status::not_found("gone")) };
+        let error = within(Duration::from_secs(3), status).await.unwrap_err();
+        assert!(matches!(error, Error::NotFound(_)), "{error}");
+    }
+}

@@ -16,7 +16,7 @@ const SERVICE: &str = "prism.keyvalue.v1.KeyValue";
 /// idempotent and retried on `UNAVAILABLE` within the deadline (`set`
 /// writes the same value again; `delete` of a deleted key is a no-op that
 /// answers `false`).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Kv {
     client: PrismClient,
     namespace: String,

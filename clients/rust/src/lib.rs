@@ -68,6 +68,23 @@ enum Token {
     Provider(TokenProvider),
 }
 
+/// Shows the settings, never the token.
+impl std::fmt::Debug for PrismClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = match &self.inner.token {
+            None => "none",
+            Some(Token::Static(_)) => "static",
+            Some(Token::Provider(provider)) => provider.source_name(),
+        };
+        f.debug_struct("PrismClient")
+            .field("namespace", &self.inner.namespace)
+            .field("timeout", &self.inner.timeout)
+            .field("token", &token)
+            .field("retry", &self.inner.retry)
+            .finish_non_exhaustive()
+    }
+}
+
 impl PrismClient {
     /// Connects to `address` (`host:port` or `http://host:port`) with the
     /// defaults: namespace `default`, 10 s per call, no token.

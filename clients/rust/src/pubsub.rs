@@ -20,7 +20,7 @@ const SERVICE: &str = "prism.pubsub.v1.PubSub";
 /// PubSub in one namespace; from [`PrismClient::pubsub`]. `publish` and
 /// `ack` are not retried (a retry could deliver a message twice, or ack
 /// after a redelivery); opening a subscription and `unsubscribe` are.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct PubSub {
     client: PrismClient,
     namespace: String,

@@ -187,13 +187,16 @@ async fn a_token_provider_authenticates_and_is_read_again_when_its_file_changes(
     std::fs::write(&token_file, token("app")).unwrap();
 
     let address = proxy.data_addr.to_string();
-    let authed = PrismClient::builder(address.clone())
+    let with_provider = PrismClient::builder(address.clone())
         .timeout(WAIT)
         .token_provider(TokenProvider::from_file(token_file.clone()).unwrap())
         .connect()
         .await
-        .unwrap()
-        .kv("kv");
+        .unwrap();
+    let shown = format!("{with_provider:?}");
+    assert!(shown.contains("--token-file"), "{shown}");
+    assert!(!shown.contains("eyJ"), "no token in {shown}");
+    let authed = with_provider.kv("kv");
     authed.set("k", "v", None).await.unwrap();
     assert_eq!(authed.get("k").await.unwrap(), b"v");
 
