@@ -254,6 +254,44 @@ async fn idempotent_calls_ride_out_a_pattern_restart() {
 }
 
 #[tokio::test]
+async fn a_subscription_stream_keeps_delivering_after_its_pattern_restarts() {
+    let proxy = proxy().await;
+    let events = client(&proxy).await.pubsub("events");
+    let mut subscription = events.subscribe("jobs").await.unwrap();
+    let before = proxy.pattern("events").await.pid;
+    proxy
+        .admin()
+        .await
+        .restart_pattern(RestartPatternRequest {
+            namespace: "events".into(),
+        })
+        .await
+        .unwrap();
+    assert_ne!(proxy.pattern("events").await.pid, before);
+    // The proxy subscribes again on the new process by itself: publish
+    // until a message makes it through the same stream.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let got = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no delivery after the restart"
+        );
+        match events.publish("jobs", "after restart").await {
+            // Publish is not retried by the client; this loop retries it.
+            Ok(_) | Err(Error::Unavailable(_)) => {}
+            Err(e) => panic!("publish: {e}"),
+        }
+        match tokio::time::timeout(Duration::from_millis(200), subscription.next()).await {
+            Ok(Some(Ok(message))) => break message,
+            Ok(Some(Err(e))) => panic!("the stream failed: {e}"),
+            Ok(None) => panic!("the stream ended"),
+            Err(_) => {}
+        }
+    };
+    assert_eq!(got.payload, b"after restart");
+}
+
+#[tokio::test]
 async fn the_kv_example_runs_against_a_proxy() {
     let proxy = Proxy::start_default().await;
     let example = bins::bin_dir().join("examples").join("kv");
