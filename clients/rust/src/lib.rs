@@ -16,7 +16,8 @@
 //!   the call's `x-prism-trace-id`.
 //! - [`RetryPolicy`]: backoff with jitter on `UNAVAILABLE` for the
 //!   idempotent calls (`set`, `get`, `delete`, `exists`, `scan`, opening a
-//!   subscription, `unsubscribe`; never `publish` or `ack`), within the
+//!   subscription, `unsubscribe`; never `publish`, `publish_batch` or
+//!   `ack`), within the
 //!   call's deadline.
 //!
 //! Every call carries `x-prism-namespace`, `authorization: Bearer …` when a

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use futures_util::Stream;
 use prism_proto::pubsub::v1::{
-    AckRequest, Message, PublishRequest, SubscribeRequest, UnsubscribeRequest,
+    AckRequest, Message, PublishBatchRequest, PublishRequest, SubscribeRequest, UnsubscribeRequest,
 };
 use tonic::Streaming;
 
@@ -17,8 +17,8 @@ use crate::{Error, PrismClient};
 
 const SERVICE: &str = "prism.pubsub.v1.PubSub";
 
-/// PubSub in one namespace; from [`PrismClient::pubsub`]. `publish` and
-/// `ack` are not retried (a retry could deliver a message twice, or ack
+/// PubSub in one namespace; from [`PrismClient::pubsub`]. `publish`,
+/// `publish_batch` and `ack` are not retried (a retry could deliver a message twice, or ack
 /// after a redelivery); opening a subscription and `unsubscribe` are.
 #[derive(Clone, Debug)]
 pub struct PubSub {
@@ -64,6 +64,38 @@ impl PubSub {
             )
             .await?;
         Ok(response.message_id)
+    }
+
+    /// Publishes `(topic, payload)` pairs in one call, in order (at most
+    /// `prism_proto::batch::MAX_MESSAGES`); their ids in the same order.
+    pub async fn publish_batch<T, P>(
+        &self,
+        messages: impl IntoIterator<Item = (T, P)>,
+    ) -> Result<Vec<String>, Error>
+    where
+        T: Into<String>,
+        P: Into<Vec<u8>>,
+    {
+        let messages = messages
+            .into_iter()
+            .map(|(topic, payload)| PublishRequest {
+                topic: topic.into(),
+                payload: payload.into(),
+                metadata: HashMap::new(),
+            })
+            .collect();
+        let message = PublishBatchRequest { messages };
+        let response = self
+            .client
+            .unary(
+                (SERVICE, "PublishBatch"),
+                &self.namespace,
+                false,
+                message,
+                |r| async { self.client.pubsub_stub().publish_batch(r).await },
+            )
+            .await?;
+        Ok(response.message_ids)
     }
 
     /// Messages on `topic` (wildcards as the pattern allows) from now on,
@@ -163,6 +195,7 @@ impl PubSub {
 
 /// An open subscription: a [`Stream`] of messages that ends when the proxy
 /// ends it (an error item says why, with the subscription's trace id).
+#[derive(Debug)]
 pub struct Subscription {
     inner: Streaming<Message>,
     trace_id: Option<String>,

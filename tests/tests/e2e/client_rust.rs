@@ -160,6 +160,20 @@ async fn pubsub_delivers_published_messages_to_a_subscription_stream() {
         assert_eq!(message.topic, "orders.created");
         assert_eq!(message.payload, format!("order {i}").as_bytes());
     }
+    let batch = events
+        .publish_batch([("orders.paid", "a"), ("orders.paid", "b")])
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 2);
+    for (id, payload) in batch.iter().zip(["a", "b"]) {
+        let message = tokio::time::timeout(WAIT, subscription.next())
+            .await
+            .expect("a batch message within the wait")
+            .expect("the stream is open")
+            .unwrap();
+        assert_eq!(&message.message_id, id);
+        assert_eq!(message.payload, payload.as_bytes());
+    }
     let bad = events.publish("", "x").await.unwrap_err();
     assert!(matches!(bad, Error::InvalidArgument(_)), "{bad}");
     assert_trace_id(&bad);
