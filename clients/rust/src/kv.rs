@@ -16,6 +16,11 @@ const SERVICE: &str = "prism.keyvalue.v1.KeyValue";
 /// idempotent and retried on `UNAVAILABLE` within the deadline (`set`
 /// writes the same value again; `delete` of a deleted key is a no-op that
 /// answers `false`).
+///
+/// Errors: each call fails with the [`Error`] variant of the proxy's status
+/// (its message and trace id inside); [`Error::Token`] when the token
+/// provider has no token; [`Error::DeadlineExceeded`] when the client's
+/// timeout passes first.
 #[derive(Clone, Debug)]
 pub struct Kv {
     client: PrismClient,

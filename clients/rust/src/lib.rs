@@ -9,12 +9,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! - [`PrismClient`] and its [`Builder`]: the connection, the default
+//! - [`PrismClient`] and its [`Builder`] (here): the connection, the default
 //!   namespace and deadline, the bearer token, the retry policy.
-//! - [`Kv`]: KeyValue in one namespace; [`PubSub`]: PubSub in one namespace.
-//! - [`Error`]: one variant per gRPC code, each with the proxy's message and
-//!   the call's `x-prism-trace-id`.
-//! - [`RetryPolicy`]: backoff with jitter on `UNAVAILABLE` for the
+//! - `kv`: [`Kv`], KeyValue in one namespace; `pubsub`: [`PubSub`] and
+//!   [`Subscription`], PubSub in one namespace.
+//! - `call`: what every request carries, the client span, the deadline.
+//! - `error`: [`Error`], one variant per gRPC code, each with the proxy's
+//!   message and the call's `x-prism-trace-id`.
+//! - `retry`: [`RetryPolicy`], backoff with jitter on `UNAVAILABLE` for the
 //!   idempotent calls (`set`, `get`, `delete`, `exists`, `scan`, opening a
 //!   subscription, `unsubscribe`; never `publish`, `publish_batch` or
 //!   `ack`), within the

@@ -20,6 +20,11 @@ const SERVICE: &str = "prism.pubsub.v1.PubSub";
 /// PubSub in one namespace; from [`PrismClient::pubsub`]. `publish`,
 /// `publish_batch` and `ack` are not retried (a retry could deliver a message twice, or ack
 /// after a redelivery); opening a subscription and `unsubscribe` are.
+///
+/// Errors: each call fails with the [`Error`] variant of the proxy's status
+/// (its message and trace id inside); [`Error::Token`] when the token
+/// provider has no token; [`Error::DeadlineExceeded`] when the client's
+/// timeout passes first.
 #[derive(Clone, Debug)]
 pub struct PubSub {
     client: PrismClient,
