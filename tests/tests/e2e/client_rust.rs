@@ -233,27 +233,32 @@ async fn a_token_provider_authenticates_and_is_read_again_when_its_file_changes(
 
 #[tokio::test]
 async fn idempotent_calls_ride_out_a_pattern_restart() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     let proxy = proxy().await;
     let kv = client(&proxy).await.kv("kv");
     let before = proxy.pattern("kv").await.pid;
+    let restarted = Arc::new(AtomicBool::new(false));
+    let done = restarted.clone();
     let calls = tokio::spawn(async move {
-        // MemStore forgets on restart: each round writes before it reads.
-        let mut rounds = 0u32;
-        let start = tokio::time::Instant::now();
-        while start.elapsed() < Duration::from_secs(3) {
+        // Calls run before, during and after the restart (twenty rounds
+        // past it); MemStore forgets on restart, so each round writes first.
+        let (mut rounds, mut after) = (0u32, 0u32);
+        while after < 20 {
             let key = format!("k{rounds}");
             kv.set(&key, "v", None)
                 .await
                 .map_err(|e| format!("set: {e}"))?;
-            match kv.exists(&key).await {
-                Ok(_) => {}
-                Err(e) => return Err(format!("exists: {e}")),
-            }
+            kv.exists(&key).await.map_err(|e| format!("exists: {e}"))?;
             rounds += 1;
+            if done.load(Ordering::SeqCst) {
+                after += 1;
+            }
         }
         Ok::<_, String>(rounds)
     });
-    let restarted = proxy
+    let response = proxy
         .admin()
         .await
         .restart_pattern(RestartPatternRequest {
@@ -262,9 +267,14 @@ async fn idempotent_calls_ride_out_a_pattern_restart() {
         .await
         .unwrap()
         .into_inner();
-    assert_ne!(restarted.pattern.unwrap().pid, before);
-    let rounds = calls.await.unwrap().unwrap_or_else(|e| panic!("{e}"));
-    assert!(rounds > 0);
+    restarted.store(true, Ordering::SeqCst);
+    assert_ne!(response.pattern.unwrap().pid, before);
+    let rounds = tokio::time::timeout(WAIT, calls)
+        .await
+        .expect("the calls end within the wait")
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(rounds >= 20);
 }
 
 #[tokio::test]
