@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 . scripts/tools.sh
 
-cargo build --workspace --bins
+cargo build --workspace --bins --examples
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
 else

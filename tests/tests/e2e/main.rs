@@ -47,6 +47,8 @@
 //! - `tls`: TLS on every listener and mTLS (required, optional) with
 //!   certificates made at test time; bad files refused at start and reload.
 //! - `bench`: a short `prism-bench` run over every path (JSON sanity).
+//! - `client_rust`: the Rust client (`prism-client`) and its example
+//!   through a real proxy, with auth on and across a pattern restart.
 
 // A panic here is a failed test: suite helpers may unwrap like test bodies do.
 #![allow(clippy::unwrap_used)]
@@ -61,6 +63,7 @@ mod bench;
 mod blackbox;
 mod bounds;
 mod chaos;
+mod client_rust;
 mod compose;
 mod config_safety;
 mod console;

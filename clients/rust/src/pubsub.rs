@@ -1,0 +1,227 @@
+//! PubSub in one namespace: publish, subscriptions as a [`Stream`] of
+//! messages whose errors carry the call's trace id, unsubscribe and ack.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_util::Stream;
+use prism_proto::pubsub::v1::{
+    AckRequest, Message, PublishBatchRequest, PublishRequest, SubscribeRequest, UnsubscribeRequest,
+};
+use tonic::Streaming;
+
+use crate::call::within;
+use crate::error::trace_id;
+use crate::{Error, PrismClient};
+
+const SERVICE: &str = "prism.pubsub.v1.PubSub";
+
+/// PubSub in one namespace; from [`PrismClient::pubsub`]. `publish`,
+/// `publish_batch` and `ack` are not retried (a retry could deliver a message twice, or ack
+/// after a redelivery); opening a subscription and `unsubscribe` are.
+///
+/// Errors: each call fails with the [`Error`] variant of the proxy's status
+/// (its message and trace id inside); [`Error::Token`] when the token
+/// provider has no token; [`Error::DeadlineExceeded`] when the client's
+/// timeout passes first.
+#[derive(Clone, Debug)]
+pub struct PubSub {
+    client: PrismClient,
+    namespace: String,
+}
+
+impl PubSub {
+    pub(crate) fn new(client: PrismClient, namespace: String) -> Self {
+        Self { client, namespace }
+    }
+
+    /// The namespace these calls go to.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Publishes `payload` on `topic`; the message's id.
+    pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) -> Result<String, Error> {
+        self.publish_with(topic, payload, HashMap::new()).await
+    }
+
+    /// Publishes `payload` with `metadata` on `topic`; the message's id.
+    pub async fn publish_with(
+        &self,
+        topic: &str,
+        payload: impl Into<Vec<u8>>,
+        metadata: HashMap<String, String>,
+    ) -> Result<String, Error> {
+        let message = PublishRequest {
+            topic: topic.to_string(),
+            payload: payload.into(),
+            metadata,
+        };
+        let response = self
+            .client
+            .unary(
+                (SERVICE, "Publish"),
+                &self.namespace,
+                false,
+                message,
+                |r| async { self.client.pubsub_stub().publish(r).await },
+            )
+            .await?;
+        Ok(response.message_id)
+    }
+
+    /// Publishes `(topic, payload)` pairs in one call, in order (at most
+    /// `prism_proto::batch::MAX_MESSAGES`); their ids in the same order.
+    pub async fn publish_batch<T, P>(
+        &self,
+        messages: impl IntoIterator<Item = (T, P)>,
+    ) -> Result<Vec<String>, Error>
+    where
+        T: Into<String>,
+        P: Into<Vec<u8>>,
+    {
+        let messages = messages
+            .into_iter()
+            .map(|(topic, payload)| PublishRequest {
+                topic: topic.into(),
+                payload: payload.into(),
+                metadata: HashMap::new(),
+            })
+            .collect();
+        let message = PublishBatchRequest { messages };
+        let response = self
+            .client
+            .unary(
+                (SERVICE, "PublishBatch"),
+                &self.namespace,
+                false,
+                message,
+                |r| async { self.client.pubsub_stub().publish_batch(r).await },
+            )
+            .await?;
+        Ok(response.message_ids)
+    }
+
+    /// Messages on `topic` (wildcards as the pattern allows) from now on,
+    /// under a subscriber id the proxy picks, acknowledged on delivery.
+    pub async fn subscribe(&self, topic: &str) -> Result<Subscription, Error> {
+        self.subscribe_as(topic, "", false).await
+    }
+
+    /// A subscription as `subscriber_id` (durable where the pattern keeps
+    /// subscribers; empty: the proxy picks one); with `manual_ack`, messages
+    /// not passed to [`Self::ack`] come back.
+    pub async fn subscribe_as(
+        &self,
+        topic: &str,
+        subscriber_id: &str,
+        manual_ack: bool,
+    ) -> Result<Subscription, Error> {
+        let message = SubscribeRequest {
+            topic: topic.to_string(),
+            subscriber_id: subscriber_id.to_string(),
+            manual_ack,
+        };
+        // The deadline bounds opening the stream, not its life: no
+        // grpc-timeout on the request.
+        let span = prism_observability::grpc::client_span(SERVICE, "Subscribe");
+        span.record("prism.namespace", self.namespace.as_str());
+        let deadline = tokio::time::Instant::now() + self.client.inner.timeout;
+        crate::retry::run(&self.client.inner.retry, true, deadline, |left| {
+            let message = message.clone();
+            let span = &span;
+            async move {
+                let request = self
+                    .client
+                    .request(&self.namespace, message, None, span)
+                    .await?;
+                let mut stub = self.client.pubsub_stub();
+                let call = async {
+                    let response = stub.subscribe(request).await?;
+                    let trace_id = trace_id(response.metadata());
+                    Ok(tonic::Response::new(Subscription {
+                        inner: response.into_inner(),
+                        trace_id,
+                    }))
+                };
+                within(left, call).await
+            }
+        })
+        .await
+    }
+
+    /// Ends every stream of `subscriber_id` on `topic`; `true` when there
+    /// was one.
+    pub async fn unsubscribe(&self, topic: &str, subscriber_id: &str) -> Result<bool, Error> {
+        let message = UnsubscribeRequest {
+            topic: topic.to_string(),
+            subscriber_id: subscriber_id.to_string(),
+        };
+        let response = self
+            .client
+            .unary(
+                (SERVICE, "Unsubscribe"),
+                &self.namespace,
+                true,
+                message,
+                |r| async { self.client.pubsub_stub().unsubscribe(r).await },
+            )
+            .await?;
+        Ok(response.unsubscribed)
+    }
+
+    /// Acknowledges `message_ids` of a `manual_ack` subscription; how many
+    /// were acknowledged.
+    pub async fn ack(
+        &self,
+        topic: &str,
+        subscriber_id: &str,
+        message_ids: Vec<String>,
+    ) -> Result<u32, Error> {
+        let message = AckRequest {
+            topic: topic.to_string(),
+            subscriber_id: subscriber_id.to_string(),
+            message_ids,
+        };
+        let response = self
+            .client
+            .unary(
+                (SERVICE, "Ack"),
+                &self.namespace,
+                false,
+                message,
+                |r| async { self.client.pubsub_stub().ack(r).await },
+            )
+            .await?;
+        Ok(response.acked)
+    }
+}
+
+/// An open subscription: a [`Stream`] of messages that ends when the proxy
+/// ends it (an error item says why, with the subscription's trace id).
+#[derive(Debug)]
+pub struct Subscription {
+    inner: Streaming<Message>,
+    trace_id: Option<String>,
+}
+
+impl Subscription {
+    /// The `x-prism-trace-id` of the Subscribe call.
+    pub fn trace_id(&self) -> Option<&str> {
+        self.trace_id.as_deref()
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        Pin::new(&mut this.inner).poll_next(cx).map(|item| {
+            item.map(|result| {
+                result.map_err(|status| Error::from_status(&status, this.trace_id.as_deref()))
+            })
+        })
+    }
+}
