@@ -1,0 +1,178 @@
+"""A real `prism-proxy` on free ports for the tests, and a test OIDC issuer.
+
+The proxy binary comes from `$PRISM_BIN_DIR` (default: the repository's
+`target/debug`, built by `cargo build --workspace --bins`); its pattern
+binaries are found beside it. Every wait polls with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import grpc
+
+T = TypeVar("T")
+
+REPO = Path(__file__).resolve().parents[3]
+LISTENING = re.compile(r"prism-proxy listening on (\S+) \(admin (\S+)\)")
+START_TIMEOUT = 30.0
+
+
+def proxy_binary() -> Path:
+    folder = Path(os.environ.get("PRISM_BIN_DIR", REPO / "target" / "debug"))
+    binary = folder / "prism-proxy"
+    if not binary.is_file():
+        raise RuntimeError(
+            f"{binary} is missing: run `cargo build --workspace --bins` or set PRISM_BIN_DIR"
+        )
+    return binary
+
+
+def eventually(what: str, probe: Callable[[], T | None], timeout: float = START_TIMEOUT) -> T:
+    """Polls `probe` until it returns something other than None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout}s for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Proxy:
+    process: subprocess.Popen[bytes]
+    address: str
+    folder: tempfile.TemporaryDirectory[str]
+
+    @property
+    def log(self) -> str:
+        return (Path(self.folder.name) / "proxy.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.folder.cleanup()
+
+    def wait_serving(self, namespace: str, *, metadata: tuple[tuple[str, str], ...] = ()) -> None:
+        """Waits until a KeyValue call on `namespace` is answered by its
+        pattern (anything but UNAVAILABLE)."""
+        from prism_client._stubs import keyvalue_pb2, keyvalue_pb2_grpc
+
+        with grpc.insecure_channel(self.address) as channel:
+            stub = keyvalue_pb2_grpc.KeyValueStub(channel)
+
+            def probe() -> bool | None:
+                try:
+                    stub.Exists(
+                        keyvalue_pb2.ExistsRequest(key="probe"),
+                        timeout=2,
+                        metadata=(("x-prism-namespace", namespace), *metadata),
+                    )
+                    return True
+                except grpc.RpcError as error:
+                    return None if error.code() == grpc.StatusCode.UNAVAILABLE else True
+
+            eventually(f"namespace {namespace} to serve", probe)
+
+
+def start_proxy(config: str | None = None) -> Proxy:
+    """Starts the proxy (no config: `default` on MemStore, `events` on
+    PubSub) and waits until it listens."""
+    folder = tempfile.TemporaryDirectory(prefix="prism-pyclient-")
+    args = [
+        str(proxy_binary()),
+        "--listen", "127.0.0.1:0",
+        "--admin-listen", "127.0.0.1:0",
+        "--metrics-listen", "127.0.0.1:0",
+    ]
+    if config is not None:
+        path = Path(folder.name) / "prism.yaml"
+        path.write_text(config)
+        args += ["--config", str(path)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EXPORTER_OTLP")}
+    env.setdefault("RUST_LOG", "info")
+    log = open(Path(folder.name) / "proxy.log", "wb")
+    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+    log.close()
+    proxy = Proxy(process, "", folder)
+
+    def listening() -> str | None:
+        if process.poll() is not None:
+            raise RuntimeError(f"prism-proxy exited ({process.returncode}):\n{proxy.log}")
+        match = LISTENING.search(proxy.log)
+        return match.group(1) if match else None
+
+    try:
+        proxy.address = eventually("prism-proxy to listen", listening)
+    except BaseException:
+        proxy.stop()
+        raise
+    return proxy
+
+
+class Issuer:
+    """An OIDC issuer on a free port: discovery and a JWKS with one ES256
+    key, which signs the tokens `token` mints."""
+
+    AUDIENCE = "prism"
+
+    def __init__(self) -> None:
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self._jwt = jwt
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        jwk = jwt.algorithms.ECAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
+        jwk.update(kid="key-1", alg="ES256", use="sig")
+        documents: dict[str, bytes] = {"/jwks": json.dumps({"keys": [jwk]}).encode()}
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                body = documents.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}"
+        documents["/.well-known/openid-configuration"] = json.dumps(
+            {"issuer": self.issuer, "jwks_uri": f"{self.issuer}/jwks"}
+        ).encode()
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def token(self, sub: str, ttl: int = 3600, **claims: object) -> str:
+        now = int(time.time())
+        payload = {"iss": self.issuer, "aud": self.AUDIENCE, "sub": sub, "iat": now, "exp": now + ttl}
+        payload.update(claims)
+        return self._jwt.encode(payload, self._key, algorithm="ES256", headers={"kid": "key-1"})
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
