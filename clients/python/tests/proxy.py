@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable, TypeVar
+from urllib.parse import urlsplit
 
 import grpc
 
@@ -146,7 +147,8 @@ class Issuer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
-                body = documents.get(self.path)
+                # The proxy's HTTP client sends the absolute form (`http://host/path`).
+                body = documents.get(urlsplit(self.path).path)
                 if body is None:
                     self.send_error(404)
                     return
