@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -178,3 +180,62 @@ class Issuer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+@dataclass
+class Redis:
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def redis_binary() -> str | None:
+    return os.environ.get("PRISM_REDIS_SERVER") or shutil.which("redis-server")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_redis() -> Redis:
+    """A throwaway redis-server (no persistence) on a free port, answering PING."""
+    binary = redis_binary()
+    if binary is None:
+        raise RuntimeError("redis-server not found: install it or set PRISM_REDIS_SERVER")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    redis = Redis(process, port)
+
+    def pong() -> bool | None:
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited ({process.returncode}) on port {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return True if s.recv(16).startswith(b"+PONG") else None
+        except OSError:
+            return None
+
+    try:
+        eventually("redis-server to answer PING", pong)
+    except BaseException:
+        redis.stop()
+        raise
+    return redis

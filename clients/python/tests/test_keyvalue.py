@@ -1,15 +1,42 @@
-"""RFC-018 POC 1 through the real proxy on MemStore: set/get, delete, exists,
-scan by prefix over several pages, and errors that carry a trace id."""
+"""RFC-018 POC 1 and 2: the same client code through the real proxy on
+MemStore and on Redis: set/get, delete, exists, TTL, scan by prefix over
+several pages, and errors that carry a trace id."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import uuid
+from typing import Iterator
 
 import pytest
 
 from prism_client import InvalidArgument, NotFound, PrismClient
+from proxy import Proxy, start_proxy, start_redis
+
+REDIS_CONFIG = """namespaces:
+  - name: default
+    pattern: keyvalue
+    backend: redis
+    config:
+      address: {url}
+"""
+
+
+@pytest.fixture(scope="module", params=["memstore", "redis"])
+def proxy(request: pytest.FixtureRequest) -> Iterator[Proxy]:
+    """The `default` namespace on each backend in turn."""
+    redis = start_redis() if request.param == "redis" else None
+    try:
+        proxy = start_proxy(REDIS_CONFIG.format(url=redis.url) if redis else None)
+        try:
+            proxy.wait_serving("default")
+            yield proxy
+        finally:
+            proxy.stop()
+    finally:
+        if redis is not None:
+            redis.stop()
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
