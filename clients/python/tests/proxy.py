@@ -239,3 +239,81 @@ def start_redis() -> Redis:
         redis.stop()
         raise
     return redis
+
+
+@dataclass
+class Nats:
+    process: subprocess.Popen[bytes]
+    port: int
+    folder: tempfile.TemporaryDirectory[str]
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.folder.cleanup()
+
+
+def start_nats() -> Nats:
+    """A throwaway nats-server on a free port (`$NATS_SERVER`, or on PATH;
+    `scripts/tools.sh` exports it), answering PING."""
+    binary = os.environ.get("NATS_SERVER") or shutil.which("nats-server")
+    if binary is None:
+        raise RuntimeError("nats-server not found: source scripts/tools.sh or set NATS_SERVER")
+    port = free_port()
+    folder = tempfile.TemporaryDirectory(prefix="prism-pyclient-nats-")
+    process = subprocess.Popen(
+        [binary, "-a", "127.0.0.1", "-p", str(port), "-sd", f"{folder.name}/store",
+         "-l", f"{folder.name}/nats.log"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    nats = Nats(process, port, folder)
+
+    def pong() -> bool | None:
+        if process.poll() is not None:
+            raise RuntimeError(f"nats-server exited ({process.returncode}) on port {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.settimeout(1)
+                if not s.recv(4096).startswith(b"INFO "):
+                    return None
+                s.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+                return True if b"PONG" in s.recv(4096) else None
+        except OSError:
+            return None
+
+    try:
+        eventually("nats-server to answer PING", pong)
+    except BaseException:
+        nats.stop()
+        raise
+    return nats
+
+
+def wait_pubsub_serving(proxy: Proxy, namespace: str) -> None:
+    """Waits until a Publish on `namespace` is answered by its pattern."""
+    from prism_client._stubs import pubsub_pb2, pubsub_pb2_grpc
+
+    with grpc.insecure_channel(proxy.address) as channel:
+        stub = pubsub_pb2_grpc.PubSubStub(channel)
+
+        def probe() -> bool | None:
+            try:
+                stub.Publish(
+                    pubsub_pb2.PublishRequest(topic="probe.ready", payload=b""),
+                    timeout=2,
+                    metadata=(("x-prism-namespace", namespace),),
+                )
+                return True
+            except grpc.RpcError as error:
+                return None if error.code() == grpc.StatusCode.UNAVAILABLE else True
+
+        eventually(f"namespace {namespace} to serve", probe)
