@@ -10,6 +10,7 @@ import grpc
 
 from .errors import from_rpc_error
 from .retry import RetryPolicy, call_with_retry
+from .tracing import trace_headers
 
 T = TypeVar("T")
 
@@ -88,7 +89,7 @@ class PrismClient:
         await self.close()
 
     async def _metadata(self) -> list[tuple[str, str]]:
-        metadata = [(NAMESPACE_HEADER, self.namespace_name)]
+        metadata = [(NAMESPACE_HEADER, self.namespace_name), *trace_headers()]
         token = self._token
         if callable(token):
             token = token()
