@@ -90,11 +90,10 @@ class PrismClient:
 
     async def _metadata(self) -> list[tuple[str, str]]:
         metadata = [(NAMESPACE_HEADER, self.namespace_name), *trace_headers()]
-        token = self._token
-        if callable(token):
-            token = token()
-            if inspect.isawaitable(token):
-                token = await token
+        token: str | Awaitable[str] | None
+        token = self._token() if callable(self._token) else self._token
+        if inspect.isawaitable(token):
+            token = await token
         if token:
             metadata.append(("authorization", f"Bearer {token}"))
         return metadata

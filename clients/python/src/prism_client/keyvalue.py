@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 class KeyValue:
     def __init__(self, client: PrismClient) -> None:
         self._client = client
-        self._stub = pb_grpc.KeyValueStub(client._channel)
+        self._stub = pb_grpc.KeyValueStub(client._channel)  # type: ignore[no-untyped-call]
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Stores `value` under `key`; `ttl` in seconds (rounded up), or never expires."""

@@ -38,7 +38,7 @@ class Message:
 class PubSub:
     def __init__(self, client: PrismClient) -> None:
         self._client = client
-        self._stub = pb_grpc.PubSubStub(client._channel)
+        self._stub = pb_grpc.PubSubStub(client._channel)  # type: ignore[no-untyped-call]
 
     async def publish(
         self, topic: str, payload: bytes, metadata: Mapping[str, str] | None = None
@@ -57,7 +57,7 @@ class PubSub:
         """Publishes `(topic, payload[, metadata])` messages in order; their ids."""
         requests = [
             pb.PublishRequest(
-                topic=m[0], payload=m[1], metadata=m[2] if len(m) > 2 else {}  # type: ignore[misc]
+                topic=m[0], payload=m[1], metadata=m[2] if len(m) > 2 else {}
             )
             for m in messages
         ]

@@ -6,17 +6,19 @@ nothing is sent and nothing is imported."""
 from __future__ import annotations
 
 try:
-    from opentelemetry import propagate as _propagate
+    from opentelemetry import propagate
+
+    _HAVE_OTEL = True
 except ImportError:  # the optional dependency is absent
-    _propagate = None
+    _HAVE_OTEL = False
 
 
 def trace_headers() -> list[tuple[str, str]]:
     """`traceparent` (and `tracestate`) of the current span, if there is one."""
-    if _propagate is None:
+    if not _HAVE_OTEL:
         return []
     carrier: dict[str, str] = {}
-    _propagate.inject(carrier)
+    propagate.inject(carrier)
     return [
         (key.lower(), value)
         for key, value in carrier.items()
