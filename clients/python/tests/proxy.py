@@ -59,6 +59,7 @@ class Proxy:
     process: subprocess.Popen[bytes]
     address: str
     folder: tempfile.TemporaryDirectory[str]
+    admin_address: str = ""
 
     @property
     def log(self) -> str:
@@ -117,14 +118,14 @@ def start_proxy(config: str | None = None) -> Proxy:
     log.close()
     proxy = Proxy(process, "", folder)
 
-    def listening() -> str | None:
+    def listening() -> tuple[str, str] | None:
         if process.poll() is not None:
             raise RuntimeError(f"prism-proxy exited ({process.returncode}):\n{proxy.log}")
         match = LISTENING.search(proxy.log)
-        return match.group(1) if match else None
+        return (match.group(1), match.group(2)) if match else None
 
     try:
-        proxy.address = eventually("prism-proxy to listen", listening)
+        proxy.address, proxy.admin_address = eventually("prism-proxy to listen", listening)
     except BaseException:
         proxy.stop()
         raise
