@@ -11,7 +11,7 @@ from typing import AsyncIterator, Iterator
 
 import pytest
 
-from prism_client import InvalidArgument, PrismClient, Subscription
+from prism_client import InvalidArgument, NotFound, PrismClient, Subscription
 from proxy import Proxy, start_nats, start_proxy, wait_pubsub_serving
 
 CONFIG = """namespaces:
@@ -113,3 +113,18 @@ async def test_wildcard_in_a_published_topic_is_invalid_argument(events: PrismCl
     with pytest.raises(InvalidArgument) as caught:
         await events.pubsub.publish("orders.*", b"x")
     assert caught.value.trace_id
+
+
+async def test_a_refused_subscription_raises_with_the_trace_id(events: PrismClient) -> None:
+    with pytest.raises(NotFound) as caught:
+        async with events.namespace("no-such-namespace").pubsub.subscribe("t"):
+            pass
+    assert "no-such-namespace" in caught.value.message
+    assert caught.value.trace_id
+
+
+async def test_a_bad_topic_fails_the_iteration(events: PrismClient) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        async for _ in events.pubsub.subscribe("orders..bad"):
+            pass
+    assert "topic" in caught.value.message
