@@ -97,13 +97,13 @@ class Proxy:
             eventually(f"namespace {namespace} to serve", probe)
 
 
-def start_proxy(config: str | None = None) -> Proxy:
+def start_proxy(config: str | None = None, *, listen: str = "127.0.0.1:0") -> Proxy:
     """Starts the proxy (no config: `default` on MemStore, `events` on
-    PubSub) and waits until it listens."""
+    PubSub) and waits until it listens; `listen` reuses a data address."""
     folder = tempfile.TemporaryDirectory(prefix="prism-pyclient-")
     args = [
         str(proxy_binary()),
-        "--listen", "127.0.0.1:0",
+        "--listen", listen,
         "--admin-listen", "127.0.0.1:0",
         "--metrics-listen", "127.0.0.1:0",
     ]

@@ -7,6 +7,8 @@ ends it once).
 
 from __future__ import annotations
 
+import asyncio
+import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Mapping
 
@@ -14,7 +16,7 @@ import grpc
 
 from ._stubs import pubsub_pb2 as pb
 from ._stubs import pubsub_pb2_grpc as pb_grpc
-from .errors import error_for, from_rpc_error
+from .errors import Unavailable, error_for, from_rpc_error
 
 if TYPE_CHECKING:
     from .client import PrismClient
@@ -69,7 +71,12 @@ class PubSub:
         return list(response.message_ids)
 
     def subscribe(
-        self, topic: str, *, subscriber_id: str = "", manual_ack: bool = False
+        self,
+        topic: str,
+        *,
+        subscriber_id: str = "",
+        manual_ack: bool = False,
+        resume_timeout: float | None = 30.0,
     ) -> Subscription:
         """The messages on `topic` (wildcards allowed) as an async iterator.
 
@@ -77,13 +84,22 @@ class PubSub:
         proxy has opened the subscription, so nothing published after it is
         missed; `async for m in client.pubsub.subscribe(t)` opens it on the
         first iteration.
+
+        A stream that fails with UNAVAILABLE (the proxy restarting, or its
+        pattern not coming back in time) is opened again, with backoff, for
+        up to `resume_timeout` seconds (`None`: never). On an at-most-once
+        backend, messages published while it was down are not delivered; a
+        durable subscriber (`subscriber_id` on JetStream) keeps its place.
         """
+        if resume_timeout is not None and resume_timeout < 0:
+            raise ValueError(f"resume_timeout must be >= 0 seconds or None, got {resume_timeout}")
         return Subscription(
             self._client,
             self._stub,
             pb.SubscribeRequest(
                 topic=topic, subscriber_id=subscriber_id, manual_ack=manual_ack
             ),
+            resume_timeout,
         )
 
     async def unsubscribe(self, topic: str, subscriber_id: str) -> bool:
@@ -112,12 +128,20 @@ class Subscription:
     cleanly (e.g. after `unsubscribe`); a failure raises a `PrismError`."""
 
     def __init__(
-        self, client: PrismClient, stub: pb_grpc.PubSubStub, request: pb.SubscribeRequest
+        self,
+        client: PrismClient,
+        stub: pb_grpc.PubSubStub,
+        request: pb.SubscribeRequest,
+        resume_timeout: float | None = None,
     ) -> None:
         self._client = client
         self._stub = stub
         self._request = request
+        self._resume_timeout = resume_timeout
         self._call: grpc.aio.UnaryStreamCall | None = None
+        self._closed = False
+        #: How many times the stream was opened again after failing.
+        self.resumed = 0
 
     async def open(self) -> Subscription:
         """Opens the stream and waits until the proxy has subscribed."""
@@ -139,8 +163,30 @@ class Subscription:
 
     async def close(self) -> None:
         """Cancels the stream, which unsubscribes."""
+        self._closed = True
         if self._call is not None:
             self._call.cancel()
+
+    async def _resume(self, failure: Unavailable) -> None:
+        """Opens the stream again with backoff until it opens or
+        `resume_timeout` has passed (then `failure` is raised)."""
+        if self._resume_timeout is None or self._closed:
+            raise failure
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._resume_timeout
+        retry = 0
+        while True:
+            self._call = None
+            try:
+                await self.open()
+                self.resumed += 1
+                return
+            except Unavailable:
+                wait = self._client.retry.delay(retry, random.random())
+                if self._closed or loop.time() + wait >= deadline:
+                    raise failure from None
+                retry += 1
+                await asyncio.sleep(wait)
 
     async def __aenter__(self) -> Subscription:
         return await self.open()
@@ -153,11 +199,16 @@ class Subscription:
 
     async def __anext__(self) -> Message:
         await self.open()
-        assert self._call is not None
-        try:
-            m = await self._call.read()
-        except grpc.aio.AioRpcError as error:
-            raise from_rpc_error(error) from None
+        while True:
+            assert self._call is not None
+            try:
+                m = await self._call.read()
+                break
+            except grpc.aio.AioRpcError as error:
+                failure = from_rpc_error(error)
+            if not isinstance(failure, Unavailable):
+                raise failure
+            await self._resume(failure)
         if m is grpc.aio.EOF:
             raise StopAsyncIteration
         return Message(
