@@ -103,7 +103,8 @@ def error_for(
     return _BY_CODE.get(code, PrismError)(message, code=code, trace_id=trace_id)
 
 
-def _trace_id(metadata: object) -> str | None:
+def trace_id_of(metadata: object) -> str | None:
+    """The `x-prism-trace-id` in gRPC metadata (headers or trailers), if any."""
     for key, value in metadata or ():  # type: ignore[attr-defined]
         if key == TRACE_ID_HEADER:
             return value if isinstance(value, str) else value.decode()
@@ -116,7 +117,7 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> PrismError:
     A response that is only trailers (most errors) carries the trace id
     there; a stream that failed after it started has it in its headers.
     """
-    trace_id = _trace_id(error.trailing_metadata()) or _trace_id(
+    trace_id = trace_id_of(error.trailing_metadata()) or trace_id_of(
         error.initial_metadata()
     )
     return error_for(error.code(), error.details() or "", trace_id)

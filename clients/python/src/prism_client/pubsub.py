@@ -16,7 +16,7 @@ import grpc
 
 from ._stubs import pubsub_pb2 as pb
 from ._stubs import pubsub_pb2_grpc as pb_grpc
-from .errors import Unavailable, error_for, from_rpc_error
+from .errors import Unavailable, error_for, from_rpc_error, trace_id_of
 
 if TYPE_CHECKING:
     from .client import PrismClient
@@ -156,8 +156,7 @@ class Subscription:
         if self._call.done():
             code = await self._call.code()
             if code != grpc.StatusCode.OK:
-                trailing = await self._call.trailing_metadata()
-                trace_id = dict(trailing or ()).get("x-prism-trace-id")
+                trace_id = trace_id_of(await self._call.trailing_metadata())
                 raise error_for(code, await self._call.details() or "", trace_id)
         return self
 
