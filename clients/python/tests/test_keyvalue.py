@@ -112,3 +112,10 @@ async def test_other_namespace_is_sent_with_each_call(client: PrismClient) -> No
     key = unique("ns-") + "k"
     await client.keyvalue.set(key, b"v")
     assert await client.namespace("default").keyvalue.get(key) == b"v"
+
+
+async def test_a_value_that_is_not_bytes_is_refused_before_sending(client: PrismClient) -> None:
+    with pytest.raises(TypeError, match="value must be bytes, got str"):
+        await client.keyvalue.set("k", "text")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ttl"):
+        await client.keyvalue.set("k", b"v", ttl=0)

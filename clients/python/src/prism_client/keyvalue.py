@@ -23,6 +23,8 @@ class KeyValue:
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Stores `value` under `key`; `ttl` in seconds (rounded up), or never expires."""
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise TypeError(f"value must be bytes, got {type(value).__name__}")
         ttl_seconds = 0
         if ttl is not None:
             if ttl <= 0:

@@ -46,6 +46,8 @@ class PubSub:
         self, topic: str, payload: bytes, metadata: Mapping[str, str] | None = None
     ) -> str:
         """Publishes one message; returns its id."""
+        if not isinstance(payload, (bytes, bytearray, memoryview)):
+            raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
         response = await self._client._unary(
             self._stub.Publish,
             pb.PublishRequest(topic=topic, payload=payload, metadata=metadata or {}),
