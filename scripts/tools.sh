@@ -5,6 +5,7 @@
 #   redis-server — Debian package redis-server (the Redis suites start their own)
 #   tmux         — Debian package (the console test drives prism-console in it)
 #   openssl      — Debian package (the auth tests make their signing keys with it)
+#   nginx        — Debian package nginx-light (prism-bench's `nginx` path: the gateway the proxy is compared with)
 #   grpcio       — PyPI grpcio + grpcio-tools, same venv (the Python examples; stubs are generated from proto/)
 #   oidc-provider — npm, from tests/oidc/package-lock.json (the OpenID provider the auth tests start)
 
@@ -50,6 +51,13 @@ if ! command -v openssl >/dev/null 2>&1; then
   echo "installing openssl (apt-get)"
   apt_install openssl
 fi
+
+if [ -z "${NGINX:-}" ] && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  echo "installing nginx (apt-get)"
+  apt_install nginx-light
+fi
+NGINX="${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}"
+export NGINX
 
 if ! command -v tmux >/dev/null 2>&1; then
   echo "installing tmux (apt-get)"

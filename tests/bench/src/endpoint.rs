@@ -1,8 +1,8 @@
 //! What each path's requests are sent to: a server the user named, or one the
 //! bench starts — a `prism-proxy` on free ports serving the namespace from a
 //! generated config, a pattern process run by hand (`--autostart`), the
-//! in-process [`Floor`], or the run's backend server ([`ServerProcess`]:
-//! Redis or NATS) itself. Started processes are `prism-harness`'s, stopped by
+//! in-process [`Floor`], nginx in front of a pattern process of its own, or
+//! the run's backend server ([`ServerProcess`]: Redis or NATS) itself. Started processes are `prism-harness`'s, stopped by
 //! PID with SIGTERM, and their PIDs handed to the resource watch.
 //! They inherit the bench's environment, so e.g. `OTEL_EXPORTER_OTLP_ENDPOINT`
 //! measures them with trace export on. The `proxy-auth` paths' proxies trust
@@ -10,7 +10,7 @@
 
 use std::{net::SocketAddr, path::Path, time::Duration};
 
-use prism_harness::{OtlpReceiver, PatternProcess, ProxyConfig, ProxyProcess};
+use prism_harness::{Nginx, NginxServer, OtlpReceiver, PatternProcess, ProxyConfig, ProxyProcess};
 use prism_proto::{
     admin::v1::{ListPatternsRequest, PatternInfo, PatternState, admin_client::AdminClient},
     lifecycle::v1::HealthStatus,
@@ -53,6 +53,8 @@ enum Server {
     External,
     Proxy(Box<ProxyProcess>),
     Pattern(PatternProcess),
+    /// nginx, and the pattern it forwards to unless that was given.
+    Nginx(NginxServer, Option<PatternProcess>),
     Floor(Floor),
 }
 
@@ -86,6 +88,13 @@ impl Endpoint {
                 }
             }
             PathKind::Pattern if config.endpoints.pattern.is_none() => {
+                missing(target.pattern_binary())
+            }
+            PathKind::Nginx if Nginx::find().is_none() => Some(
+                "nginx is not installed (scripts/tools.sh installs Debian's nginx-light; or set NGINX)"
+                    .into(),
+            ),
+            PathKind::Nginx if config.endpoints.pattern.is_none() => {
                 missing(target.pattern_binary())
             }
             PathKind::Redis if target.backend() != Backend::Redis => {
@@ -169,6 +178,7 @@ impl Endpoint {
                 Some(addr) => Ok(external(addr)),
                 None => start_pattern(&config.endpoints.bin_dir, target).await,
             },
+            PathKind::Nginx => start_nginx(config, target).await,
             PathKind::Floor => {
                 let routes = target
                     .floor_routes()
@@ -215,28 +225,69 @@ impl Endpoint {
             Server::Pattern(pattern) => {
                 let _ = tokio::task::spawn_blocking(move || drop(pattern)).await;
             }
+            Server::Nginx(nginx, pattern) => {
+                let _ = tokio::task::spawn_blocking(move || drop((nginx, pattern))).await;
+            }
             Server::Floor(floor) => floor.stop().await,
         }
         drop(self.issuer);
     }
 }
 
-async fn start_pattern(bin_dir: &Path, target: &Target) -> Result<Endpoint, BenchError> {
+/// The target's pattern process, started by hand on a free TCP port.
+async fn spawn_pattern(bin_dir: &Path, target: &Target) -> Result<PatternProcess, BenchError> {
     let binary = bin_dir.join(target.pattern_binary());
     let extra = target.pattern_args();
     let mut args = vec!["--autostart", "--exit-with-parent"];
     args.extend(extra.iter().map(String::as_str));
-    let pattern = PatternProcess::start(&binary, &args, &[]).await?;
-    let pid = pattern.pid();
+    Ok(PatternProcess::start(&binary, &args, &[]).await?)
+}
+
+fn watched(role: &'static str, pid: u32) -> Watched {
+    Watched {
+        role,
+        pid,
+        idle_rss_kb: procstat::read_rss_kb(pid),
+    }
+}
+
+async fn start_pattern(bin_dir: &Path, target: &Target) -> Result<Endpoint, BenchError> {
+    let pattern = spawn_pattern(bin_dir, target).await?;
     Ok(Endpoint {
         path: PathKind::Pattern,
         addr: pattern.addr,
-        processes: vec![Watched {
-            role: "pattern",
-            pid,
-            idle_rss_kb: procstat::read_rss_kb(pid),
-        }],
+        processes: vec![watched("pattern", pattern.pid())],
         server: Server::Pattern(pattern),
+        sink: None,
+        authorization: Authorization::None,
+        issuer: None,
+    })
+}
+
+/// nginx in front of the given pattern address, or of a pattern process
+/// started for it alone (so the proxy's and the pattern path's processes
+/// carry none of its load).
+async fn start_nginx(config: &Config, target: &Target) -> Result<Endpoint, BenchError> {
+    let (upstream, pattern) = match config.endpoints.pattern {
+        Some(addr) => (addr, None),
+        None => {
+            let pattern = spawn_pattern(&config.endpoints.bin_dir, target).await?;
+            (pattern.addr, Some(pattern))
+        }
+    };
+    let nginx = Nginx::start(upstream).await?;
+    let mut processes = Vec::new();
+    if let Some(pid) = nginx.pid() {
+        processes.push(watched("nginx", pid));
+    }
+    if let Some(pattern) = &pattern {
+        processes.push(watched("pattern", pattern.pid()));
+    }
+    Ok(Endpoint {
+        path: PathKind::Nginx,
+        addr: nginx.addr(),
+        processes,
+        server: Server::Nginx(nginx, pattern),
         sink: None,
         authorization: Authorization::None,
         issuer: None,

@@ -30,6 +30,10 @@ pub enum PathKind {
     /// token costs.
     #[serde(rename = "proxy-auth-fresh")]
     ProxyAuthFresh,
+    /// nginx (`grpc_pass`, one process) in front of a pattern process of its
+    /// own over TCP: the hop a general-purpose gateway adds, with no routing,
+    /// tracing or histograms — what a user compares the proxy with.
+    Nginx,
     /// Straight to the pattern process over TCP.
     Pattern,
     /// A bare tonic server in the bench process that does no work: the cost
@@ -46,22 +50,33 @@ pub enum PathKind {
 impl PathKind {
     /// The paths a KeyValue run takes when `--paths` is not given, in run
     /// order; the ones that cannot run are skipped.
-    pub const DEFAULT: [PathKind; 3] = [PathKind::Proxy, PathKind::Pattern, PathKind::Floor];
+    pub const DEFAULT: [PathKind; 4] = [
+        PathKind::Proxy,
+        PathKind::Nginx,
+        PathKind::Pattern,
+        PathKind::Floor,
+    ];
 
     /// The same with `--backend redis`: Redis direct is what the proxy and
     /// the pattern are compared with.
-    pub const DEFAULT_REDIS: [PathKind; 4] = [
+    pub const DEFAULT_REDIS: [PathKind; 5] = [
         PathKind::Proxy,
+        PathKind::Nginx,
         PathKind::Pattern,
         PathKind::Redis,
         PathKind::Floor,
     ];
 
     /// A PubSub run's paths (the floor serves KeyValue only).
-    pub const DEFAULT_PUBSUB: [PathKind; 2] = [PathKind::Proxy, PathKind::Pattern];
+    pub const DEFAULT_PUBSUB: [PathKind; 3] = [PathKind::Proxy, PathKind::Nginx, PathKind::Pattern];
 
     /// The same with `--backend nats`: NATS direct is the baseline.
-    pub const DEFAULT_NATS: [PathKind; 3] = [PathKind::Proxy, PathKind::Pattern, PathKind::Nats];
+    pub const DEFAULT_NATS: [PathKind; 4] = [
+        PathKind::Proxy,
+        PathKind::Nginx,
+        PathKind::Pattern,
+        PathKind::Nats,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -69,6 +84,7 @@ impl PathKind {
             Self::ProxyTraced => "proxy-traced",
             Self::ProxyAuth => "proxy-auth",
             Self::ProxyAuthFresh => "proxy-auth-fresh",
+            Self::Nginx => "nginx",
             Self::Pattern => "pattern",
             Self::Floor => "floor",
             Self::Redis => "redis",
@@ -82,10 +98,18 @@ impl PathKind {
     }
 
     /// The paths this one is compared against when both ran: each baseline
-    /// does a strict subset of this path's work.
+    /// does a strict subset of this path's work, except nginx beside the
+    /// proxy: the same hop done by the gateway users know.
     pub fn baselines(self) -> &'static [PathKind] {
         match self {
-            Self::Proxy => &[Self::Pattern, Self::Redis, Self::Nats, Self::Floor],
+            Self::Proxy => &[
+                Self::Pattern,
+                Self::Nginx,
+                Self::Redis,
+                Self::Nats,
+                Self::Floor,
+            ],
+            Self::Nginx => &[Self::Pattern, Self::Redis, Self::Nats, Self::Floor],
             Self::ProxyAuth | Self::ProxyTraced => &[
                 Self::Proxy,
                 Self::Pattern,
@@ -116,12 +140,13 @@ impl FromStr for PathKind {
             "proxy-traced" => Ok(Self::ProxyTraced),
             "proxy-auth" => Ok(Self::ProxyAuth),
             "proxy-auth-fresh" => Ok(Self::ProxyAuthFresh),
+            "nginx" => Ok(Self::Nginx),
             "pattern" => Ok(Self::Pattern),
             "floor" => Ok(Self::Floor),
             "redis" => Ok(Self::Redis),
             "nats" => Ok(Self::Nats),
             other => Err(BenchError::Usage(format!(
-                "--paths: unknown path `{other}` (expected proxy, proxy-traced, proxy-auth, proxy-auth-fresh, pattern, floor, redis or nats)"
+                "--paths: unknown path `{other}` (expected proxy, proxy-traced, proxy-auth, proxy-auth-fresh, nginx, pattern, floor, redis or nats)"
             ))),
         }
     }
@@ -185,11 +210,14 @@ mod tests {
             PathKind::Proxy.baselines(),
             &[
                 PathKind::Pattern,
+                PathKind::Nginx,
                 PathKind::Redis,
                 PathKind::Nats,
                 PathKind::Floor
             ]
         );
+        assert_eq!(PathKind::Nginx.baselines()[0], PathKind::Pattern);
+        assert_eq!("nginx".parse::<PathKind>().unwrap(), PathKind::Nginx);
         assert_eq!(
             PathKind::Pattern.baselines(),
             &[PathKind::Redis, PathKind::Nats, PathKind::Floor]

@@ -1,5 +1,6 @@
 //! The processes Prism's end-to-end tests and `prism-bench` run for real:
 //! backend servers on free ports ([`redis`], [`nats`], sharing [`server`]),
+//! nginx in front of a gRPC server for comparison ([`nginx`]),
 //! the proxy and pattern binaries with the addresses they announce
 //! ([`proxy`], [`pattern`], sharing [`child`]), an OTLP trace receiver
 //! ([`otlp`]), a real OpenID provider issuing JWT access tokens ([`oidc`]),
@@ -15,6 +16,7 @@ pub mod child;
 pub mod error;
 pub mod jwt;
 pub mod nats;
+pub mod nginx;
 pub mod oidc;
 pub mod otlp;
 pub mod pattern;
@@ -27,6 +29,7 @@ pub mod wait;
 
 pub use error::HarnessError;
 pub use nats::{Nats, NatsServer};
+pub use nginx::{Nginx, NginxServer};
 pub use oidc::{Oidc, OidcProvider};
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use pattern::PatternProcess;

@@ -1,8 +1,9 @@
 //! `prism-bench` cannot rot: the real binary runs about two seconds per path
-//! over every path (it starts its own proxy and pattern on free ports) and
-//! its JSON report must hold together; with `--backend redis` too, and the
-//! `pubsub` target on MemStore and on NATS, and the `registry` target; the
-//! auth paths, and a token given to a proxy with auth on.
+//! over every path (it starts its own proxy, pattern and nginx on free
+//! ports) and its JSON report must hold together; with `--backend redis`
+//! too, and the `pubsub` target on MemStore and on NATS, and the `registry`
+//! target; the auth paths, and a token given to a proxy with auth on. nginx
+//! comes from `$NGINX`, which `scripts/tools.sh` installs and exports.
 
 use std::{process::Command, time::Duration};
 
@@ -21,7 +22,7 @@ fn prism_bench_measures_and_compares_every_path() {
 
     let paths = report["paths"].as_array().expect("paths");
     let names: Vec<&str> = paths.iter().filter_map(|p| p["path"].as_str()).collect();
-    assert_eq!(names, ["proxy", "pattern", "floor"], "{report:#}");
+    assert_eq!(names, ["proxy", "nginx", "pattern", "floor"], "{report:#}");
     for path in paths {
         let name = &path["path"];
         // 200 rps for 1 s on a fixed grid: exactly 200 measured requests.
@@ -50,7 +51,8 @@ fn prism_bench_measures_and_compares_every_path() {
             .collect()
     };
     assert_eq!(roles(0), ["proxy", "pattern", "bench"]);
-    assert_eq!(roles(1), ["pattern", "bench"]);
+    assert_eq!(roles(1), ["nginx", "pattern", "bench"]);
+    assert_eq!(roles(2), ["pattern", "bench"]);
     for process in paths[0]["processes"].as_array().unwrap() {
         assert!(number(&process["cpu_percent"]) >= 0.0, "{process:#}");
         assert!(number(&process["peak_rss_kb"]) > 0.0, "{process:#}");
@@ -72,7 +74,10 @@ fn prism_bench_measures_and_compares_every_path() {
         comparisons,
         [
             ("proxy", "pattern"),
+            ("proxy", "nginx"),
             ("proxy", "floor"),
+            ("nginx", "pattern"),
+            ("nginx", "floor"),
             ("pattern", "floor")
         ]
     );
@@ -254,14 +259,15 @@ fn number(value: &Value) -> f64 {
         .unwrap_or_else(|| panic!("expected a number, got {value}"))
 }
 
-/// PubSub on MemStore through the proxy and straight to the pattern: at a
-/// low rate every published message reaches both subscribers, nothing fails.
+/// PubSub on MemStore through the proxy, through nginx and straight to the
+/// pattern: at a low rate every published message reaches both
+/// subscribers (nginx forwards their streams as they come), nothing fails.
 #[test]
 fn prism_bench_pubsub_delivers_every_message_on_memstore() {
     let args = [
         "pubsub",
         "--paths",
-        "proxy,pattern",
+        "proxy,nginx,pattern",
         "--subscribers",
         "2",
         "--payload-size",
@@ -269,8 +275,15 @@ fn prism_bench_pubsub_delivers_every_message_on_memstore() {
     ];
     let report = run_bench(&[&args, SHORT_RUN].concat());
     let names = check_pubsub(&report, 200, 2);
-    assert_eq!(names, ["proxy", "pattern"], "{report:#}");
-    assert_eq!(comparisons(&report), [("proxy", "pattern")]);
+    assert_eq!(names, ["proxy", "nginx", "pattern"], "{report:#}");
+    assert_eq!(
+        comparisons(&report),
+        [
+            ("proxy", "pattern"),
+            ("proxy", "nginx"),
+            ("nginx", "pattern")
+        ]
+    );
 }
 
 /// PubSub on core NATS (a `nats-server` the bench starts from
