@@ -7,6 +7,8 @@
 #   openssl      — Debian package (the auth tests make their signing keys with it)
 #   grpcio       — PyPI grpcio + grpcio-tools, same venv (the Python examples; stubs are generated from proto/)
 #   oidc-provider — npm, from tests/oidc/package-lock.json (the OpenID provider the auth tests start)
+#   python3-venv — Debian package, when `python3 -m venv` cannot make a venv with pip
+#                  (the venvs above, and clients/python/run-tests.sh's)
 
 # Debian packages, as root or through sudo.
 apt_install() {
@@ -18,6 +20,12 @@ apt_install() {
 
 tools_dir="${PRISM_TOOLS_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/tools}"
 mkdir -p "$tools_dir"
+
+# Debian splits venv's pip bootstrap (ensurepip) into python3-venv.
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  echo "installing python3-venv (apt-get)"
+  apt_install python3-venv
+fi
 
 venv="$tools_dir/venv"
 if [ ! -x "$venv/bin/grpcurl" ]; then

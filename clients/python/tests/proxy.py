@@ -318,3 +318,24 @@ def wait_pubsub_serving(proxy: Proxy, namespace: str) -> None:
                 return None if error.code() == grpc.StatusCode.UNAVAILABLE else True
 
         eventually(f"namespace {namespace} to serve", probe)
+
+
+def wait_registry_serving(proxy: Proxy, namespace: str) -> None:
+    """Waits until a registry Get on `namespace` is answered by its pattern."""
+    from prism_client._stubs import registry_pb2, registry_pb2_grpc
+
+    with grpc.insecure_channel(proxy.address) as channel:
+        stub = registry_pb2_grpc.MulticastRegistryStub(channel)
+
+        def probe() -> bool | None:
+            try:
+                stub.Get(
+                    registry_pb2.GetRequest(identity="probe"),
+                    timeout=2,
+                    metadata=(("x-prism-namespace", namespace),),
+                )
+                return True
+            except grpc.RpcError as error:
+                return None if error.code() == grpc.StatusCode.UNAVAILABLE else True
+
+        eventually(f"namespace {namespace} to serve", probe)

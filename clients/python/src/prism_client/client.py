@@ -61,9 +61,11 @@ class PrismClient:
         self._channel = _channel
         from .keyvalue import KeyValue
         from .pubsub import PubSub
+        from .registry import Registry
 
         self.keyvalue = KeyValue(self)
         self.pubsub = PubSub(self)
+        self.registry = Registry(self)
 
     def namespace(self, name: str) -> PrismClient:
         """The same connection and credentials, speaking to namespace `name`.
@@ -79,6 +81,8 @@ class PrismClient:
         )
 
     async def close(self) -> None:
+        """Closes the connection, unless it belongs to the client this one
+        was made from by `namespace()`."""
         if self._owns_channel:
             await self._channel.close()
 
@@ -104,9 +108,10 @@ class PrismClient:
         request: object,
         *,
         idempotent: bool,
+        timeout: float | None = None,
     ) -> T:
-        """One unary call with this client's metadata, deadline and retries,
-        its failure mapped to a `PrismError`."""
+        """One unary call with this client's metadata, deadline (`timeout`,
+        else the client's) and retries, its failure mapped to a `PrismError`."""
 
         async def attempt(remaining: float) -> T:
             metadata = await self._metadata()
@@ -116,5 +121,8 @@ class PrismClient:
                 raise from_rpc_error(error) from None
 
         return await call_with_retry(
-            attempt, policy=self.retry, timeout=self.timeout, idempotent=idempotent
+            attempt,
+            policy=self.retry,
+            timeout=timeout or self.timeout,
+            idempotent=idempotent,
         )
