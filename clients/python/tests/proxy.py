@@ -1,4 +1,5 @@
-"""A real `prism-proxy` on free ports for the tests, and a test OIDC issuer.
+"""A real `prism-proxy` on free ports for the tests, and the redis-server and
+nats-server its backends use.
 
 The proxy binary comes from `$PRISM_BIN_DIR` (default: the repository's
 `target/debug`, built by `cargo build --workspace --bins`); its pattern
@@ -7,7 +8,6 @@ binaries are found beside it. Every wait polls with a deadline.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -15,13 +15,10 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable, TypeVar
-from urllib.parse import urlsplit
 
 import grpc
 
@@ -130,57 +127,6 @@ def start_proxy(config: str | None = None, *, listen: str = "127.0.0.1:0") -> Pr
         proxy.stop()
         raise
     return proxy
-
-
-class Issuer:
-    """An OIDC issuer on a free port: discovery and a JWKS with one ES256
-    key, which signs the tokens `token` mints."""
-
-    AUDIENCE = "prism"
-
-    def __init__(self) -> None:
-        import jwt
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        self._jwt = jwt
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        jwk = jwt.algorithms.ECAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
-        jwk.update(kid="key-1", alg="ES256", use="sig")
-        documents: dict[str, bytes] = {"/jwks": json.dumps({"keys": [jwk]}).encode()}
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
-                # The proxy's HTTP client sends the absolute form (`http://host/path`).
-                body = documents.get(urlsplit(self.path).path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}"
-        documents["/.well-known/openid-configuration"] = json.dumps(
-            {"issuer": self.issuer, "jwks_uri": f"{self.issuer}/jwks"}
-        ).encode()
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def token(self, sub: str, ttl: int = 3600, **claims: object) -> str:
-        now = int(time.time())
-        payload = {"iss": self.issuer, "aud": self.AUDIENCE, "sub": sub, "iat": now, "exp": now + ttl}
-        payload.update(claims)
-        return self._jwt.encode(payload, self._key, algorithm="ES256", headers={"kid": "key-1"})
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @dataclass
