@@ -132,11 +132,11 @@ async def test_metadata_keeps_its_types(devices: PrismClient) -> None:
 async def test_register_again_is_a_heartbeat_and_the_ttl_expires(devices: PrismClient) -> None:
     loop = asyncio.get_running_loop()
     name = f"beat-{tag()}"
-    first = await devices.registry.register(name, {"v": 1}, ttl=2)
+    first = await devices.registry.register(name, {"v": 1}, ttl=3)
     assert first.created
     assert first.expires_at_ms is not None
     await asyncio.sleep(0.1)
-    again = await devices.registry.register(name, {"v": 2}, ttl=2)
+    again = await devices.registry.register(name, {"v": 2}, ttl=3)
     assert not again.created
     assert again.expires_at_ms is not None and again.expires_at_ms > first.expires_at_ms
     assert (await devices.registry.get(name)).metadata == {"v": 2}

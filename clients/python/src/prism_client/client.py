@@ -17,7 +17,9 @@ T = TypeVar("T")
 NAMESPACE_HEADER = "x-prism-namespace"
 
 #: A bearer token, or something that returns the current one (sync or async),
-#: asked before every call so a refreshed token is picked up.
+#: asked before every call so a refreshed token is picked up: a function, or
+#: `prism_client.auth.OidcTokenProvider` (the login's cached token, refreshed
+#: before it expires).
 TokenProvider = Union[str, Callable[[], Union[str, Awaitable[str]]]]
 
 
@@ -27,7 +29,12 @@ class PrismClient:
     `address` is `host:port`. `tls=None` connects in plaintext;
     `tls=grpc.ssl_channel_credentials(...)` connects over TLS. `timeout` is
     the deadline in seconds of each call, retries included (a subscription's
-    stream has none). Use it as an async context manager, or call `close()`.
+    stream has none). `token` is a bearer token, a function (sync or async)
+    returning the current one, or an `OidcTokenProvider`; it is asked before
+    every call. The patterns are `client.keyvalue`, `client.pubsub` and
+    `client.registry`; `client.namespace(name)` speaks to another namespace
+    on the same connection. Use it as an async context manager, or call
+    `close()`.
     """
 
     def __init__(
