@@ -209,15 +209,15 @@ class Nats:
 
 
 def start_nats() -> Nats:
-    """A throwaway nats-server on a free port (`$NATS_SERVER`, or on PATH;
-    `scripts/tools.sh` exports it), answering PING."""
+    """A throwaway nats-server with JetStream on a free port (`$NATS_SERVER`,
+    or on PATH; `scripts/tools.sh` exports it), answering PING."""
     binary = os.environ.get("NATS_SERVER") or shutil.which("nats-server")
     if binary is None:
         raise RuntimeError("nats-server not found: source scripts/tools.sh or set NATS_SERVER")
     port = free_port()
     folder = tempfile.TemporaryDirectory(prefix="prism-pyclient-nats-")
     process = subprocess.Popen(
-        [binary, "-a", "127.0.0.1", "-p", str(port), "-sd", f"{folder.name}/store",
+        [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", f"{folder.name}/store",
          "-l", f"{folder.name}/nats.log"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -1,5 +1,6 @@
 """RFC-018 POC 4 through the real proxy, with the registry and its messages
-on MemStore (both slots in the pattern process) and on Redis + core NATS:
+on MemStore (both slots in the pattern process), on Redis + core NATS and on
+Redis + NATS JetStream (durable inboxes):
 filtered multicast, the heartbeat and TTL expiry, filters with operators,
 metadata that keeps its types, and inboxes that get what is multicast."""
 
@@ -42,7 +43,7 @@ class RegistryEnv:
         return self.proxy.address
 
 
-@pytest.fixture(scope="module", params=["memstore", "redis+nats"])
+@pytest.fixture(scope="module", params=["memstore", "redis+nats", "redis+jetstream"])
 def registry_env(request: pytest.FixtureRequest) -> Iterator[RegistryEnv]:
     redis = nats = None
     try:
@@ -51,12 +52,13 @@ def registry_env(request: pytest.FixtureRequest) -> Iterator[RegistryEnv]:
         else:
             redis, nats = start_redis(), start_nats()
             registry = f'{{backend: redis, address: "{redis.url}"}}'
-            messaging = f'{{backend: nats, url: "{nats.url}", jetstream: false}}'
+            jetstream = "true" if request.param == "redis+jetstream" else "false"
+            messaging = f'{{backend: nats, url: "{nats.url}", jetstream: {jetstream}}}'
         proxy = start_proxy(CONFIG.format(registry=registry, messaging=messaging))
         try:
             wait_registry_serving(proxy, "default")
             wait_registry_serving(proxy, "devices")
-            yield RegistryEnv(proxy, stores=request.param == "memstore")
+            yield RegistryEnv(proxy, stores=request.param != "redis+nats")
         finally:
             proxy.stop()
     finally:
