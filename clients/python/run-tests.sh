@@ -15,9 +15,13 @@ tools_dir="${PRISM_TOOLS_DIR:-$target/tools}"
 venv="$tools_dir/pyclient-venv"
 export PRISM_BIN_DIR="${PRISM_BIN_DIR:-$target/debug}"
 
-if [ ! -x "$venv/bin/python" ]; then
+if [ ! -x "$venv/bin/pip" ]; then
   echo "creating $venv"
-  python3 -m venv "$venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv" || {
+    echo "python3 -m venv failed: source scripts/tools.sh, which installs python3-venv" >&2
+    exit 1
+  }
 fi
 pip=("$venv/bin/pip" install --quiet --disable-pip-version-check)
 # The build needs these in the venv (no build isolation: nothing is fetched
