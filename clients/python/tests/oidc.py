@@ -39,6 +39,32 @@ DEV_ACCOUNT = "dev@local.prism"
 VIEWER_ACCOUNT = "viewer@local.prism"
 
 
+AUTH_CONFIG = """auth:
+  issuers:
+    - issuer: {issuer}
+      audiences: [prism]
+  leeway_seconds: 0
+namespaces:
+  - name: orders
+    pattern: keyvalue
+    access:
+      read: ["group:orders-readers", "group:orders-writers", "group:prism-admins"]
+      write: ["group:orders-writers", "group:prism-admins"]
+  - name: billing
+    pattern: keyvalue
+    access:
+      read: ["group:billing-writers"]
+      write: ["group:billing-writers"]
+"""
+
+
+def auth_config(oidc: OidcProvider) -> str:
+    """A proxy config with auth on, trusting `oidc`: `orders` for the
+    orders groups and `prism-admins` (the device-login user), `billing` for
+    a group nobody here is in."""
+    return AUTH_CONFIG.format(issuer=oidc.issuer)
+
+
 def _config(access_token_ttl: int) -> dict[str, Any]:
     return {
         "ttl": {"access_token": access_token_ttl, "refresh_token": 86400},

@@ -9,27 +9,9 @@ from typing import AsyncIterator, Iterator
 
 import pytest
 
-from oidc import READER, WRITER, OidcProvider, start_oidc
+from oidc import READER, WRITER, OidcProvider, auth_config, start_oidc
 from prism_client import PermissionDenied, PrismClient, Unauthenticated
 from proxy import Proxy, start_proxy
-
-CONFIG = """auth:
-  issuers:
-    - issuer: {issuer}
-      audiences: [prism]
-  leeway_seconds: 0
-namespaces:
-  - name: orders
-    pattern: keyvalue
-    access:
-      read: ["group:orders-readers", "group:orders-writers", "group:prism-admins"]
-      write: ["group:orders-writers", "group:prism-admins"]
-  - name: billing
-    pattern: keyvalue
-    access:
-      read: ["group:billing-writers"]
-      write: ["group:billing-writers"]
-"""
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +19,6 @@ def oidc() -> Iterator[OidcProvider]:
     provider = start_oidc()
     yield provider
     provider.stop()
-
-
-def auth_config(oidc: OidcProvider) -> str:
-    """The proxy config of the auth suites, trusting `oidc`."""
-    return CONFIG.format(issuer=oidc.issuer)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from typing import Awaitable, Callable, Iterator
 
 import pytest
 
-from oidc import CLI_CLIENT, DEV_ACCOUNT, OidcProvider, start_oidc
+from oidc import CLI_CLIENT, DEV_ACCOUNT, OidcProvider, auth_config, start_oidc
 from prism_client import PrismClient, Unauthenticated
 from prism_client.auth import (
     CachedToken,
@@ -26,7 +26,6 @@ from prism_client.auth import (
 )
 from prism_client.auth import cache
 from proxy import Proxy, proxy_binary, start_proxy
-from test_auth import auth_config
 
 TOKEN_TTL = 6
 WAIT = 60.0
