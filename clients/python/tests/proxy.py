@@ -1,4 +1,5 @@
-"""A real `prism-proxy` on free ports for the tests, and a test OIDC issuer.
+"""A real `prism-proxy` on free ports for the tests, and the redis-server and
+nats-server its backends use.
 
 The proxy binary comes from `$PRISM_BIN_DIR` (default: the repository's
 `target/debug`, built by `cargo build --workspace --bins`); its pattern
@@ -7,7 +8,6 @@ binaries are found beside it. Every wait polls with a deadline.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -15,13 +15,10 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable, TypeVar
-from urllib.parse import urlsplit
 
 import grpc
 
@@ -132,57 +129,6 @@ def start_proxy(config: str | None = None, *, listen: str = "127.0.0.1:0") -> Pr
     return proxy
 
 
-class Issuer:
-    """An OIDC issuer on a free port: discovery and a JWKS with one ES256
-    key, which signs the tokens `token` mints."""
-
-    AUDIENCE = "prism"
-
-    def __init__(self) -> None:
-        import jwt
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        self._jwt = jwt
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        jwk = jwt.algorithms.ECAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
-        jwk.update(kid="key-1", alg="ES256", use="sig")
-        documents: dict[str, bytes] = {"/jwks": json.dumps({"keys": [jwk]}).encode()}
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
-                # The proxy's HTTP client sends the absolute form (`http://host/path`).
-                body = documents.get(urlsplit(self.path).path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}"
-        documents["/.well-known/openid-configuration"] = json.dumps(
-            {"issuer": self.issuer, "jwks_uri": f"{self.issuer}/jwks"}
-        ).encode()
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def token(self, sub: str, ttl: int = 3600, **claims: object) -> str:
-        now = int(time.time())
-        payload = {"iss": self.issuer, "aud": self.AUDIENCE, "sub": sub, "iat": now, "exp": now + ttl}
-        payload.update(claims)
-        return self._jwt.encode(payload, self._key, algorithm="ES256", headers={"kid": "key-1"})
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @dataclass
 class Redis:
     process: subprocess.Popen[bytes]
@@ -263,15 +209,15 @@ class Nats:
 
 
 def start_nats() -> Nats:
-    """A throwaway nats-server on a free port (`$NATS_SERVER`, or on PATH;
-    `scripts/tools.sh` exports it), answering PING."""
+    """A throwaway nats-server with JetStream on a free port (`$NATS_SERVER`,
+    or on PATH; `scripts/tools.sh` exports it), answering PING."""
     binary = os.environ.get("NATS_SERVER") or shutil.which("nats-server")
     if binary is None:
         raise RuntimeError("nats-server not found: source scripts/tools.sh or set NATS_SERVER")
     port = free_port()
     folder = tempfile.TemporaryDirectory(prefix="prism-pyclient-nats-")
     process = subprocess.Popen(
-        [binary, "-a", "127.0.0.1", "-p", str(port), "-sd", f"{folder.name}/store",
+        [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", f"{folder.name}/store",
          "-l", f"{folder.name}/nats.log"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -310,6 +256,27 @@ def wait_pubsub_serving(proxy: Proxy, namespace: str) -> None:
             try:
                 stub.Publish(
                     pubsub_pb2.PublishRequest(topic="probe.ready", payload=b""),
+                    timeout=2,
+                    metadata=(("x-prism-namespace", namespace),),
+                )
+                return True
+            except grpc.RpcError as error:
+                return None if error.code() == grpc.StatusCode.UNAVAILABLE else True
+
+        eventually(f"namespace {namespace} to serve", probe)
+
+
+def wait_registry_serving(proxy: Proxy, namespace: str) -> None:
+    """Waits until a registry Get on `namespace` is answered by its pattern."""
+    from prism_client._stubs import registry_pb2, registry_pb2_grpc
+
+    with grpc.insecure_channel(proxy.address) as channel:
+        stub = registry_pb2_grpc.MulticastRegistryStub(channel)
+
+        def probe() -> bool | None:
+            try:
+                stub.Get(
+                    registry_pb2.GetRequest(identity="probe"),
                     timeout=2,
                     metadata=(("x-prism-namespace", namespace),),
                 )

@@ -1,7 +1,9 @@
 """A subscription outlives a crash of the pattern behind it (the proxy's
 supervisor starts a new pattern process and resubscribes: the client's
 stream keeps delivering) and a restart of the proxy itself (the stream fails
-UNAVAILABLE and the client opens it again)."""
+UNAVAILABLE and the client opens it again); a registry inbox outlives a
+crash of its pattern (the proxy ends the stream UNAVAILABLE, the client
+calls Receive again)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,14 @@ import pytest
 
 from prism_client import PrismClient, PrismError, Unavailable
 from prism_client._proto.prism.admin.v1 import admin_pb2, admin_pb2_grpc
-from proxy import Proxy, start_proxy, wait_pubsub_serving
+from proxy import (
+    Proxy,
+    start_nats,
+    start_proxy,
+    start_redis,
+    wait_pubsub_serving,
+    wait_registry_serving,
+)
 
 WAIT = 30.0
 
@@ -133,3 +142,62 @@ async def test_without_resume_the_failure_is_raised() -> None:
                 assert subscription.resumed == 0
     finally:
         proxy.stop()
+
+
+REGISTRY_CONFIG = """namespaces:
+  - {{name: devices, pattern: multicast-registry, config: {{registry: {{backend: redis, address: "{redis}"}}, messaging: {{backend: nats, url: "{nats}", jetstream: false}}}}}}
+"""
+
+
+async def test_an_inbox_opens_again_after_its_pattern_restarts() -> None:
+    loop = asyncio.get_running_loop()
+    # Identities in Redis outlive the pattern process; messages go over core NATS.
+    redis, nats = start_redis(), start_nats()
+    proxy: Proxy | None = None
+    try:
+        proxy = start_proxy(REGISTRY_CONFIG.format(redis=redis.url, nats=nats.url))
+        wait_registry_serving(proxy, "devices")
+        async with PrismClient(proxy.address, namespace="devices") as devices:
+            name = f"dev-{uuid.uuid4().hex[:8]}"
+            await devices.registry.register(name, {"kind": "resume"})
+            async with devices.registry.receive(name, resume_timeout=WAIT) as inbox:
+                got: asyncio.Queue[bytes] = asyncio.Queue()
+
+                async def read() -> None:
+                    async for message in inbox:
+                        got.put_nowait(message.payload)
+
+                reader = asyncio.create_task(read())
+                try:
+                    sent = await devices.registry.multicast({"kind": "resume"}, b"before")
+                    assert sent.delivered_count == 1
+                    assert await asyncio.wait_for(got.get(), WAIT) == b"before"
+
+                    old = await pattern_pid(proxy, "devices")
+                    os.kill(old, signal.SIGKILL)
+
+                    # Multicast until one arrives: until the new pattern
+                    # serves and the inbox is open again, they fail or
+                    # reach no receiver (core NATS keeps nothing).
+                    deadline = loop.time() + WAIT
+                    attempt = 0
+                    while got.empty():
+                        assert not reader.done(), f"the inbox ended: {reader}"
+                        assert loop.time() < deadline, "no delivery after the pattern restarted"
+                        attempt += 1
+                        with contextlib.suppress(PrismError):
+                            await devices.registry.multicast(
+                                {"kind": "resume"}, f"after-{attempt}"
+                            )
+                        with contextlib.suppress(asyncio.TimeoutError):
+                            await asyncio.wait_for(_until_not_empty(got), 0.5)
+                    assert got.get_nowait().startswith(b"after-")
+                    assert inbox.resumed >= 1
+                finally:
+                    reader.cancel()
+            assert await pattern_pid(proxy, "devices") not in (0, old)
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        redis.stop()
+        nats.stop()

@@ -24,6 +24,17 @@ from .errors import (
 )
 from .keyvalue import KeyValue
 from .pubsub import Message, PubSub, Subscription
+from .registry import (
+    Delivery,
+    DeliveryStatus,
+    Enumeration,
+    Identity,
+    Inbox,
+    InboxMessage,
+    MulticastResult,
+    Registration,
+    Registry,
+)
 from .retry import NO_RETRY, RetryPolicy
 
 __all__ = [
@@ -31,17 +42,26 @@ __all__ = [
     "AlreadyExists",
     "Cancelled",
     "DeadlineExceeded",
+    "Delivery",
+    "DeliveryStatus",
+    "Enumeration",
     "FailedPrecondition",
+    "Identity",
+    "Inbox",
+    "InboxMessage",
     "Internal",
     "InvalidArgument",
     "KeyValue",
     "Message",
+    "MulticastResult",
     "NO_RETRY",
     "NotFound",
     "PermissionDenied",
     "PrismClient",
     "PrismError",
     "PubSub",
+    "Registration",
+    "Registry",
     "ResourceExhausted",
     "RetryPolicy",
     "Subscription",

@@ -17,7 +17,9 @@ T = TypeVar("T")
 NAMESPACE_HEADER = "x-prism-namespace"
 
 #: A bearer token, or something that returns the current one (sync or async),
-#: asked before every call so a refreshed token is picked up.
+#: asked before every call so a refreshed token is picked up: a function, or
+#: `prism_client.auth.OidcTokenProvider` (the login's cached token, refreshed
+#: before it expires).
 TokenProvider = Union[str, Callable[[], Union[str, Awaitable[str]]]]
 
 
@@ -27,7 +29,12 @@ class PrismClient:
     `address` is `host:port`. `tls=None` connects in plaintext;
     `tls=grpc.ssl_channel_credentials(...)` connects over TLS. `timeout` is
     the deadline in seconds of each call, retries included (a subscription's
-    stream has none). Use it as an async context manager, or call `close()`.
+    stream has none). `token` is a bearer token, a function (sync or async)
+    returning the current one, or an `OidcTokenProvider`; it is asked before
+    every call. The patterns are `client.keyvalue`, `client.pubsub` and
+    `client.registry`; `client.namespace(name)` speaks to another namespace
+    on the same connection. Use it as an async context manager, or call
+    `close()`.
     """
 
     def __init__(
@@ -61,9 +68,11 @@ class PrismClient:
         self._channel = _channel
         from .keyvalue import KeyValue
         from .pubsub import PubSub
+        from .registry import Registry
 
         self.keyvalue = KeyValue(self)
         self.pubsub = PubSub(self)
+        self.registry = Registry(self)
 
     def namespace(self, name: str) -> PrismClient:
         """The same connection and credentials, speaking to namespace `name`.
@@ -79,6 +88,8 @@ class PrismClient:
         )
 
     async def close(self) -> None:
+        """Closes the connection, unless it belongs to the client this one
+        was made from by `namespace()`."""
         if self._owns_channel:
             await self._channel.close()
 
@@ -104,9 +115,10 @@ class PrismClient:
         request: object,
         *,
         idempotent: bool,
+        timeout: float | None = None,
     ) -> T:
-        """One unary call with this client's metadata, deadline and retries,
-        its failure mapped to a `PrismError`."""
+        """One unary call with this client's metadata, deadline (`timeout`,
+        else the client's) and retries, its failure mapped to a `PrismError`."""
 
         async def attempt(remaining: float) -> T:
             metadata = await self._metadata()
@@ -116,5 +128,8 @@ class PrismClient:
                 raise from_rpc_error(error) from None
 
         return await call_with_retry(
-            attempt, policy=self.retry, timeout=self.timeout, idempotent=idempotent
+            attempt,
+            policy=self.retry,
+            timeout=timeout or self.timeout,
+            idempotent=idempotent,
         )

@@ -36,7 +36,7 @@ class NotFound(PrismError):
 
 
 class AlreadyExists(PrismError):
-    pass
+    """The thing to create exists already."""
 
 
 class PermissionDenied(PrismError):
@@ -48,19 +48,21 @@ class Unauthenticated(PrismError):
 
 
 class ResourceExhausted(PrismError):
-    pass
+    """A limit was reached (the message names it): too many keys, identities,
+    open streams, or bytes in flight."""
 
 
 class FailedPrecondition(PrismError):
-    pass
+    """The namespace is not in a state to serve this call."""
 
 
 class Aborted(PrismError):
-    pass
+    """The call was abandoned part-way (e.g. a conflict); it may be tried again."""
 
 
 class Unimplemented(PrismError):
-    pass
+    """The namespace's pattern does not serve this call (e.g. KeyValue on a
+    PubSub namespace)."""
 
 
 class Unavailable(PrismError):
@@ -68,15 +70,15 @@ class Unavailable(PrismError):
 
 
 class DeadlineExceeded(PrismError):
-    pass
+    """The call's deadline (the client's `timeout`) passed before an answer."""
 
 
 class Cancelled(PrismError):
-    pass
+    """The call was cancelled before it finished."""
 
 
 class Internal(PrismError):
-    pass
+    """The proxy or its pattern failed; the trace id finds out why."""
 
 
 _BY_CODE: dict[grpc.StatusCode, type[PrismError]] = {

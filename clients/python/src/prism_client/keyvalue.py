@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 
 class KeyValue:
+    """`client.keyvalue`: set, get, delete, test and scan the namespace's keys."""
+
     def __init__(self, client: PrismClient) -> None:
         self._client = client
         self._stub = pb_grpc.KeyValueStub(client._channel)  # type: ignore[no-untyped-call]
@@ -51,6 +53,7 @@ class KeyValue:
         return bool(response.deleted)
 
     async def exists(self, key: str) -> bool:
+        """Whether `key` is set (and not expired)."""
         response = await self._client._unary(
             self._stub.Exists, pb.ExistsRequest(key=key), idempotent=True
         )
