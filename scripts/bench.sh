@@ -15,10 +15,10 @@ cargo build --release --workspace
 bench="$target_dir/release/prism-bench"
 
 # KeyValue Get, 1 KB values, open loop at 1000 rps: proxy (export off and 100%
-# exported) vs pattern vs floor.
-open=(kv --paths proxy,proxy-traced,pattern,floor --rate 1000 --get-ratio 1 --value-size 1024 --keys 10000 --duration 10s --warmup 2s --json)
+# exported) vs nginx vs pattern vs floor.
+open=(kv --paths proxy,proxy-traced,nginx,pattern,floor --rate 1000 --get-ratio 1 --value-size 1024 --keys 10000 --duration 10s --warmup 2s --json)
 # The same, saturated: a closed loop of 32 in flight over 4 connections.
-closed=(kv --paths proxy,proxy-traced,pattern,floor --concurrency 32 --connections 4 --get-ratio 1 --value-size 1024 --keys 10000 --duration 10s --warmup 2s --json)
+closed=(kv --paths proxy,proxy-traced,nginx,pattern,floor --concurrency 32 --connections 4 --get-ratio 1 --value-size 1024 --keys 10000 --duration 10s --warmup 2s --json)
 
 for i in 1 2 3; do
   echo "open loop, run $i (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
