@@ -64,37 +64,52 @@ pub(crate) fn assert_trace_id(error: &Error) {
     );
 }
 
-/// Instantiates the POC cases for one backend, with the setups the
-/// KeyValue and PubSub suites use.
-macro_rules! client_backends {
-    ($name:ident, kv: $kv:path, pubsub: $pubsub:path) => {
-        mod $name {
-            use prism_tests::ProxyBuilder;
-
+/// Runs the POC case `$case` (in `backends`) on one backend, with the
+/// setup the KeyValue or PubSub suite uses for it.
+macro_rules! on_backend {
+    ($case:ident, $backend:ident, $setup:path) => {
+        mod $backend {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn keyvalue_round_trips_and_scans_every_page() {
-                let env = $kv(ProxyBuilder::new()).await;
-                super::backends::keyvalue_round_trips_and_scans_every_page(&env).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn pubsub_fans_out_in_order_and_unsubscribe_stops_delivery() {
-                let env = $pubsub(ProxyBuilder::new()).await;
-                super::backends::pubsub_fans_out_in_order_and_unsubscribe_stops_delivery(&env)
-                    .await;
+            async fn $case() {
+                let env = $setup(prism_tests::ProxyBuilder::new()).await;
+                crate::client_rust::backends::$case(&env).await;
             }
         }
     };
 }
 
-client_backends!(memstore, kv: crate::memstore::kv_env, pubsub: crate::memstore::pubsub_env);
-// Redis serves KeyValue, NATS PubSub: each backend once, JetStream too.
-client_backends!(redis_nats, kv: crate::redis::kv_env, pubsub: crate::nats::pubsub_core_env);
-client_backends!(
-    redis_jetstream,
-    kv: crate::redis::kv_env,
-    pubsub: crate::nats::pubsub_jetstream_env
-);
+/// POC 1 and 2: the same KeyValue code on MemStore and Redis.
+mod keyvalue {
+    on_backend!(
+        keyvalue_round_trips_and_scans_every_page,
+        memstore,
+        crate::memstore::kv_env
+    );
+    on_backend!(
+        keyvalue_round_trips_and_scans_every_page,
+        redis,
+        crate::redis::kv_env
+    );
+}
+
+/// POC 3: the same PubSub code on MemStore, core NATS and JetStream.
+mod pubsub {
+    on_backend!(
+        pubsub_fans_out_in_order_and_unsubscribe_stops_delivery,
+        memstore,
+        crate::memstore::pubsub_env
+    );
+    on_backend!(
+        pubsub_fans_out_in_order_and_unsubscribe_stops_delivery,
+        nats_core,
+        crate::nats::pubsub_core_env
+    );
+    on_backend!(
+        pubsub_fans_out_in_order_and_unsubscribe_stops_delivery,
+        nats_jetstream,
+        crate::nats::pubsub_jetstream_env
+    );
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_carry_their_code_the_proxys_message_and_the_trace_id() {

@@ -1,5 +1,5 @@
 //! RFC-018's POC 1–3 through the Rust client, written once and run on every
-//! backend the KeyValue and PubSub suites use (`client_backends!` in the
+//! backend the KeyValue and PubSub suites use (`on_backend!` in the
 //! parent instantiates them): the same client code on MemStore, Redis, core
 //! NATS and JetStream.
 
