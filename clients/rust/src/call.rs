@@ -9,12 +9,14 @@ use prism_observability::grpc::{self, NAMESPACE_HEADER, Side};
 use prism_proto::keyvalue::v1::key_value_client::KeyValueClient;
 use prism_proto::limits::MAX_MESSAGE_BYTES;
 use prism_proto::pubsub::v1::pub_sub_client::PubSubClient;
+use prism_proto::registry::v1::multicast_registry_client::MulticastRegistryClient;
 use tokio::time::Instant;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, Span};
 
+use crate::error::trace_id;
 use crate::{Error, PrismClient, Token};
 
 impl PrismClient {
@@ -26,6 +28,12 @@ impl PrismClient {
 
     pub(crate) fn pubsub_stub(&self) -> PubSubClient<Channel> {
         PubSubClient::new(self.inner.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub(crate) fn registry_stub(&self) -> MulticastRegistryClient<Channel> {
+        MulticastRegistryClient::new(self.inner.channel.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
@@ -100,6 +108,81 @@ impl PrismClient {
         };
         grpc::record_status(&span, code, Side::Client);
         result
+    }
+}
+
+impl PrismClient {
+    /// Opens the server stream `service/method`, retried on `UNAVAILABLE`
+    /// (opening a stream is idempotent): the stream and the call's trace
+    /// id. The deadline bounds opening the stream, not its life, so the
+    /// request carries no `grpc-timeout`.
+    pub(crate) async fn server_stream<Req, Resp, F, Fut>(
+        &self,
+        (service, method): (&str, &str),
+        namespace: &str,
+        message: Req,
+        open: F,
+    ) -> Result<Incoming<Resp>, Error>
+    where
+        Req: Clone,
+        F: Fn(Request<Req>) -> Fut,
+        Fut: Future<Output = Result<Response<Streaming<Resp>>, Status>>,
+    {
+        let span = grpc::client_span(service, method);
+        span.record("prism.namespace", namespace);
+        let deadline = Instant::now() + self.inner.timeout;
+        let attempts = crate::retry::run(&self.inner.retry, true, deadline, |left| {
+            let message = message.clone();
+            let span = &span;
+            let open = &open;
+            async move {
+                let request = self.request(namespace, message, None, span).await?;
+                let call = async {
+                    let response = open(request).await?;
+                    let trace_id = trace_id(response.metadata());
+                    Ok(Response::new(Incoming {
+                        inner: response.into_inner(),
+                        trace_id,
+                    }))
+                };
+                within(left, call).await
+            }
+        });
+        let result = attempts.instrument(span.clone()).await;
+        let code = match &result {
+            Ok(_) => 0,
+            Err(error) => error.code().map_or(2, |c| c as i32),
+        };
+        grpc::record_status(&span, code, Side::Client);
+        result
+    }
+}
+
+/// An open server stream whose errors carry the trace id of the call that
+/// opened it (a status after the headers usually has none of its own).
+#[derive(Debug)]
+pub(crate) struct Incoming<T> {
+    inner: Streaming<T>,
+    trace_id: Option<String>,
+}
+
+impl<T> Incoming<T> {
+    pub(crate) fn trace_id(&self) -> Option<&str> {
+        self.trace_id.as_deref()
+    }
+
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<T, Error>>> {
+        use futures_util::Stream;
+        std::pin::Pin::new(&mut self.inner)
+            .poll_next(cx)
+            .map(|item| {
+                item.map(|result| {
+                    result.map_err(|status| Error::from_status(&status, self.trace_id.as_deref()))
+                })
+            })
     }
 }
 

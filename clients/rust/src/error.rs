@@ -112,8 +112,19 @@ impl Error {
     /// The error for `status`; `fallback_trace_id` is used when the status
     /// itself has none (a stream that fails after its headers).
     pub(crate) fn from_status(status: &tonic::Status, fallback_trace_id: Option<&str>) -> Self {
+        // A transport failure (a refused TLS handshake, a reset) arrives as
+        // a status whose source says what happened; keep it in the message.
+        let mut message = status.message().to_string();
+        if let Some(source) = std::error::Error::source(status) {
+            let cause = crate::tls::chain(source);
+            if cause.starts_with(&message) {
+                message = cause;
+            } else if !message.contains(&cause) {
+                message = format!("{message}: {cause}");
+            }
+        }
         let detail = Detail {
-            message: status.message().to_string(),
+            message,
             trace_id: trace_id(status.metadata()).or_else(|| fallback_trace_id.map(str::to_string)),
         };
         match status.code() {
@@ -190,6 +201,27 @@ mod tests {
             Error::from(status(Code::NotFound, None)),
             Error::NotFound(_)
         ));
+    }
+
+    #[test]
+    fn a_transport_failure_keeps_its_cause_in_the_message_once() {
+        let cause = |text: &str| -> std::sync::Arc<dyn std::error::Error + Send + Sync> {
+            std::sync::Arc::new(std::io::Error::other(text.to_string()))
+        };
+        let mut status = tonic::Status::unknown("transport error");
+        status.set_source(cause("received fatal alert: CertificateRequired"));
+        let error = Error::from(status);
+        assert_eq!(
+            error.detail().unwrap().message,
+            "transport error: received fatal alert: CertificateRequired"
+        );
+        // A cause that already starts with the message replaces it.
+        let mut status = tonic::Status::cancelled("operation was canceled");
+        status.set_source(cause("operation was canceled: connection closed"));
+        assert_eq!(
+            Error::from(status).detail().unwrap().message,
+            "operation was canceled: connection closed"
+        );
     }
 
     #[test]

@@ -5,15 +5,12 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::call::Incoming;
+use crate::{Error, PrismClient};
 use futures_util::Stream;
 use prism_proto::pubsub::v1::{
     AckRequest, Message, PublishBatchRequest, PublishRequest, SubscribeRequest, UnsubscribeRequest,
 };
-use tonic::Streaming;
-
-use crate::call::within;
-use crate::error::trace_id;
-use crate::{Error, PrismClient};
 
 const SERVICE: &str = "prism.pubsub.v1.PubSub";
 
@@ -123,32 +120,16 @@ impl PubSub {
             subscriber_id: subscriber_id.to_string(),
             manual_ack,
         };
-        // The deadline bounds opening the stream, not its life: no
-        // grpc-timeout on the request.
-        let span = prism_observability::grpc::client_span(SERVICE, "Subscribe");
-        span.record("prism.namespace", self.namespace.as_str());
-        let deadline = tokio::time::Instant::now() + self.client.inner.timeout;
-        crate::retry::run(&self.client.inner.retry, true, deadline, |left| {
-            let message = message.clone();
-            let span = &span;
-            async move {
-                let request = self
-                    .client
-                    .request(&self.namespace, message, None, span)
-                    .await?;
-                let mut stub = self.client.pubsub_stub();
-                let call = async {
-                    let response = stub.subscribe(request).await?;
-                    let trace_id = trace_id(response.metadata());
-                    Ok(tonic::Response::new(Subscription {
-                        inner: response.into_inner(),
-                        trace_id,
-                    }))
-                };
-                within(left, call).await
-            }
-        })
-        .await
+        let subscription = self
+            .client
+            .server_stream(
+                (SERVICE, "Subscribe"),
+                &self.namespace,
+                message,
+                |r| async { self.client.pubsub_stub().subscribe(r).await },
+            )
+            .await?;
+        Ok(Subscription(subscription))
     }
 
     /// Ends every stream of `subscriber_id` on `topic`; `true` when there
@@ -201,15 +182,12 @@ impl PubSub {
 /// An open subscription: a [`Stream`] of messages that ends when the proxy
 /// ends it (an error item says why, with the subscription's trace id).
 #[derive(Debug)]
-pub struct Subscription {
-    inner: Streaming<Message>,
-    trace_id: Option<String>,
-}
+pub struct Subscription(Incoming<Message>);
 
 impl Subscription {
     /// The `x-prism-trace-id` of the Subscribe call.
     pub fn trace_id(&self) -> Option<&str> {
-        self.trace_id.as_deref()
+        self.0.trace_id()
     }
 }
 
@@ -217,11 +195,6 @@ impl Stream for Subscription {
     type Item = Result<Message, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        Pin::new(&mut this.inner).poll_next(cx).map(|item| {
-            item.map(|result| {
-                result.map_err(|status| Error::from_status(&status, this.trace_id.as_deref()))
-            })
-        })
+        self.0.poll_next(cx)
     }
 }

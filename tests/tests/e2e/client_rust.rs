@@ -1,21 +1,32 @@
-//! The Rust client (`prism-client`) through a real proxy: KeyValue round
-//! trips and scans over several pages, errors by code with the call's trace
-//! id, PubSub streams, a token provider against a proxy with auth on,
-//! retries across a pattern restart, and its example program.
+//! The Rust client (`prism-client`) through a real proxy: errors by code
+//! with the call's trace id, the caller's trace continued, a token provider
+//! against a proxy with auth on, retries and subscriptions across a pattern
+//! restart; RFC-018's POC 1–3 on every backend (`backends`), the registry
+//! (`registry`), TLS and mTLS (`tls`), and the example programs
+//! (`examples`).
+//!
+//! Every test runs on a multi-thread runtime: when a test ends, the proxy
+//! is stopped by a blocking drop, and the client's connection must still be
+//! driven then (closed, or answering the proxy's GOAWAY and PING) or the
+//! proxy waits out its close grace for it, five seconds per test.
 
-use std::collections::BTreeSet;
+mod backends;
+mod examples;
+mod registry;
+mod tls;
+
 use std::time::Duration;
 
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use jsonwebtoken::Algorithm;
 use prism_auth::TokenProvider;
 use prism_client::{Error, PrismClient};
 use prism_harness::jwt::{SigningKey, TestIssuer};
 use prism_proto::admin::v1::RestartPatternRequest;
-use prism_tests::{Proxy, auth::auth_block, bins};
+use prism_tests::{Proxy, auth::auth_block};
 use serde_json::json;
 
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 const NAMESPACES: &str = "namespaces:
   - name: kv
@@ -31,7 +42,8 @@ async fn proxy() -> Proxy {
     proxy
 }
 
-async fn client(proxy: &Proxy) -> PrismClient {
+/// A client of `proxy`'s data port with the tests' generous deadline.
+pub(crate) async fn client(proxy: &Proxy) -> PrismClient {
     PrismClient::builder(proxy.data_addr.to_string())
         .timeout(WAIT)
         .connect()
@@ -39,7 +51,8 @@ async fn client(proxy: &Proxy) -> PrismClient {
         .unwrap()
 }
 
-fn assert_trace_id(error: &Error) {
+/// The error carries a trace id (32 hex digits) and shows it.
+pub(crate) fn assert_trace_id(error: &Error) {
     let id = error
         .trace_id()
         .unwrap_or_else(|| panic!("no trace id: {error}"));
@@ -51,36 +64,54 @@ fn assert_trace_id(error: &Error) {
     );
 }
 
-#[tokio::test]
-async fn keyvalue_set_get_exists_delete_and_scan_every_page() {
-    let proxy = proxy().await;
-    let kv = client(&proxy).await.kv("kv");
-    kv.set("user:1", "ada", None).await.unwrap();
-    assert_eq!(kv.get("user:1").await.unwrap(), b"ada");
-    assert!(kv.exists("user:1").await.unwrap());
-    assert!(kv.delete("user:1").await.unwrap());
-    assert!(!kv.exists("user:1").await.unwrap());
-    assert!(
-        !kv.delete("user:1").await.unwrap(),
-        "a second delete finds nothing"
-    );
-
-    // 250 keys: three pages at the pattern's default page size of 100.
-    let written: BTreeSet<String> = (0..250).map(|i| format!("scan:{i:03}")).collect();
-    for key in &written {
-        kv.set(key, key.as_bytes(), Some(Duration::from_secs(600)))
-            .await
-            .unwrap();
-    }
-    kv.set("other:1", "x", None).await.unwrap();
-    let keys: Vec<String> = kv.scan("scan:").try_collect().await.unwrap();
-    assert_eq!(keys.len(), 250, "every key once");
-    assert_eq!(keys.into_iter().collect::<BTreeSet<_>>(), written);
-    let none: Vec<String> = kv.scan("nothing:").try_collect().await.unwrap();
-    assert!(none.is_empty());
+/// Runs the POC case `$case` (in `backends`) on one backend, with the
+/// setup the KeyValue or PubSub suite uses for it.
+macro_rules! on_backend {
+    ($case:ident, $backend:ident, $setup:path) => {
+        mod $backend {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let env = $setup(prism_tests::ProxyBuilder::new()).await;
+                crate::client_rust::backends::$case(&env).await;
+            }
+        }
+    };
 }
 
-#[tokio::test]
+/// POC 1 and 2: the same KeyValue code on MemStore and Redis.
+mod keyvalue {
+    on_backend!(
+        keyvalue_round_trips_and_scans_every_page,
+        memstore,
+        crate::memstore::kv_env
+    );
+    on_backend!(
+        keyvalue_round_trips_and_scans_every_page,
+        redis,
+        crate::redis::kv_env
+    );
+}
+
+/// POC 3: the same PubSub code on MemStore, core NATS and JetStream.
+mod pubsub {
+    on_backend!(
+        pubsub_fans_out_in_order_and_unsubscribe_stops_delivery,
+        memstore,
+        crate::memstore::pubsub_env
+    );
+    on_backend!(
+        pubsub_fans_out_in_order_and_unsubscribe_stops_delivery,
+        nats_core,
+        crate::nats::pubsub_core_env
+    );
+    on_backend!(
+        pubsub_fans_out_in_order_and_unsubscribe_stops_delivery,
+        nats_jetstream,
+        crate::nats::pubsub_jetstream_env
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_carry_their_code_the_proxys_message_and_the_trace_id() {
     let proxy = proxy().await;
     let client = client(&proxy).await;
@@ -108,10 +139,11 @@ async fn errors_carry_their_code_the_proxys_message_and_the_trace_id() {
 
 /// With `tracing-opentelemetry` installed, a call made inside the app's span
 /// continues the app's trace: the proxy answers with the span's trace id.
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_continues_the_trace_of_the_callers_span() {
     use opentelemetry::trace::TracerProvider as _;
     use tracing::Instrument;
+    use tracing::instrument::WithSubscriber;
     use tracing_subscriber::layer::SubscriberExt;
 
     let proxy = proxy().await;
@@ -119,67 +151,33 @@ async fn a_call_continues_the_trace_of_the_callers_span() {
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("app")));
-    // The test runs on one thread, so the thread's default reaches every poll.
-    let _default = tracing::subscriber::set_default(subscriber);
-    let span = tracing::info_span!("app.request");
+    // The app's subscriber, for the span and for every poll of the calls
+    // (whichever worker thread polls them).
+    let dispatch = tracing::Dispatch::new(subscriber);
+    let span = tracing::dispatcher::with_default(&dispatch, || tracing::info_span!("app.request"));
     let app_trace = prism_observability::grpc::trace_id_of(&span)
         .expect("the app's span has a trace id")
         .to_string();
-    let error = kv.get("absent").instrument(span).await.unwrap_err();
+    let error = kv
+        .get("absent")
+        .instrument(span)
+        .with_subscriber(dispatch.clone())
+        .await
+        .unwrap_err();
     assert!(matches!(error, Error::NotFound(_)), "{error}");
     assert_eq!(error.trace_id(), Some(app_trace.as_str()), "{error}");
 
     // Outside any span the proxy starts a trace of its own.
-    let other = kv.get("absent").await.unwrap_err();
+    let other = kv
+        .get("absent")
+        .with_subscriber(dispatch)
+        .await
+        .unwrap_err();
     assert_trace_id(&other);
     assert_ne!(other.trace_id(), Some(app_trace.as_str()));
 }
 
-#[tokio::test]
-async fn pubsub_delivers_published_messages_to_a_subscription_stream() {
-    let proxy = proxy().await;
-    let events = client(&proxy).await.pubsub("events");
-    let mut subscription = events.subscribe("orders.*").await.unwrap();
-    assert!(subscription.trace_id().is_some());
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        ids.push(
-            events
-                .publish("orders.created", format!("order {i}"))
-                .await
-                .unwrap(),
-        );
-    }
-    for (i, id) in ids.iter().enumerate() {
-        let message = tokio::time::timeout(WAIT, subscription.next())
-            .await
-            .expect("a message within the wait")
-            .expect("the stream is open")
-            .unwrap();
-        assert_eq!(&message.message_id, id);
-        assert_eq!(message.topic, "orders.created");
-        assert_eq!(message.payload, format!("order {i}").as_bytes());
-    }
-    let batch = events
-        .publish_batch([("orders.paid", "a"), ("orders.paid", "b")])
-        .await
-        .unwrap();
-    assert_eq!(batch.len(), 2);
-    for (id, payload) in batch.iter().zip(["a", "b"]) {
-        let message = tokio::time::timeout(WAIT, subscription.next())
-            .await
-            .expect("a batch message within the wait")
-            .expect("the stream is open")
-            .unwrap();
-        assert_eq!(&message.message_id, id);
-        assert_eq!(message.payload, payload.as_bytes());
-    }
-    let bad = events.publish("", "x").await.unwrap_err();
-    assert!(matches!(bad, Error::InvalidArgument(_)), "{bad}");
-    assert_trace_id(&bad);
-}
-
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_provider_authenticates_and_is_read_again_when_its_file_changes() {
     let key = SigningKey::generate(Algorithm::ES256, "key-1").unwrap();
     let issuer = TestIssuer::start(key).await.unwrap();
@@ -231,7 +229,7 @@ async fn a_token_provider_authenticates_and_is_read_again_when_its_file_changes(
     assert_trace_id(&denied);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotent_calls_ride_out_a_pattern_restart() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -277,7 +275,7 @@ async fn idempotent_calls_ride_out_a_pattern_restart() {
     assert!(rounds >= 20);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_stream_keeps_delivering_after_its_pattern_restarts() {
     let proxy = proxy().await;
     let events = client(&proxy).await.pubsub("events");
@@ -313,30 +311,4 @@ async fn a_subscription_stream_keeps_delivering_after_its_pattern_restarts() {
         }
     };
     assert_eq!(got.payload, b"after restart");
-}
-
-#[tokio::test]
-async fn the_kv_example_runs_against_a_proxy() {
-    let proxy = Proxy::start_default().await;
-    let example = bins::bin_dir().join("examples").join("kv");
-    assert!(
-        example.is_file(),
-        "{} is not built: `cargo build -p prism-client --examples` (scripts/test.sh does)",
-        example.display()
-    );
-    let output = tokio::process::Command::new(&example)
-        .arg(proxy.data_addr.to_string())
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains("greeting = hello"), "{stdout}");
-    assert!(stdout.contains("[\"greeting\"]"), "{stdout}");
-    let kv = client(&proxy).await.kv("default");
-    assert_eq!(kv.get("greeting").await.unwrap(), b"hello");
 }

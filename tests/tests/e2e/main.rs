@@ -47,8 +47,10 @@
 //! - `tls`: TLS on every listener and mTLS (required, optional) with
 //!   certificates made at test time; bad files refused at start and reload.
 //! - `bench`: a short `prism-bench` run over every path (JSON sanity).
-//! - `client_rust`: the Rust client (`prism-client`) and its example
-//!   through a real proxy, with auth on and across a pattern restart.
+//! - `client_rust`: the Rust client (`prism-client`) and its examples
+//!   through a real proxy: RFC-018's POC 1–3 on every backend, the
+//!   registry's filtered multicast, TLS and mTLS, auth on, across a pattern
+//!   restart.
 
 // A panic here is a failed test: suite helpers may unwrap like test bodies do.
 #![allow(clippy::unwrap_used)]
