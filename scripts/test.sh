@@ -17,5 +17,8 @@ else
   cargo test --workspace --no-fail-fast "$@" || status=$?
 fi
 
+# nextest runs no doctests: the client crate's documented examples run here.
+cargo test --doc -p prism-client || status=$?
+
 clients/python/run-tests.sh || status=$?
 exit "$status"

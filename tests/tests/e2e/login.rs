@@ -33,7 +33,7 @@ async fn cli(provider: &OidcProvider) -> DeviceClient {
         .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approved_login_caches_a_private_token_that_is_refreshed_before_expiry() {
     let provider = Oidc {
         access_token_ttl: Duration::from_secs(6),
@@ -91,7 +91,7 @@ async fn an_approved_login_caches_a_private_token_that_is_refreshed_before_expir
     assert_eq!(mode(&path), 0o600, "still private after the refresh");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_denied_login_fails_with_a_clear_reason() {
     let provider = Oidc::default().start().await.unwrap();
     let client = cli(&provider).await;
@@ -104,7 +104,7 @@ async fn a_denied_login_fails_with_a_clear_reason() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prism_console_login_caches_the_approved_token_in_home() {
     let provider = Oidc::default().start().await.unwrap();
     let home = tempfile::tempdir().unwrap();

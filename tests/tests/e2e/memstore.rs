@@ -37,7 +37,7 @@ pub(crate) async fn pubsub_env(builder: ProxyBuilder) -> PubSubEnv {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capacity_refuses_new_keys_and_degrades_health() {
     let proxy = ProxyBuilder::new()
         .supervisor("health_interval_ms", "100")

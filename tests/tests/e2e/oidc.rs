@@ -39,7 +39,7 @@ async fn service_token(provider: &OidcProvider, scope: Option<&str>) -> String {
         .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_credentials_tokens_are_jwts_with_the_policy_claims() {
     let provider = Oidc::default().start().await.unwrap();
 
@@ -103,7 +103,7 @@ async fn client_credentials_tokens_are_jwts_with_the_policy_claims() {
     assert!(scope.contains("invalid_scope"), "{scope}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn es256_keys_and_a_short_token_lifetime() {
     let provider = Oidc {
         alg: SigningAlg::Es256,
@@ -120,7 +120,7 @@ async fn es256_keys_and_a_short_token_lifetime() {
     assert_eq!(lifetime, 3, "{claims}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_device_flow_gives_the_approving_user_a_token_and_a_refresh_token() {
     let provider = Oidc::default().start().await.unwrap();
     let scope = "openid offline_access";
@@ -199,7 +199,7 @@ async fn the_device_flow_gives_the_approving_user_a_token_and_a_refresh_token() 
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_signs_with_a_new_key_behind_the_same_issuer() {
     let mut provider = Oidc::default().start().await.unwrap();
     let issuer = provider.issuer();
@@ -238,7 +238,7 @@ async fn published_kids(provider: &OidcProvider) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_issuer_refuses_and_comes_back_on_the_same_port() {
     let mut provider = Oidc::default().start().await.unwrap();
     let (issuer, kid) = (provider.issuer(), provider.signing_kid().unwrap());
@@ -257,7 +257,7 @@ async fn a_stopped_issuer_refuses_and_comes_back_on_the_same_port() {
     assert_eq!(same_kid, kid, "the keys survive a restart");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_issuer_with_a_path_serves_everything_under_it() {
     let provider = Oidc {
         path: "/dex".to_string(),
