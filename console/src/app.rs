@@ -5,12 +5,15 @@ use std::collections::BTreeMap;
 
 use crate::{
     event::{Action, Connection, Pids},
-    model::{Identity, Latency, LogEvent, Pattern, Role, RpcError, Snapshot},
+    model::{Identity, Latency, LogEvent, LogLine, Pattern, Role, RpcError, Snapshot},
     multicast::Trend,
 };
 
 /// Events kept for the detail view, like the proxy's own log.
 pub(crate) const EVENT_LOG_CAPACITY: usize = 1000;
+
+/// Pattern log lines kept by the log view (the oldest go first).
+pub(crate) const LOG_VIEW_CAPACITY: usize = 2000;
 
 /// Every key binding, in the order the help overlay and the README list them.
 pub(crate) const KEY_BINDINGS: &[(&str, &str)] = &[
@@ -28,6 +31,11 @@ pub(crate) const KEY_BINDINGS: &[(&str, &str)] = &[
     ("Enter", "detail view of the selected pattern"),
     ("Esc, ←, Backspace", "back to the table (detail view)"),
     ("o", "next operation in the latency histogram (detail view)"),
+    ("l", "log view: the pattern's output"),
+    (
+        "f, /, n/N",
+        "log view: follow on/off, search, next/previous match",
+    ),
     ("r", "restart the pattern process (asks y/n)"),
     ("R", "hot-reload the pattern process (asks y/n)"),
     ("y / n, Esc", "confirm / cancel the dialog"),
@@ -114,7 +122,13 @@ pub(crate) struct Sort {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Screen {
     Table,
-    Detail { namespace: String },
+    Detail {
+        namespace: String,
+    },
+    /// One namespace's pattern output.
+    Logs {
+        namespace: String,
+    },
 }
 
 /// Who gets the next key.
@@ -125,6 +139,8 @@ pub(crate) enum Mode {
     Filter,
     Help,
     Confirm(Confirm),
+    /// Typing the log view's search.
+    LogSearch,
 }
 
 /// A restart or reload waiting for y/n.
@@ -194,6 +210,49 @@ pub(crate) enum LatencyData {
     Failed(RpcError),
 }
 
+/// The log view of one namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogsState {
+    pub namespace: String,
+    /// Where `Esc` goes back to.
+    pub back: Box<Screen>,
+    /// Oldest first, at most [`LOG_VIEW_CAPACITY`].
+    pub lines: std::collections::VecDeque<LogLine>,
+    /// The last line received; a watch after a reconnect resumes after it.
+    pub last_seq: u64,
+    /// The newest lines stay in view as they arrive.
+    pub follow: bool,
+    /// Index of the first line shown while not following.
+    pub top: usize,
+    /// The search (case-insensitive); matches are highlighted.
+    pub search: String,
+    /// The line `n`/`N` last moved to.
+    pub current: Option<usize>,
+    /// `None` until the proxy answered; `Some(false)`: it serves no logs.
+    pub available: Option<bool>,
+}
+
+impl LogsState {
+    pub(crate) fn new(namespace: String, back: Screen) -> Self {
+        Self {
+            namespace,
+            back: Box::new(back),
+            lines: std::collections::VecDeque::new(),
+            last_seq: 0,
+            follow: true,
+            top: 0,
+            search: String::new(),
+            current: None,
+            available: None,
+        }
+    }
+
+    /// Whether line `text` matches the search.
+    pub(crate) fn matches(&self, text: &str) -> bool {
+        !self.search.is_empty() && text.to_lowercase().contains(&self.search.to_lowercase())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct App {
     pub options: Options,
@@ -222,6 +281,8 @@ pub(crate) struct App {
     /// `None` until the proxy answered `ListEvents`/`WatchEvents` either way.
     pub events_available: Option<bool>,
     pub latency: Option<LatencyState>,
+    /// The log view's lines and position, while it is open.
+    pub logs: Option<LogsState>,
     /// Who the proxy says the caller is; `None` until it answered `WhoAmI`
     /// (or when it does not serve it).
     pub identity: Option<Identity>,
@@ -252,6 +313,7 @@ impl App {
             events: Vec::new(),
             events_available: None,
             latency: None,
+            logs: None,
             identity: None,
             multicasts: BTreeMap::new(),
             should_quit: false,
@@ -284,7 +346,7 @@ impl App {
     /// selected row's.
     pub(crate) fn target(&self) -> Option<&Pattern> {
         match &self.screen {
-            Screen::Detail { namespace } => self.pattern(namespace),
+            Screen::Detail { namespace } | Screen::Logs { namespace } => self.pattern(namespace),
             Screen::Table => self.pattern(self.selected.as_deref()?),
         }
     }

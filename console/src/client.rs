@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use prism_proto::admin::v1::{
     ListEventsRequest, ListPatternsRequest, ListPatternsResponse, ReloadPatternRequest,
-    RestartPatternRequest, WatchEventsRequest, WatchPatternsRequest, WhoAmIRequest,
-    admin_client::AdminClient,
+    RestartPatternRequest, WatchEventsRequest, WatchPatternLogsRequest, WatchPatternsRequest,
+    WhoAmIRequest, admin_client::AdminClient,
 };
 use tokio::{
     sync::mpsc,
@@ -149,7 +149,9 @@ async fn run(
                 () = &mut sleep => break,
                 command = commands.recv() => {
                     let Some(command) = command else { return };
-                    let refused = refuse(command, RpcError::Failed("not connected".to_string()));
+                    let Some(refused) = refuse(command, RpcError::Failed("not connected".to_string())) else {
+                        continue;
+                    };
                     if events.send(refused).await.is_err() {
                         return;
                     }
@@ -223,6 +225,8 @@ async fn session(
         events.clone(),
         config.poll_interval,
     )));
+    // The log view's watch, while it is open.
+    let mut pattern_logs: Option<AbortOnDrop> = None;
     let end = loop {
         tokio::select! {
             snapshot = feed.next() => match snapshot {
@@ -237,6 +241,15 @@ async fn session(
                 Err(error) => break SessionEnd::Lost(error),
             },
             command = commands.recv() => match command {
+                Some(Command::FollowLogs { namespace, since_seq }) => {
+                    pattern_logs = Some(AbortOnDrop(tokio::spawn(follow_pattern_logs(
+                        client.clone(),
+                        namespace,
+                        since_seq,
+                        events.clone(),
+                    ))));
+                }
+                Some(Command::StopLogs) => pattern_logs = None,
                 Some(command) => {
                     tokio::spawn(execute(client.clone(), command, events.clone(), config.action_timeout));
                 }
@@ -245,7 +258,45 @@ async fn session(
         }
     };
     drop(event_log);
+    drop(pattern_logs);
     end
+}
+
+/// The log view's feed: `WatchPatternLogs` of one namespace after
+/// `since_seq` (0: the most recent lines the view keeps, first), each line
+/// an event. A lost connection ends it; the view asks again after the
+/// reconnect, resuming after the last line it has.
+async fn follow_pattern_logs(
+    mut client: Admin,
+    namespace: String,
+    since_seq: u64,
+    events: mpsc::Sender<Event>,
+) {
+    let request = WatchPatternLogsRequest {
+        namespace: namespace.clone(),
+        since_seq,
+        tail: crate::app::LOG_VIEW_CAPACITY as u32,
+    };
+    match client.watch_pattern_logs(request).await {
+        Ok(response) => {
+            let mut stream = response.into_inner();
+            while let Ok(Some(line)) = stream.message().await {
+                let event = Event::PatternLogs {
+                    namespace: namespace.clone(),
+                    lines: vec![line.into()],
+                };
+                if events.send(event).await.is_err() {
+                    return;
+                }
+            }
+        }
+        Err(status) if status.code() == Code::Unimplemented => {
+            let _ = events
+                .send(Event::PatternLogsUnavailable { namespace })
+                .await;
+        }
+        Err(_) => {}
+    }
 }
 
 enum PatternFeed {
@@ -425,12 +476,15 @@ async fn execute(
                 result,
             }
         }
+        // The session runs these itself.
+        Command::FollowLogs { .. } | Command::StopLogs => return,
     };
     let _ = events.send(event).await;
 }
 
-/// The reply to a command that cannot run.
-fn refuse(command: Command, error: RpcError) -> Event {
+/// The reply to a command that cannot run (none for the log view's
+/// commands: it asks again once connected).
+fn refuse(command: Command, error: RpcError) -> Option<Event> {
     let outcome = |action, namespace| {
         Event::Action(ActionOutcome {
             action,
@@ -438,7 +492,7 @@ fn refuse(command: Command, error: RpcError) -> Event {
             result: Err(error.clone()),
         })
     };
-    match command {
+    Some(match command {
         Command::Restart { namespace, .. } => outcome(Action::Restart, namespace),
         Command::Reload { namespace, .. } => outcome(Action::Reload, namespace),
         Command::FetchLatency {
@@ -449,7 +503,8 @@ fn refuse(command: Command, error: RpcError) -> Event {
             operation,
             result: Err(error),
         },
-    }
+        Command::FollowLogs { .. } | Command::StopLogs => return None,
+    })
 }
 
 /// Aborts the task when the session that owns it ends.

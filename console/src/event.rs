@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ratatui::crossterm::event::{self as term, KeyEvent, KeyEventKind};
 use tokio::sync::mpsc;
 
-use crate::model::{Identity, Latency, LogEvent, Role, RpcError, Snapshot};
+use crate::model::{Identity, Latency, LogEvent, LogLine, Role, RpcError, Snapshot};
 
 /// Everything that can change what the console shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +33,15 @@ pub(crate) enum Event {
     LogEvent(LogEvent),
     /// Neither `WatchEvents` nor `ListEvents` is served by this proxy.
     LogUnavailable,
+    /// Lines of a pattern's output from `WatchPatternLogs`.
+    PatternLogs {
+        namespace: String,
+        lines: Vec<LogLine>,
+    },
+    /// The proxy does not serve pattern logs.
+    PatternLogsUnavailable {
+        namespace: String,
+    },
     Latency {
         namespace: String,
         operation: String,
@@ -82,6 +91,14 @@ pub(crate) enum Command {
         namespace: String,
         operation: String,
     },
+    /// Follow one namespace's pattern output (the log view), after line
+    /// `since_seq` (0: the recent lines first); replaces any other follow.
+    FollowLogs {
+        namespace: String,
+        since_seq: u64,
+    },
+    /// The log view closed.
+    StopLogs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,9 +2,13 @@
 //! wire types once, in [`crate::client`]. Everything past the client (state,
 //! update, view) reads these, never `prism_proto` types.
 
+mod log_line;
+
 use std::collections::BTreeMap;
 
 use prism_proto::{admin::v1 as pb, lifecycle::v1::HealthStatus as PbHealthStatus};
+
+pub(crate) use log_line::LogLine;
 
 /// One `ListPatternsResponse`: every namespace at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]

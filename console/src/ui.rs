@@ -1,12 +1,14 @@
 //! Pure render functions: a [`View`] in, a frame out. Layout only — every
 //! figure and colour was decided in [`crate::view`].
 //!
-//! Modules: [`header`], [`table`], [`detail`], [`histogram`], [`status`],
-//! [`overlay`] (help and confirm dialog), [`theme`] (colours).
+//! Modules: [`header`], [`table`], [`detail`], [`histogram`], [`logs`]
+//! (the log view), [`status`], [`overlay`] (help and confirm dialog),
+//! [`theme`] (colours).
 
 pub(crate) mod detail;
 pub(crate) mod header;
 pub(crate) mod histogram;
+pub(crate) mod logs;
 pub(crate) mod overlay;
 pub(crate) mod status;
 pub(crate) mod table;
@@ -31,6 +33,7 @@ pub(crate) fn render(frame: &mut Frame, view: &View) {
     match &view.body {
         Body::Table(table) => table::render(frame, body_area, table),
         Body::Detail(detail) => detail::render(frame, body_area, detail),
+        Body::Logs(view) => logs::render(frame, body_area, view),
     }
     status::render(frame, status_area, &view.status);
     if let Some(overlay) = &view.overlay {

@@ -1,6 +1,9 @@
 //! `update(app, event) -> commands`: every state transition of the console,
 //! pure (no I/O, no clock), so each is a plain test. Filtering, sorting and
-//! the selection are settled here, not in the draw code.
+//! the selection are settled here, not in the draw code. The log view's
+//! transitions are in [`logs`].
+
+pub(crate) mod logs;
 
 use std::cmp::Ordering;
 
@@ -40,6 +43,14 @@ pub(crate) fn update(app: &mut App, event: Event) -> Vec<Command> {
         }
         Event::LogUnavailable => {
             app.events_available = Some(false);
+            Vec::new()
+        }
+        Event::PatternLogs { namespace, lines } => {
+            logs::on_lines(app, &namespace, lines);
+            Vec::new()
+        }
+        Event::PatternLogsUnavailable { namespace } => {
+            logs::on_unavailable(app, &namespace);
             Vec::new()
         }
         Event::Latency {
@@ -83,6 +94,10 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
             on_filter_key(app, key);
             Vec::new()
         }
+        Mode::LogSearch => {
+            logs::on_search_key(app, key);
+            Vec::new()
+        }
         Mode::Normal => on_normal_key(app, key),
     }
 }
@@ -94,6 +109,8 @@ fn on_normal_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
         KeyCode::Char('?') => app.mode = Mode::Help,
         KeyCode::Char('r') => return request(app, Action::Restart),
         KeyCode::Char('R') => return request(app, Action::Reload),
+        _ if matches!(app.screen, Screen::Logs { .. }) => return logs::on_key(app, key),
+        KeyCode::Char('l') => return logs::open(app),
         KeyCode::Esc | KeyCode::Backspace | KeyCode::Left if in_detail => {
             app.screen = Screen::Table;
             app.latency = None;
@@ -340,7 +357,9 @@ fn on_connection(app: &mut App, connection: Connection) -> Vec<Command> {
     }
     if app.is_connected() && !was_connected {
         app.events_available = None;
-        return fetch_latency(app);
+        let mut commands = fetch_latency(app);
+        commands.extend(logs::follow(app));
+        return commands;
     }
     Vec::new()
 }

@@ -2,11 +2,13 @@
 //! every string is formatted and every colour decided here, so the render
 //! functions in [`crate::ui`] only lay out. [`detail`] builds the detail
 //! view, [`histogram`] its latency histogram and throughput figures,
-//! [`format`] the number formats, [`status`] the status line.
+//! [`format`] the number formats, [`status`] the status line, [`logs`] the
+//! log view.
 
 pub(crate) mod detail;
 pub(crate) mod format;
 pub(crate) mod histogram;
+pub(crate) mod logs;
 pub(crate) mod status;
 
 use crate::{
@@ -67,6 +69,7 @@ pub(crate) struct HeaderView {
 pub(crate) enum Body {
     Table(TableView),
     Detail(Box<DetailView>),
+    Logs(logs::LogsView),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +140,14 @@ impl View {
                 Screen::Detail { namespace } => {
                     Body::Detail(Box::new(detail::detail(app, namespace)))
                 }
+                Screen::Logs { namespace } => match &app.logs {
+                    Some(state) => Body::Logs(logs::logs(app, state)),
+                    None => Body::Logs(logs::LogsView {
+                        title: format!("logs · {namespace}"),
+                        rows: Vec::new(),
+                        empty: None,
+                    }),
+                },
             },
             status: status::status(app),
             overlay: overlay(app),
@@ -389,6 +400,6 @@ fn overlay(app: &App) -> Option<Overlay> {
                 ],
             })
         }
-        Mode::Normal | Mode::Filter => None,
+        Mode::Normal | Mode::Filter | Mode::LogSearch => None,
     }
 }

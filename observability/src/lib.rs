@@ -12,7 +12,8 @@
 //! (`traceparent` in gRPC metadata), [`grpc`] (the server layer that opens
 //! one SERVER span per call and returns `x-prism-trace-id`, and client spans),
 //! [`latency`] (HDR histograms and Prometheus text), [`redact`] (no
-//! credential reaches a log line, whoever logs it).
+//! credential reaches a log line, whoever logs it), [`tags`] (a pattern's
+//! lines name its namespace and pid).
 //!
 //! Span and attribute scheme: SERVER spans are named after the RPC
 //! (`prism.keyvalue.v1.KeyValue/Get`), CLIENT spans likewise, backend spans
@@ -27,6 +28,7 @@ pub mod otel;
 pub mod propagation;
 pub mod redact;
 pub mod settings;
+pub mod tags;
 
 use std::io::IsTerminal;
 
@@ -81,16 +83,24 @@ pub fn init(settings: &Settings) -> Guard {
         );
         EnvFilter::try_new(directives).unwrap_or_else(|_| EnvFilter::new("info"))
     };
+    let writer = || {
+        tags::TaggedStderr(
+            settings
+                .namespace
+                .as_deref()
+                .map(|ns| std::sync::Arc::new(tags::Tags::new(ns, std::process::id()))),
+        )
+    };
     let log_layer = match settings.log_format {
         LogFormat::Text => fmt::layer()
-            .with_writer(redact::RedactingStderr)
+            .with_writer(writer())
             .with_ansi(std::io::stderr().is_terminal())
             .with_target(true)
             .with_filter(log_filter())
             .boxed(),
         LogFormat::Json => fmt::layer()
             .json()
-            .with_writer(redact::RedactingStderr)
+            .with_writer(writer())
             .with_current_span(true)
             .with_span_list(true)
             .with_filter(log_filter())

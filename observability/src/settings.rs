@@ -36,6 +36,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// An `EnvFilter` directive such as `info,prism_proxy=debug`.
     pub log_filter: String,
+    /// The namespace a pattern process serves (`PRISM_NAMESPACE`, set by
+    /// the proxy); its log lines then name it and the pid.
+    pub namespace: Option<String>,
 }
 
 impl Settings {
@@ -47,7 +50,8 @@ impl Settings {
     /// `OTEL_SERVICE_NAME` (default: the given name), `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
     /// or `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_RESOURCE_ATTRIBUTES` (`k=v,k=v`),
     /// `OTEL_TRACES_SAMPLER(_ARG)`, `OTEL_SDK_DISABLED` / `OTEL_TRACES_EXPORTER=none`
-    /// (no export), `PRISM_LOG_FORMAT` (`text` | `json`), `RUST_LOG`.
+    /// (no export), `PRISM_LOG_FORMAT` (`text` | `json`), `RUST_LOG`,
+    /// `PRISM_NAMESPACE`.
     pub fn from_map(default_service_name: &str, env: &HashMap<String, String>) -> Self {
         let get = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
         let resource: BTreeMap<String, String> = get("OTEL_RESOURCE_ATTRIBUTES")
@@ -93,6 +97,7 @@ impl Settings {
             sampler,
             log_format,
             log_filter: get("RUST_LOG").unwrap_or("info").to_string(),
+            namespace: get("PRISM_NAMESPACE").map(str::to_string),
         }
     }
 }
@@ -126,6 +131,7 @@ mod tests {
         assert_eq!(s.sampler, Sampler::ParentBasedAlwaysOn);
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.log_filter, "info");
+        assert_eq!(s.namespace, None);
     }
 
     #[test]
@@ -143,8 +149,10 @@ mod tests {
                 ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
                 ("PRISM_LOG_FORMAT", "JSON"),
                 ("RUST_LOG", "debug"),
+                ("PRISM_NAMESPACE", "orders"),
             ]),
         );
+        assert_eq!(s.namespace.as_deref(), Some("orders"));
         assert_eq!(s.service_name, "edge");
         assert_eq!(s.otlp_endpoint.as_deref(), Some("http://collector:4317"));
         assert_eq!(s.resource["deployment.environment"], "staging");

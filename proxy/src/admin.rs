@@ -1,6 +1,9 @@
 //! `prism.admin.v1.Admin` on the admin port: what the console and operators
 //! see of each namespace, and the levers they pull (restart, hot reload,
 //! config reload). Domain values become proto messages here and nowhere else.
+//! Larger features live in their own modules: [`logs`] (pattern logs).
+
+mod logs;
 
 use std::{
     sync::Arc,
@@ -345,6 +348,22 @@ impl Admin for AdminService {
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or_default(),
         }))
+    }
+
+    async fn list_pattern_logs(
+        &self,
+        request: Request<pb::ListPatternLogsRequest>,
+    ) -> Result<Response<pb::ListPatternLogsResponse>, Status> {
+        logs::list(&self.state, request.into_inner()).map(Response::new)
+    }
+
+    type WatchPatternLogsStream = logs::LineStream;
+
+    async fn watch_pattern_logs(
+        &self,
+        request: Request<pb::WatchPatternLogsRequest>,
+    ) -> Result<Response<Self::WatchPatternLogsStream>, Status> {
+        logs::watch(&self.state, request.into_inner()).map(Response::new)
     }
 }
 

@@ -3,7 +3,7 @@
 //! over [`process`], calls going out on a [`channel`]), keeps the live routing table ([`namespace`]) inside the
 //! shared [`state`], forwards data-plane calls ([`dataplane`], [`keyvalue`],
 //! [`pubsub`] with per-subscriber buffers in [`subscriptions`], [`registry`]), records what
-//! happens ([`activity`]), serves the admin API ([`admin`]) and Prometheus
+//! happens ([`activity`]), captures what patterns print ([`pattern_logs`]), serves the admin API ([`admin`]) and Prometheus
 //! metrics ([`metrics`]) on bounded listeners ([`listener`]), follows config file changes ([`watch`]) and shuts
 //! down without dropping in-flight calls ([`drain`], [`server`]). [`error`]
 //! is the one place proxy errors become gRPC statuses.
@@ -22,6 +22,7 @@ mod keyvalue;
 mod listener;
 mod metrics;
 mod namespace;
+mod pattern_logs;
 mod process;
 mod pubsub;
 mod registry;

@@ -7,6 +7,7 @@
 use std::{
     path::{Path, PathBuf},
     process::{ExitStatus, Stdio},
+    sync::Arc,
     time::Duration,
 };
 
@@ -25,7 +26,16 @@ use tonic::{
     transport::{Channel, Endpoint, Uri},
 };
 
-use crate::{channel::PatternChannel, config::NamespaceConfig, namespace::Health};
+use crate::{
+    channel::PatternChannel,
+    config::NamespaceConfig,
+    namespace::Health,
+    pattern_logs::{PatternLogs, Stream},
+};
+
+/// Tells a pattern which namespace it serves; the SDK's logging names it
+/// on every line.
+const NAMESPACE_VAR: &str = "PRISM_NAMESPACE";
 
 /// Why a pattern process could not be brought up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,23 +87,31 @@ pub(crate) struct Running {
 }
 
 impl Spawned {
-    /// Starts `binary` listening on the Unix socket `socket`. The child gets
-    /// its own process group, so a terminal's Ctrl-C reaches only the proxy,
-    /// which then stops its patterns in order.
-    pub(crate) fn spawn(binary: &Path, socket: &Path) -> Result<Self, StartError> {
+    /// Starts `binary` listening on the Unix socket `socket`, as the pattern
+    /// of `namespace` (`PRISM_NAMESPACE`, which its log lines name), with
+    /// its stdout and stderr captured into `logs`. The child gets its own
+    /// process group, so a terminal's Ctrl-C reaches only the proxy, which
+    /// then stops its patterns in order.
+    pub(crate) fn spawn(
+        binary: &Path,
+        socket: &Path,
+        namespace: &str,
+        logs: &Arc<PatternLogs>,
+    ) -> Result<Self, StartError> {
         if !binary.is_file() {
             return Err(StartError::BinaryMissing(binary.to_path_buf()));
         }
         let _ = std::fs::remove_file(socket);
-        let child = Command::new(binary)
+        let mut child = Command::new(binary)
             .arg("--listen")
             .arg(format!("unix:{}", socket.display()))
             .arg("--exit-with-parent")
             // The proxy's service name is not the pattern's.
             .env_remove("OTEL_SERVICE_NAME")
+            .env(NAMESPACE_VAR, namespace)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
@@ -102,6 +120,12 @@ impl Spawned {
                 reason: e.to_string(),
             })?;
         let pid = child.id().unwrap_or_default();
+        if let Some(stdout) = child.stdout.take() {
+            logs.capture(namespace, pid, Stream::Stdout, stdout);
+        }
+        if let Some(stderr) = child.stderr.take() {
+            logs.capture(namespace, pid, Stream::Stderr, stderr);
+        }
         Ok(Self {
             child,
             pid,
@@ -255,12 +279,22 @@ pub(crate) async fn unix_channel(socket: &Path) -> Result<Channel, tonic::transp
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pattern_logs::{Echo, Limits};
+
+    fn logs() -> Arc<PatternLogs> {
+        Arc::new(PatternLogs::new(Limits::default(), Echo::Off))
+    }
 
     #[test]
     fn missing_binary_is_permanent() {
-        let err = Spawned::spawn(Path::new("/nonexistent/prism-x"), Path::new("/tmp/x.sock"))
-            .err()
-            .unwrap();
+        let err = Spawned::spawn(
+            Path::new("/nonexistent/prism-x"),
+            Path::new("/tmp/x.sock"),
+            "ns",
+            &logs(),
+        )
+        .err()
+        .unwrap();
         assert!(err.is_permanent());
         assert!(err.to_string().contains("/nonexistent/prism-x"));
     }
@@ -279,9 +313,57 @@ mod tests {
     async fn early_exit_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         // `false` exits at once with code 1 whatever its arguments.
-        let spawned = Spawned::spawn(Path::new("/bin/false"), &dir.path().join("s.sock")).unwrap();
+        let spawned = Spawned::spawn(
+            Path::new("/bin/false"),
+            &dir.path().join("s.sock"),
+            "ns",
+            &logs(),
+        )
+        .unwrap();
         let err = spawned.connect(Duration::from_secs(5)).await.err().unwrap();
         assert!(matches!(err, StartError::ExitedEarly(_)), "{err}");
         assert!(!err.is_permanent());
+    }
+}
+
+#[cfg(test)]
+mod capture_tests {
+    use super::*;
+    use crate::pattern_logs::{Echo, Limits};
+
+    /// A child's output on both streams reaches the ring with its pid, and
+    /// the child learns its namespace.
+    #[tokio::test]
+    async fn output_is_captured_with_namespace_and_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("pattern.sh");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\necho \"out $PRISM_NAMESPACE\"\necho \"err $PRISM_NAMESPACE\" >&2\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let logs = Arc::new(PatternLogs::new(Limits::default(), Echo::Off));
+        let spawned = Spawned::spawn(&script, &dir.path().join("s.sock"), "orders", &logs).unwrap();
+        let pid = spawned.pid();
+        let mut follow = logs.follow();
+        tokio::time::timeout(Duration::from_secs(20), follow.wait_for(|&seq| seq >= 2))
+            .await
+            .expect("both lines within the deadline")
+            .unwrap();
+        let mut lines: Vec<_> = logs
+            .recent(Some("orders"), 0, 0)
+            .iter()
+            .map(|l| (l.stream, l.text.clone(), l.pid))
+            .collect();
+        lines.sort_by_key(|l| l.1.clone());
+        assert_eq!(
+            lines,
+            [
+                (Stream::Stderr, "err orders".to_string(), pid),
+                (Stream::Stdout, "out orders".to_string(), pid),
+            ]
+        );
     }
 }

@@ -21,6 +21,7 @@ use crate::{
     drain::Drain,
     error::ProxyError,
     namespace::{Namespace, Namespaces, Spec},
+    pattern_logs::{Echo, Limits, PatternLogs},
     subscriptions::Subscriptions,
     supervisor::Supervisor,
     watch::settle::{self, Source},
@@ -32,6 +33,8 @@ pub(crate) struct ProxyState {
     pub auth: Arc<Auth>,
     pub supervisor: Supervisor,
     pub activity: Arc<Activity>,
+    /// Pattern processes' stdout and stderr, per namespace.
+    pub logs: Arc<PatternLogs>,
     pub latency: LatencyRecorder,
     pub drain: Drain,
     pub subscriptions: Subscriptions,
@@ -74,8 +77,17 @@ impl ProxyState {
         admin_listen: SocketAddr,
     ) -> std::io::Result<Arc<Self>> {
         let activity = Arc::new(Activity::default());
-        let supervisor =
-            Supervisor::new(config.supervisor.clone(), health.clone(), activity.clone())?;
+        let log_format = prism_observability::Settings::from_env("prism-proxy").log_format;
+        let logs = Arc::new(PatternLogs::new(
+            Limits::default(),
+            Echo::stderr(log_format),
+        ));
+        let supervisor = Supervisor::new(
+            config.supervisor.clone(),
+            health.clone(),
+            activity.clone(),
+            logs.clone(),
+        )?;
         let patterns_dir = config
             .patterns_dir
             .clone()
@@ -92,6 +104,7 @@ impl ProxyState {
             auth,
             supervisor,
             activity,
+            logs,
             latency: LatencyRecorder::new(),
             drain: Drain::default(),
             subscriptions: Subscriptions::default(),

@@ -26,7 +26,8 @@ use tokio::{
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    activity::Activity, config::SupervisorConfig, namespace::Namespace, process::StartError,
+    activity::Activity, config::SupervisorConfig, namespace::Namespace, pattern_logs::PatternLogs,
+    process::StartError,
 };
 
 /// What `ReloadPattern` reports: the process replaced and its successor.
@@ -80,6 +81,8 @@ struct Context {
     socket_dir: PathBuf,
     health: HealthReporter,
     activity: Arc<Activity>,
+    /// Where every pattern's stdout and stderr go.
+    logs: Arc<PatternLogs>,
     /// Makes every socket path unique, so a new process never races an old one.
     generation: AtomicU64,
 }
@@ -89,6 +92,7 @@ impl Supervisor {
         config: SupervisorConfig,
         health: HealthReporter,
         activity: Arc<Activity>,
+        logs: Arc<PatternLogs>,
     ) -> std::io::Result<Self> {
         let socket_dir = tempfile::Builder::new().prefix("prism-").tempdir()?;
         Ok(Self {
@@ -98,6 +102,7 @@ impl Supervisor {
                 socket_dir: socket_dir.path().to_path_buf(),
                 health,
                 activity,
+                logs,
                 generation: AtomicU64::new(0),
             }),
             _socket_dir: socket_dir,
@@ -129,6 +134,7 @@ impl Supervisor {
         }
         let mut health = self.context.health.clone();
         health.clear_service_status(namespace).await;
+        self.context.logs.forget(namespace);
     }
 
     /// Kills the pattern process (if any) and starts a new one at once, even
@@ -220,7 +226,11 @@ mod tests {
         };
         let activity = Arc::new(Activity::default());
         let (health, _) = tonic_health::server::health_reporter();
-        let supervisor = Supervisor::new(config, health, activity.clone()).unwrap();
+        let logs = Arc::new(crate::pattern_logs::PatternLogs::new(
+            crate::pattern_logs::Limits::default(),
+            crate::pattern_logs::Echo::Off,
+        ));
+        let supervisor = Supervisor::new(config, health, activity.clone(), logs).unwrap();
         let ns = Arc::new(Namespace::new(
             Spec::new(NamespaceConfig::default_memstore(), PathBuf::from(binary)),
             activity,

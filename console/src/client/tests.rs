@@ -123,6 +123,44 @@ impl Admin for FakeAdmin {
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
+    async fn list_pattern_logs(
+        &self,
+        _: Request<pb::ListPatternLogsRequest>,
+    ) -> Result<Response<pb::ListPatternLogsResponse>, Status> {
+        Err(Status::unimplemented("ListPatternLogs"))
+    }
+
+    type WatchPatternLogsStream = ReceiverStream<Result<pb::PatternLogLine, Status>>;
+
+    /// Two lines after `since_seq`, then the stream stays open.
+    async fn watch_pattern_logs(
+        &self,
+        request: Request<pb::WatchPatternLogsRequest>,
+    ) -> Result<Response<Self::WatchPatternLogsStream>, Status> {
+        if !self.streams {
+            return Err(Status::unimplemented("WatchPatternLogs"));
+        }
+        let request = request.into_inner();
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            for seq in request.since_seq + 1..=request.since_seq + 2 {
+                let line = pb::PatternLogLine {
+                    seq,
+                    namespace: request.namespace.clone(),
+                    pid: 100,
+                    stream: pb::LogStream::Stderr as i32,
+                    text: format!("line {seq}"),
+                    ..Default::default()
+                };
+                if tx.send(Ok(line)).await.is_err() {
+                    return;
+                }
+            }
+            tx.closed().await
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
     async fn restart_pattern(
         &self,
         _: Request<RestartPatternRequest>,
@@ -381,6 +419,62 @@ async fn streams_snapshots_events_and_runs_commands() {
         })
         .await;
     assert_eq!(latency.unwrap().p99_us, 77);
+}
+
+#[tokio::test]
+async fn follows_a_namespaces_logs_after_a_given_line() {
+    let (listener, addr) = listener().await;
+    let _server = serve(listener, true);
+    let mut console = start_client(addr);
+    console
+        .wait_for("connected (stream)", |e| {
+            (e == Event::Connection(Connection::Connected(Feed::Stream))).then_some(())
+        })
+        .await;
+    console
+        .commands
+        .send(Command::FollowLogs {
+            namespace: "default".to_string(),
+            since_seq: 7,
+        })
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let lines = console
+            .wait_for("log lines", |e| match e {
+                Event::PatternLogs { namespace, lines } if namespace == "default" => Some(lines),
+                _ => None,
+            })
+            .await;
+        seen.extend(lines.into_iter().map(|l| (l.seq, l.text, l.pid, l.stderr)));
+    }
+    assert_eq!(
+        seen,
+        [
+            (8, "line 8".to_string(), 100, true),
+            (9, "line 9".to_string(), 100, true)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_older_proxy_without_logs_is_reported() {
+    let (listener, addr) = listener().await;
+    let _server = serve(listener, false);
+    let mut console = start_client(addr);
+    console
+        .commands
+        .send(Command::FollowLogs {
+            namespace: "default".to_string(),
+            since_seq: 0,
+        })
+        .unwrap();
+    console
+        .wait_for("logs unavailable", |e| match e {
+            Event::PatternLogsUnavailable { namespace } if namespace == "default" => Some(()),
+            _ => None,
+        })
+        .await;
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ use crate::{
     event::{Action, ActionOutcome, Connection, Event, Feed, Pids},
     model::{LogEvent, ProxyInfo, Role, Snapshot},
     update::{
+        logs::tests::log_line,
         tests::{connected, disconnect, identity, key, options, pattern, press},
         update,
     },
@@ -239,6 +240,81 @@ macro_rules! screens {
             }
         )*
     };
+}
+
+/// The log view of `cache` at `width`×`height` (paging follows the
+/// terminal's size): following, a stdout line and a cut line among them.
+fn logs_following(width: u16, height: u16) -> App {
+    let mut app = log_view(width, height);
+    let mut stdout = log_line(41, "listening on 127.0.0.1:5001");
+    stdout.stderr = false;
+    let mut long = log_line(42, &format!("DEBUG prism_redis: pool {}", "x".repeat(200)));
+    long.truncated = true;
+    update(
+        &mut app,
+        Event::PatternLogs {
+            namespace: "cache".into(),
+            lines: vec![stdout, long],
+        },
+    );
+    app
+}
+
+/// Searched for "error", moved to the nearest match: paused, matches
+/// highlighted, the current line marked.
+fn logs_search(width: u16, height: u16) -> App {
+    let mut app = log_view(width, height);
+    press(&mut app, "/error");
+    update(&mut app, key(KeyCode::Enter));
+    app
+}
+
+/// Forty lines of `cache`'s output, one in ten an error.
+fn log_view(width: u16, height: u16) -> App {
+    let mut app = connected(options());
+    update(&mut app, Event::Resize { width, height });
+    press(&mut app, "l");
+    let lines = (1..=40)
+        .map(|seq| {
+            let text = if seq % 10 == 3 {
+                format!("WARN prism_redis: command failed: Error: connection reset (attempt {seq})")
+            } else {
+                format!(
+                    "INFO prism_redis: served GET in {}us namespace=cache pid=200",
+                    100 + seq
+                )
+            };
+            log_line(seq, &text)
+        })
+        .collect();
+    update(
+        &mut app,
+        Event::PatternLogs {
+            namespace: "cache".into(),
+            lines,
+        },
+    );
+    app
+}
+
+#[test]
+fn logs_following_at_80x24() {
+    assert_screen("logs_80x24", &logs_following(80, 24), 80, 24);
+}
+
+#[test]
+fn logs_following_at_120x40() {
+    assert_screen("logs_120x40", &logs_following(120, 40), 120, 40);
+}
+
+#[test]
+fn logs_search_at_80x24() {
+    assert_screen("logs_search_80x24", &logs_search(80, 24), 80, 24);
+}
+
+#[test]
+fn logs_search_at_120x40() {
+    assert_screen("logs_search_120x40", &logs_search(120, 40), 120, 40);
 }
 
 screens!(

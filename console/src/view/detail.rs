@@ -210,7 +210,7 @@ mod tests {
         update(&mut app, snapshot(vec![cache]));
         match View::build(&app).body {
             Body::Detail(detail) => *detail,
-            Body::Table(_) => panic!("the detail view is open"),
+            _ => panic!("the detail view is open"),
         }
     }
 
@@ -290,7 +290,7 @@ mod tests {
         update(&mut app, key(KeyCode::Enter));
         let first = match View::build(&app).body {
             Body::Detail(detail) => *detail,
-            Body::Table(_) => panic!("the detail view is open"),
+            _ => panic!("the detail view is open"),
         };
         assert_eq!(
             text(&first.summary[1]),
@@ -302,7 +302,7 @@ mod tests {
         update(&mut app, snapshot(vec![fleet([125, 230, 12, 6])]));
         let second = match View::build(&app).body {
             Body::Detail(detail) => *detail,
-            Body::Table(_) => panic!("the detail view is open"),
+            _ => panic!("the detail view is open"),
         };
         assert_eq!(
             text(&second.summary[2]),

@@ -12,6 +12,7 @@ pub(crate) fn status(app: &App) -> StatusView {
     // the line is short (the help lists every key anyway).
     let hints: &[(&str, u8)] = match (&app.mode, &app.screen) {
         (Mode::Filter, _) => &[("Enter keep", 0), ("Esc clear", 0)],
+        (Mode::LogSearch, _) => &[("Enter search", 0), ("Esc clear", 0)],
         (Mode::Confirm(_), _) => &[("y confirm", 0), ("n cancel", 0)],
         (Mode::Help, _) => &[("any key closes the help", 0)],
         (Mode::Normal, Screen::Table) => &[
@@ -27,10 +28,21 @@ pub(crate) fn status(app: &App) -> StatusView {
             ("o operation", 2),
             ("q quit", 0),
         ],
+        (Mode::Normal, Screen::Logs { .. }) => &[
+            ("? help", 0),
+            ("Esc back", 1),
+            ("f follow", 1),
+            ("/ search", 2),
+            ("n/N next/prev", 3),
+            ("q quit", 0),
+        ],
     };
     let hints = shrinking(hints);
     let message = if app.mode == Mode::Filter {
         Some(Cell::new(format!("/{}▏", app.filter), Tone::Accent))
+    } else if app.mode == Mode::LogSearch {
+        let search = app.logs.as_ref().map_or("", |l| l.search.as_str());
+        Some(Cell::new(format!("/{search}▏"), Tone::Accent))
     } else {
         app.status.as_ref().map(message)
     };

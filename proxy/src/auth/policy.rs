@@ -90,6 +90,7 @@ pub(crate) fn admin_need(path: &str) -> Need {
             "ListPatterns" | "WatchPatterns" | "GetLatency" | "ListEvents" | "WatchEvents" => {
                 Need::Role(Role::Viewer)
             }
+            "ListPatternLogs" | "WatchPatternLogs" => Need::Role(Role::Viewer),
             "RestartPattern" | "ReloadPattern" => Need::Role(Role::Operator),
             _ => Need::Role(Role::Admin),
         },
@@ -105,6 +106,7 @@ pub(crate) fn is_stream(path: &str) -> bool {
             | "/prism.registry.v1.MulticastRegistry/Receive"
             | "/prism.admin.v1.Admin/WatchPatterns"
             | "/prism.admin.v1.Admin/WatchEvents"
+            | "/prism.admin.v1.Admin/WatchPatternLogs"
     )
 }
 
@@ -294,6 +296,8 @@ namespaces:
             ("GetLatency", Need::Role(Role::Viewer)),
             ("ListEvents", Need::Role(Role::Viewer)),
             ("WatchEvents", Need::Role(Role::Viewer)),
+            ("ListPatternLogs", Need::Role(Role::Viewer)),
+            ("WatchPatternLogs", Need::Role(Role::Viewer)),
             ("RestartPattern", Need::Role(Role::Operator)),
             ("ReloadPattern", Need::Role(Role::Operator)),
             ("ReloadConfig", Need::Role(Role::Admin)),

@@ -28,6 +28,7 @@ pub(super) async fn replace(
     cx: &Context,
 ) -> (Running, Result<Reloaded, SupervisorError>) {
     let old_pid = old.pid;
+    tracing::info!(namespace = ns.name(), old_pid, "hot reload started");
     cx.activity.emit(
         ns.name(),
         EventKind::ReloadStarted,
@@ -37,6 +38,7 @@ pub(super) async fn replace(
     let spec = spec.unwrap_or_else(|| ns.spec());
     let socket = cx.socket_path(ns.name());
     let failed = |err: SupervisorError| {
+        tracing::warn!(namespace = ns.name(), old_pid, error = %err, "hot reload failed; the old process keeps serving");
         cx.activity.emit(
             ns.name(),
             EventKind::ReloadFailed,
@@ -45,7 +47,7 @@ pub(super) async fn replace(
         );
         err
     };
-    let new = match launch(&spec, &socket, &cx.config, |_| {}).await {
+    let new = match launch(&spec, &socket, cx, |_| {}).await {
         Ok(new) => new,
         Err(err) => return (old, Err(failed(SupervisorError::SuccessorNotStarted(err)))),
     };
@@ -73,6 +75,7 @@ pub(super) async fn replace(
         }
         old.stop(grace).await;
     });
+    tracing::info!(namespace = ns.name(), old_pid, new_pid, "hot reload done");
     cx.activity.emit(
         ns.name(),
         EventKind::ReloadSucceeded,

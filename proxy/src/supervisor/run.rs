@@ -21,7 +21,6 @@ use super::{
 };
 use crate::{
     activity::EventKind,
-    config::SupervisorConfig,
     namespace::{Health, Namespace, Readiness, Route, Spec, State},
     process::{Running, Spawned, StartError, describe_exit},
 };
@@ -77,7 +76,7 @@ pub(super) async fn supervise(
         let spec = ns.spec();
         let socket = cx.socket_path(ns.name());
         let started = tokio::select! {
-            started = launch(&spec, &socket, &cx.config, |pid| ns.update(|s| {
+            started = launch(&spec, &socket, &cx, |pid| ns.update(|s| {
                 s.pid = Some(pid);
                 s.endpoint = format!("unix:{}", socket.display());
             })) => started,
@@ -122,6 +121,12 @@ pub(super) async fn supervise(
         delay = match action {
             Action::StartNow => Duration::ZERO,
             Action::StartAfter(delay) => {
+                tracing::info!(
+                    namespace = ns.name(),
+                    failures,
+                    delay_ms = delay.as_millis() as u64,
+                    "pattern restarting"
+                );
                 ns.update(|s| {
                     s.state = State::Restarting;
                     s.restart_count += 1;
@@ -191,11 +196,14 @@ fn accept_while_down(ns: &Namespace, command: Command, waiting: &mut Option<Repl
 pub(super) async fn launch(
     spec: &Spec,
     socket: &Path,
-    config: &SupervisorConfig,
+    cx: &Context,
     spawned: impl FnOnce(u32),
 ) -> Result<Running, StartError> {
-    let process = Spawned::spawn(&spec.binary, socket)?;
+    let namespace = &spec.config.name;
+    let process = Spawned::spawn(&spec.binary, socket, namespace, &cx.logs)?;
+    tracing::info!(namespace = %namespace, pid = process.pid(), binary = %spec.binary.display(), "pattern process spawned");
     spawned(process.pid());
+    let config = &cx.config;
     let connected = process.connect(config.ready_timeout()).await?;
     connected.start(&spec.config, config.ready_timeout()).await
 }
@@ -240,6 +248,7 @@ async fn watch_running(
             command = commands.recv() => match command {
                 None => break Ended::Shutdown,
                 Some(Command::Restart(reply)) => {
+                    tracing::info!(namespace = ns.name(), pid = running.pid, "restart requested: killing the pattern process");
                     cx.activity.emit(ns.name(), EventKind::RestartRequested, "restart requested", Some(running.pid));
                     ns.set_route(None);
                     let _ = running.child.start_kill();

@@ -156,3 +156,146 @@ fn the_proxy_accepts_the_compose_config() {
         "{stdout}"
     );
 }
+
+#[test]
+fn collector_scrapes_the_proxy_metrics() {
+    let collector = load("signoz/otel-collector-config.yaml");
+    let scrape = &collector["receivers"]["prometheus"]["config"]["scrape_configs"][0];
+    assert_eq!(scrape["metrics_path"].as_str(), Some("/metrics"));
+    assert_eq!(
+        strings(&scrape["static_configs"][0]["targets"]),
+        ["prism:9090"]
+    );
+    assert!(
+        strings(&collector["service"]["pipelines"]["metrics"]["receivers"])
+            .contains(&"prometheus".to_string())
+    );
+    // The address scraped is the one the stack's proxy serves metrics on.
+    let prism = load("prism.yaml");
+    assert_eq!(prism["metrics_listen"].as_str(), Some("0.0.0.0:9090"));
+    let compose = load("docker-compose.yaml");
+    assert!(strings(&compose["services"]["prism"]["ports"]).contains(&"9090:9090".to_string()));
+}
+
+/// Every PromQL query of the Signoz dashboard.
+fn dashboard_queries() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(compose_dir().join("signoz/prism-dashboard.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("dashboard JSON");
+    let widgets = dashboard["widgets"].as_array().expect("widgets");
+    assert!(!widgets.is_empty());
+    let layout: BTreeSet<&str> = dashboard["layout"]
+        .as_array()
+        .expect("layout")
+        .iter()
+        .filter_map(|l| l["i"].as_str())
+        .collect();
+    widgets
+        .iter()
+        .flat_map(|w| {
+            let title = w["title"].as_str().expect("title").to_string();
+            assert!(
+                layout.contains(w["id"].as_str().unwrap()),
+                "{title} not laid out"
+            );
+            assert_eq!(w["query"]["queryType"], "promql", "{title}");
+            w["query"]["promql"]
+                .as_array()
+                .expect("promql queries")
+                .iter()
+                .map(|q| {
+                    (
+                        title.clone(),
+                        q["query"].as_str().expect("query").to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// `prism_…` names in a query.
+fn metric_names(query: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = query;
+    while let Some(at) = rest.find("prism_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        names.insert(name);
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_queries_only_metrics_a_real_proxy_exposes() {
+    use prism_proto::keyvalue::v1::GetRequest;
+
+    let proxy = prism_tests::Proxy::start_default().await;
+    proxy.wait_healthy("default").await;
+    let mut kv = proxy.kv("default").await;
+    kv.set(crate::keyvalue::set_v("k")).await.unwrap();
+    let missing = kv.get(GetRequest { key: "nope".into() }).await;
+    assert_eq!(missing.unwrap_err().code(), tonic::Code::NotFound);
+    let metrics = proxy.metrics().await;
+    // Series that exist (`name{` or `name ` at the start of a sample line),
+    // and families declared (`# TYPE name`) that have no series yet, such as
+    // drops of a namespace without subscribers.
+    let exposed: BTreeSet<&str> = metrics
+        .lines()
+        .filter_map(|l| match l.strip_prefix("# TYPE ") {
+            Some(declared) => declared.split(' ').next(),
+            None if l.starts_with('#') => None,
+            None => l.split(['{', ' ']).next(),
+        })
+        .collect();
+    let queries = dashboard_queries();
+    let mut used = BTreeSet::new();
+    for (title, query) in &queries {
+        let names = metric_names(query);
+        assert!(!names.is_empty(), "{title}: no Prism metric in {query}");
+        for name in names {
+            assert!(
+                exposed.contains(name.as_str()),
+                "{title}: {name} is not in /metrics:\n{metrics}"
+            );
+            used.insert(name);
+        }
+        for label in ["namespace", "code", "le"] {
+            if query.contains(&format!("{label})")) || query.contains(&format!("{label},")) {
+                assert!(
+                    metrics.contains(&format!("{label}=\"")),
+                    "{title}: label {label}"
+                );
+            }
+        }
+    }
+    // What the issue asks the dashboard to show.
+    for needed in [
+        "prism_requests_total",
+        "prism_request_duration_seconds_bucket",
+        "prism_pattern_up",
+        "prism_pattern_restarts_total",
+    ] {
+        assert!(used.contains(needed), "no panel on {needed}");
+    }
+    assert!(
+        queries
+            .iter()
+            .any(|(_, q)| q.contains("histogram_quantile(0.5,"))
+    );
+    assert!(
+        queries
+            .iter()
+            .any(|(_, q)| q.contains("histogram_quantile(0.99,"))
+    );
+}
+
+#[test]
+fn metric_names_are_found_in_queries() {
+    assert_eq!(
+        metric_names("sum(rate(prism_a_total[1m])) / prism_b"),
+        BTreeSet::from(["prism_a_total".to_string(), "prism_b".to_string()])
+    );
+}

@@ -373,3 +373,42 @@ namespaces:
         })
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_view_shows_the_patterns_lines_and_searches_them() {
+    let proxy = Proxy::start_default().await;
+    let pid = proxy.wait_healthy("default").await.pid.to_string();
+    let console = Console::start(proxy.admin_addr, &[], 120, 30);
+    console
+        .wait_screen("the default row", |screen| {
+            row(screen, "default").is_some_and(|r| r.contains("HEALTHY"))
+        })
+        .await;
+    console.keys(&["l"]);
+    // The pattern's start-up line, written by the pattern process itself,
+    // with its pid beside it.
+    console
+        .wait_screen("the pattern's own log line", |screen| {
+            screen.contains("logs · default · following")
+                && screen
+                    .lines()
+                    .any(|l| l.contains("pattern listening") && l.contains(&pid))
+        })
+        .await;
+    console.keys(&["f"]);
+    console
+        .wait_screen("paused", |screen| screen.contains("paused (f follows)"))
+        .await;
+    console.keys(&["/", "listening", "Enter"]);
+    console
+        .wait_screen("the search result", |screen| {
+            screen.contains("\"listening\"") && screen.contains("lines")
+        })
+        .await;
+    console.keys(&["Escape"]);
+    console
+        .wait_screen("back to the table", |screen| {
+            screen.contains("NAMESPACE") && !screen.contains("logs · default")
+        })
+        .await;
+}

@@ -19,6 +19,8 @@
 //! - `admin`: the admin API (traffic, latency, events, restart, hot reload,
 //!   config reload) and Prometheus metrics.
 //! - `observability`: one trace per request, exported to a real OTLP receiver.
+//! - `pattern_logs`: pattern output captured by the proxy and served on the
+//!   admin API (tagging, restart, resume, JSON lines, a flood kept bounded).
 //! - `config_safety`: a watched file rewritten slowly never applies half of
 //!   it; absurd numbers and missing backend addresses are refused.
 //! - `compose`: the compose stack's files, checked without Docker.
@@ -77,6 +79,7 @@ mod memstore;
 mod nats;
 mod observability;
 mod oidc;
+mod pattern_logs;
 mod redis;
 #[macro_use]
 mod registry;
