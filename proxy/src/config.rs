@@ -341,6 +341,11 @@ pub struct NamespaceConfig {
     /// Who may read and write it when auth is on (nobody unless listed).
     #[serde(default)]
     pub access: auth::AccessConfig,
+    /// Threads of this namespace's pattern process (`--worker-threads`);
+    /// unset, the pattern takes half the machine's cores. A busy namespace
+    /// on a larger machine gets more, a quiet one beside it fewer.
+    #[serde(default)]
+    pub worker_threads: Option<usize>,
 }
 
 impl NamespaceConfig {
@@ -353,6 +358,7 @@ impl NamespaceConfig {
             limits: LimitsConfig::default(),
             config: serde_json::Value::Null,
             access: auth::AccessConfig::default(),
+            worker_threads: None,
         }
     }
 
@@ -495,6 +501,7 @@ impl Config {
                 return Err(ConfigError::invalid(field("config"), "must be a mapping"));
             }
             ranges::limits(&prefix, &ns.limits)?;
+            ranges::threads(&field("worker_threads"), ns.worker_threads)?;
             auth::principals(&field("access.read"), &ns.access.read)?;
             auth::principals(&field("access.write"), &ns.access.write)?;
             ranges::backend_config(&prefix, ns)?;
@@ -503,8 +510,6 @@ impl Config {
     }
 }
 
-/// Namespace names go into socket paths, health service names and metric
-/// labels, so they stay short and plain.
 /// Half the machine's cores, at least one. Each call through the proxy is
 /// served on one side and sent on the other, and the pattern processes on the
 /// same machine need cores too; fewer threads also means fewer cross-thread
@@ -513,6 +518,8 @@ pub fn auto_worker_threads(cores: usize) -> usize {
     (cores / 2).max(1)
 }
 
+/// Namespace names go into socket paths, health service names and metric
+/// labels, so they stay short and plain.
 fn validate_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 63 {
         return Err(format!("`{name}` must be 1 to 63 characters"));

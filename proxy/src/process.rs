@@ -96,16 +96,22 @@ impl Spawned {
         binary: &Path,
         socket: &Path,
         namespace: &str,
+        worker_threads: Option<usize>,
         logs: &Arc<PatternLogs>,
     ) -> Result<Self, StartError> {
         if !binary.is_file() {
             return Err(StartError::BinaryMissing(binary.to_path_buf()));
         }
         let _ = std::fs::remove_file(socket);
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .arg("--listen")
             .arg(format!("unix:{}", socket.display()))
-            .arg("--exit-with-parent")
+            .arg("--exit-with-parent");
+        if let Some(threads) = worker_threads {
+            command.arg("--worker-threads").arg(threads.to_string());
+        }
+        let mut child = command
             // The proxy's service name is not the pattern's.
             .env_remove("OTEL_SERVICE_NAME")
             .env(NAMESPACE_VAR, namespace)
@@ -291,6 +297,7 @@ mod tests {
             Path::new("/nonexistent/prism-x"),
             Path::new("/tmp/x.sock"),
             "ns",
+            None,
             &logs(),
         )
         .err()
@@ -317,6 +324,7 @@ mod tests {
             Path::new("/bin/false"),
             &dir.path().join("s.sock"),
             "ns",
+            None,
             &logs(),
         )
         .unwrap();
@@ -345,7 +353,8 @@ mod capture_tests {
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
         let logs = Arc::new(PatternLogs::new(Limits::default(), Echo::Off));
-        let spawned = Spawned::spawn(&script, &dir.path().join("s.sock"), "orders", &logs).unwrap();
+        let spawned =
+            Spawned::spawn(&script, &dir.path().join("s.sock"), "orders", None, &logs).unwrap();
         let pid = spawned.pid();
         let mut follow = logs.follow();
         tokio::time::timeout(Duration::from_secs(20), follow.wait_for(|&seq| seq >= 2))

@@ -51,6 +51,26 @@ fn worker_threads_range_from_1_to_1024() {
 }
 
 #[test]
+fn a_namespaces_worker_threads_range_from_1_to_1024() {
+    let yaml = |n: &str| {
+        format!("namespaces:\n  - name: a\n    pattern: keyvalue\n    worker_threads: {n}\n")
+    };
+    let c = Config::from_yaml(&yaml("3")).unwrap();
+    assert_eq!(c.namespaces[0].worker_threads, Some(3));
+    assert_eq!(
+        Config::from_yaml(&yaml("~")).unwrap().namespaces[0].worker_threads,
+        None
+    );
+    for bad in ["0", "1025"] {
+        let err = refused(&yaml(bad));
+        assert!(
+            err.starts_with("namespaces[0].worker_threads"),
+            "{bad} → {err}"
+        );
+    }
+}
+
+#[test]
 fn every_supervisor_duration_is_at_most_a_day() {
     for field in DURATIONS {
         let name = format!("supervisor.{field}");

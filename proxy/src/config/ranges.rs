@@ -55,8 +55,13 @@ fn duration_ms(field: &str, value: u64, zero_allowed: bool) -> Result<(), Config
 }
 
 pub fn worker_threads(value: Option<usize>) -> Result<(), ConfigError> {
+    threads("worker_threads", value)
+}
+
+/// A thread count at `field`: the proxy's own, or a namespace's pattern's.
+pub fn threads(field: &str, value: Option<usize>) -> Result<(), ConfigError> {
     match value {
-        Some(threads) => in_range("worker_threads", threads, 1, MAX_WORKER_THREADS),
+        Some(threads) => in_range(field, threads, 1, MAX_WORKER_THREADS),
         None => Ok(()),
     }
 }

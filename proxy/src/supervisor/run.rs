@@ -200,7 +200,13 @@ pub(super) async fn launch(
     spawned: impl FnOnce(u32),
 ) -> Result<Running, StartError> {
     let namespace = &spec.config.name;
-    let process = Spawned::spawn(&spec.binary, socket, namespace, &cx.logs)?;
+    let process = Spawned::spawn(
+        &spec.binary,
+        socket,
+        namespace,
+        spec.config.worker_threads,
+        &cx.logs,
+    )?;
     tracing::info!(namespace = %namespace, pid = process.pid(), binary = %spec.binary.display(), "pattern process spawned");
     spawned(process.pid());
     let config = &cx.config;

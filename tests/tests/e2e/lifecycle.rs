@@ -460,3 +460,34 @@ async fn an_overloaded_namespace_refuses_calls_beyond_its_in_flight_budget() {
         .await
         .expect("room again once they finished");
 }
+
+/// A namespace's `worker_threads` reaches its pattern process as
+/// `--worker-threads`; a namespace without it leaves the pattern its default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespaces_worker_threads_size_its_pattern_process() {
+    let proxy = Proxy::start_with_config(
+        "namespaces:\n  - name: sized\n    pattern: keyvalue\n    worker_threads: 3\n  - name: plain\n    pattern: keyvalue\n",
+    )
+    .await;
+    let args = |pid: u32| -> Vec<String> {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .expect("the pattern's command line")
+            .split(|&b| b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect()
+    };
+    let sized = args(proxy.wait_healthy("sized").await.pid);
+    let at = sized
+        .iter()
+        .position(|a| a == "--worker-threads")
+        .unwrap_or_else(|| panic!("no --worker-threads in {sized:?}"));
+    assert_eq!(sized[at + 1], "3", "{sized:?}");
+    let plain = args(proxy.wait_healthy("plain").await.pid);
+    assert!(!plain.iter().any(|a| a == "--worker-threads"), "{plain:?}");
+    proxy
+        .kv("sized")
+        .await
+        .set(set_v("k"))
+        .await
+        .expect("serves");
+}
