@@ -6,6 +6,7 @@
 
 pub(crate) mod detail;
 pub(crate) mod header;
+pub(crate) mod health;
 pub(crate) mod histogram;
 pub(crate) mod overlay;
 pub(crate) mod status;

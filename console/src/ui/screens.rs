@@ -18,7 +18,7 @@ use crate::{
     event::{Action, ActionOutcome, Connection, Event, Feed, Pids},
     model::{LogEvent, ProxyInfo, Role, Snapshot},
     update::{
-        tests::{connected, disconnect, identity, key, options, pattern, press},
+        tests::{connected, disconnect, identity, key, options, pattern, press, snapshot},
         update,
     },
 };
@@ -145,6 +145,37 @@ fn detail() -> App {
     app
 }
 
+/// `cache` on Redis with a long health message and more details than the
+/// box had lines: every one is shown, none cut off.
+fn health_details() -> App {
+    let mut app = detail();
+    let mut cache = pattern("cache", 200, 50.0);
+    cache.backend = "redis".to_string();
+    cache.health.message = "redis 127.0.0.1:6379 answers, PING 3ms (slow_ping_ms 100)".to_string();
+    cache.health.details = [
+        ("pool.size", "16"),
+        ("pool.busy", "3"),
+        ("pool.idle", "13"),
+        ("pool.waiting", "0"),
+        ("ping_ms", "3"),
+        ("read_retries", "1"),
+        ("address", "redis://127.0.0.1:6379/0"),
+        ("db", "0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    update(
+        &mut app,
+        snapshot(vec![
+            pattern("default", 100, 5.0),
+            cache,
+            pattern("orders", 300, 0.5),
+        ]),
+    );
+    app
+}
+
 /// `fleet`, a multicast registry, opened after two snapshots ten seconds
 /// apart: identities, receivers, slots, the multicast rate and split.
 fn registry() -> App {
@@ -244,6 +275,7 @@ macro_rules! screens {
 screens!(
     table,
     detail,
+    health_details,
     registry,
     help,
     confirm,

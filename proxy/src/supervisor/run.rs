@@ -11,6 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use prism_proto::lifecycle::v1::HealthStatus;
 use rand::SeedableRng;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -85,11 +86,10 @@ pub(super) async fn supervise(
         };
         let (event, reason) = match started {
             Ok(running) => {
-                if let Some(reply) = waiting.take() {
-                    let _ = reply.send(Ok(running.pid));
-                }
                 let began = Instant::now();
-                match watch_running(&ns, running, &cx, &mut shutdown, &mut commands).await {
+                let started = waiting.take();
+                match watch_running(&ns, running, &cx, &mut shutdown, &mut commands, started).await
+                {
                     Ended::Shutdown => break,
                     Ended::Restart(reply) => {
                         waiting = Some(reply);
@@ -208,13 +208,16 @@ pub(super) fn not_ready_interval(health_interval: Duration) -> Duration {
 
 /// Routes to `running` and watches it until it exits, stays broken, is
 /// restarted, or the proxy shuts down. A reload swaps `running` for its
-/// successor and keeps watching.
+/// successor and keeps watching. `started` (an operator's restart) is
+/// answered once the first health check is recorded, so the reply shows the
+/// new process and its own health, not the last words of the old one.
 async fn watch_running(
     ns: &Namespace,
     mut running: Running,
     cx: &Context,
     shutdown: &mut watch::Receiver<bool>,
     commands: &mut mpsc::Receiver<Command>,
+    mut started: Option<Reply<u32>>,
 ) -> Ended {
     let (mut route, _) = go_live(ns, &running, cx, None);
     let mut ready = true;
@@ -258,6 +261,7 @@ async fn watch_running(
                 }
             },
             _ = tokio::time::sleep(interval) => {
+                let first = !checked;
                 checked = true;
                 let health = running.health(cx.config.health_timeout()).await;
                 let readiness = health.readiness();
@@ -273,7 +277,11 @@ async fn watch_running(
                     }
                     _ => {}
                 }
-                record_health(ns, cx, health, running.pid).await;
+                let before = (!first).then(|| ns.status().health.status);
+                record_health(ns, cx, health, running.pid, before).await;
+                if let Some(reply) = started.take() {
+                    let _ = reply.send(Ok(running.pid));
+                }
                 if broken >= cx.config.unhealthy_threshold {
                     ns.set_route(None);
                     let _ = running.child.start_kill();
@@ -284,6 +292,10 @@ async fn watch_running(
             }
         }
     };
+    if let Some(reply) = started.take() {
+        // Ended before its first health check: the status says how.
+        let _ = reply.send(Ok(running.pid));
+    }
     match &ended {
         Ended::Shutdown => {
             ns.set_route(None);
@@ -333,23 +345,44 @@ pub(super) fn go_live(
     (route, old)
 }
 
-pub(super) async fn record_health(ns: &Namespace, cx: &Context, health: Health, pid: u32) {
+/// Records a health check of process `pid`. `before` is the health it
+/// replaces; `None` for a new process's first check, which has nothing to
+/// change from (the status still holds "starting" or the last words of the
+/// process it replaced).
+pub(super) async fn record_health(
+    ns: &Namespace,
+    cx: &Context,
+    health: Health,
+    pid: u32,
+    before: Option<HealthStatus>,
+) {
     cx.report(ns.name(), health.is_serving()).await;
-    let before = ns.status().health.status;
-    if before != health.status {
-        cx.activity.emit(
-            ns.name(),
-            EventKind::HealthChanged,
-            format!(
-                "{} → {}: {}",
-                before.as_str_name(),
-                health.status.as_str_name(),
-                health.message
-            ),
-            Some(pid),
-        );
+    if let Some(message) = health_event(before, &health) {
+        cx.activity
+            .emit(ns.name(), EventKind::HealthChanged, message, Some(pid));
     }
     ns.update(|s| s.health = health);
+}
+
+/// The event a health check is worth, if any: a change from `before`, or a
+/// new process (`before` is `None`) that does not start HEALTHY — one that
+/// does is said by its PatternStarted event already.
+pub(super) fn health_event(before: Option<HealthStatus>, health: &Health) -> Option<String> {
+    match before {
+        Some(before) if before != health.status => Some(format!(
+            "{} → {}: {}",
+            before.as_str_name(),
+            health.status.as_str_name(),
+            health.message
+        )),
+        Some(_) => None,
+        None if health.status == HealthStatus::Healthy => None,
+        None => Some(format!(
+            "{} at start: {}",
+            health.status.as_str_name(),
+            health.message
+        )),
+    }
 }
 
 /// Shows the namespace FAILED with `reason`; the next try is `retry` away.
@@ -393,5 +426,34 @@ mod tests {
             not_ready_interval(Duration::from_millis(100)),
             Duration::from_millis(50)
         );
+    }
+
+    #[test]
+    fn a_healthy_start_is_no_health_change() {
+        let healthy = Health {
+            status: HealthStatus::Healthy,
+            ..Health::unhealthy("ok")
+        };
+        assert_eq!(health_event(None, &healthy), None);
+        assert_eq!(health_event(Some(HealthStatus::Healthy), &healthy), None);
+    }
+
+    #[test]
+    fn an_unhealthy_start_is_said_without_a_bogus_before() {
+        let down = Health::unhealthy("redis unreachable");
+        assert_eq!(
+            health_event(None, &down).as_deref(),
+            Some("UNHEALTHY at start: redis unreachable")
+        );
+    }
+
+    #[test]
+    fn a_change_names_both_states() {
+        let down = Health::unhealthy("redis unreachable");
+        assert_eq!(
+            health_event(Some(HealthStatus::Healthy), &down).as_deref(),
+            Some("HEALTHY → UNHEALTHY: redis unreachable")
+        );
+        assert_eq!(health_event(Some(HealthStatus::Unhealthy), &down), None);
     }
 }
