@@ -58,14 +58,19 @@ pub(crate) fn lines(entries: &[(String, String)], width: u16) -> Vec<Line<'stati
     out
 }
 
-/// `text` split after at most `width` cells, but after one character at
-/// least, so wrapping always moves on.
+/// `text` split after at most `width` cells, after its last space there
+/// when it has one, and after one character at least, so wrapping always
+/// moves on.
 fn split_at_cells(text: &str, width: u16) -> (&str, &str) {
     let mut used = 0u16;
     for (at, ch) in text.char_indices() {
         let size = cells(ch.encode_utf8(&mut [0; 4]));
         if at > 0 && used + size > width {
-            return text.split_at(at);
+            let head = &text[..at];
+            return match head.rfind(' ') {
+                Some(space) if space > 0 => text.split_at(space + 1),
+                _ => text.split_at(at),
+            };
         }
         used += size;
     }
@@ -102,12 +107,21 @@ mod tests {
     }
 
     #[test]
+    fn a_long_word_is_split_where_the_line_ends() {
+        let e = entries(&[("address", "redis://127.0.0.1:6379/0")]);
+        assert_eq!(
+            text(&lines(&e, 16)),
+            ["address: redis:/", "/127.0.0.1:6379/", "0"]
+        );
+    }
+
+    #[test]
     fn a_long_value_wraps_instead_of_being_cut() {
         let e = entries(&[("message", "redis unreachable: connection refused")]);
         let shown = text(&lines(&e, 20));
         assert_eq!(
             shown,
-            ["message: redis unrea", "chable: connection r", "efused"]
+            ["message: redis ", "unreachable: ", "connection refused"]
         );
         assert!(shown.iter().all(|l| cells(l) <= 20));
     }
