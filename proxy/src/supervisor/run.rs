@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{
     Command, Context, Reloaded, Reply, SupervisorError,
-    policy::{Action, Event, RestartPolicy},
+    policy::{Action, Event, RestartPolicy, health_event},
     reload,
 };
 use crate::{
@@ -364,27 +364,6 @@ pub(super) async fn record_health(
     ns.update(|s| s.health = health);
 }
 
-/// The event a health check is worth, if any: a change from `before`, or a
-/// new process (`before` is `None`) that does not start HEALTHY — one that
-/// does is said by its PatternStarted event already.
-pub(super) fn health_event(before: Option<HealthStatus>, health: &Health) -> Option<String> {
-    match before {
-        Some(before) if before != health.status => Some(format!(
-            "{} → {}: {}",
-            before.as_str_name(),
-            health.status.as_str_name(),
-            health.message
-        )),
-        Some(_) => None,
-        None if health.status == HealthStatus::Healthy => None,
-        None => Some(format!(
-            "{} at start: {}",
-            health.status.as_str_name(),
-            health.message
-        )),
-    }
-}
-
 /// Shows the namespace FAILED with `reason`; the next try is `retry` away.
 async fn fail(ns: &Namespace, cx: &Context, reason: String, retry: Duration) {
     let already = ns.status().state == State::Failed;
@@ -426,34 +405,5 @@ mod tests {
             not_ready_interval(Duration::from_millis(100)),
             Duration::from_millis(50)
         );
-    }
-
-    #[test]
-    fn a_healthy_start_is_no_health_change() {
-        let healthy = Health {
-            status: HealthStatus::Healthy,
-            ..Health::unhealthy("ok")
-        };
-        assert_eq!(health_event(None, &healthy), None);
-        assert_eq!(health_event(Some(HealthStatus::Healthy), &healthy), None);
-    }
-
-    #[test]
-    fn an_unhealthy_start_is_said_without_a_bogus_before() {
-        let down = Health::unhealthy("redis unreachable");
-        assert_eq!(
-            health_event(None, &down).as_deref(),
-            Some("UNHEALTHY at start: redis unreachable")
-        );
-    }
-
-    #[test]
-    fn a_change_names_both_states() {
-        let down = Health::unhealthy("redis unreachable");
-        assert_eq!(
-            health_event(Some(HealthStatus::Healthy), &down).as_deref(),
-            Some("HEALTHY → UNHEALTHY: redis unreachable")
-        );
-        assert_eq!(health_event(Some(HealthStatus::Unhealthy), &down), None);
     }
 }
