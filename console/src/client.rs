@@ -418,9 +418,21 @@ async fn execute(
             let result = client
                 .restart_pattern(request)
                 .await
-                .map(|response| Pids {
-                    old: old_pid,
-                    new: response.into_inner().pattern.map_or(0, |p| p.pid),
+                .map(|response| {
+                    let response = response.into_inner();
+                    // A proxy that reports the pids knows them better than
+                    // the last snapshot; an older one reports neither.
+                    if response.new_pid != 0 {
+                        Pids {
+                            old: response.old_pid,
+                            new: response.new_pid,
+                        }
+                    } else {
+                        Pids {
+                            old: old_pid,
+                            new: response.pattern.map_or(0, |p| p.pid),
+                        }
+                    }
                 })
                 .map_err(|status| RpcError::from_status(&status));
             Event::Action(ActionOutcome {

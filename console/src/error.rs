@@ -32,3 +32,18 @@ pub enum Error {
     #[error("cannot write to the terminal: {0}")]
     Output(#[source] std::io::Error),
 }
+
+impl Error {
+    /// sysexits' EX_USAGE: bad flags, or a file a flag names that cannot be
+    /// used.
+    pub const EXIT_USAGE: u8 = 64;
+
+    /// The process's exit code for this error: [`Self::EXIT_USAGE`] when
+    /// the flags are at fault, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::InvalidAddress { .. } | Self::TlsFile { .. } | Self::Token(_) => Self::EXIT_USAGE,
+            _ => 1,
+        }
+    }
+}

@@ -60,6 +60,13 @@ pub(crate) enum State {
 }
 
 impl State {
+    /// Whether a process of this state has been serving since it started,
+    /// so its uptime means something (a FAILED namespace's retry, or a
+    /// process still starting, has none).
+    pub(crate) fn has_uptime(self) -> bool {
+        matches!(self, State::Running | State::Draining)
+    }
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             State::Unknown => "UNKNOWN",

@@ -7,6 +7,7 @@
 
 pub(crate) mod detail;
 pub(crate) mod header;
+pub(crate) mod health;
 pub(crate) mod histogram;
 pub(crate) mod logs;
 pub(crate) mod overlay;

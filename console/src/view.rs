@@ -310,7 +310,7 @@ pub(crate) fn row(p: &Pattern) -> Vec<Cell> {
         } else {
             Cell::new("-", Tone::Dim)
         },
-        if running {
+        if running && p.state.has_uptime() {
             Cell::new(format::uptime(p.uptime_ms), Tone::Normal)
         } else {
             Cell::new("-", Tone::Dim)

@@ -44,7 +44,7 @@ impl AdminService {
 
     async fn restart(&self, name: &str) -> Result<Response<RestartPatternResponse>, Status> {
         let ns = self.state.namespaces.get(name)?;
-        let old_pid = ns.status().pid.unwrap_or_default();
+        let old_pid = ns.status().pid;
         let new_pid = self
             .state
             .supervisor
@@ -56,7 +56,9 @@ impl AdminService {
             })?;
         Ok(Response::new(RestartPatternResponse {
             pattern: Some(info(&ns, &self.state.latency.window(name, None))),
-            message: format!("restarted `{name}`: pid {old_pid} → {new_pid}"),
+            message: restart_message(name, old_pid, new_pid),
+            old_pid: old_pid.unwrap_or_default(),
+            new_pid,
         }))
     }
 
@@ -161,6 +163,15 @@ pub(crate) fn snapshot(state: &ProxyState) -> ListPatternsResponse {
                 .unwrap_or_default(),
         }),
         timestamp_ms: epoch_ms(SystemTime::now()),
+    }
+}
+
+/// What a restart did, in words: a namespace with no process (FAILED,
+/// between retries) is started, not restarted from a pid 0.
+fn restart_message(name: &str, old_pid: Option<u32>, new_pid: u32) -> String {
+    match old_pid {
+        Some(old) if old != 0 => format!("restarted `{name}`: pid {old} → {new_pid}"),
+        _ => format!("started `{name}`: pid {new_pid} (no process was running)"),
     }
 }
 

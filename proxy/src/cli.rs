@@ -22,6 +22,7 @@ pub struct Args {
     pub admin_listen: Option<SocketAddr>,
 
     /// Check the config (file and flags) and exit: 0 when valid, 64 when not.
+    /// Each namespace's pattern binary must exist and accept its `config`.
     #[arg(long)]
     pub check: bool,
 

@@ -40,6 +40,18 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// A parse error as read from `path`: the YAML parser knows the text
+    /// only as `<input>`, operators know the file.
+    fn in_file(self, path: &Path) -> Self {
+        match self {
+            Self::Parse(message) if message.contains("<input>") => {
+                Self::Parse(message.replace("<input>", &path.display().to_string()))
+            }
+            Self::Parse(message) => Self::Parse(format!("{}: {message}", path.display())),
+            other => other,
+        }
+    }
+
     pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::Invalid {
             field: field.into(),
@@ -425,7 +437,7 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let config = Self::from_yaml(&text)?;
+        let config = Self::from_yaml(&text).map_err(|e| e.in_file(path))?;
         config.check_files()?;
         Ok(config)
     }

@@ -96,6 +96,12 @@ pub enum ProxyError {
     /// stopping); the subscription is taken up again like after a crash.
     #[error("the pattern ended the stream")]
     PatternEndedStream,
+    /// A service this port does not serve; the message says where it is.
+    #[error("{service} is {elsewhere}")]
+    WrongPort {
+        service: &'static str,
+        elsewhere: String,
+    },
     #[error("connection limit reached (listeners.max_connections = {0}); retry later")]
     TooManyConnections(usize),
     #[error("too many open requests on this listener (listeners.max_open_streams = {0})")]
@@ -143,9 +149,9 @@ impl From<ProxyError> for Status {
             ProxyError::BadHeader { .. } | ProxyError::MessageTooLarge { .. } => {
                 Status::invalid_argument(message)
             }
-            ProxyError::WrongPattern { .. } | ProxyError::AtMostOnce(_) => {
-                Status::unimplemented(message)
-            }
+            ProxyError::WrongPattern { .. }
+            | ProxyError::AtMostOnce(_)
+            | ProxyError::WrongPort { .. } => Status::unimplemented(message),
             ProxyError::Overloaded { .. } | ProxyError::TooManyOpenRequests(_) => {
                 Status::resource_exhausted(message)
             }
@@ -312,6 +318,13 @@ mod tests {
                 Code::Unimplemented,
             ),
             (ProxyError::AtMostOnce("events".into()), Code::Unimplemented),
+            (
+                ProxyError::WrongPort {
+                    service: "prism.admin.v1.Admin",
+                    elsewhere: "served on the admin port 127.0.0.1:8981".into(),
+                },
+                Code::Unimplemented,
+            ),
             (ProxyError::PatternEndedStream, Code::Unavailable),
             (ProxyError::TooManyConnections(10), Code::Unavailable),
             (ProxyError::TooManyOpenRequests(10), Code::ResourceExhausted),

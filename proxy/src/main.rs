@@ -35,6 +35,13 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
+        let problems = prism_proxy::check::check_patterns(&config);
+        if !problems.is_empty() {
+            for problem in &problems {
+                eprintln!("prism-proxy: {problem}");
+            }
+            return ExitCode::from(EXIT_CONFIG);
+        }
         println!(
             "config OK: {} namespace(s): {}",
             config.namespaces.len(),

@@ -28,12 +28,7 @@ use crate::{
     state::ProxyState,
 };
 
-/// Data-plane services, each with a `grpc.health.v1` entry.
-const SERVICES: [&str; 3] = [
-    "prism.keyvalue.v1.KeyValue",
-    "prism.pubsub.v1.PubSub",
-    "prism.registry.v1.MulticastRegistry",
-];
+use crate::ports::{self, DATA_SERVICES as SERVICES};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -144,16 +139,20 @@ pub async fn run(
                 .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES),
         )
         .add_service(health_service.clone())
-        .add_service(reflection_v1()?)
-        .add_service(reflection_v1alpha()?);
+        .add_service(reflection_v1(ports::data_port_services())?)
+        .add_service(reflection_v1alpha(ports::data_port_services())?);
+    // A call for the admin port is answered before auth: where the admin
+    // API lives is no secret, and the admin port guards the admin API.
     let data_service = MessageBounds::new(
         ServiceBuilder::new()
             .layer(prism_observability::grpc::TraceLayer::data_plane())
-            .service(AuthService::new(
-                data_routes.routes().prepare(),
-                state.auth.clone(),
-                Plane::Data,
-            )),
+            .service(
+                ports::not_on_data_port(admin_listen).guard(AuthService::new(
+                    data_routes.routes().prepare(),
+                    state.auth.clone(),
+                    Plane::Data,
+                )),
+            ),
         state.clone(),
     );
     let data = listener::serve(
@@ -169,19 +168,19 @@ pub async fn run(
     admin_routes
         .add_service(AdminServer::new(AdminService::new(state.clone())))
         .add_service(health_service)
-        .add_service(reflection_v1()?)
-        .add_service(reflection_v1alpha()?);
+        .add_service(reflection_v1(ports::admin_port_services())?)
+        .add_service(reflection_v1alpha(ports::admin_port_services())?);
     let admin = listener::serve(
         "admin",
         listeners.admin,
         bounds.clone(),
         Protocol::Http2,
         admin_tls,
-        AuthService::new(
+        ports::not_on_admin_port(listen).guard(AuthService::new(
             admin_routes.routes().prepare(),
             state.auth.clone(),
             Plane::Admin,
-        ),
+        )),
         stopped(servers_stopped.clone()),
     );
     let data = tokio::spawn(data);
@@ -234,26 +233,36 @@ pub async fn run(
     Ok(())
 }
 
-fn reflection_v1() -> Result<
+/// Reflection listing `services` only: each port lists what it serves.
+fn reflection(
+    services: impl Iterator<Item = &'static str>,
+) -> tonic_reflection::server::Builder<'static> {
+    services.fold(
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(prism_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+        |builder, service| builder.with_service_name(service),
+    )
+}
+
+fn reflection_v1(
+    services: impl Iterator<Item = &'static str>,
+) -> Result<
     tonic_reflection::server::v1::ServerReflectionServer<
         impl tonic_reflection::server::v1::ServerReflection,
     >,
     RunError,
 > {
-    Ok(tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(prism_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?)
+    Ok(reflection(services).build_v1()?)
 }
 
-fn reflection_v1alpha() -> Result<
+fn reflection_v1alpha(
+    services: impl Iterator<Item = &'static str>,
+) -> Result<
     tonic_reflection::server::v1alpha::ServerReflectionServer<
         impl tonic_reflection::server::v1alpha::ServerReflection,
     >,
     RunError,
 > {
-    Ok(tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(prism_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?)
+    Ok(reflection(services).build_v1alpha()?)
 }

@@ -169,6 +169,7 @@ impl Admin for FakeAdmin {
         Ok(Response::new(RestartPatternResponse {
             pattern: self.list().patterns.pop(),
             message: String::new(),
+            ..Default::default()
         }))
     }
 

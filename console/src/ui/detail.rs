@@ -1,5 +1,7 @@
 //! The detail view of one namespace: process summary, health message and
-//! details, throughput sparkline, latency histogram and its event log.
+//! details, throughput sparkline, latency histogram and its event log. The
+//! health box grows to show every detail (see [`super::health`]), and takes
+//! the sparkline's half too when half a line is not enough.
 
 use ratatui::{
     Frame,
@@ -8,7 +10,7 @@ use ratatui::{
     widgets::{Block, Paragraph},
 };
 
-use super::{histogram, theme};
+use super::{health, histogram, theme};
 use crate::view::{Cell, DetailView, LatencyView, Tone};
 
 /// Rows of the health / throughput band, borders included; less on short
@@ -18,14 +20,33 @@ const BAND_HEIGHT_SHORT: u16 = 4;
 const SHORT: u16 = 26;
 /// The histogram's minimum: borders, legend, two rows of bars, markers, axis.
 const HISTOGRAM_MIN: u16 = 7;
+/// The event log's minimum: borders and one event.
+const EVENTS_MIN: u16 = 3;
 
 pub(crate) fn render(frame: &mut Frame, area: Rect, detail: &DetailView) {
     let summary_height = detail.summary.len() as u16;
-    let band_height = if area.height < SHORT {
+    let base = if area.height < SHORT {
         BAND_HEIGHT_SHORT
     } else {
         BAND_HEIGHT
     };
+    // The band may take what the histogram and event log can spare.
+    let room = area
+        .height
+        .saturating_sub(1 + summary_height + HISTOGRAM_MIN + EVENTS_MIN)
+        .max(base);
+    let [half, _] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+        .areas(Rect { height: 1, ..area });
+    let mut health_lines = health::lines(&detail.health, half.width.saturating_sub(2));
+    let mut full_width = false;
+    if health_lines.len() as u16 + 2 > room {
+        let wide = health::lines(&detail.health, area.width.saturating_sub(2));
+        if wide.len() < health_lines.len() {
+            health_lines = wide;
+            full_width = true;
+        }
+    }
+    let band_height = (health_lines.len() as u16 + 2).clamp(base, room);
     let rest = area.height.saturating_sub(1 + summary_height + band_height);
     // The histogram gets three fifths of what is left, the event log the rest.
     let histogram_height = (rest * 3 / 5).max(HISTOGRAM_MIN).min(rest);
@@ -45,18 +66,21 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, detail: &DetailView) {
     let lines: Vec<Line> = detail.summary.iter().map(|cells| line(cells)).collect();
     frame.render_widget(Paragraph::new(lines), summary);
 
-    let [health, throughput] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(band);
-    let health_lines: Vec<Line> = detail
-        .health
-        .iter()
-        .map(|(k, v)| {
-            Line::from(vec![
-                Span::styled(format!("{k}: "), theme::style(Tone::Dim)),
-                Span::raw(v.as_str()),
-            ])
-        })
-        .collect();
+    let [health, throughput] = if full_width {
+        [band, Rect::default()]
+    } else {
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(band)
+    };
+    let shown = usize::from(band_height.saturating_sub(2));
+    if health_lines.len() > shown && shown > 0 {
+        // Only a terminal too small for the list gets here; say so.
+        let hidden = health_lines.len() - shown + 1;
+        health_lines.truncate(shown - 1);
+        health_lines.push(Line::styled(
+            format!("… {hidden} more lines: enlarge the terminal"),
+            theme::style(Tone::Dim),
+        ));
+    }
     frame.render_widget(Paragraph::new(health_lines).block(boxed("health")), health);
 
     match &detail.latency {
@@ -64,15 +88,21 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, detail: &DetailView) {
             histogram: h,
             throughput: t,
         } => {
-            histogram::render_throughput(frame, throughput, t);
+            if !full_width {
+                histogram::render_throughput(frame, throughput, t);
+            }
             histogram::render(frame, latency, h);
         }
         LatencyView::Loading => {
-            note(frame, throughput, "throughput", "loading…");
+            if !full_width {
+                note(frame, throughput, "throughput", "loading…");
+            }
             note(frame, latency, "latency", "loading…");
         }
         LatencyView::NotAvailable(why) => {
-            note(frame, throughput, "throughput", "n/a");
+            if !full_width {
+                note(frame, throughput, "throughput", "n/a");
+            }
             note(frame, latency, "latency", why);
         }
     }

@@ -140,3 +140,24 @@ fn no_hint_is_cut_on_the_80_column_table() {
         "{last}"
     );
 }
+
+#[test]
+fn a_message_too_long_for_the_line_ends_in_an_ellipsis_before_the_hints() {
+    let mut app = connected(options());
+    let reason = "x".repeat(50);
+    update(
+        &mut app,
+        Event::Action(crate::event::ActionOutcome {
+            action: crate::event::Action::Reload,
+            namespace: "cache".to_string(),
+            result: Err(crate::model::RpcError::Failed(format!(
+                "Unavailable: new process never HEALTHY: {reason}"
+            ))),
+        }),
+    );
+    let text = screen(&draw(&app, 80, 24));
+    let last = text.lines().last().unwrap_or_default().to_string();
+    let (message, hints) = last.split_once("… ").expect("an ellipsis then a gap");
+    assert!(message.starts_with(" hot-reload cache failed"), "{last}");
+    assert_eq!(hints.trim(), "? help · q quit", "{last}");
+}

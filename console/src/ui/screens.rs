@@ -19,7 +19,7 @@ use crate::{
     model::{LogEvent, ProxyInfo, Role, Snapshot},
     update::{
         logs::tests::log_line,
-        tests::{connected, disconnect, identity, key, options, pattern, press},
+        tests::{connected, disconnect, identity, key, options, pattern, press, snapshot},
         update,
     },
 };
@@ -142,6 +142,37 @@ fn detail() -> App {
             kind: "SOMEONE_ELSES".to_string(),
             ..Default::default()
         }),
+    );
+    app
+}
+
+/// `cache` on Redis with a long health message and more details than the
+/// box had lines: every one is shown, none cut off.
+fn health_details() -> App {
+    let mut app = detail();
+    let mut cache = pattern("cache", 200, 50.0);
+    cache.backend = "redis".to_string();
+    cache.health.message = "redis 127.0.0.1:6379 answers, PING 3ms (slow_ping_ms 100)".to_string();
+    cache.health.details = [
+        ("pool.size", "16"),
+        ("pool.busy", "3"),
+        ("pool.idle", "13"),
+        ("pool.waiting", "0"),
+        ("ping_ms", "3"),
+        ("read_retries", "1"),
+        ("address", "redis://127.0.0.1:6379/0"),
+        ("db", "0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    update(
+        &mut app,
+        snapshot(vec![
+            pattern("default", 100, 5.0),
+            cache,
+            pattern("orders", 300, 0.5),
+        ]),
     );
     app
 }
@@ -320,6 +351,7 @@ fn logs_search_at_120x40() {
 screens!(
     table,
     detail,
+    health_details,
     registry,
     help,
     confirm,

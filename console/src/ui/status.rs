@@ -19,13 +19,42 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, status: &StatusView) {
     let [message, hints_area] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(hints_width)]).areas(area);
     if let Some(cell) = &status.message {
-        let line = Line::from(vec![Span::raw(" "), theme::span(cell)]);
+        // A message longer than its room ends in `…`, a cell before the
+        // hints, rather than running into them cut mid-word.
+        let room = message.width.saturating_sub(1);
+        let text = if cells(&cell.text) > room {
+            shorten(&cell.text, room)
+        } else {
+            cell.text.clone()
+        };
+        let line = Line::from(vec![
+            Span::raw(" "),
+            Span::styled(text, theme::style(cell.tone)),
+        ]);
         frame.render_widget(Paragraph::new(line), message);
     }
     frame.render_widget(
         Paragraph::new(Span::styled(hints, theme::style(Tone::Dim))).right_aligned(),
         hints_area,
     );
+}
+
+/// `text` cut to `width` cells, its last one `…`.
+fn shorten(text: &str, width: u16) -> String {
+    let mut out = String::new();
+    let mut used = 0u16;
+    for ch in text.chars() {
+        let size = cells(ch.encode_utf8(&mut [0; 4]));
+        if used + size + 1 > width {
+            break;
+        }
+        used += size;
+        out.push(ch);
+    }
+    if width > 0 {
+        out.push('…');
+    }
+    out
 }
 
 /// The fullest hints that fit beside the message on a line `width` wide.

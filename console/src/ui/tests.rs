@@ -367,3 +367,34 @@ fn the_help_says_which_keys_need_a_role_the_caller_lacks() {
         );
     }
 }
+
+/// More details than even a full-width band can hold on a small screen:
+/// the box says how many lines are hidden, and the histogram and event log
+/// keep their room.
+#[test]
+fn a_health_list_too_long_for_the_screen_says_what_is_hidden() {
+    let mut app = cache_detail();
+    let mut cache = pattern("cache", 200, 50.0);
+    cache.health.details = (0..40)
+        .map(|i| {
+            (
+                format!("detail.number.{i:02}"),
+                "a value long enough".to_string(),
+            )
+        })
+        .collect();
+    update(&mut app, snapshot(vec![cache]));
+    let text = lines(&draw(&app, 80, 24));
+    assert!(
+        text.iter()
+            .any(|l| l.contains("more lines: enlarge the terminal")),
+        "{text:#?}"
+    );
+    assert!(text.iter().any(|l| l.contains("┌ latency")), "{text:#?}");
+    assert!(text.iter().any(|l| l.contains("┌ events")), "{text:#?}");
+    // The tall screen shows every one.
+    let tall = lines(&draw(&app, 120, 80)).concat();
+    for i in 0..40 {
+        assert!(tall.contains(&format!("detail.number.{i:02}")), "{i}");
+    }
+}

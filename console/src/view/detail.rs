@@ -45,12 +45,13 @@ pub(crate) fn detail(app: &App, namespace: &str) -> DetailView {
         Cell::new(p.health.status.as_str(), health_tone(p.health.status)),
     ];
     if p.pid != 0 {
-        process.extend([
-            label("  pid "),
-            Cell::new(p.pid.to_string(), Tone::Normal),
-            label("  uptime "),
-            Cell::new(format::uptime(p.uptime_ms), Tone::Normal),
-        ]);
+        process.extend([label("  pid "), Cell::new(p.pid.to_string(), Tone::Normal)]);
+        if p.state.has_uptime() {
+            process.extend([
+                label("  uptime "),
+                Cell::new(format::uptime(p.uptime_ms), Tone::Normal),
+            ]);
+        }
     }
     process.extend([
         label("  restarts "),
@@ -257,6 +258,21 @@ mod tests {
         cache.endpoint.clear();
         let detail = detail_of(cache);
         assert_eq!(text(&detail.summary[1]), "version 0.1.0");
+    }
+
+    #[test]
+    fn a_failed_namespace_shows_no_uptime() {
+        // A FAILED namespace being retried has a pid but never served.
+        let mut cache = pattern("cache", 300, 1.0);
+        cache.state = crate::model::State::Failed;
+        cache.uptime_ms = 0;
+        let detail = detail_of(cache.clone());
+        assert_eq!(
+            text(&detail.summary[0]),
+            "state FAILED  health HEALTHY  pid 300  restarts 0"
+        );
+        let row = super::super::row(&cache);
+        assert_eq!(row[6].text, "-");
     }
 
     /// `fleet`, a registry on Redis and NATS, with the totals given.

@@ -121,10 +121,13 @@ pub(crate) fn message(status: &Status) -> Cell {
                 Action::Restart => "restarted",
                 Action::Reload => "hot-reloaded",
             };
-            Cell::new(
-                format!("{done} {namespace}: pid {} → {}", pids.old, pids.new),
-                Tone::Good,
-            )
+            // A namespace with no process (FAILED) was started, not replaced.
+            let text = if pids.old == 0 {
+                format!("started {namespace}: pid {}", pids.new)
+            } else {
+                format!("{done} {namespace}: pid {} → {}", pids.old, pids.new)
+            };
+            Cell::new(text, Tone::Good)
         }
         Status::Failed {
             action,
@@ -234,6 +237,15 @@ mod tests {
                     pids: Pids { old: 100, new: 101 },
                 },
                 "restarted default: pid 100 → 101",
+                Tone::Good,
+            ),
+            (
+                Status::Done {
+                    action: Action::Restart,
+                    namespace: ns(),
+                    pids: Pids { old: 0, new: 101 },
+                },
+                "started default: pid 101",
                 Tone::Good,
             ),
             (

@@ -25,6 +25,21 @@ use prism_proto::{
 };
 use tonic::service::Routes;
 
+/// What `prism-memstore --help` says about the pattern and its config.
+pub const HELP: prism_pattern_sdk::PatternHelp = prism_pattern_sdk::PatternHelp {
+    name: "prism-memstore",
+    about: "The Prism MemStore pattern: KeyValue (TTL, max keys, prefix scans) and at-most-once PubSub, in memory. Normally spawned by prism-proxy.",
+    config: r#"CONFIG (the namespace's `config:` block, or `--config` JSON; every field optional):
+  max_keys              new keys beyond this are RESOURCE_EXHAUSTED (100000)
+  max_key_bytes         largest key accepted
+  max_value_bytes       largest value accepted
+  sweep_interval_ms     how often expired keys are removed (1000)
+  simulated_latency_ms  added to every call, for demos (0)
+
+Example:
+  prism-memstore --autostart --grpc-port 50051 --config '{"max_keys": 1000}'
+"#,
+};
 /// Serves the MemStore pattern as the flags say, until it is stopped.
 pub async fn run(args: Args) -> Result<(), ServeError> {
     let gate = Gate::new();

@@ -79,6 +79,10 @@ impl Pattern for MemStore {
         Ok(())
     }
 
+    fn check_config(&self, config: serde_json::Value) -> Result<(), ConfigError> {
+        parse_config::<MemStoreConfig>(config)?.validate()
+    }
+
     async fn start(&self) -> Result<(), tonic::Status> {
         let store = self.store.clone();
         let interval = self.config().sweep_interval();

@@ -22,6 +22,25 @@ use prism_pattern_sdk::{Args, Gate, ServeError};
 use prism_proto::registry::v1::multicast_registry_server::MulticastRegistryServer;
 use tonic::service::Routes;
 
+/// What `prism-multicast-registry --help` says about the pattern and its config.
+pub const HELP: prism_pattern_sdk::PatternHelp = prism_pattern_sdk::PatternHelp {
+    name: "prism-multicast-registry",
+    about: "The Prism multicast registry pattern: identities with metadata and a TTL, and multicast to those a filter selects. Normally spawned by prism-proxy.",
+    config: r#"CONFIG (the namespace's `config:` block, or `--config` JSON; every field optional):
+  registry             where identities live: {"backend": "memstore" | "redis", ...options}
+                       (redis options: address, as for prism-redis)
+  messaging            how messages reach receivers:
+                       {"backend": "memstore" | "nats" | "redis", ...options}
+                       (nats options: url, jetstream, as for prism-nats)
+  fanout_concurrency   deliveries of one Multicast in flight at once
+  sweep_interval_ms    how often expired identities are removed
+  max_identities, max_value_bytes
+
+Example:
+  prism-multicast-registry --autostart --grpc-port 50051 \
+    --config '{"registry": {"backend": "redis", "address": "redis://127.0.0.1:6379"}, "messaging": {"backend": "nats", "url": "nats://127.0.0.1:4222"}}'
+"#,
+};
 /// Serves the registry pattern as the flags say, until it is stopped.
 pub async fn run(args: Args) -> Result<(), ServeError> {
     let gate = Gate::new();

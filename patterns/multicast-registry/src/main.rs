@@ -2,13 +2,9 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> anyhow::Result<()> {
-    let args = prism_pattern_sdk::Args::parse_for("prism-multicast-registry");
-    args.runtime()?.block_on(async {
-        let _guard = prism_observability::init(&prism_observability::Settings::from_env(
-            "prism-multicast-registry",
-        ));
-        prism_multicast_registry::run(args).await
-    })?;
-    Ok(())
+fn main() -> std::process::ExitCode {
+    prism_pattern_sdk::main(
+        &prism_multicast_registry::HELP,
+        prism_multicast_registry::run,
+    )
 }

@@ -119,6 +119,15 @@ impl Pattern for RegistryPattern {
         Ok(())
     }
 
+    fn check_config(&self, config: serde_json::Value) -> Result<(), ConfigError> {
+        // Opening the slots reaches no backend (see `Registry::open`); it
+        // runs the slots' own option checks.
+        let config = RegistryConfig::parse(config)?;
+        Registry::open("check", &config.registry, config.max_identities)?;
+        Messaging::open("check", &config.messaging)?;
+        Ok(())
+    }
+
     async fn start(&self) -> Result<(), tonic::Status> {
         let slots = self.slots().map_err(tonic::Status::from)?;
         slots.messaging.start().await.map_err(tonic::Status::from)?;

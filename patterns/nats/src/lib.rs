@@ -44,6 +44,24 @@ use prism_pattern_sdk::{Args, Gate, ServeError};
 use prism_proto::pubsub::v1::pub_sub_server::PubSubServer;
 use tonic::service::Routes;
 
+/// What `prism-nats --help` says about the pattern and its config.
+pub const HELP: prism_pattern_sdk::PatternHelp = prism_pattern_sdk::PatternHelp {
+    name: "prism-nats",
+    about: "The Prism NATS pattern: PubSub on NATS, at-most-once (core NATS) or at-least-once (JetStream). Normally spawned by prism-proxy.",
+    config: r#"CONFIG (the namespace's `config:` block, or `--config` JSON):
+  url                  nats://host:4222 (or tls://…), or a comma-separated list
+  jetstream            at-least-once delivery through JetStream (false)
+  stream               JetStream stream name (PRISM_<NAMESPACE>)
+  subject_prefix       topics map to `<prefix>.<topic>` (prism.<namespace>)
+  ack_wait_ms          JetStream: redelivery after this long unacknowledged
+  max_deliver          JetStream: deliveries per message, 0 = no limit
+  subscriber_buffer    messages buffered per subscriber
+  connect_timeout_ms, request_timeout_ms, max_payload_bytes
+
+Example:
+  prism-nats --autostart --grpc-port 50051 --config '{"url": "nats://127.0.0.1:4222", "jetstream": true}'
+"#,
+};
 /// Serves the NATS pattern as the flags say, until it is stopped.
 pub async fn run(args: Args) -> Result<(), ServeError> {
     let gate = Gate::new();

@@ -2,12 +2,6 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> anyhow::Result<()> {
-    let args = prism_pattern_sdk::Args::parse_for("prism-nats");
-    args.runtime()?.block_on(async {
-        let _guard =
-            prism_observability::init(&prism_observability::Settings::from_env("prism-nats"));
-        prism_nats::run(args).await
-    })?;
-    Ok(())
+fn main() -> std::process::ExitCode {
+    prism_pattern_sdk::main(&prism_nats::HELP, prism_nats::run)
 }

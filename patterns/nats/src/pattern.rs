@@ -87,6 +87,10 @@ impl Pattern for Nats {
         Ok(())
     }
 
+    fn check_config(&self, config: serde_json::Value) -> Result<(), ConfigError> {
+        parse_config::<NatsConfig>(config)?.validate()
+    }
+
     async fn start(&self) -> Result<(), tonic::Status> {
         let setup = self.setup();
         let connection = Connection::open(setup.clone())

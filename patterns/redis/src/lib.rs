@@ -48,6 +48,26 @@ use prism_pattern_sdk::{Args, Gate, ServeError};
 use prism_proto::keyvalue::v1::key_value_server::KeyValueServer;
 use tonic::service::Routes;
 
+/// What `prism-redis --help` says about the pattern and its config.
+pub const HELP: prism_pattern_sdk::PatternHelp = prism_pattern_sdk::PatternHelp {
+    name: "prism-redis",
+    about: "The Prism Redis pattern: KeyValue on a Redis server. Normally spawned by prism-proxy.",
+    config: r#"CONFIG (the namespace's `config:` block, or `--config` JSON):
+  address              redis://[user][:password@]host[:port][/db] or redis+unix:///path
+                       (redis://127.0.0.1:6379)
+  password, db         override those in `address`
+  pool_size            connections kept open at most (16)
+  connect_timeout_ms   bound on opening one connection (1000)
+  command_timeout_ms   bound on one command's reply (1000)
+  read_retries         extra attempts for reads on a broken connection (1, at most 10)
+  slow_ping_ms         a slower health PING makes health DEGRADED (100)
+  health_timeout_ms    bound on the health PING (750)
+  max_key_bytes, max_value_bytes
+
+Example:
+  prism-redis --autostart --grpc-port 50051 --config '{"address": "redis://127.0.0.1:6379"}'
+"#,
+};
 /// Serves the Redis pattern as the flags say, until it is stopped.
 pub async fn run(args: Args) -> Result<(), ServeError> {
     let gate = Gate::new();

@@ -59,6 +59,10 @@ impl Pattern for RedisPattern {
         Ok(())
     }
 
+    fn check_config(&self, config: serde_json::Value) -> Result<(), ConfigError> {
+        parse_config::<RedisConfig>(config)?.validate()
+    }
+
     async fn start(&self) -> Result<(), tonic::Status> {
         Ok(())
     }

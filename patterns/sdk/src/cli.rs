@@ -24,9 +24,16 @@ pub struct Args {
     pub autostart: bool,
 
     /// The config object handed to Initialize on `--autostart`, as JSON
-    /// (e.g. `{"address": "redis://127.0.0.1:6379"}`); defaults when absent.
+    /// (the fields are listed below); defaults when absent.
     #[arg(long, value_name = "JSON", value_parser = parse_config)]
     pub config: Option<serde_json::Value>,
+
+    /// Read a namespace's config block (JSON) from stdin and check it as
+    /// Initialize would, without reaching any backend: exit 0 when it is
+    /// valid, 64 with the reason on stderr when not. `prism-proxy --check`
+    /// runs this for every namespace.
+    #[arg(long, conflicts_with_all = ["autostart", "config"])]
+    pub check_config: bool,
 
     /// Exit when the parent process goes away, so a killed proxy leaves no
     /// orphans. The proxy passes this to every pattern it spawns.
@@ -50,15 +57,35 @@ fn parse_config(raw: &str) -> Result<serde_json::Value, String> {
     }
 }
 
+/// What a pattern binary says about itself in `--help`: its name, one line
+/// on what it serves, and its config fields with an example.
+#[derive(Debug, Clone, Copy)]
+pub struct PatternHelp {
+    pub name: &'static str,
+    pub about: &'static str,
+    /// Shown after the flags: the config fields and an example `--config`.
+    pub config: &'static str,
+}
+
 impl Args {
-    /// The process's flags, for the pattern binary `name`: `--help` and
+    /// The clap command for the pattern `help` describes: `--help` and
     /// `--version` name the binary rather than this library.
-    pub fn parse_for(name: &'static str) -> Self {
-        let matches = <Self as clap::CommandFactory>::command()
-            .name(name)
-            .bin_name(name)
-            .get_matches();
-        <Self as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    pub fn command_for(help: &PatternHelp) -> clap::Command {
+        <Self as clap::CommandFactory>::command()
+            .name(help.name)
+            .bin_name(help.name)
+            .about(help.about)
+            .after_help(help.config)
+    }
+
+    /// The process's flags; `Err` carries clap's message (or the help and
+    /// version text, for which [`clap::Error::use_stderr`] is false).
+    pub fn try_parse_for(
+        help: &PatternHelp,
+        args: impl IntoIterator<Item = std::ffi::OsString>,
+    ) -> Result<Self, clap::Error> {
+        let matches = Self::command_for(help).try_get_matches_from(args)?;
+        <Self as clap::FromArgMatches>::from_arg_matches(&matches)
     }
 
     /// The multi-threaded runtime the pattern runs on, sized by
@@ -135,6 +162,35 @@ mod tests {
             let err = Args::try_parse_from(["p", "--config", bad]).unwrap_err();
             assert!(err.to_string().contains("--config"), "{err}");
         }
+    }
+
+    const HELP: PatternHelp = PatternHelp {
+        name: "prism-sample",
+        about: "Serves samples",
+        config: "CONFIG:\n  sample_field  what it does",
+    };
+
+    #[test]
+    fn help_describes_the_pattern_and_its_config() {
+        let err =
+            Args::try_parse_for(&HELP, ["prism-sample", "--help"].map(Into::into)).unwrap_err();
+        assert!(!err.use_stderr());
+        let text = err.to_string();
+        assert!(text.contains("Serves samples"), "{text}");
+        assert!(text.contains("sample_field"), "{text}");
+        assert!(text.contains("prism-sample"), "{text}");
+    }
+
+    #[test]
+    fn check_config_excludes_autostart() {
+        let ok = Args::try_parse_for(&HELP, ["p", "--check-config"].map(Into::into)).unwrap();
+        assert!(ok.check_config);
+        let err = Args::try_parse_for(
+            &HELP,
+            ["p", "--check-config", "--autostart"].map(Into::into),
+        )
+        .unwrap_err();
+        assert!(err.use_stderr());
     }
 
     #[test]

@@ -3,11 +3,13 @@
 //! ([`listen`]), config decoding with errors that name the field ([`config`]), the
 //! lifecycle errors and their one status map ([`LifecycleError`]),
 //! health values ([`health`]), the `PatternLifecycle` gRPC server
-//! ([`lifecycle`]) and [`serve`], which runs it all until the proxy says
-//! `Stop`, a signal arrives or the parent process goes away.
+//! ([`lifecycle`]), [`serve`], which runs it all until the proxy says
+//! `Stop`, a signal arrives or the parent process goes away, and [`main`],
+//! the whole of a pattern binary's `main` with its exit codes.
 
 pub mod cli;
 pub mod config;
+mod entry;
 mod error;
 pub mod health;
 pub mod lifecycle;
@@ -16,8 +18,9 @@ mod serve;
 
 use std::future::Future;
 
-pub use cli::Args;
+pub use cli::{Args, PatternHelp};
 pub use config::{ConfigError, parse_config};
+pub use entry::main;
 pub use error::LifecycleError;
 pub use health::{Health, HealthStatus};
 pub use lifecycle::Gate;
@@ -40,6 +43,11 @@ pub trait Pattern: Send + Sync + 'static {
         namespace: &str,
         config: serde_json::Value,
     ) -> impl Future<Output = Result<(), ConfigError>> + Send;
+
+    /// Checks a config as [`Self::initialize`] would, with the same
+    /// decoder and rules, but without reaching a backend or changing
+    /// anything: `--check-config` (run by `prism-proxy --check`).
+    fn check_config(&self, config: serde_json::Value) -> Result<(), ConfigError>;
 
     /// Starts background work (sweeps, backend connections).
     fn start(&self) -> impl Future<Output = Result<(), tonic::Status>> + Send;

@@ -147,13 +147,16 @@ pub(crate) async fn autostart<P: Pattern>(
     pattern: &P,
     gate: &Gate,
     config: serde_json::Value,
-) -> Result<(), String> {
+) -> Result<(), crate::ServeError> {
     pattern
         .initialize("standalone", config)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| crate::ServeError::Config(e.to_string()))?;
     gate.mark_initialized();
-    pattern.start().await.map_err(|e| e.message().to_string())?;
+    pattern
+        .start()
+        .await
+        .map_err(|e| crate::ServeError::Autostart(e.message().to_string()))?;
     gate.mark_started();
     Ok(())
 }

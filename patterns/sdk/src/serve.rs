@@ -24,6 +24,10 @@ pub enum ServeError {
         addr: String,
         source: std::io::Error,
     },
+    /// A config the pattern rejects (`--check-config`, or `--autostart`
+    /// with `--config`): the process exits 64.
+    #[error("invalid config: {0}")]
+    Config(String),
     #[error("autostart failed: {0}")]
     Autostart(String),
     #[error("cannot install signal handler: {0}")]
@@ -34,6 +38,34 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+impl ServeError {
+    /// The process's exit code: 64 (sysexits' EX_USAGE) for a config the
+    /// pattern rejects, 1 for anything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) => 64,
+            _ => 1,
+        }
+    }
+}
+
+/// `--check-config`: decodes the JSON on `input` with the pattern's own
+/// checks, as Initialize would, and says so on stdout when it is valid.
+fn check_config<P: Pattern>(pattern: &P, input: impl std::io::Read) -> Result<(), ServeError> {
+    let config: serde_json::Value = serde_json::from_reader(input)
+        .map_err(|e| ServeError::Config(format!("stdin is not JSON: {e}")))?;
+    if !(config.is_object() || config.is_null()) {
+        return Err(ServeError::Config(
+            "config: expected a JSON object".to_string(),
+        ));
+    }
+    pattern
+        .check_config(config)
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    println!("config OK");
+    Ok(())
+}
+
 /// Serves `data` (the pattern's data-plane services) beside the lifecycle,
 /// health and reflection services. Returns once the server has drained.
 pub async fn serve<P: Pattern>(
@@ -42,13 +74,14 @@ pub async fn serve<P: Pattern>(
     gate: Gate,
     data: Routes,
 ) -> Result<(), ServeError> {
+    if args.check_config {
+        return check_config(pattern.as_ref(), std::io::stdin().lock());
+    }
     let addr = args.listen_addr();
     let stop = Arc::new(Notify::new());
     if args.autostart {
         let config = args.config.clone().unwrap_or(serde_json::Value::Null);
-        lifecycle::autostart(pattern.as_ref(), &gate, config)
-            .await
-            .map_err(ServeError::Autostart)?;
+        lifecycle::autostart(pattern.as_ref(), &gate, config).await?;
     }
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();

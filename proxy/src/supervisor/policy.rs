@@ -4,6 +4,8 @@
 //! carries the answer out, so every decision here is unit-tested without
 //! processes or clocks.
 //!
+//! Also which health checks are worth an event ([`health_event`]).
+//!
 //! FAILED is shown, never final: a FAILED namespace is still retried at the
 //! capped backoff, like a crash-loop back-off, so it heals by itself once
 //! the cause (a missing Redis, a broken binary, a full fd table) is gone.
@@ -12,7 +14,9 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::config::SupervisorConfig;
+use prism_proto::lifecycle::v1::HealthStatus;
+
+use crate::{config::SupervisorConfig, namespace::Health};
 
 /// What happened to the namespace's process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +104,27 @@ pub(crate) fn backoff(failures: u32, initial_ms: u64, max_ms: u64, rng: &mut imp
 fn jittered(step: u64, rng: &mut impl Rng) -> Duration {
     let half = step / 2;
     Duration::from_millis(half + rng.random_range(0..=step - half))
+}
+
+/// The event a health check is worth, if any: a change from `before`, or a
+/// new process (`before` is `None`) that does not start HEALTHY — one that
+/// does is said by its PatternStarted event already.
+pub(crate) fn health_event(before: Option<HealthStatus>, health: &Health) -> Option<String> {
+    match before {
+        Some(before) if before != health.status => Some(format!(
+            "{} → {}: {}",
+            before.as_str_name(),
+            health.status.as_str_name(),
+            health.message
+        )),
+        Some(_) => None,
+        None if health.status == HealthStatus::Healthy => None,
+        None => Some(format!(
+            "{} at start: {}",
+            health.status.as_str_name(),
+            health.message
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -256,5 +281,34 @@ mod tests {
         assert!(failed_at <= Duration::from_millis(300), "{failed_at:?}");
         // 10 s at one retry per 0.5–1 s after FAILED.
         assert!((11..=24).contains(&attempts), "{attempts} attempts");
+    }
+
+    #[test]
+    fn a_healthy_start_is_no_health_change() {
+        let healthy = Health {
+            status: HealthStatus::Healthy,
+            ..Health::unhealthy("ok")
+        };
+        assert_eq!(health_event(None, &healthy), None);
+        assert_eq!(health_event(Some(HealthStatus::Healthy), &healthy), None);
+    }
+
+    #[test]
+    fn an_unhealthy_start_is_said_without_a_bogus_before() {
+        let down = Health::unhealthy("redis unreachable");
+        assert_eq!(
+            health_event(None, &down).as_deref(),
+            Some("UNHEALTHY at start: redis unreachable")
+        );
+    }
+
+    #[test]
+    fn a_change_names_both_states() {
+        let down = Health::unhealthy("redis unreachable");
+        assert_eq!(
+            health_event(Some(HealthStatus::Healthy), &down).as_deref(),
+            Some("HEALTHY → UNHEALTHY: redis unreachable")
+        );
+        assert_eq!(health_event(Some(HealthStatus::Unhealthy), &down), None);
     }
 }

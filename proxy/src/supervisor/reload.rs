@@ -64,7 +64,8 @@ pub(super) async fn replace(
     }
     let new_pid = new.pid;
     let (_, old_route) = go_live(ns, &new, cx, Some(old_pid));
-    record_health(ns, cx, health, new_pid).await;
+    let before = ns.status().health.status;
+    record_health(ns, cx, health, new_pid, Some(before)).await;
     let grace = cx.config.shutdown_grace();
     tokio::spawn(async move {
         if let Some(route) = old_route {

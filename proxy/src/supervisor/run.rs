@@ -11,12 +11,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use prism_proto::lifecycle::v1::HealthStatus;
 use rand::SeedableRng;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{
     Command, Context, Reloaded, Reply, SupervisorError,
-    policy::{Action, Event, RestartPolicy},
+    policy::{Action, Event, RestartPolicy, health_event},
     reload,
 };
 use crate::{
@@ -84,11 +85,10 @@ pub(super) async fn supervise(
         };
         let (event, reason) = match started {
             Ok(running) => {
-                if let Some(reply) = waiting.take() {
-                    let _ = reply.send(Ok(running.pid));
-                }
                 let began = Instant::now();
-                match watch_running(&ns, running, &cx, &mut shutdown, &mut commands).await {
+                let started = waiting.take();
+                match watch_running(&ns, running, &cx, &mut shutdown, &mut commands, started).await
+                {
                     Ended::Shutdown => break,
                     Ended::Restart(reply) => {
                         waiting = Some(reply);
@@ -222,13 +222,16 @@ pub(super) fn not_ready_interval(health_interval: Duration) -> Duration {
 
 /// Routes to `running` and watches it until it exits, stays broken, is
 /// restarted, or the proxy shuts down. A reload swaps `running` for its
-/// successor and keeps watching.
+/// successor and keeps watching. `started` (an operator's restart) is
+/// answered once the first health check is recorded, so the reply shows the
+/// new process and its own health, not the last words of the old one.
 async fn watch_running(
     ns: &Namespace,
     mut running: Running,
     cx: &Context,
     shutdown: &mut watch::Receiver<bool>,
     commands: &mut mpsc::Receiver<Command>,
+    mut started: Option<Reply<u32>>,
 ) -> Ended {
     let (mut route, _) = go_live(ns, &running, cx, None);
     let mut ready = true;
@@ -273,6 +276,7 @@ async fn watch_running(
                 }
             },
             _ = tokio::time::sleep(interval) => {
+                let first = !checked;
                 checked = true;
                 let health = running.health(cx.config.health_timeout()).await;
                 let readiness = health.readiness();
@@ -288,7 +292,11 @@ async fn watch_running(
                     }
                     _ => {}
                 }
-                record_health(ns, cx, health, running.pid).await;
+                let before = (!first).then(|| ns.status().health.status);
+                record_health(ns, cx, health, running.pid, before).await;
+                if let Some(reply) = started.take() {
+                    let _ = reply.send(Ok(running.pid));
+                }
                 if broken >= cx.config.unhealthy_threshold {
                     ns.set_route(None);
                     let _ = running.child.start_kill();
@@ -299,6 +307,10 @@ async fn watch_running(
             }
         }
     };
+    if let Some(reply) = started.take() {
+        // Ended before its first health check: the status says how.
+        let _ = reply.send(Ok(running.pid));
+    }
     match &ended {
         Ended::Shutdown => {
             ns.set_route(None);
@@ -348,21 +360,21 @@ pub(super) fn go_live(
     (route, old)
 }
 
-pub(super) async fn record_health(ns: &Namespace, cx: &Context, health: Health, pid: u32) {
+/// Records a health check of process `pid`. `before` is the health it
+/// replaces; `None` for a new process's first check, which has nothing to
+/// change from (the status still holds "starting" or the last words of the
+/// process it replaced).
+pub(super) async fn record_health(
+    ns: &Namespace,
+    cx: &Context,
+    health: Health,
+    pid: u32,
+    before: Option<HealthStatus>,
+) {
     cx.report(ns.name(), health.is_serving()).await;
-    let before = ns.status().health.status;
-    if before != health.status {
-        cx.activity.emit(
-            ns.name(),
-            EventKind::HealthChanged,
-            format!(
-                "{} → {}: {}",
-                before.as_str_name(),
-                health.status.as_str_name(),
-                health.message
-            ),
-            Some(pid),
-        );
+    if let Some(message) = health_event(before, &health) {
+        cx.activity
+            .emit(ns.name(), EventKind::HealthChanged, message, Some(pid));
     }
     ns.update(|s| s.health = health);
 }

@@ -137,10 +137,17 @@ async fn restart_changes_the_pid_and_is_streamed_as_events() {
     assert_ne!(after.pid, before.pid);
     assert_eq!(after.state(), PatternState::Running);
     assert_eq!(after.restart_count, 1);
-    assert!(
-        restarted.message.contains(&after.pid.to_string()),
-        "{}",
-        restarted.message
+    assert_eq!(
+        (restarted.old_pid, restarted.new_pid),
+        (before.pid, after.pid)
+    );
+    // The reply reports the new process's own health, checked once.
+    let health = after.health.unwrap();
+    assert_eq!(health.status(), HealthStatus::Healthy, "{health:?}");
+    assert!(!health.message.contains("gone"), "{health:?}");
+    assert_eq!(
+        restarted.message,
+        format!("restarted `default`: pid {} → {}", before.pid, after.pid)
     );
     assert!(!procs::alive(before.pid));
     proxy
@@ -187,6 +194,12 @@ async fn restart_changes_the_pid_and_is_streamed_as_events() {
         .filter(|e| e.kind() == EventKind::PatternStarted)
         .collect();
     assert_eq!(started.len(), 2, "{log:?}");
+    // Both processes started HEALTHY: that is no change of health, and the
+    // first is not logged as one from the "starting" placeholder.
+    assert!(
+        log.iter().all(|e| e.kind() != EventKind::HealthChanged),
+        "{log:?}"
+    );
     assert!(
         log.windows(2)
             .all(|w| w[0].timestamp_ms <= w[1].timestamp_ms)

@@ -94,6 +94,65 @@ async fn grpcurl_lists_and_calls_keyvalue_through_reflection() {
     assert!(ok && out.contains("\"namespace\": \"default\""), "{out}");
 }
 
+/// Each port's reflection lists only what it serves, and a call to the
+/// other port's service says where that service is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_port_lists_what_it_serves_and_points_to_the_other() {
+    let proxy = Proxy::start_default().await;
+    let data = proxy.data_addr.to_string();
+    let admin = proxy.admin_addr.to_string();
+    let list = |addr: &str| {
+        let (ok, services) = grpcurl(&["-plaintext", addr, "list"]);
+        assert!(ok, "{services}");
+        let mut services: Vec<String> = services.lines().map(str::to_string).collect();
+        services.sort();
+        services
+    };
+    assert_eq!(
+        list(&data),
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+            "prism.keyvalue.v1.KeyValue",
+            "prism.pubsub.v1.PubSub",
+            "prism.registry.v1.MulticastRegistry",
+        ]
+    );
+    assert_eq!(
+        list(&admin),
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+            "prism.admin.v1.Admin",
+        ]
+    );
+
+    let (ok, out) = grpcurl(&["-plaintext", &data, "prism.admin.v1.Admin/ListPatterns"]);
+    assert!(!ok && out.contains("Unimplemented"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "prism.admin.v1.Admin is served on the admin port {admin}"
+        )),
+        "{out}"
+    );
+    let (ok, out) = grpcurl(&[
+        "-plaintext",
+        "-d",
+        r#"{"key": "k"}"#,
+        &admin,
+        "prism.keyvalue.v1.KeyValue/Get",
+    ]);
+    assert!(!ok && out.contains("Unimplemented"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "prism.keyvalue.v1.KeyValue is served on the data port {data}"
+        )),
+        "{out}"
+    );
+}
+
 /// Every binary answers `-V` with its own name and the version.
 #[test]
 fn every_binary_names_itself_and_its_version() {

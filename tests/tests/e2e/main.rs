@@ -37,7 +37,10 @@
 //!   tokens and their claims, device flow, key rotation, down and up).
 //! - `login`: the device-code login and the token cache against that
 //!   provider (a private cache, refresh before expiry, a denied login).
-//! - `blackbox`: an independent client (grpcurl) using reflection.
+//! - `blackbox`: an independent client (grpcurl) using reflection; each
+//!   port lists only what it serves and points wrong-port calls to the other.
+//! - `cli`: exit codes, each pattern's `--help`, and `prism-proxy --check`
+//!   judging every namespace's config with its pattern's `--check-config`.
 //! - `console`: the real `prism-console` in tmux against a real proxy.
 //! - `validation`: bad input as a client sends it (huge names and keys,
 //!   undecodable bytes, MemStore's own checks); refusals stay short.
@@ -67,6 +70,7 @@ mod bench;
 mod blackbox;
 mod bounds;
 mod chaos;
+mod cli;
 mod client_rust;
 mod compose;
 mod config_safety;
