@@ -27,6 +27,8 @@ use crate::{
     state::ProxyState,
 };
 
+mod namespaces;
+
 /// Snapshots go out at least this often on `WatchPatterns`.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -345,6 +347,20 @@ impl Admin for AdminService {
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or_default(),
         }))
+    }
+
+    async fn apply_namespace(
+        &self,
+        request: Request<pb::ApplyNamespaceRequest>,
+    ) -> Result<Response<ReloadConfigResponse>, Status> {
+        self.apply_namespace_call(request).await
+    }
+
+    async fn delete_namespace(
+        &self,
+        request: Request<pb::DeleteNamespaceRequest>,
+    ) -> Result<Response<ReloadConfigResponse>, Status> {
+        self.delete_namespace_call(request).await
     }
 }
 

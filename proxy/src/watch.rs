@@ -52,8 +52,9 @@ pub(crate) fn watch_config(
                     continue;
                 }
             };
-            match state.reload_config_text(&text).await {
-                Ok(changes) => tracing::info!(?changes, "config file changed: reloaded"),
+            match state.reload_watched(&path, &text).await {
+                Ok(Some(changes)) => tracing::info!(?changes, "config file changed: reloaded"),
+                Ok(None) => tracing::debug!("config file event: its text is applied already"),
                 Err(e) => {
                     tracing::warn!(error = %e, "config file changed but is invalid; nothing applied")
                 }

@@ -91,6 +91,7 @@ pub(crate) fn admin_need(path: &str) -> Need {
                 Need::Role(Role::Viewer)
             }
             "RestartPattern" | "ReloadPattern" => Need::Role(Role::Operator),
+            // ReloadConfig, ApplyNamespace, DeleteNamespace and anything new.
             _ => Need::Role(Role::Admin),
         },
         _ => Need::Role(Role::Admin),
@@ -297,6 +298,8 @@ namespaces:
             ("RestartPattern", Need::Role(Role::Operator)),
             ("ReloadPattern", Need::Role(Role::Operator)),
             ("ReloadConfig", Need::Role(Role::Admin)),
+            ("ApplyNamespace", Need::Role(Role::Admin)),
+            ("DeleteNamespace", Need::Role(Role::Admin)),
             ("SomethingNew", Need::Role(Role::Admin)),
         ] {
             assert_eq!(

@@ -37,6 +37,8 @@
 //!   provider (a private cache, refresh before expiry, a denied login).
 //! - `blackbox`: an independent client (grpcurl) using reflection.
 //! - `console`: the real `prism-console` in tmux against a real proxy.
+//! - `prismctl`: the real `prismctl` against a real proxy (every subcommand,
+//!   exit codes, namespaces applied and deleted through the admin API).
 //! - `validation`: bad input as a client sends it (huge names and keys,
 //!   undecodable bytes, MemStore's own checks); refusals stay short.
 //! - `secrets`: a trace-level log of the proxy and its patterns holds no
@@ -75,6 +77,7 @@ mod memstore;
 mod nats;
 mod observability;
 mod oidc;
+mod prismctl;
 mod redis;
 #[macro_use]
 mod registry;
