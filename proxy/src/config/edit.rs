@@ -277,13 +277,11 @@ fn locate(text: &str) -> Result<List, EditError> {
         let dash = if before.trim() == "-" {
             before.find('-')
         } else if before.trim().is_empty() {
-            // `-` alone on a line, the entry below it.
+            // `-` alone on a line (or with a comment), the entry below it.
             let above = (0..l).rev().find(|&i| !is_blank_or_comment(lines[i]));
             above.and_then(|i| {
                 l = i;
-                (lines[i].trim() == "-")
-                    .then(|| lines[i].find('-'))
-                    .flatten()
+                dash_alone(lines[i]).then(|| lines[i].find('-')).flatten()
             })
         } else {
             None
@@ -338,6 +336,14 @@ fn end_of_list(lines: &[&str], start: usize, indent: usize) -> usize {
             own < indent || (own == indent && !(rest.starts_with("- ") || rest.trim() == "-"))
         })
         .unwrap_or(lines.len())
+}
+
+/// A line holding only an entry's `-`, perhaps with a comment after it.
+fn dash_alone(line: &str) -> bool {
+    line.trim().strip_prefix('-').is_some_and(|rest| {
+        rest.trim().is_empty()
+            || (rest.starts_with([' ', '\t']) && rest.trim_start().starts_with('#'))
+    })
 }
 
 fn is_blank_or_comment(line: &str) -> bool {

@@ -151,3 +151,23 @@ fn an_invalid_file_is_not_edited() {
     };
     assert!(why.contains("lisen"), "{why}");
 }
+
+#[test]
+fn an_entry_whose_dash_holds_a_comment_is_replaced_and_deleted() {
+    let yaml = "# on its dash line\nname: orders\npattern: keyvalue\n";
+    let (once, _, _) = apply(FILE, yaml).unwrap();
+    assert!(
+        once.contains("  - # on its dash line\n    name: orders\n"),
+        "{once}"
+    );
+    let (twice, _, created) = apply(&once, "name: orders\npattern: pubsub\n").unwrap();
+    assert!(!created);
+    assert_eq!(
+        twice,
+        once.replace(
+            "  - # on its dash line\n    name: orders\n    pattern: keyvalue\n",
+            "  - name: orders\n    pattern: pubsub\n"
+        )
+    );
+    assert_eq!(delete(&once, "orders").unwrap(), FILE);
+}
