@@ -145,6 +145,19 @@ async fn every_read_and_action_in_human_and_json_form() {
         restart.starts_with(&format!("restarted `default`: pid {} →", before.pid)),
         "{restart}"
     );
+    let restart = json_of(&prismctl(admin, &["restart", "default", "--json"]));
+    let restarted_pid = restart["pattern"]["pid"].as_u64().expect("the new pid");
+    assert!(
+        restart["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("→ {restarted_pid}"))
+    );
+    let reload = ok(&prismctl(admin, &["reload", "default"]));
+    assert!(
+        reload.starts_with(&format!("hot-reloaded `default`: pid {restarted_pid} →")),
+        "{reload}"
+    );
     let reload = json_of(&prismctl(admin, &["reload", "default", "--json"]));
     let new_pid = reload["newPid"].as_u64().expect("newPid");
     assert_eq!(proxy.pattern("default").await.pid as u64, new_pid);
@@ -346,6 +359,39 @@ async fn a_namespace_applied_serves_and_deleted_is_gone_with_the_files_comments_
     })
     .await;
     assert_eq!(reloads.len(), 4, "{reloads:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_applies_are_serialised_and_none_is_lost() {
+    let proxy = Proxy::start_with_config(CONFIG).await;
+    proxy.wait_healthy("default").await;
+    let admin = proxy.admin_addr;
+    let names = ["c1", "c2", "c3", "c4"];
+    let runs: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let yaml = format!("name: {name}\npattern: keyvalue\n");
+            std::thread::spawn(move || {
+                prismctl_with(admin, &["namespace", "apply", "-"], &yaml, &[])
+            })
+        })
+        .collect();
+    for run in runs {
+        let out = ok(&run.join().unwrap());
+        assert!(out.contains("created: 1 added"), "{out}");
+    }
+    let text = std::fs::read_to_string(proxy.config_path()).unwrap();
+    for name in names {
+        assert!(
+            text.contains(&format!("  - name: {name}\n")),
+            "{name} kept:\n{text}"
+        );
+        proxy.wait_healthy(name).await;
+    }
+    assert!(
+        text.starts_with("# The bench's proxy. Keep this comment.\n"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
