@@ -333,10 +333,12 @@ async fn a_namespace_applied_serves_and_deleted_is_gone_with_the_files_comments_
     );
 
     // The watcher saw each rename and applied nothing twice: a hand edit
-    // made afterwards is the next reload, right after the three applies.
-    let hand = CONFIG.replace(
-        "watch_config: true\n",
-        "watch_config: true\nworker_threads: 1\n",
+    // made afterwards (it adds `hand`) is the next reload, right after the
+    // three applies. The watcher works in order, so a second application
+    // of any of them would come before it.
+    let hand = format!("{CONFIG}  - name: hand\n    pattern: keyvalue\n").replace(
+        "\n# watched: edits apply by themselves\nwatch_config: true\n",
+        "\n",
     );
     let tmp = dir.path().join("hand.yaml");
     std::fs::write(&tmp, hand).unwrap();
@@ -355,10 +357,14 @@ async fn a_namespace_applied_serves_and_deleted_is_gone_with_the_files_comments_
             .filter(|e| e.kind() == EventKind::ConfigReloaded)
             .map(|e| e.reason)
             .collect();
-        (reloads.len() >= 4).then_some(reloads)
+        reloads
+            .iter()
+            .any(|r| r.contains("added [\"hand\"]"))
+            .then_some(reloads)
     })
     .await;
     assert_eq!(reloads.len(), 4, "{reloads:#?}");
+    assert!(reloads[3].contains("hand"), "{reloads:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
