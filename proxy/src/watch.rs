@@ -54,7 +54,9 @@ pub(crate) fn watch_config(
             };
             match state.reload_watched(&path, &text).await {
                 Ok(Some(changes)) => tracing::info!(?changes, "config file changed: reloaded"),
-                Ok(None) => tracing::debug!("config file event: its text is applied already"),
+                Ok(None) => tracing::info!(
+                    "config file changed on disk to what is applied already (or changed again since); nothing to do"
+                ),
                 Err(e) => {
                     tracing::warn!(error = %e, "config file changed but is invalid; nothing applied")
                 }
