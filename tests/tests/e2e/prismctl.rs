@@ -1,9 +1,7 @@
 //! The real `prismctl` against a real proxy: every subcommand in human and
-//! `--json` form, the exit codes a script relies on (a bad flag, an
-//! unreachable admin port, a refused token or role), and namespaces managed
-//! through the admin API — applied, serving KeyValue calls on the data port,
-//! deleted; the config file keeping its comments; an invalid namespace or a
-//! proxy without a config file changing nothing.
+//! `--json` form, and the exit codes a script relies on (a bad flag, an
+//! unreachable admin port, a refused token or role). `namespaces`: the
+//! namespaces managed through the admin API.
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -13,20 +11,23 @@ use std::{
     time::Duration,
 };
 
-use prism_proto::{
-    admin::v1::{EventKind, ListEventsRequest, RestartPatternRequest},
-    keyvalue::v1::{GetRequest, SetRequest},
-};
-use prism_tests::{Proxy, bins::bin, eventually, procs::output_within};
+use prism_proto::{admin::v1::RestartPatternRequest, keyvalue::v1::SetRequest};
+use prism_tests::{Proxy, bins::bin, procs::output_within};
 use serde_json::{Value, json};
-use tonic::Code;
 
 use crate::auth::Setup;
 
-const TIMEOUT: Duration = Duration::from_secs(90);
+mod namespaces;
+
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(90);
 
 /// `prismctl --admin ADMIN ARGS…`, with `stdin` fed in and `env` set.
-fn prismctl_with(admin: SocketAddr, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+pub(crate) fn prismctl_with(
+    admin: SocketAddr,
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, &str)],
+) -> Output {
     let mut command = Command::new(bin("prismctl"));
     command
         .args(["--admin", &admin.to_string()])
@@ -53,12 +54,12 @@ fn prismctl_with(admin: SocketAddr, args: &[&str], stdin: &str, env: &[(&str, &s
     child.wait_with_output().expect("prismctl output")
 }
 
-fn prismctl(admin: SocketAddr, args: &[&str]) -> Output {
+pub(crate) fn prismctl(admin: SocketAddr, args: &[&str]) -> Output {
     prismctl_with(admin, args, "", &[])
 }
 
 /// stdout of a run that must succeed.
-fn ok(output: &Output) -> String {
+pub(crate) fn ok(output: &Output) -> String {
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -70,18 +71,18 @@ fn ok(output: &Output) -> String {
 }
 
 /// stdout of a `--json` run, parsed.
-fn json_of(output: &Output) -> Value {
+pub(crate) fn json_of(output: &Output) -> Value {
     serde_json::from_str(&ok(output)).expect("prismctl --json prints JSON")
 }
 
 /// The exit code and stderr of a run that must fail.
-fn failed(output: &Output) -> (i32, String) {
+pub(crate) fn failed(output: &Output) -> (i32, String) {
     let code = output.status.code().expect("exited");
     assert_ne!(code, 0, "{}", String::from_utf8_lossy(&output.stdout));
     (code, String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
-const CONFIG: &str = "\
+pub(crate) const CONFIG: &str = "\
 # The bench's proxy. Keep this comment.
 namespaces:
   # the default store
@@ -229,195 +230,6 @@ async fn events_follow_prints_what_happens_next() {
     assert_eq!(event["namespace"], "default");
     child.kill().unwrap();
     child.wait().unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_namespace_applied_serves_and_deleted_is_gone_with_the_files_comments_kept() {
-    let proxy = Proxy::start_with_config(CONFIG).await;
-    proxy.wait_healthy("default").await;
-    let admin = proxy.admin_addr;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("orders.yaml");
-    std::fs::write(
-        &file,
-        "# orders, on MemStore for now\nname: orders\npattern: keyvalue\nbackend: memstore\n",
-    )
-    .unwrap();
-
-    let applied = ok(&prismctl(
-        admin,
-        &["namespace", "apply", file.to_str().unwrap()],
-    ));
-    assert_eq!(
-        applied,
-        "namespace `orders` created: 1 added, 0 removed, 0 changed\n"
-    );
-    let text = std::fs::read_to_string(proxy.config_path()).unwrap();
-    assert_eq!(
-        text,
-        CONFIG.replace(
-            "    backend: memstore\n",
-            "    backend: memstore\n  - # orders, on MemStore for now\n    name: orders\n    pattern: keyvalue\n    backend: memstore\n",
-        ),
-        "every comment kept"
-    );
-    // The watcher sees the rename and applies nothing a second time.
-    eventually(
-        TIMEOUT,
-        "the watcher to pass over the written file",
-        || async {
-            proxy
-                .log()
-                .contains("config file changed on disk to what is applied already")
-                .then_some(())
-        },
-    )
-    .await;
-    let reloads = proxy
-        .admin()
-        .await
-        .list_events(ListEventsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .events
-        .into_iter()
-        .filter(|e| e.kind() == EventKind::ConfigReloaded)
-        .count();
-    assert_eq!(reloads, 1, "applied once");
-    proxy.wait_healthy("orders").await;
-    let mut orders = proxy.kv("orders").await;
-    orders
-        .set(SetRequest {
-            key: "o-1".into(),
-            value: b"paid".to_vec(),
-            ttl_seconds: 0,
-        })
-        .await
-        .expect("the new namespace serves");
-    let value = orders
-        .get(GetRequest { key: "o-1".into() })
-        .await
-        .unwrap()
-        .into_inner()
-        .value;
-    assert_eq!(value, b"paid");
-
-    // An update from standard input, as JSON output of the reply.
-    let update = "name: orders\npattern: keyvalue\nlimits:\n  max_key_bytes: 16\n";
-    let reply = prismctl_with(admin, &["namespace", "apply", "-", "--json"], update, &[]);
-    let reply = json_of(&reply);
-    assert_eq!(reply["changed"], json!(["orders"]), "{reply}");
-    let long_key = orders
-        .get(GetRequest {
-            key: "k".repeat(17),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(long_key.code(), Code::InvalidArgument, "{long_key:?}");
-
-    // Invalid: the file stays byte for byte as it was.
-    let before = std::fs::read(proxy.config_path()).unwrap();
-    let bad = "name: broken\npattern: keyvalue\nbackend: nats\n";
-    let (code, stderr) = failed(&prismctl_with(
-        admin,
-        &["namespace", "apply", "-"],
-        bad,
-        &[],
-    ));
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("namespaces[2].backend"), "{stderr}");
-    let (code, stderr) = failed(&prismctl_with(
-        admin,
-        &["namespace", "apply", "-"],
-        "name: x\npattern: keyvalue\nbakend: redis\n",
-        &[],
-    ));
-    assert_eq!(code, 1);
-    assert!(stderr.contains("bakend"), "{stderr}");
-    let (code, stderr) = failed(&prismctl(admin, &["namespace", "apply", "/no/such.yaml"]));
-    assert_eq!(code, 66, "{stderr}");
-    let (code, _) = failed(&prismctl(admin, &["namespace", "delete", "nope"]));
-    assert_eq!(code, 1);
-    assert_eq!(std::fs::read(proxy.config_path()).unwrap(), before);
-
-    let deleted = ok(&prismctl(admin, &["namespace", "delete", "orders"]));
-    assert_eq!(
-        deleted,
-        "namespace `orders` deleted: 0 added, 1 removed, 0 changed\n"
-    );
-    let gone = orders
-        .get(GetRequest { key: "o-1".into() })
-        .await
-        .unwrap_err();
-    assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
-    assert_eq!(
-        std::fs::read_to_string(proxy.config_path()).unwrap(),
-        CONFIG
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_applies_are_serialised_and_none_is_lost() {
-    let proxy = Proxy::start_with_config(CONFIG).await;
-    proxy.wait_healthy("default").await;
-    let admin = proxy.admin_addr;
-    let names = ["c1", "c2", "c3", "c4"];
-    let runs: Vec<_> = names
-        .iter()
-        .map(|name| {
-            let yaml = format!("name: {name}\npattern: keyvalue\n");
-            std::thread::spawn(move || {
-                prismctl_with(admin, &["namespace", "apply", "-"], &yaml, &[])
-            })
-        })
-        .collect();
-    for run in runs {
-        let out = ok(&run.join().unwrap());
-        assert!(out.contains("created: 1 added"), "{out}");
-    }
-    let text = std::fs::read_to_string(proxy.config_path()).unwrap();
-    for name in names {
-        assert!(
-            text.contains(&format!("  - name: {name}\n")),
-            "{name} kept:\n{text}"
-        );
-        proxy.wait_healthy(name).await;
-    }
-    assert!(
-        text.starts_with("# The bench's proxy. Keep this comment.\n"),
-        "{text}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_config_file_namespace_changes_are_refused() {
-    let proxy = Proxy::start_default().await;
-    let (code, stderr) = failed(&prismctl_with(
-        proxy.admin_addr,
-        &["namespace", "apply", "-"],
-        "name: orders\npattern: keyvalue\n",
-        &[],
-    ));
-    assert_eq!(code, 1, "{stderr}");
-    assert!(
-        stderr.contains("FailedPrecondition") && stderr.contains("without a config file"),
-        "{stderr}"
-    );
-    let (code, stderr) = failed(&prismctl(
-        proxy.admin_addr,
-        &["namespace", "delete", "default"],
-    ));
-    assert_eq!(code, 1);
-    assert!(stderr.contains("without a config file"), "{stderr}");
-    assert!(
-        proxy
-            .list()
-            .await
-            .patterns
-            .iter()
-            .any(|p| p.namespace == "default")
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
