@@ -1,10 +1,13 @@
-//! Command-line flags.
-
-use std::path::PathBuf;
+//! Command-line flags of `prism-console`; the connection flags it shares
+//! with `prismctl` are in [`connection`].
 
 use clap::{Parser, Subcommand};
 
-use crate::{Error, app::Options, tls::TlsFlags};
+use crate::{Error, app::Options};
+
+mod connection;
+
+pub use connection::ConnectionArgs;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -13,11 +16,8 @@ use crate::{Error, app::Options, tls::TlsFlags};
     about = "Terminal console for a running prism-proxy"
 )]
 pub struct Args {
-    /// The proxy's admin address (host:port, http://host:port, or
-    /// https://host:port for a TLS admin port; host:port with a TLS flag
-    /// means https).
-    #[arg(long, default_value = "127.0.0.1:8981")]
-    pub admin: String,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 
     /// Look, do not touch: restart and reload are disabled.
     #[arg(long)]
@@ -26,24 +26,6 @@ pub struct Args {
     /// Restart and reload without asking y/n first.
     #[arg(long)]
     pub no_confirm: bool,
-
-    /// PEM CA certificate(s) that signed the proxy's certificate (https);
-    /// default: the system's roots.
-    #[arg(long)]
-    pub ca_file: Option<std::path::PathBuf>,
-
-    /// PEM certificate the console shows when the proxy asks for one (mTLS).
-    #[arg(long, requires = "key_file")]
-    pub cert_file: Option<std::path::PathBuf>,
-
-    /// PEM private key of `--cert-file`.
-    #[arg(long, requires = "cert_file")]
-    pub key_file: Option<std::path::PathBuf>,
-
-    /// Send the token in this file (read again when it changes) instead of
-    /// `PRISM_TOKEN` or the login cache (~/.prism/token).
-    #[arg(long, value_name = "PATH")]
-    pub token_file: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -73,46 +55,14 @@ pub struct LoginArgs {
 }
 
 impl Args {
-    /// The URI the admin client dials.
-    ///
-    /// Fails with [`Error::InvalidAddress`] when `--admin` is not a
-    /// `host:port` or an `http(s)://` URI.
+    /// The URI the admin client dials (see [`ConnectionArgs::admin_uri`]).
     pub fn admin_uri(&self) -> Result<String, Error> {
-        let tls = self.tls_flags().any();
-        let uri = if self.admin.contains("://") {
-            self.admin.clone()
-        } else if tls {
-            format!("https://{}", self.admin)
-        } else {
-            format!("http://{}", self.admin)
-        };
-        let invalid = |reason: String| Error::InvalidAddress {
-            address: self.admin.clone(),
-            reason,
-        };
-        if tls && uri.starts_with("http://") {
-            return Err(invalid(
-                "--ca-file, --cert-file and --key-file need an https:// address".to_string(),
-            ));
-        }
-        let parsed: tonic::transport::Uri = uri.parse().map_err(|e| invalid(format!("{e}")))?;
-        if parsed.host().is_none_or(str::is_empty) {
-            return Err(invalid("no host".to_string()));
-        }
-        Ok(uri)
-    }
-
-    pub(crate) fn tls_flags(&self) -> TlsFlags {
-        TlsFlags {
-            ca_file: self.ca_file.clone(),
-            cert_file: self.cert_file.clone(),
-            key_file: self.key_file.clone(),
-        }
+        self.connection.admin_uri()
     }
 
     pub fn options(&self) -> Options {
         Options {
-            admin: self.admin.clone(),
+            admin: self.connection.admin.clone(),
             readonly: self.readonly,
             confirm: !self.no_confirm,
         }
@@ -121,6 +71,8 @@ impl Args {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn parse(args: &[&str]) -> Args {
@@ -149,7 +101,10 @@ mod tests {
     #[test]
     fn takes_a_token_file_and_the_login_command() {
         let args = parse(&["--token-file", "/run/prism/token"]);
-        assert_eq!(args.token_file, Some(PathBuf::from("/run/prism/token")));
+        assert_eq!(
+            args.connection.token_file,
+            Some(PathBuf::from("/run/prism/token"))
+        );
         assert!(args.command.is_none());
 
         let args = parse(&["login", "--issuer", "http://127.0.0.1:5556/dex"]);
@@ -198,7 +153,11 @@ mod tests {
                 "--ca-file",
             ),
         ] {
-            let err = parse(&flags).tls_flags().client_config().unwrap_err();
+            let err = parse(&flags)
+                .connection
+                .tls_flags()
+                .client_config()
+                .unwrap_err();
             let text = err.to_string();
             assert!(text.starts_with(flag), "{text}");
             assert!(!text.contains("very-secret"), "{text}");

@@ -161,7 +161,7 @@ async fn run(
     }
 }
 
-async fn connect(config: &ClientConfig) -> Result<Channel, String> {
+pub(crate) async fn connect(config: &ClientConfig) -> Result<Channel, String> {
     let mut endpoint = Channel::from_shared(config.uri.clone()).map_err(|e| e.to_string())?;
     if let Some(tls) = &config.tls {
         endpoint = endpoint

@@ -31,6 +31,38 @@ pub enum Error {
     NoHome,
     #[error("cannot write to the terminal: {0}")]
     Output(#[source] std::io::Error),
+    /// prismctl: nothing answers at the admin address.
+    #[error("cannot reach the admin port at {uri}: {reason}")]
+    Unreachable { uri: String, reason: String },
+    /// prismctl: the proxy answered a call with an error.
+    #[error("{call}: {code:?}: {message}")]
+    Call {
+        call: &'static str,
+        code: tonic::Code,
+        message: String,
+    },
+    /// prismctl: a file it was given cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Input {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The error of a call the proxy answered with `status`.
+    pub(crate) fn call(call: &'static str, status: &tonic::Status) -> Self {
+        let mut message = status.message().to_string();
+        if status.code() == tonic::Code::Unimplemented {
+            message.push_str(" (is --admin the proxy's admin port, not its data port?)");
+        }
+        Self::Call {
+            call,
+            code: status.code(),
+            message,
+        }
+    }
 }
 
 impl Error {

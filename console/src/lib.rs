@@ -7,6 +7,8 @@
 //! [`event::Command`]s for the admin [`client`]; [`view::View::build`]
 //! derives what to show and [`ui::render`] draws it.
 //!
+//! `prismctl` ([`ctl`]) makes one admin call per run over the same client.
+//!
 //! `prism-console login` runs the device-code login instead ([`login`]);
 //! the console itself sends the token it finds on every call ([`auth`]).
 //!
@@ -22,6 +24,7 @@ mod app;
 mod auth;
 mod cli;
 mod client;
+pub mod ctl;
 mod error;
 mod event;
 mod login;
@@ -37,7 +40,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-pub use cli::{Args, Command, LoginArgs};
+pub use cli::{Args, Command, ConnectionArgs, LoginArgs};
 pub use error::Error;
 
 use prism_auth::TokenProvider;
@@ -61,22 +64,9 @@ pub fn run(args: Args) -> Result<(), Error> {
     if let Some(Command::Login(login)) = &args.command {
         return runtime.block_on(login::run(login, &mut std::io::stdout()));
     }
-    let uri = args.admin_uri()?;
     // Files are read before the terminal is taken, so a bad one is said plainly.
-    let tls = uri
-        .starts_with("https://")
-        .then(|| args.tls_flags().client_config())
-        .transpose()?;
-    let env_token = std::env::var("PRISM_TOKEN").ok();
-    let tokens = auth::token_provider(args.token_file.clone(), env_token)?;
-    runtime.block_on(run_loop(
-        args,
-        ClientConfig {
-            tls,
-            ..ClientConfig::new(uri)
-        },
-        tokens,
-    ))
+    let (client, tokens) = args.connection.client()?;
+    runtime.block_on(run_loop(args, client, tokens))
 }
 
 async fn run_loop(

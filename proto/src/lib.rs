@@ -6,7 +6,8 @@
 //!
 //! Modules: [`lifecycle`], [`keyvalue`], [`pubsub`], [`admin`] (generated),
 //! [`codec`], [`field`] (the error and bounded quoting of client input),
-//! [`json`], [`limits`] (KeyValue), [`cursor`] (Scan cursors), [`topic`],
+//! [`json`], [`proto_json`] (the protobuf JSON mapping of admin replies),
+//! [`limits`] (KeyValue), [`cursor`] (Scan cursors), [`topic`],
 //! [`publish`] (payload, metadata, subscriber ids), [`batch`], [`filter`]
 //! (the registry's filter language), [`registry`] (the registry's rules, and
 //! its generated code in `registry::v1`).
@@ -18,6 +19,7 @@ pub mod field;
 pub mod filter;
 pub mod json;
 pub mod limits;
+pub mod proto_json;
 pub mod publish;
 pub mod registry;
 pub mod topic;

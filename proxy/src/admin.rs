@@ -30,6 +30,8 @@ use crate::{
     state::ProxyState,
 };
 
+mod namespaces;
+
 /// Snapshots go out at least this often on `WatchPatterns`.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -375,6 +377,20 @@ impl Admin for AdminService {
         request: Request<pb::WatchPatternLogsRequest>,
     ) -> Result<Response<Self::WatchPatternLogsStream>, Status> {
         logs::watch(&self.state, request.into_inner()).map(Response::new)
+    }
+
+    async fn apply_namespace(
+        &self,
+        request: Request<pb::ApplyNamespaceRequest>,
+    ) -> Result<Response<ReloadConfigResponse>, Status> {
+        self.apply_namespace_call(request).await
+    }
+
+    async fn delete_namespace(
+        &self,
+        request: Request<pb::DeleteNamespaceRequest>,
+    ) -> Result<Response<ReloadConfigResponse>, Status> {
+        self.delete_namespace_call(request).await
     }
 }
 

@@ -14,6 +14,7 @@ use prism_proto::limits::Limits;
 use serde::Deserialize;
 
 pub mod auth;
+pub(crate) mod edit;
 #[cfg(test)]
 mod prop_tests;
 #[cfg(test)]

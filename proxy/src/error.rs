@@ -106,6 +106,15 @@ pub enum ProxyError {
     TooManyConnections(usize),
     #[error("too many open requests on this listener (listeners.max_open_streams = {0})")]
     TooManyOpenRequests(usize),
+    /// ApplyNamespace or DeleteNamespace with a namespace (or a result) the
+    /// config loader refuses; the message names the field.
+    #[error("namespace not applied: {0}")]
+    NamespaceRejected(String),
+    /// The config file cannot be edited now (there is none, or its layout).
+    #[error("config file not edited: {0}")]
+    ConfigFileNotEditable(String),
+    #[error("cannot write the config file {path}: {reason}")]
+    ConfigWriteFailed { path: String, reason: String },
 }
 
 /// Why a config reload was refused. [`ConfigError`] is neither `Clone` nor
@@ -170,6 +179,9 @@ impl From<ProxyError> for Status {
                 Status::permission_denied(message)
             }
             ProxyError::AuthUnavailable { .. } => Status::unavailable(message),
+            ProxyError::NamespaceRejected(_) => Status::invalid_argument(message),
+            ProxyError::ConfigFileNotEditable(_) => Status::failed_precondition(message),
+            ProxyError::ConfigWriteFailed { .. } => Status::internal(message),
         }
     }
 }
@@ -328,6 +340,21 @@ mod tests {
             (ProxyError::PatternEndedStream, Code::Unavailable),
             (ProxyError::TooManyConnections(10), Code::Unavailable),
             (ProxyError::TooManyOpenRequests(10), Code::ResourceExhausted),
+            (
+                ProxyError::NamespaceRejected("x".into()),
+                Code::InvalidArgument,
+            ),
+            (
+                ProxyError::ConfigFileNotEditable("x".into()),
+                Code::FailedPrecondition,
+            ),
+            (
+                ProxyError::ConfigWriteFailed {
+                    path: "p".into(),
+                    reason: "r".into(),
+                },
+                Code::Internal,
+            ),
             (
                 ProxyError::Unauthenticated(prism_auth::Rejection::Expired),
                 Code::Unauthenticated,

@@ -27,6 +27,8 @@ use crate::{
     watch::settle::{self, Source},
 };
 
+mod config_file;
+
 pub(crate) struct ProxyState {
     pub namespaces: Namespaces,
     /// Who may call, and what they may do; follows config reloads.
@@ -51,8 +53,11 @@ pub(crate) struct ProxyState {
     patterns_dir: PathBuf,
     /// The config file as last applied (before command-line overrides).
     config: Mutex<Config>,
-    /// One config reload at a time.
+    /// One config reload (or config file edit) at a time.
     reloading: tokio::sync::Mutex<()>,
+    /// The config text last applied, so the watcher does not apply a file
+    /// the admin API has just written (and applied) a second time.
+    applied_text: Mutex<Option<String>>,
 }
 
 /// What a config reload changed.
@@ -118,6 +123,7 @@ impl ProxyState {
             patterns_dir,
             config: Mutex::new(baseline),
             reloading: tokio::sync::Mutex::new(()),
+            applied_text: Mutex::new(None),
         });
         for ns in &config.namespaces {
             state.add_namespace(Spec::new(ns.clone(), ns.binary_path(&state.patterns_dir)));
@@ -175,6 +181,11 @@ impl ProxyState {
         text: &str,
     ) -> Result<ConfigChanges, ConfigError> {
         let _one_at_a_time = self.reloading.lock().await;
+        self.apply_config_text(text).await
+    }
+
+    /// [`Self::reload_config_text`] for a caller that holds `reloading`.
+    async fn apply_config_text(&self, text: &str) -> Result<ConfigChanges, ConfigError> {
         let new = match Config::from_yaml(text).and_then(|c| c.check_files().map(|()| c)) {
             Ok(new) => new,
             Err(e) => {
@@ -248,6 +259,7 @@ impl ProxyState {
         self.activity
             .emit("", EventKind::ConfigReloaded, summary, None);
         *self.config.lock().expect("config") = new;
+        *self.applied_text.lock().expect("applied text") = Some(text.to_string());
         Ok(changes)
     }
 }

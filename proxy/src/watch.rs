@@ -52,8 +52,11 @@ pub(crate) fn watch_config(
                     continue;
                 }
             };
-            match state.reload_config_text(&text).await {
-                Ok(changes) => tracing::info!(?changes, "config file changed: reloaded"),
+            match state.reload_watched(&path, &text).await {
+                Ok(Some(changes)) => tracing::info!(?changes, "config file changed: reloaded"),
+                Ok(None) => tracing::info!(
+                    "config file changed on disk to what is applied already (or changed again since); nothing to do"
+                ),
                 Err(e) => {
                     tracing::warn!(error = %e, "config file changed but is invalid; nothing applied")
                 }

@@ -187,6 +187,24 @@ impl Admin for FakeAdmin {
         Err(Status::unimplemented("ReloadConfig"))
     }
 
+    async fn apply_namespace(
+        &self,
+        _: Request<pb::ApplyNamespaceRequest>,
+    ) -> Result<Response<pb::ReloadConfigResponse>, Status> {
+        Err(Status::unimplemented(
+            "the console does not edit namespaces",
+        ))
+    }
+
+    async fn delete_namespace(
+        &self,
+        _: Request<pb::DeleteNamespaceRequest>,
+    ) -> Result<Response<pb::ReloadConfigResponse>, Status> {
+        Err(Status::unimplemented(
+            "the console does not edit namespaces",
+        ))
+    }
+
     async fn who_am_i(
         &self,
         request: Request<pb::WhoAmIRequest>,

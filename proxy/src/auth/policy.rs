@@ -92,6 +92,7 @@ pub(crate) fn admin_need(path: &str) -> Need {
             }
             "ListPatternLogs" | "WatchPatternLogs" => Need::Role(Role::Viewer),
             "RestartPattern" | "ReloadPattern" => Need::Role(Role::Operator),
+            // ReloadConfig, ApplyNamespace, DeleteNamespace and anything new.
             _ => Need::Role(Role::Admin),
         },
         _ => Need::Role(Role::Admin),
@@ -301,6 +302,8 @@ namespaces:
             ("RestartPattern", Need::Role(Role::Operator)),
             ("ReloadPattern", Need::Role(Role::Operator)),
             ("ReloadConfig", Need::Role(Role::Admin)),
+            ("ApplyNamespace", Need::Role(Role::Admin)),
+            ("DeleteNamespace", Need::Role(Role::Admin)),
             ("SomethingNew", Need::Role(Role::Admin)),
         ] {
             assert_eq!(

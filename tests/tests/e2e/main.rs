@@ -42,6 +42,8 @@
 //! - `cli`: exit codes, each pattern's `--help`, and `prism-proxy --check`
 //!   judging every namespace's config with its pattern's `--check-config`.
 //! - `console`: the real `prism-console` in tmux against a real proxy.
+//! - `prismctl`: the real `prismctl` against a real proxy (every subcommand,
+//!   exit codes, namespaces applied and deleted through the admin API).
 //! - `validation`: bad input as a client sends it (huge names and keys,
 //!   undecodable bytes, MemStore's own checks); refusals stay short.
 //! - `secrets`: a trace-level log of the proxy and its patterns holds no
@@ -84,6 +86,7 @@ mod nats;
 mod observability;
 mod oidc;
 mod pattern_logs;
+mod prismctl;
 mod redis;
 #[macro_use]
 mod registry;

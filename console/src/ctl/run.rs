@@ -1,0 +1,212 @@
+//! One `prismctl` command: connect with the console's client settings and
+//! token, make the call, print the reply (a table, or protobuf JSON).
+
+use std::{io::Write, time::Duration};
+
+use prism_proto::{
+    admin::v1::{
+        ApplyNamespaceRequest, DeleteNamespaceRequest, Event, GetLatencyRequest, ListEventsRequest,
+        ListPatternsRequest, ReloadConfigRequest, ReloadPatternRequest, RestartPatternRequest,
+        WatchEventsRequest, WhoAmIRequest, admin_client::AdminClient,
+    },
+    proto_json::{ProtoName, to_json},
+};
+use tonic::{Code, Request};
+
+use super::{
+    args::{ConfigCommand, CtlArgs, CtlCommand, NamespaceCommand},
+    human,
+};
+use crate::{Error, auth::Bearer, client};
+
+pub(crate) async fn run(args: &CtlArgs, out: &mut impl Write) -> Result<(), Error> {
+    let (config, tokens) = args.connection.client()?;
+    let bearer = Bearer::default();
+    if let Some(tokens) = tokens {
+        bearer.set(&tokens.token().await.map_err(Error::Token)?);
+    }
+    let channel = client::connect(&config)
+        .await
+        .map_err(|reason| Error::Unreachable {
+            uri: config.uri.clone(),
+            reason,
+        })?;
+    let mut admin = AdminClient::with_interceptor(channel, bearer);
+    let timeout = Duration::from_secs(args.timeout);
+    let json = args.json;
+    match &args.command {
+        CtlCommand::Status => {
+            let reply = admin
+                .list_patterns(timed(timeout, ListPatternsRequest {}))
+                .await
+                .map_err(|s| Error::call("ListPatterns", &s))?;
+            print(out, json, &reply.into_inner(), human::status)
+        }
+        CtlCommand::Events {
+            follow,
+            namespace,
+            limit,
+        } => {
+            let namespace = namespace.clone().unwrap_or_default();
+            // The watch starts before the list, so nothing falls in between.
+            let mut stream = if *follow {
+                let watch = WatchEventsRequest {
+                    namespace: namespace.clone(),
+                };
+                let stream = admin
+                    .watch_events(watch)
+                    .await
+                    .map_err(|s| Error::call("WatchEvents", &s))?;
+                Some(stream.into_inner())
+            } else {
+                None
+            };
+            let list = admin
+                .list_events(timed(
+                    timeout,
+                    ListEventsRequest {
+                        namespace,
+                        limit: *limit,
+                    },
+                ))
+                .await
+                .map_err(|s| Error::call("ListEvents", &s))?
+                .into_inner();
+            let Some(stream) = &mut stream else {
+                return print(out, json, &list, |l| {
+                    l.events.iter().map(|e| human::event(e) + "\n").collect()
+                });
+            };
+            for event in &list.events {
+                line(out, json, event)?;
+            }
+            loop {
+                match stream.message().await {
+                    // Already printed from the list.
+                    Ok(Some(event)) if list.events.contains(&event) => {}
+                    Ok(Some(event)) => line(out, json, &event)?,
+                    Ok(None) => {
+                        return Err(Error::Call {
+                            call: "WatchEvents",
+                            code: Code::Unavailable,
+                            message: "the proxy ended the event stream".into(),
+                        });
+                    }
+                    Err(status) => return Err(Error::call("WatchEvents", &status)),
+                }
+            }
+        }
+        CtlCommand::Latency {
+            namespace,
+            operation,
+        } => {
+            let request = GetLatencyRequest {
+                namespace: namespace.clone(),
+                operation: operation.clone().unwrap_or_default(),
+            };
+            let reply = admin
+                .get_latency(timed(timeout, request))
+                .await
+                .map_err(|s| Error::call("GetLatency", &s))?;
+            print(out, json, &reply.into_inner(), human::latency)
+        }
+        CtlCommand::Restart { namespace } => {
+            let request = RestartPatternRequest {
+                namespace: namespace.clone(),
+            };
+            let reply = admin
+                .restart_pattern(timed(timeout, request))
+                .await
+                .map_err(|s| Error::call("RestartPattern", &s))?;
+            print(out, json, &reply.into_inner(), |r| r.message.clone() + "\n")
+        }
+        CtlCommand::Reload { namespace } => {
+            let request = ReloadPatternRequest {
+                namespace: namespace.clone(),
+            };
+            let reply = admin
+                .reload_pattern(timed(timeout, request))
+                .await
+                .map_err(|s| Error::call("ReloadPattern", &s))?;
+            print(out, json, &reply.into_inner(), |r| r.message.clone() + "\n")
+        }
+        CtlCommand::Config(ConfigCommand::Reload) => {
+            let reply = admin
+                .reload_config(timed(timeout, ReloadConfigRequest {}))
+                .await
+                .map_err(|s| Error::call("ReloadConfig", &s))?;
+            print(out, json, &reply.into_inner(), |r| r.message.clone() + "\n")
+        }
+        CtlCommand::Namespace(NamespaceCommand::Apply { file }) => {
+            let yaml = read_input(file)?;
+            let reply = admin
+                .apply_namespace(timed(timeout, ApplyNamespaceRequest { yaml }))
+                .await
+                .map_err(|s| Error::call("ApplyNamespace", &s))?;
+            print(out, json, &reply.into_inner(), |r| r.message.clone() + "\n")
+        }
+        CtlCommand::Namespace(NamespaceCommand::Delete { name }) => {
+            let request = DeleteNamespaceRequest { name: name.clone() };
+            let reply = admin
+                .delete_namespace(timed(timeout, request))
+                .await
+                .map_err(|s| Error::call("DeleteNamespace", &s))?;
+            print(out, json, &reply.into_inner(), |r| r.message.clone() + "\n")
+        }
+        CtlCommand::Whoami => {
+            let reply = admin
+                .who_am_i(timed(timeout, WhoAmIRequest {}))
+                .await
+                .map_err(|s| Error::call("WhoAmI", &s))?;
+            print(out, json, &reply.into_inner(), human::whoami)
+        }
+    }
+}
+
+fn timed<T>(timeout: Duration, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.set_timeout(timeout);
+    request
+}
+
+/// The reply as protobuf JSON (pretty), or as `human` renders it.
+fn print<M: ProtoName>(
+    out: &mut impl Write,
+    json: bool,
+    reply: &M,
+    human: impl Fn(&M) -> String,
+) -> Result<(), Error> {
+    let text = if json {
+        let value = to_json(reply).map_err(|e| Error::Output(e.into()))?;
+        serde_json::to_string_pretty(&value).map_err(|e| Error::Output(e.into()))? + "\n"
+    } else {
+        human(reply)
+    };
+    out.write_all(text.as_bytes()).map_err(Error::Output)?;
+    out.flush().map_err(Error::Output)
+}
+
+/// One followed event: a line of text, or one compact JSON object.
+fn line(out: &mut impl Write, json: bool, event: &Event) -> Result<(), Error> {
+    let text = if json {
+        let value = to_json(event).map_err(|e| Error::Output(e.into()))?;
+        value.to_string()
+    } else {
+        human::event(event)
+    };
+    writeln!(out, "{text}").map_err(Error::Output)?;
+    out.flush().map_err(Error::Output)
+}
+
+/// A file's text, or standard input's for `-`.
+fn read_input(path: &std::path::Path) -> Result<String, Error> {
+    let failed = |source| Error::Input {
+        path: path.display().to_string(),
+        source,
+    };
+    if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(failed)
+    } else {
+        std::fs::read_to_string(path).map_err(failed)
+    }
+}
