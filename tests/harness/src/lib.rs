@@ -1,5 +1,7 @@
 //! The processes Prism's end-to-end tests and `prism-bench` run for real:
 //! backend servers on free ports ([`redis`], [`nats`], sharing [`server`]),
+//! local clusters of them ([`redis_cluster`]: three masters, three replicas;
+//! [`nats_cluster`]: three nodes with JetStream),
 //! the proxy and pattern binaries with the addresses they announce
 //! ([`proxy`], [`pattern`], sharing [`child`]), an OTLP trace receiver
 //! ([`otlp`]), a real OpenID provider issuing JWT access tokens ([`oidc`]),
@@ -15,6 +17,7 @@ pub mod child;
 pub mod error;
 pub mod jwt;
 pub mod nats;
+pub mod nats_cluster;
 pub mod oidc;
 pub mod otlp;
 pub mod pattern;
@@ -22,15 +25,18 @@ pub mod pki;
 pub mod procs;
 pub mod proxy;
 pub mod redis;
+pub mod redis_cluster;
 pub mod server;
 pub mod wait;
 
 pub use error::HarnessError;
 pub use nats::{Nats, NatsServer};
+pub use nats_cluster::NatsCluster;
 pub use oidc::{Oidc, OidcProvider};
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use pattern::PatternProcess;
 pub use pki::TestPki;
 pub use proxy::{ProxyConfig, ProxyProcess};
 pub use redis::{Redis, RedisServer};
+pub use redis_cluster::RedisCluster;
 pub use server::{Launch, ServerProcess};
