@@ -51,7 +51,9 @@ impl Launch for ClusterNode {
         command
             .args(["--cluster-enabled", "yes"])
             .args(["--cluster-config-file", "nodes.conf"])
-            .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()]);
+            .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
+            // Replicas sync at once instead of waiting for more to join.
+            .args(["--repl-diskless-sync-delay", "0"]);
     }
 
     fn ready(&self, port: u16) -> impl Future<Output = bool> + Send {
@@ -161,7 +163,9 @@ impl RedisCluster {
     }
 
     /// Waits until every running node says `cluster_state:ok`, knows every
-    /// node and sees all 16384 slots served.
+    /// node and sees all 16384 slots served, and every replica has finished
+    /// its sync with its master (a replica that never synced cannot take
+    /// over).
     pub async fn wait_ok(&self, timeout: Duration) -> Result<(), HarnessError> {
         let ports: Vec<u16> = self
             .nodes
@@ -173,6 +177,8 @@ impl RedisCluster {
         let ok = poll(timeout, || {
             let ports = ports.clone();
             async move {
+                let running = ports.len();
+                let mut synced_replicas = 0;
                 for port in ports {
                     let info = cluster_info(port).await?;
                     let healthy = info.contains("cluster_state:ok")
@@ -181,8 +187,16 @@ impl RedisCluster {
                     if !healthy {
                         return None;
                     }
+                    let replication = query(port, redis::cmd("INFO").arg("replication")).await?;
+                    if replication.contains("role:slave") {
+                        if !replication.contains("master_link_status:up") {
+                            return None;
+                        }
+                        synced_replicas += 1;
+                    }
                 }
-                Some(())
+                // With every node running, every master has its replica.
+                (running < all || synced_replicas == all / 2).then_some(())
             }
         })
         .await;

@@ -99,11 +99,23 @@ async fn a_redis_master_killed_under_load_fails_over_and_keeps_every_acknowledge
     // the last failure.
     let mut streak = 0;
     while streak < 200 {
-        assert!(
-            killed.elapsed() < FAILOVER_LIMIT,
-            "still failing {FAILOVER_LIMIT:?} after the kill ({} failed)",
-            outcome.failed
-        );
+        if killed.elapsed() > FAILOVER_LIMIT {
+            for node in &cluster.nodes {
+                let log = node.log();
+                let lines: Vec<&str> = log.lines().collect();
+                eprintln!(
+                    "--- node {} ---\n{}",
+                    node.port(),
+                    lines[lines.len().saturating_sub(15)..].join("\n")
+                );
+            }
+            panic!(
+                "still failing {FAILOVER_LIMIT:?} after the kill ({} failed); health {:?}; roles {:?}",
+                outcome.failed,
+                proxy.pattern("kv").await.health,
+                cluster.roles().await
+            );
+        }
         match kv.set(set(n)).await {
             Ok(_) => {
                 outcome.acked.push(n);
