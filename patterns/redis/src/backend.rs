@@ -30,8 +30,9 @@ enum Conns {
         /// server look unreachable (and a dead server is noticed while idle).
         probe: Mutex<Option<MultiplexedConnection>>,
     },
-    /// The cluster client multiplexes one connection per node itself.
-    Cluster(Cluster),
+    /// The cluster client multiplexes one connection per node itself
+    /// (boxed: its client holds every setting and is much the larger).
+    Cluster(Box<Cluster>),
 }
 
 /// A failed attempt; `stale` when it failed on a reused connection that broke.
@@ -60,7 +61,7 @@ impl Backend {
             return Ok(Self {
                 config,
                 endpoint,
-                conns: Conns::Cluster(cluster),
+                conns: Conns::Cluster(Box::new(cluster)),
             });
         }
         let info = config.connection_info()?;

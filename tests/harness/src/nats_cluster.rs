@@ -144,6 +144,13 @@ impl NatsCluster {
         })
     }
 
+    /// `$JS.API.STREAM.INFO.<stream>` as the first running node answers it
+    /// (JSON; `config.num_replicas` says how many copies the stream keeps).
+    pub async fn stream_info(&self, stream: &str) -> Option<String> {
+        let node = self.nodes.iter().find(|n| n.pid().is_some())?;
+        js_api(node.port(), &format!("$JS.API.STREAM.INFO.{stream}")).await
+    }
+
     /// The node serving clients on `port`.
     pub fn node_mut(&mut self, port: u16) -> Option<&mut NatsClusterNodeProcess> {
         self.nodes.iter_mut().find(|n| n.port() == port)
@@ -153,29 +160,34 @@ impl NatsCluster {
 /// True when the server on `port` answers a JetStream account-info request
 /// with no error in it.
 async fn jetstream_ready(port: u16) -> bool {
+    js_api(port, "$JS.API.INFO")
+        .await
+        .is_some_and(|reply| !reply.contains("\"error\""))
+}
+
+/// The JSON reply to an empty request on the JetStream API `subject`, sent
+/// to the server on `port` over a bare protocol exchange.
+async fn js_api(port: u16, subject: &str) -> Option<String> {
     let probe = async {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
         let (read, mut write) = stream.split();
         let mut lines = BufReader::new(read).lines();
         lines.next_line().await.ok()??;
-        write
-            .write_all(
-                b"CONNECT {\"verbose\":false}\r\nSUB _INBOX.ready 1\r\nPUB $JS.API.INFO _INBOX.ready 0\r\n\r\n",
-            )
-            .await
-            .ok()?;
+        let request = format!(
+            "CONNECT {{\"verbose\":false}}\r\nSUB _INBOX.probe 1\r\nPUB {subject} _INBOX.probe 0\r\n\r\n"
+        );
+        write.write_all(request.as_bytes()).await.ok()?;
         loop {
             let line = lines.next_line().await.ok()??;
             if line.starts_with("MSG ") {
-                let body = lines.next_line().await.ok()??;
-                return Some(!body.contains("\"error\""));
+                return lines.next_line().await.ok()?;
             }
         }
     };
-    matches!(
-        tokio::time::timeout(Duration::from_secs(2), probe).await,
-        Ok(Some(true))
-    )
+    tokio::time::timeout(Duration::from_secs(2), probe)
+        .await
+        .ok()
+        .flatten()
 }
 
 #[cfg(test)]

@@ -231,6 +231,9 @@ async fn the_nats_node_in_use_killed_under_load_moves_the_pattern_and_loses_no_j
     let core_stream = subscribe(&mut core, "seq", "fo-core").await;
     let js_seen = collect(js_stream);
     let core_seen = collect(core_stream);
+    // The namespace's stream keeps a copy on every node.
+    let info = cluster.stream_info("PRISM_JS").await.expect("stream info");
+    assert!(info.contains("\"num_replicas\":3"), "{info}");
 
     let publish = |n: u64| {
         let mut request = tonic::Request::new(PublishRequest {
