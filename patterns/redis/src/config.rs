@@ -15,7 +15,11 @@ pub struct RedisConfig {
     /// `redis://[user][:password@]host[:port][/db]`, or `redis+unix:///path`
     /// (also `unix:///path`) for a Unix socket.
     pub address: String,
-    /// Overrides a password given in `address`.
+    /// Redis Cluster seed nodes (`redis://host:port` each); when set, the
+    /// pattern speaks to the cluster they belong to and `address` is not
+    /// used. A cluster has no `db`.
+    pub cluster: Vec<String>,
+    /// Overrides a password given in `address` (or the cluster's URLs).
     pub password: Option<String>,
     /// Logical database; overrides a db given in `address`.
     pub db: Option<u32>,
@@ -42,6 +46,7 @@ impl Default for RedisConfig {
     fn default() -> Self {
         Self {
             address: "redis://127.0.0.1:6379".into(),
+            cluster: Vec::new(),
             password: None,
             db: None,
             pool_size: 16,
@@ -61,6 +66,14 @@ impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
             .field("address", &redact_url(&self.address))
+            .field(
+                "cluster",
+                &self
+                    .cluster
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>(),
+            )
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("db", &self.db)
             .field("pool_size", &self.pool_size)
@@ -80,6 +93,7 @@ impl RedisConfig {
     /// object can refuse an unknown one under its own path.
     pub const FIELDS: &'static [&'static str] = &[
         "address",
+        "cluster",
         "password",
         "db",
         "pool_size",
@@ -93,13 +107,20 @@ impl RedisConfig {
     ];
 }
 
+/// Most cluster seed nodes accepted; the client learns the rest itself.
+const MAX_CLUSTER_SEEDS: usize = 64;
+
 /// Most read retries allowed; more only delays the answer to a client.
 const MAX_READ_RETRIES: u32 = 10;
 
 impl RedisConfig {
     /// Checks every field; the error names the first one that is wrong.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.connection_info()?;
+        if self.is_cluster() {
+            self.cluster_nodes()?;
+        } else {
+            self.connection_info()?;
+        }
         let at_least_one = [
             ("pool_size", self.pool_size as u64),
             ("connect_timeout_ms", self.connect_timeout_ms),
@@ -125,29 +146,15 @@ impl RedisConfig {
         Ok(())
     }
 
+    /// True when `cluster` names seed nodes.
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster.is_empty()
+    }
+
     /// Where and how to connect: `address` with `password` and `db` applied.
     /// A malformed or unsupported address is an error naming `address`.
     pub fn connection_info(&self) -> Result<ConnectionInfo, ConfigError> {
-        let info = self.address.as_str().into_connection_info().map_err(|e| {
-            ConfigError::new(
-                "address",
-                format!("`{}` is not a Redis URL: {e}", redact_url(&self.address)),
-            )
-        })?;
-        if !info.addr().is_supported() {
-            return Err(ConfigError::new(
-                "address",
-                format!(
-                    "`{}`: TLS (rediss://) is not supported by this build",
-                    redact_url(&self.address)
-                ),
-            ));
-        }
-        if let ConnectionAddr::Tcp(host, _) = info.addr()
-            && host.is_empty()
-        {
-            return Err(ConfigError::new("address", "has no host"));
-        }
+        let info = parse_url("address", &self.address)?;
         let mut redis = info.redis_settings().clone();
         if let Some(password) = &self.password {
             redis = redis.set_password(password);
@@ -156,6 +163,49 @@ impl RedisConfig {
             redis = redis.set_db(db.into());
         }
         Ok(info.set_redis_settings(redis))
+    }
+
+    /// The cluster's seed nodes with `password` applied. Errors name
+    /// `cluster[i]` (a malformed, unsupported or Unix-socket URL), `cluster`
+    /// (too many seeds) or `db` (a cluster has only database 0).
+    pub fn cluster_nodes(&self) -> Result<Vec<ConnectionInfo>, ConfigError> {
+        if self.cluster.len() > MAX_CLUSTER_SEEDS {
+            return Err(ConfigError::new(
+                "cluster",
+                format!(
+                    "{} seed nodes is over the limit of {MAX_CLUSTER_SEEDS}",
+                    self.cluster.len()
+                ),
+            ));
+        }
+        if self.db.is_some_and(|db| db != 0) {
+            return Err(ConfigError::new(
+                "db",
+                "a Redis Cluster has only database 0",
+            ));
+        }
+        self.cluster
+            .iter()
+            .enumerate()
+            .map(|(i, url)| {
+                let field = format!("cluster[{i}]");
+                let info = parse_url(&field, url)?;
+                if !matches!(info.addr(), ConnectionAddr::Tcp(..)) {
+                    return Err(ConfigError::new(field, "a cluster node needs host:port"));
+                }
+                if info.redis_settings().db() != 0 {
+                    return Err(ConfigError::new(
+                        field,
+                        "a Redis Cluster has only database 0",
+                    ));
+                }
+                let mut redis = info.redis_settings().clone();
+                if let Some(password) = &self.password {
+                    redis = redis.set_password(password);
+                }
+                Ok(info.set_redis_settings(redis))
+            })
+            .collect()
     }
 
     pub(crate) fn limits(&self) -> Limits {
@@ -180,6 +230,32 @@ impl RedisConfig {
     pub fn health_timeout(&self) -> Duration {
         Duration::from_millis(self.health_timeout_ms)
     }
+}
+
+/// `url` as a connection, or an error naming `field`: malformed, TLS, or
+/// without a host.
+fn parse_url(field: &str, url: &str) -> Result<ConnectionInfo, ConfigError> {
+    let info = url.into_connection_info().map_err(|e| {
+        ConfigError::new(
+            field,
+            format!("`{}` is not a Redis URL: {e}", redact_url(url)),
+        )
+    })?;
+    if !info.addr().is_supported() {
+        return Err(ConfigError::new(
+            field,
+            format!(
+                "`{}`: TLS (rediss://) is not supported by this build",
+                redact_url(url)
+            ),
+        ));
+    }
+    if let ConnectionAddr::Tcp(host, _) = info.addr()
+        && host.is_empty()
+    {
+        return Err(ConfigError::new(field, "has no host"));
+    }
+    Ok(info)
 }
 
 /// Where the server is, for spans, health details and logs: host and port
@@ -358,9 +434,48 @@ mod tests {
     }
 
     #[test]
+    fn cluster_seeds_are_read_with_the_password() {
+        let c = parse(json!({
+            "cluster": ["redis://127.0.0.1:30001", "redis://:old@10.0.0.2:30002"],
+            "password": "pw",
+        }))
+        .unwrap();
+        assert!(c.is_cluster());
+        let nodes = c.cluster_nodes().unwrap();
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(Endpoint::of(&nodes[1]).to_string(), "10.0.0.2:30002");
+        assert!(
+            nodes
+                .iter()
+                .all(|n| n.redis_settings().password() == Some("pw"))
+        );
+        assert!(!parse(json!({})).unwrap().is_cluster());
+    }
+
+    #[test]
+    fn bad_cluster_seeds_name_the_entry() {
+        for (cluster, field) in [
+            (json!(["redis://127.0.0.1:1", "not a url"]), "cluster[1]"),
+            (json!(["redis+unix:///run/r.sock"]), "cluster[0]"),
+            (json!(["redis://127.0.0.1:1/3"]), "cluster[0]"),
+            (json!(["rediss://127.0.0.1:1"]), "cluster[0]"),
+            (json!("redis://127.0.0.1:1"), "cluster"),
+        ] {
+            let err = parse(json!({ "cluster": cluster })).unwrap_err();
+            assert_eq!(err.field, field, "{cluster}: {err}");
+        }
+        let many: Vec<String> = (0..65).map(|i| format!("redis://h:{}", 1000 + i)).collect();
+        let err = parse(json!({ "cluster": many })).unwrap_err();
+        assert_eq!(err.field, "cluster");
+        assert!(err.to_string().contains("64"), "{err}");
+        let err = parse(json!({"cluster": ["redis://h:1"], "db": 2})).unwrap_err();
+        assert_eq!(err.field, "db");
+    }
+
+    #[test]
     fn fields_lists_every_field() {
         for field in RedisConfig::FIELDS {
-            let err = parse(json!({ *field: [] })).unwrap_err();
+            let err = parse(json!({ *field: {} })).unwrap_err();
             assert_eq!(err.field, *field, "a known field is read: {err}");
         }
         // serde lists the fields it expects when it meets an unknown one.

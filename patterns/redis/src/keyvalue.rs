@@ -14,7 +14,6 @@ use crate::{
     backend::Backend,
     error::{Error, to_status},
     pattern::RedisPattern,
-    scan::Cursor,
 };
 
 pub(crate) const DEFAULT_SCAN_LIMIT: usize = 100;
@@ -124,18 +123,15 @@ impl KeyValue for KeyValueService {
             0 => DEFAULT_SCAN_LIMIT,
             n => n.min(MAX_SCAN_LIMIT),
         };
-        let limits = redis.config().limits();
-        let cursor = limits
+        redis
+            .config()
+            .limits()
             .check_scan(&req.prefix, &req.cursor)
-            .and_then(|()| Cursor::parse(&req.cursor, limits.max_key_bytes))
             .map_err(|e| failed("scan", e.into()))?;
-        let page = redis
-            .scan(&req.prefix, cursor, limit)
+        let (keys, next_cursor) = redis
+            .scan(&req.prefix, &req.cursor, limit)
             .await
             .map_err(|e| failed("scan", e))?;
-        Ok(Response::new(ScanResponse {
-            keys: page.keys,
-            next_cursor: page.next.map(|c| c.encode()).unwrap_or_default(),
-        }))
+        Ok(Response::new(ScanResponse { keys, next_cursor }))
     }
 }

@@ -5,7 +5,9 @@
 //! by itself when it returns.
 //!
 //! Modules: [`config`] (the namespace's config block), [`pool`] (pooled
-//! connections that heal), [`backend`] (the commands and the health probe),
+//! connections that heal), [`cluster`] (Redis Cluster: slot routing, scans
+//! over every master, per-node health), [`backend`] (the commands and the
+//! health probe, on one server or a cluster),
 //! [`scan`] (prefix scans as pages over `SCAN`, cursor encoding), [`error`]
 //! (failures and their one mapping to gRPC status), [`keyvalue`] (the gRPC
 //! service), [`pattern`] (lifecycle hooks and health).
@@ -14,6 +16,7 @@
 //! state in Redis, so they do not write their own.
 
 mod backend;
+mod cluster;
 mod config;
 mod error;
 mod keyvalue;

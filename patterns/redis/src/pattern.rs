@@ -9,7 +9,7 @@ use prism_pattern_sdk::{
     ConfigError, Health, HealthStatus, Pattern, PatternMetadata, parse_config,
 };
 
-use crate::{backend::Backend, config::RedisConfig, pool::PoolStats};
+use crate::{backend::Backend, cluster, config::RedisConfig, pool::PoolStats};
 
 /// Health turns DEGRADED when this share of the pool is busy.
 const DEGRADED_BUSY: f64 = 0.9;
@@ -78,8 +78,11 @@ impl Pattern for RedisPattern {
         let Some(backend) = self.backend() else {
             return Health::new(HealthStatus::Unhealthy, "not initialized");
         };
+        if let Some(probe) = backend.cluster_probe().await {
+            return cluster::health::health_for(probe, backend.config().slow_ping());
+        }
         // Pool figures first: the probe must not count itself as load.
-        let stats = backend.pool_stats();
+        let stats = backend.pool_stats().unwrap_or_default();
         let ping = backend.ping().await;
         health_for(ping, stats, backend.config().slow_ping()).detail("address", backend.endpoint())
     }

@@ -171,6 +171,25 @@ fn limits_have_ranges_naming_the_field() {
 }
 
 #[test]
+fn a_redis_cluster_or_a_list_of_nats_servers_names_the_server() {
+    for body in [
+        "pattern: keyvalue, backend: redis, config: {cluster: ['redis://127.0.0.1:30001', 'redis://127.0.0.1:30002']}",
+        "pattern: pubsub, backend: nats, config: {url: 'nats://127.0.0.1:1,nats://127.0.0.1:2'}",
+        "pattern: pubsub, backend: nats, config: {url: ['nats://127.0.0.1:1', 'nats://127.0.0.1:2']}",
+    ] {
+        Config::from_yaml(&namespace(body)).unwrap_or_else(|e| panic!("{body}: {e}"));
+    }
+    for cluster in ["[]", "['']", "'redis://127.0.0.1:1'", "[7]"] {
+        let body = format!("pattern: keyvalue, backend: redis, config: {{cluster: {cluster}}}");
+        let err = refused(&namespace(&body));
+        assert!(
+            err.starts_with("namespaces[0].config.cluster"),
+            "{body} → {err}"
+        );
+    }
+}
+
+#[test]
 fn redis_needs_an_address_and_nats_a_url() {
     for (body, field) in [
         (
@@ -192,6 +211,14 @@ fn redis_needs_an_address_and_nats_a_url() {
         ("pattern: pubsub, backend: nats", "namespaces[0].config.url"),
         (
             "pattern: pubsub, backend: nats, config: {jetstream: true}",
+            "namespaces[0].config.url",
+        ),
+        (
+            "pattern: pubsub, backend: nats, config: {url: []}",
+            "namespaces[0].config.url",
+        ),
+        (
+            "pattern: pubsub, backend: nats, config: {url: ['nats://a:1', '']}",
             "namespaces[0].config.url",
         ),
     ] {

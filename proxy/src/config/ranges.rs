@@ -228,19 +228,38 @@ fn registry_slots(prefix: &str, ns: &NamespaceConfig) -> Result<(), ConfigError>
 }
 
 /// `config.<key>` must name the server: a backend with a server has no
-/// default one.
+/// default one. A non-empty string or a non-empty list of them (NATS `url`
+/// may list a cluster's servers); Redis may name a cluster's seed nodes in
+/// `cluster` instead of `address`.
 fn require_server(
     config: &Value,
     field: &str,
     key: &str,
     backend: &str,
 ) -> Result<(), ConfigError> {
-    let present = config
-        .get(key)
-        .and_then(|v| v.as_str())
-        .is_some_and(|s| !s.trim().is_empty());
-    if present {
+    let names = |value: Option<&Value>| match value {
+        Some(Value::String(s)) => !s.trim().is_empty(),
+        Some(Value::Array(list)) => {
+            !list.is_empty()
+                && list
+                    .iter()
+                    .all(|v| v.as_str().is_some_and(|s| !s.trim().is_empty()))
+        }
+        _ => false,
+    };
+    let alternative = (key == "address").then(|| config.get("cluster")).flatten();
+    if names(config.get(key))
+        || (matches!(alternative, Some(Value::Array(_))) && names(alternative))
+    {
         return Ok(());
+    }
+    if let Some(cluster) = alternative
+        && !cluster.is_null()
+    {
+        return Err(ConfigError::invalid(
+            format!("{field}.cluster"),
+            "must list the cluster's nodes (`redis://host:port` each)",
+        ));
     }
     Err(ConfigError::invalid(
         format!("{field}.{key}"),

@@ -30,6 +30,11 @@ pub trait Launch {
     fn args(&self, command: &mut Command, port: u16, dir: &Path, log: &Path);
     /// True once the server on `port` answers.
     fn ready(&self, port: u16) -> impl Future<Output = bool> + Send;
+    /// A free port to serve on; a server that also needs a port derived
+    /// from it (a cluster bus) picks one where both are free.
+    fn pick_port(&self) -> Result<u16, HarnessError> {
+        procs::free_port()
+    }
 }
 
 pub struct ServerProcess<L: Launch> {
@@ -53,7 +58,7 @@ impl<L: Launch> ServerProcess<L> {
             dir,
         };
         for _ in 0..PORT_ATTEMPTS {
-            server.port = procs::free_port()?;
+            server.port = server.launch.pick_port()?;
             if server.spawn_and_wait().await? {
                 return Ok(server);
             }

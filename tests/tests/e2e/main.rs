@@ -54,6 +54,10 @@
 //! - `tls`: TLS on every listener and mTLS (required, optional) with
 //!   certificates made at test time; bad files refused at start and reload.
 //! - `bench`: a short `prism-bench` run over every path (JSON sanity).
+//! - `cluster`: the KeyValue suite on a local Redis Cluster and the PubSub
+//!   suite on a three-node NATS cluster (core and JetStream R3), failover
+//!   under load with the windows measured, two proxies over the same
+//!   clusters, and the Kubernetes manifests.
 //! - `client_rust`: the Rust client (`prism-client`) and its examples
 //!   through a real proxy: RFC-018's POC 1–3 on every backend, the
 //!   registry's filtered multicast, TLS and mTLS, auth on, across a pattern
@@ -74,6 +78,7 @@ mod bounds;
 mod chaos;
 mod cli;
 mod client_rust;
+mod cluster;
 mod compose;
 mod config_safety;
 mod console;
@@ -97,9 +102,18 @@ mod validation;
 
 keyvalue_suite!(keyvalue_memstore, crate::memstore::kv_env);
 keyvalue_suite!(keyvalue_redis, crate::redis::kv_env);
+keyvalue_suite!(keyvalue_redis_cluster, crate::cluster::redis_cluster_kv_env);
 pubsub_suite!(pubsub_memstore, crate::memstore::pubsub_env);
 pubsub_suite!(pubsub_nats_core, crate::nats::pubsub_core_env);
 pubsub_suite!(pubsub_nats_jetstream, crate::nats::pubsub_jetstream_env);
+pubsub_suite!(
+    pubsub_nats_cluster_core,
+    crate::cluster::nats_cluster_core_env
+);
+pubsub_suite!(
+    pubsub_nats_cluster_jetstream,
+    crate::cluster::nats_cluster_jetstream_env
+);
 registry_suite!(registry_memstore, crate::registry::envs::memstore_env);
 registry_suite!(registry_redis_nats, crate::registry::envs::redis_nats_env);
 registry_suite!(

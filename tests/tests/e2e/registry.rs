@@ -8,7 +8,7 @@
 
 mod demo;
 pub(crate) mod envs;
-mod shared;
+pub(crate) mod shared;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},

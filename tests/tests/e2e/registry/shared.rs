@@ -28,7 +28,7 @@ async fn two_proxies(registry: &str, messaging: &str) -> (Proxy, Proxy) {
     (a, b)
 }
 
-async fn two_proxies_agree_and_deliver_across(registry: &str, messaging: &str) {
+pub(crate) async fn two_proxies_agree_and_deliver_across(registry: &str, messaging: &str) {
     let (a, b) = two_proxies(registry, messaging).await;
     let mut on_a = envs::client(&a, envs::NS).await;
     let mut on_b = envs::client(&b, envs::NS).await;
