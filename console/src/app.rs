@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::{
     event::{Action, Connection, Pids},
-    model::{Identity, Latency, LogEvent, Pattern, Role, RpcError, Snapshot},
+    model::{Exemplars, Identity, Latency, LogEvent, Pattern, Role, RpcError, Snapshot},
     multicast::Trend,
 };
 
@@ -16,7 +16,7 @@ pub(crate) const EVENT_LOG_CAPACITY: usize = 1000;
 pub(crate) const KEY_BINDINGS: &[(&str, &str)] = &[
     ("?", "show or hide this help"),
     ("q, Ctrl-C", "quit"),
-    ("j, ↓", "move down"),
+    ("j, ↓", "move down (detail view: the trace selection)"),
     ("k, ↑", "move up"),
     ("g, Home", "first row"),
     ("G, End", "last row"),
@@ -27,7 +27,11 @@ pub(crate) const KEY_BINDINGS: &[(&str, &str)] = &[
     ("S", "reverse the sort order"),
     ("Enter", "detail view of the selected pattern"),
     ("Esc, ←, Backspace", "back to the table (detail view)"),
-    ("o", "next operation in the latency histogram (detail view)"),
+    (
+        "Tab",
+        "next operation in the latency histogram (detail view)",
+    ),
+    ("y / o", "copy trace id / print trace link (detail view)"),
     ("r", "restart the pattern process (asks y/n)"),
     ("R", "hot-reload the pattern process (asks y/n)"),
     ("y / n, Esc", "confirm / cancel the dialog"),
@@ -42,6 +46,8 @@ pub struct Options {
     pub readonly: bool,
     /// Restart and reload ask y/n first.
     pub confirm: bool,
+    /// `https://…/{trace_id}`: where `o` points for the selected exemplar.
+    pub trace_url: Option<String>,
 }
 
 /// A table column; also what the table can be sorted by.
@@ -57,12 +63,14 @@ pub(crate) enum Column {
     Restarts,
     Rps,
     ErrorRate,
+    /// Caller outcomes (NOT_FOUND, INVALID_ARGUMENT, …), apart from ERR%.
+    ClientErrorRate,
     P50,
     P99,
 }
 
 impl Column {
-    pub(crate) const ALL: [Column; 12] = [
+    pub(crate) const ALL: [Column; 13] = [
         Column::Namespace,
         Column::Pattern,
         Column::Backend,
@@ -73,6 +81,7 @@ impl Column {
         Column::Restarts,
         Column::Rps,
         Column::ErrorRate,
+        Column::ClientErrorRate,
         Column::P50,
         Column::P99,
     ];
@@ -89,6 +98,7 @@ impl Column {
             Column::Restarts => "RESTARTS",
             Column::Rps => "RPS",
             Column::ErrorRate => "ERR%",
+            Column::ClientErrorRate => "CLI%",
             Column::P50 => "P50",
             Column::P99 => "P99",
         }
@@ -174,6 +184,33 @@ pub(crate) enum Status {
         namespace: String,
         error: RpcError,
     },
+    /// `y`: the trace id went to the clipboard.
+    Copied {
+        trace_id: String,
+    },
+    /// `o`: the selected trace's link.
+    TraceLink {
+        url: String,
+    },
+    /// `o` without `--trace-url`.
+    NoTraceUrl {
+        trace_id: String,
+    },
+    /// `y` or `o` with no exemplar selected.
+    NoExemplar,
+}
+
+/// The trace exemplars of the detail view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExemplarState {
+    pub namespace: String,
+    /// `None` until the first answer.
+    pub data: Option<Result<Exemplars, RpcError>>,
+    /// A `GetExemplars` call is out; no second one is sent meanwhile.
+    pub in_flight: bool,
+    /// Index into the list; kept on the same trace id when the list changes.
+    pub cursor: usize,
+    pub selected: Option<String>,
 }
 
 /// The latency histogram of the detail view.
@@ -222,6 +259,10 @@ pub(crate) struct App {
     /// `None` until the proxy answered `ListEvents`/`WatchEvents` either way.
     pub events_available: Option<bool>,
     pub latency: Option<LatencyState>,
+    pub exemplars: Option<ExemplarState>,
+    /// Text for the terminal's clipboard (OSC 52), written by the loop
+    /// before the next draw.
+    pub clipboard: Option<String>,
     /// Who the proxy says the caller is; `None` until it answered `WhoAmI`
     /// (or when it does not serve it).
     pub identity: Option<Identity>,
@@ -252,6 +293,8 @@ impl App {
             events: Vec::new(),
             events_available: None,
             latency: None,
+            exemplars: None,
+            clipboard: None,
             identity: None,
             multicasts: BTreeMap::new(),
             should_quit: false,

@@ -1,10 +1,12 @@
 //! Pure render functions: a [`View`] in, a frame out. Layout only — every
 //! figure and colour was decided in [`crate::view`].
 //!
-//! Modules: [`header`], [`table`], [`detail`], [`histogram`], [`status`],
+//! Modules: [`header`], [`table`], [`detail`], [`exemplars`] (the detail
+//! view's trace list), [`histogram`], [`status`],
 //! [`overlay`] (help and confirm dialog), [`theme`] (colours).
 
 pub(crate) mod detail;
+pub(crate) mod exemplars;
 pub(crate) mod header;
 pub(crate) mod histogram;
 pub(crate) mod overlay;

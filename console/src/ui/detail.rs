@@ -8,7 +8,7 @@ use ratatui::{
     widgets::{Block, Paragraph},
 };
 
-use super::{histogram, theme};
+use super::{exemplars, histogram, theme};
 use crate::view::{Cell, DetailView, LatencyView, Tone};
 
 /// Rows of the health / throughput band, borders included; less on short
@@ -29,7 +29,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, detail: &DetailView) {
     let rest = area.height.saturating_sub(1 + summary_height + band_height);
     // The histogram gets three fifths of what is left, the event log the rest.
     let histogram_height = (rest * 3 / 5).max(HISTOGRAM_MIN).min(rest);
-    let [title, summary, band, latency, events] = Layout::vertical([
+    let [title, summary, band, latency, bottom] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(summary_height),
         Constraint::Length(band_height),
@@ -37,6 +37,14 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, detail: &DetailView) {
         Constraint::Fill(1),
     ])
     .areas(area);
+    // The trace list takes what it needs, up to half of what is below the
+    // histogram; the event log the rest.
+    let traces_height = exemplars::height(&detail.exemplars)
+        .min(bottom.height / 2)
+        .max(3.min(bottom.height));
+    let [traces, events] =
+        Layout::vertical([Constraint::Length(traces_height), Constraint::Fill(1)]).areas(bottom);
+    exemplars::render(frame, traces, &detail.exemplars);
 
     frame.render_widget(
         Paragraph::new(Span::styled(format!(" {}", detail.title), theme::title())),

@@ -62,13 +62,13 @@ pub(crate) struct Exemplars {
 
 /// What [`Exemplars::record`] needs of a finished call.
 pub(crate) struct Call<F, M> {
-    pub second: u64,
-    pub window_s: u64,
-    pub latency_us: u64,
-    pub code: Code,
-    pub is_error: bool,
-    pub trace_id: F,
-    pub message: M,
+    pub(crate) second: u64,
+    pub(crate) window_s: u64,
+    pub(crate) latency_us: u64,
+    pub(crate) code: Code,
+    pub(crate) is_error: bool,
+    pub(crate) trace_id: F,
+    pub(crate) message: M,
 }
 
 impl Exemplars {

@@ -90,6 +90,7 @@ pub(crate) fn admin_need(path: &str) -> Need {
             "ListPatterns" | "WatchPatterns" | "GetLatency" | "ListEvents" | "WatchEvents" => {
                 Need::Role(Role::Viewer)
             }
+            "GetExemplars" => Need::Role(Role::Viewer),
             "RestartPattern" | "ReloadPattern" => Need::Role(Role::Operator),
             _ => Need::Role(Role::Admin),
         },
@@ -294,6 +295,7 @@ namespaces:
             ("GetLatency", Need::Role(Role::Viewer)),
             ("ListEvents", Need::Role(Role::Viewer)),
             ("WatchEvents", Need::Role(Role::Viewer)),
+            ("GetExemplars", Need::Role(Role::Viewer)),
             ("RestartPattern", Need::Role(Role::Operator)),
             ("ReloadPattern", Need::Role(Role::Operator)),
             ("ReloadConfig", Need::Role(Role::Admin)),

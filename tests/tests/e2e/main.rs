@@ -19,6 +19,10 @@
 //! - `admin`: the admin API (traffic, latency, events, restart, hot reload,
 //!   config reload) and Prometheus metrics.
 //! - `observability`: one trace per request, exported to a real OTLP receiver.
+//! - `exemplars`: a slow and a failed call's trace ids in `GetExemplars`,
+//!   OTLP and OpenMetrics; NOT_FOUND apart from errors.
+//! - `events`: event seqs; a reconnecting watcher resumes without
+//!   duplicates or gaps; a rejected config reload names its reason.
 //! - `config_safety`: a watched file rewritten slowly never applies half of
 //!   it; absurd numbers and missing backend addresses are refused.
 //! - `compose`: the compose stack's files, checked without Docker.
@@ -67,6 +71,8 @@ mod client_rust;
 mod compose;
 mod config_safety;
 mod console;
+mod events;
+mod exemplars;
 mod faults;
 mod harness;
 mod lifecycle;
