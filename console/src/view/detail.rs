@@ -175,9 +175,13 @@ fn pair(line: &mut Vec<Cell>, name: &str, value: Cell) {
 }
 
 /// Events about the whole proxy rather than one pattern process: config
-/// reloads (no namespace) and namespaces coming and going.
+/// reloads applied or rejected and namespaces coming and going (the audit
+/// record of the admin call that asked for a reload says less).
 pub(crate) fn is_proxy_wide(e: &LogEvent) -> bool {
-    e.namespace.is_empty() || e.kind == "NAMESPACE_ADDED" || e.kind == "NAMESPACE_REMOVED"
+    matches!(
+        e.kind.as_str(),
+        "CONFIG_RELOADED" | "CONFIG_RELOAD_FAILED" | "NAMESPACE_ADDED" | "NAMESPACE_REMOVED"
+    )
 }
 
 /// The latest proxy-wide event in one line: age, kind, namespace, reason.

@@ -123,6 +123,7 @@ async fn restart_changes_the_pid_and_is_streamed_as_events() {
     let mut events = admin
         .watch_events(WatchEventsRequest {
             namespace: "default".into(),
+            after_seq: 0,
         })
         .await
         .unwrap()
@@ -179,6 +180,7 @@ async fn restart_changes_the_pid_and_is_streamed_as_events() {
         .list_events(ListEventsRequest {
             namespace: "default".into(),
             limit: 0,
+            after_seq: 0,
         })
         .await
         .unwrap()
@@ -332,6 +334,7 @@ async fn failed_hot_reload_keeps_the_old_process_serving() {
         .list_events(ListEventsRequest {
             namespace: "default".into(),
             limit: 2,
+            after_seq: 0,
         })
         .await
         .unwrap()

@@ -12,6 +12,7 @@ use std::{
 use prism_proto::{admin::v1::PatternState, keyvalue::v1::SetRequest};
 use prism_tests::{Proxy, bins, eventually};
 
+mod disconnect;
 mod traces;
 
 /// How long the screen may take to show what a test waits for.

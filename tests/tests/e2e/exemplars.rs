@@ -1,6 +1,6 @@
 //! Trace exemplars and error accounting through a real proxy: a slow call
-//! (a 2 MiB value read back) and a failed one (the caller's deadline,
-//! enforced by the proxy while the pattern process is stopped) show up in `GetExemplars` with the trace id the caller got in
+//! (a 2 MiB value read back) and a failed one (UNAVAILABLE from a namespace
+//! whose Redis is not there) show up in `GetExemplars` with the trace id the caller got in
 //! `x-prism-trace-id`, which is also the id exported to a real OTLP
 //! receiver and the one `/metrics` offers as an OpenMetrics exemplar.
 //! NOT_FOUND counts as a caller outcome, apart from ERR%.
@@ -15,15 +15,23 @@ use prism_proto::{
 use prism_tests::{
     Proxy, ProxyBuilder,
     otlp::{OtlpReceiver, trace_id_header},
-    procs,
 };
 use tonic::Code;
 
 const WAIT: Duration = Duration::from_secs(30);
 const BIG: usize = 2 * 1024 * 1024;
 
+/// `default` on MemStore, and `cache` on a Redis address where nothing listens.
 async fn traced_proxy(receiver: &OtlpReceiver) -> Proxy {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let proxy = ProxyBuilder::new()
+        .namespace("{name: default, pattern: keyvalue, backend: memstore}")
+        .namespace(&format!(
+            "{{name: cache, pattern: keyvalue, backend: redis, config: {{address: \"redis://{closed}\"}}}}"
+        ))
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint())
         .env("OTEL_BSP_SCHEDULE_DELAY", "50")
         .start()
@@ -70,18 +78,11 @@ async fn a_slow_call_and_a_failure_carry_the_callers_trace_id_everywhere() {
         let missing = kv.get(get("missing")).await.unwrap_err();
         assert_eq!(missing.code(), Code::NotFound);
     }
-    // The failure: the pattern process is stopped (SIGSTOP), so only the
-    // proxy's enforcement of the caller's deadline answers, with its trace id.
-    let pid = proxy.pattern("default").await.pid;
-    procs::signal(pid, libc::SIGSTOP);
-    let mut request = tonic::Request::new(get("small"));
-    request
-        .metadata_mut()
-        .insert("grpc-timeout", "300m".parse().unwrap());
-    let failed = kv.get(request).await;
-    procs::signal(pid, libc::SIGCONT);
-    let failed = failed.unwrap_err();
-    assert_eq!(failed.code(), Code::DeadlineExceeded, "{failed:?}");
+    // The failure: a namespace whose Redis is not there answers
+    // UNAVAILABLE, a server-side failure, with the caller's trace id.
+    let mut cache = proxy.kv("cache").await;
+    let failed = cache.get(get("k")).await.unwrap_err();
+    assert_eq!(failed.code(), Code::Unavailable, "{failed:?}");
     let failed_id = trace_id_header(failed.metadata());
     assert_ne!(failed_id, slow_id);
 
@@ -94,6 +95,15 @@ async fn a_slow_call_and_a_failure_carry_the_callers_trace_id_everywhere() {
         .await
         .unwrap()
         .into_inner();
+    let failures = admin
+        .get_exemplars(GetExemplarsRequest {
+            namespace: "cache".into(),
+            operation: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .failures;
     let kept = exemplars
         .slowest
         .iter()
@@ -114,14 +124,19 @@ async fn a_slow_call_and_a_failure_carry_the_callers_trace_id_everywhere() {
             .all(|w| w[0].latency_us >= w[1].latency_us),
         "slowest first: {exemplars:?}"
     );
-    assert_eq!(exemplars.failures.len(), 1, "{exemplars:?}");
-    let failure = &exemplars.failures[0];
+    assert!(
+        exemplars.failures.is_empty(),
+        "NOT_FOUND is no failure: {exemplars:?}"
+    );
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let failure = &failures[0];
     assert_eq!(failure.trace_id, failed_id);
-    assert_eq!(failure.code_name, "DEADLINE_EXCEEDED");
+    assert_eq!(failure.operation, "Get");
+    assert_eq!(failure.code_name, "UNAVAILABLE");
     assert!(!failure.message.is_empty(), "{failure:?}");
 
     // The same ids reached the OTLP receiver as the proxy's server spans.
-    for (id, code) in [(&slow_id, "0"), (&failed_id, "4")] {
+    for (id, code) in [(&slow_id, "0"), (&failed_id, "14")] {
         let spans = receiver
             .wait_trace(id, WAIT, |spans| {
                 spans
@@ -137,7 +152,7 @@ async fn a_slow_call_and_a_failure_carry_the_callers_trace_id_everywhere() {
         assert_eq!(server.attr("rpc.grpc.status_code"), Some(code));
     }
 
-    // Error accounting: 1 failure in 26 calls; NOT_FOUND apart.
+    // Error accounting: NOT_FOUND apart from errors.
     let latency = admin
         .get_latency(GetLatencyRequest {
             namespace: "default".into(),
@@ -148,15 +163,15 @@ async fn a_slow_call_and_a_failure_carry_the_callers_trace_id_everywhere() {
         .into_inner();
     assert_eq!(
         (latency.count, latency.errors, latency.client_errors),
-        (26, 1, 4)
+        (25, 0, 4)
     );
-    assert!(
-        (latency.error_rate - 1.0 / 26.0).abs() < 1e-9,
-        "{latency:?}"
-    );
-    assert!((latency.client_error_rate - 4.0 / 26.0).abs() < 1e-9);
+    assert_eq!(latency.error_rate, 0.0, "{latency:?}");
+    assert!((latency.client_error_rate - 4.0 / 25.0).abs() < 1e-9);
     let traffic = proxy.pattern("default").await.traffic.unwrap();
-    assert_eq!((traffic.errors, traffic.client_errors), (1, 4));
+    assert_eq!((traffic.errors, traffic.client_errors), (0, 4));
+    let traffic = proxy.pattern("cache").await.traffic.unwrap();
+    assert_eq!((traffic.count, traffic.errors), (1, 1));
+    assert_eq!(traffic.error_rate, 1.0);
 
     // OpenMetrics: the slowest Get's id on its latency bucket; Prometheus
     // text unchanged, with the outcome label.
@@ -188,7 +203,7 @@ async fn a_slow_call_and_a_failure_carry_the_callers_trace_id_everywhere() {
     assert!(!plain.contains("# {trace_id"), "{plain}");
     for needle in [
         r#"prism_requests_total{namespace="default",operation="Get",code="NOT_FOUND",outcome="client_error"} 4"#,
-        r#"prism_requests_total{namespace="default",operation="Get",code="DEADLINE_EXCEEDED",outcome="error"} 1"#,
+        r#"prism_requests_total{namespace="cache",operation="Get",code="UNAVAILABLE",outcome="error"} 1"#,
         r#"prism_requests_total{namespace="default",operation="Get",code="OK",outcome="ok"} 21"#,
     ] {
         assert!(plain.contains(needle), "{needle} missing from:\n{plain}");

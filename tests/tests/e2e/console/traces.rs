@@ -102,7 +102,8 @@ async fn a_rejected_config_reload_shows_with_its_reason() {
     )
     .await;
     proxy.wait_healthy("default").await;
-    let console = Console::start(proxy.admin_addr, &[], 120, 30);
+    // Wide enough for the whole reason on one line.
+    let console = Console::start(proxy.admin_addr, &[], 220, 30);
     console
         .wait_screen("the default row", |screen| {
             row(screen, "default").is_some_and(|r| r.contains("HEALTHY"))
