@@ -273,8 +273,8 @@ impl LatencyRecorder {
             slowest.extend(series.exemplars.slowest(&op, second, WINDOW_SECONDS));
             failures.extend(series.exemplars.failures(&op));
         }
-        slowest.sort_by(|a, b| b.latency_us.cmp(&a.latency_us));
-        failures.sort_by(|a, b| b.at.cmp(&a.at));
+        slowest.sort_by_key(|e| std::cmp::Reverse(e.latency_us));
+        failures.sort_by_key(|e| std::cmp::Reverse(e.at));
         (slowest, failures)
     }
 

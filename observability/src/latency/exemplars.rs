@@ -144,7 +144,7 @@ impl Exemplars {
                 message: String::new(),
             })
             .collect();
-        out.sort_by(|a, b| b.latency_us.cmp(&a.latency_us));
+        out.sort_by_key(|e| std::cmp::Reverse(e.latency_us));
         out
     }
 
