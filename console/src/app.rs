@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::{
     event::{Action, Connection, Pids},
-    model::{Identity, Latency, LogEvent, LogLine, Pattern, Role, RpcError, Snapshot},
+    model::{Exemplars, Identity, Latency, LogEvent, LogLine, Pattern, Role, RpcError, Snapshot},
     multicast::Trend,
 };
 
@@ -19,10 +19,11 @@ pub(crate) const LOG_VIEW_CAPACITY: usize = 2000;
 pub(crate) const KEY_BINDINGS: &[(&str, &str)] = &[
     ("?", "show or hide this help"),
     ("q, Ctrl-C", "quit"),
-    ("j, ↓", "move down"),
-    ("k, ↑", "move up"),
-    ("g, Home", "first row"),
-    ("G, End", "last row"),
+    (
+        "j / k, ↓ / ↑",
+        "move down / up (detail view: the trace selection)",
+    ),
+    ("g / G, Home / End", "first / last row"),
     ("PgDn / PgUp", "a page down / up"),
     ("/", "filter by namespace (Enter keeps it, Esc clears it)"),
     ("Esc", "clear the filter (table)"),
@@ -30,7 +31,11 @@ pub(crate) const KEY_BINDINGS: &[(&str, &str)] = &[
     ("S", "reverse the sort order"),
     ("Enter", "detail view of the selected pattern"),
     ("Esc, ←, Backspace", "back to the table (detail view)"),
-    ("o", "next operation in the latency histogram (detail view)"),
+    (
+        "Tab",
+        "next operation in the latency histogram (detail view)",
+    ),
+    ("y / o", "copy trace id / print trace link (detail view)"),
     ("l", "log view: the pattern's output"),
     (
         "f, /, n/N",
@@ -50,6 +55,8 @@ pub struct Options {
     pub readonly: bool,
     /// Restart and reload ask y/n first.
     pub confirm: bool,
+    /// `https://…/{trace_id}`: where `o` points for the selected exemplar.
+    pub trace_url: Option<String>,
 }
 
 /// A table column; also what the table can be sorted by.
@@ -65,12 +72,14 @@ pub(crate) enum Column {
     Restarts,
     Rps,
     ErrorRate,
+    /// Caller outcomes (NOT_FOUND, INVALID_ARGUMENT, …), apart from ERR%.
+    ClientErrorRate,
     P50,
     P99,
 }
 
 impl Column {
-    pub(crate) const ALL: [Column; 12] = [
+    pub(crate) const ALL: [Column; 13] = [
         Column::Namespace,
         Column::Pattern,
         Column::Backend,
@@ -81,6 +90,7 @@ impl Column {
         Column::Restarts,
         Column::Rps,
         Column::ErrorRate,
+        Column::ClientErrorRate,
         Column::P50,
         Column::P99,
     ];
@@ -97,6 +107,7 @@ impl Column {
             Column::Restarts => "RESTARTS",
             Column::Rps => "RPS",
             Column::ErrorRate => "ERR%",
+            Column::ClientErrorRate => "CLI%",
             Column::P50 => "P50",
             Column::P99 => "P99",
         }
@@ -190,6 +201,33 @@ pub(crate) enum Status {
         namespace: String,
         error: RpcError,
     },
+    /// `y`: the trace id went to the clipboard.
+    Copied {
+        trace_id: String,
+    },
+    /// `o`: the selected trace's link.
+    TraceLink {
+        url: String,
+    },
+    /// `o` without `--trace-url`.
+    NoTraceUrl {
+        trace_id: String,
+    },
+    /// `y` or `o` with no exemplar selected.
+    NoExemplar,
+}
+
+/// The trace exemplars of the detail view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExemplarState {
+    pub namespace: String,
+    /// `None` until the first answer.
+    pub data: Option<Result<Exemplars, RpcError>>,
+    /// A `GetExemplars` call is out; no second one is sent meanwhile.
+    pub in_flight: bool,
+    /// Index into the list; kept on the same trace id when the list changes.
+    pub cursor: usize,
+    pub selected: Option<String>,
 }
 
 /// The latency histogram of the detail view.
@@ -283,6 +321,10 @@ pub(crate) struct App {
     pub latency: Option<LatencyState>,
     /// The log view's lines and position, while it is open.
     pub logs: Option<LogsState>,
+    pub exemplars: Option<ExemplarState>,
+    /// Text for the terminal's clipboard (OSC 52), written by the loop
+    /// before the next draw.
+    pub clipboard: Option<String>,
     /// Who the proxy says the caller is; `None` until it answered `WhoAmI`
     /// (or when it does not serve it).
     pub identity: Option<Identity>,
@@ -314,6 +356,8 @@ impl App {
             events_available: None,
             latency: None,
             logs: None,
+            exemplars: None,
+            clipboard: None,
             identity: None,
             multicasts: BTreeMap::new(),
             should_quit: false,

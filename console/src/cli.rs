@@ -27,6 +27,12 @@ pub struct Args {
     #[arg(long)]
     pub no_confirm: bool,
 
+    /// Link to a trace in the trace viewer, `{trace_id}` replaced by the
+    /// selected exemplar's id: `o` in the detail view prints it, e.g.
+    /// 'https://signoz.example/trace/{trace_id}'.
+    #[arg(long, value_name = "URL")]
+    pub trace_url: Option<String>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -65,6 +71,7 @@ impl Args {
             admin: self.connection.admin.clone(),
             readonly: self.readonly,
             confirm: !self.no_confirm,
+            trace_url: self.trace_url.clone(),
         }
     }
 }

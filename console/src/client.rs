@@ -6,14 +6,28 @@
 //!
 //! A proxy that answers UNIMPLEMENTED degrades the console instead of
 //! breaking it: `WatchPatterns` falls back to `ListPatterns` once a second,
-//! `WatchEvents` to `ListEvents` once a second.
+//! `WatchEvents` to `ListEvents` once a second. A server that serves neither
+//! is not the admin port; [`reason`] words why the console is disconnected.
+//! After a reconnection the event log resumes after the last event seq seen,
+//! so no event is shown twice or missed.
 
-use std::time::Duration;
+mod reason;
+
+#[cfg(test)]
+pub(crate) use reason::WRONG_PORT;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use prism_proto::admin::v1::{
-    ListEventsRequest, ListPatternsRequest, ListPatternsResponse, ReloadPatternRequest,
-    RestartPatternRequest, WatchEventsRequest, WatchPatternLogsRequest, WatchPatternsRequest,
-    WhoAmIRequest, admin_client::AdminClient,
+    GetExemplarsRequest, ListEventsRequest, ListPatternsRequest, ListPatternsResponse,
+    ReloadPatternRequest, RestartPatternRequest, WatchEventsRequest, WatchPatternLogsRequest,
+    WatchPatternsRequest, WhoAmIRequest, admin_client::AdminClient,
 };
 use tokio::{
     sync::mpsc,
@@ -27,7 +41,7 @@ use tonic::{
 use crate::{
     auth::Bearer,
     event::{Action, ActionOutcome, Command, Connection, Event, Feed, Pids, now_ms},
-    model::{Identity, Latency, LogEvent, RpcError, Snapshot},
+    model::{Exemplars, Identity, Latency, LogEvent, RpcError, Snapshot},
 };
 
 /// The admin client, every call carrying the console's token.
@@ -118,6 +132,8 @@ async fn run(
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
     let mut backoff = Backoff::new(config.backoff_initial, config.backoff_max);
+    // The last event seq the console has, across reconnections.
+    let last_seq = Arc::new(AtomicU64::new(0));
     loop {
         if events
             .send(Event::Connection(Connection::Connecting))
@@ -128,7 +144,12 @@ async fn run(
         }
         let error = match connect(&config).await {
             Ok(channel) => {
-                match session(&config, channel, &events, &mut commands, &mut backoff).await {
+                let session = Session {
+                    config: &config,
+                    events: &events,
+                    last_seq: &last_seq,
+                };
+                match session.run(channel, &mut commands, &mut backoff).await {
                     SessionEnd::Lost(error) => error,
                     SessionEnd::Closed => return,
                 }
@@ -180,86 +201,103 @@ pub(crate) async fn connect(config: &ClientConfig) -> Result<Channel, String> {
             message = format!("{message}: {inner}");
             source = inner.source();
         }
-        message
+        reason::of_connect_error(&config.uri, &message)
     })
+}
+
+struct Session<'a> {
+    config: &'a ClientConfig,
+    events: &'a mpsc::Sender<Event>,
+    last_seq: &'a Arc<AtomicU64>,
 }
 
 /// One connection's life: the pattern feed in the foreground, the event log
 /// in a task of its own, commands run concurrently so a slow restart never
 /// stalls the feed.
-async fn session(
-    config: &ClientConfig,
-    channel: Channel,
-    events: &mpsc::Sender<Event>,
-    commands: &mut mpsc::UnboundedReceiver<Command>,
-    backoff: &mut Backoff,
-) -> SessionEnd {
-    let client = AdminClient::with_interceptor(channel, config.bearer.clone());
-    match client.clone().who_am_i(WhoAmIRequest {}).await {
-        Ok(response) => {
-            let identity = Identity::from(response.into_inner());
-            if events.send(Event::Identity(identity)).await.is_err() {
-                return SessionEnd::Closed;
+impl Session<'_> {
+    async fn run(
+        self,
+        channel: Channel,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+        backoff: &mut Backoff,
+    ) -> SessionEnd {
+        let Session {
+            config,
+            events,
+            last_seq,
+        } = self;
+        let client = AdminClient::with_interceptor(channel, config.bearer.clone());
+        match client.clone().who_am_i(WhoAmIRequest {}).await {
+            Ok(response) => {
+                let identity = Identity::from(response.into_inner());
+                if events.send(Event::Identity(identity)).await.is_err() {
+                    return SessionEnd::Closed;
+                }
             }
+            // An older proxy: no identity to show, everything else works.
+            Err(status) if status.code() == Code::Unimplemented => {}
+            Err(status) => return SessionEnd::Lost(reason::of_status(&status)),
         }
-        // An older proxy: no identity to show, everything else works.
-        Err(status) if status.code() == Code::Unimplemented => {}
-        Err(status) => return SessionEnd::Lost(RpcError::from_status(&status).to_string()),
-    }
-    let mut feed = match client.clone().watch_patterns(WatchPatternsRequest {}).await {
-        Ok(response) => PatternFeed::Stream(response.into_inner()),
-        Err(status) if status.code() == Code::Unimplemented => {
-            PatternFeed::Poll(client.clone(), poll_timer(config.poll_interval))
+        let mut feed = match client.clone().watch_patterns(WatchPatternsRequest {}).await {
+            Ok(response) => PatternFeed::Stream(response.into_inner()),
+            Err(status) if status.code() == Code::Unimplemented => {
+                // Without ListPatterns either, this is no admin port at all.
+                if let Err(status) = client.clone().list_patterns(ListPatternsRequest {}).await {
+                    return SessionEnd::Lost(reason::of_status(&status));
+                }
+                PatternFeed::Poll(client.clone(), poll_timer(config.poll_interval))
+            }
+            Err(status) => return SessionEnd::Lost(reason::of_status(&status)),
+        };
+        let connected = Connection::Connected(match feed {
+            PatternFeed::Stream(_) => Feed::Stream,
+            PatternFeed::Poll(..) => Feed::Polling,
+        });
+        if events.send(Event::Connection(connected)).await.is_err() {
+            return SessionEnd::Closed;
         }
-        Err(status) => return SessionEnd::Lost(RpcError::from_status(&status).to_string()),
-    };
-    let connected = Connection::Connected(match feed {
-        PatternFeed::Stream(_) => Feed::Stream,
-        PatternFeed::Poll(..) => Feed::Polling,
-    });
-    if events.send(Event::Connection(connected)).await.is_err() {
-        return SessionEnd::Closed;
-    }
-    let event_log = AbortOnDrop(tokio::spawn(follow_event_log(
-        client.clone(),
-        events.clone(),
-        config.poll_interval,
-    )));
-    // The log view's watch, while it is open.
-    let mut pattern_logs: Option<AbortOnDrop> = None;
-    let end = loop {
-        tokio::select! {
-            snapshot = feed.next() => match snapshot {
-                Ok(snapshot) => {
-                    // Only a session that delivered something earns a fresh backoff,
-                    // so a proxy that accepts and then fails is not hammered.
-                    backoff.reset();
-                    if events.send(Event::Snapshot(snapshot)).await.is_err() {
-                        break SessionEnd::Closed;
+        let event_log = AbortOnDrop(tokio::spawn(follow_event_log(
+            client.clone(),
+            events.clone(),
+            config.poll_interval,
+            last_seq.clone(),
+        )));
+        // The log view's watch, while it is open.
+        let mut pattern_logs: Option<AbortOnDrop> = None;
+        let end = loop {
+            tokio::select! {
+                snapshot = feed.next() => match snapshot {
+                    Ok(snapshot) => {
+                        // Only a session that delivered something earns a fresh backoff,
+                        // so a proxy that accepts and then fails is not hammered.
+                        backoff.reset();
+                        if events.send(Event::Snapshot(snapshot)).await.is_err() {
+                            break SessionEnd::Closed;
+                        }
                     }
-                }
-                Err(error) => break SessionEnd::Lost(error),
-            },
-            command = commands.recv() => match command {
-                Some(Command::FollowLogs { namespace, since_seq }) => {
-                    pattern_logs = Some(AbortOnDrop(tokio::spawn(follow_pattern_logs(
-                        client.clone(),
-                        namespace,
-                        since_seq,
-                        events.clone(),
-                    ))));
-                }
-                Some(Command::StopLogs) => pattern_logs = None,
-                Some(command) => {
-                    tokio::spawn(execute(client.clone(), command, events.clone(), config.action_timeout));
-                }
-                None => break SessionEnd::Closed,
-            },
-        }
-    };
-    drop(event_log);
-    drop(pattern_logs);
-    end
+                    Err(error) => break SessionEnd::Lost(error),
+                },
+                command = commands.recv() => match command {
+                    Some(Command::FollowLogs { namespace, since_seq }) => {
+                        pattern_logs = Some(AbortOnDrop(tokio::spawn(follow_pattern_logs(
+                            client.clone(),
+                            namespace,
+                            since_seq,
+                            events.clone(),
+                        ))));
+                    }
+                    Some(Command::StopLogs) => pattern_logs = None,
+                    Some(command) => {
+                        tokio::spawn(execute(client.clone(), command, events.clone(), config.action_timeout));
+                    }
+                    None => break SessionEnd::Closed,
+                },
+            }
+        };
+        drop(event_log);
+        drop(pattern_logs);
+        end
+    }
 }
 
 /// The log view's feed: `WatchPatternLogs` of one namespace after
@@ -313,7 +351,7 @@ impl PatternFeed {
             PatternFeed::Stream(stream) => match stream.message().await {
                 Ok(Some(response)) => Ok(response.into()),
                 Ok(None) => Err("the proxy closed the pattern stream".to_string()),
-                Err(status) => Err(RpcError::from_status(&status).to_string()),
+                Err(status) => Err(reason::of_status(&status)),
             },
             PatternFeed::Poll(client, timer) => {
                 timer.tick().await;
@@ -321,7 +359,7 @@ impl PatternFeed {
                     .list_patterns(ListPatternsRequest {})
                     .await
                     .map(|r| r.into_inner().into())
-                    .map_err(|status| RpcError::from_status(&status).to_string())
+                    .map_err(|status| reason::of_status(&status))
             }
         }
     }
@@ -333,22 +371,38 @@ fn poll_timer(period: Duration) -> Interval {
     timer
 }
 
-/// Follows the proxy's event log: `WatchEvents`, then `ListEvents` for what
-/// happened before (the watch starts first so nothing falls in between;
-/// the state drops duplicates). Without `WatchEvents`, polls `ListEvents`.
-async fn follow_event_log(mut client: Admin, events: mpsc::Sender<Event>, poll_interval: Duration) {
-    let all = WatchEventsRequest {
+/// Follows the proxy's event log. The first time: `WatchEvents`, then
+/// `ListEvents` for what happened before (the watch starts first so nothing
+/// falls in between; the state drops duplicates). After a reconnection:
+/// `WatchEvents` after the last seq seen, which the proxy answers with what
+/// was missed and then live events, each once. Without `WatchEvents`, polls
+/// `ListEvents`.
+async fn follow_event_log(
+    mut client: Admin,
+    events: mpsc::Sender<Event>,
+    poll_interval: Duration,
+    last_seq: Arc<AtomicU64>,
+) {
+    let after_seq = last_seq.load(Ordering::Relaxed);
+    let watch = WatchEventsRequest {
         namespace: String::new(),
+        after_seq,
     };
-    match client.watch_events(all).await {
+    match client.watch_events(watch).await {
         Ok(response) => {
             let mut stream = response.into_inner();
-            if let Ok(list) = list_events(&mut client).await
-                && events.send(Event::Log(list)).await.is_err()
+            if after_seq == 0
+                && let Ok(list) = list_events(&mut client).await
             {
-                return;
+                if let Some(seq) = list.iter().map(|e| e.seq).max() {
+                    last_seq.fetch_max(seq, Ordering::Relaxed);
+                }
+                if events.send(Event::Log(list)).await.is_err() {
+                    return;
+                }
             }
             while let Ok(Some(event)) = stream.message().await {
+                last_seq.store(event.seq, Ordering::Relaxed);
                 if events
                     .send(Event::LogEvent(LogEvent::from(event)))
                     .await
@@ -383,6 +437,7 @@ async fn list_events(client: &mut Admin) -> Result<Vec<LogEvent>, RpcError> {
         .list_events(ListEventsRequest {
             namespace: String::new(),
             limit: 0,
+            after_seq: 0,
         })
         .await
         .map_err(|status| RpcError::from_status(&status))?;
@@ -488,6 +543,18 @@ async fn execute(
                 result,
             }
         }
+        Command::FetchExemplars { namespace } => {
+            let request = GetExemplarsRequest {
+                namespace: namespace.clone(),
+                operation: String::new(),
+            };
+            let result = client
+                .get_exemplars(request)
+                .await
+                .map(|response| Exemplars::from_response(namespace.clone(), response.into_inner()))
+                .map_err(|status| RpcError::from_status(&status));
+            Event::Exemplars { namespace, result }
+        }
         // The session runs these itself.
         Command::FollowLogs { .. } | Command::StopLogs => return,
     };
@@ -513,6 +580,10 @@ fn refuse(command: Command, error: RpcError) -> Option<Event> {
         } => Event::Latency {
             namespace,
             operation,
+            result: Err(error),
+        },
+        Command::FetchExemplars { namespace } => Event::Exemplars {
+            namespace,
             result: Err(error),
         },
         Command::FollowLogs { .. } | Command::StopLogs => return None,

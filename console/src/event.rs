@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ratatui::crossterm::event::{self as term, KeyEvent, KeyEventKind};
 use tokio::sync::mpsc;
 
-use crate::model::{Identity, Latency, LogEvent, LogLine, Role, RpcError, Snapshot};
+use crate::model::{Exemplars, Identity, Latency, LogEvent, LogLine, Role, RpcError, Snapshot};
 
 /// Everything that can change what the console shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +48,11 @@ pub(crate) enum Event {
         result: Result<Latency, RpcError>,
     },
     Action(ActionOutcome),
+    /// `GetExemplars` answered for the detail view's namespace.
+    Exemplars {
+        namespace: String,
+        result: Result<Exemplars, RpcError>,
+    },
     /// `WhoAmI` answered, after each (re)connection.
     Identity(Identity),
     /// SIGTERM, SIGHUP or SIGINT: leave like `q`.
@@ -99,6 +104,10 @@ pub(crate) enum Command {
     },
     /// The log view closed.
     StopLogs,
+    /// The trace exemplars of the detail view's namespace.
+    FetchExemplars {
+        namespace: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,12 +18,13 @@
 //! (display model), [`ui`] (render), [`client`] (admin API task),
 //! [`model`] (domain types), [`multicast`] (a registry's multicast rate and
 //! recent delivery split), [`terminal`] (setup, restore, panic hook),
-//! [`tls`] (TLS towards the admin port), [`error`].
+//! [`tls`] (TLS towards the admin port), [`clipboard`] (OSC 52), [`error`].
 
 mod app;
 mod auth;
 mod cli;
 mod client;
+mod clipboard;
 pub mod ctl;
 mod error;
 mod event;
@@ -67,6 +68,13 @@ pub fn run(args: Args) -> Result<(), Error> {
     // Files are read before the terminal is taken, so a bad one is said plainly.
     let (client, tokens) = args.connection.client()?;
     runtime.block_on(run_loop(args, client, tokens))
+}
+
+fn write_clipboard(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout();
+    out.write_all(clipboard::osc52(text).as_bytes())?;
+    out.flush()
 }
 
 async fn run_loop(
@@ -118,6 +126,11 @@ async fn run_loop(
                 let _ = commands.send(command);
             }
             next = events.try_recv().ok();
+        }
+        if let Some(text) = app.clipboard.take() {
+            // Not fatal: a terminal without OSC 52 just ignores it, and the
+            // status line shows the text in full anyway.
+            let _ = write_clipboard(&text);
         }
     }
     Ok(())

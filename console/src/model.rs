@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 
 use prism_proto::{admin::v1 as pb, lifecycle::v1::HealthStatus as PbHealthStatus};
 
+mod exemplar;
+
+pub(crate) use exemplar::{Exemplar, Exemplars};
 pub(crate) use log_line::LogLine;
 
 /// One `ListPatternsResponse`: every namespace at one moment.
@@ -112,8 +115,10 @@ pub(crate) struct Health {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Traffic {
     pub rps: f64,
-    /// 0..1
+    /// 0..1, server-side failures only.
     pub error_rate: f64,
+    /// 0..1, caller outcomes (NOT_FOUND, INVALID_ARGUMENT, …), shown apart.
+    pub client_error_rate: f64,
     pub p50_us: u64,
     pub p90_us: u64,
     pub p99_us: u64,
@@ -155,6 +160,8 @@ pub(crate) struct Bucket {
 /// One entry of the proxy's event log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct LogEvent {
+    /// The proxy's event sequence number (0 from a proxy without them).
+    pub seq: u64,
     pub timestamp_ms: i64,
     /// Empty for proxy-wide events.
     pub namespace: String,
@@ -292,6 +299,7 @@ impl From<pb::PatternInfo> for Pattern {
             traffic: p.traffic.map(|t| Traffic {
                 rps: t.rps,
                 error_rate: t.error_rate,
+                client_error_rate: t.client_error_rate,
                 p50_us: t.p50_us,
                 p90_us: t.p90_us,
                 p99_us: t.p99_us,
@@ -370,6 +378,7 @@ impl From<pb::Event> for LogEvent {
             Err(_) => format!("EVENT_{}", e.kind),
         };
         Self {
+            seq: e.seq,
             timestamp_ms: e.timestamp_ms,
             namespace: e.namespace,
             kind,

@@ -1,11 +1,12 @@
 //! Pure render functions: a [`View`] in, a frame out. Layout only — every
 //! figure and colour was decided in [`crate::view`].
 //!
-//! Modules: [`header`], [`table`], [`detail`], [`histogram`], [`logs`]
-//! (the log view), [`status`], [`overlay`] (help and confirm dialog),
-//! [`theme`] (colours).
+//! Modules: [`header`], [`table`], [`detail`], [`exemplars`] (the detail
+//! view's trace list), [`histogram`], [`logs`] (the log view), [`status`],
+//! [`overlay`] (help and confirm dialog), [`theme`] (colours).
 
 pub(crate) mod detail;
+pub(crate) mod exemplars;
 pub(crate) mod header;
 pub(crate) mod health;
 pub(crate) mod histogram;

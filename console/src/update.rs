@@ -5,6 +5,8 @@
 
 pub(crate) mod logs;
 
+mod exemplars;
+
 use std::cmp::Ordering;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -65,6 +67,10 @@ pub(crate) fn update(app: &mut App, event: Event) -> Vec<Command> {
             on_action(app, outcome);
             Vec::new()
         }
+        Event::Exemplars { namespace, result } => {
+            exemplars::on_answer(app, &namespace, result);
+            Vec::new()
+        }
         Event::Identity(identity) => {
             app.identity = Some(identity);
             Vec::new()
@@ -114,8 +120,13 @@ fn on_normal_key(app: &mut App, key: KeyEvent) -> Vec<Command> {
         KeyCode::Esc | KeyCode::Backspace | KeyCode::Left if in_detail => {
             app.screen = Screen::Table;
             app.latency = None;
+            app.exemplars = None;
         }
-        KeyCode::Char('o') if in_detail => return next_operation(app),
+        KeyCode::Tab if in_detail => return next_operation(app),
+        KeyCode::Char('j') | KeyCode::Down if in_detail => exemplars::move_selection(app, 1),
+        KeyCode::Char('k') | KeyCode::Up if in_detail => exemplars::move_selection(app, -1),
+        KeyCode::Char('y') if in_detail => exemplars::copy(app),
+        KeyCode::Char('o') if in_detail => exemplars::link(app),
         _ if in_detail => {}
         KeyCode::Char('j') | KeyCode::Down => move_cursor(app, 1),
         KeyCode::Char('k') | KeyCode::Up => move_cursor(app, -1),
@@ -277,16 +288,19 @@ fn open_detail(app: &mut App) -> Vec<Command> {
     app.screen = Screen::Detail {
         namespace: namespace.clone(),
     };
+    exemplars::open(app, &namespace);
     app.latency = Some(LatencyState {
         namespace,
         operation: String::new(),
         data: LatencyData::Loading,
         in_flight: false,
     });
-    fetch_latency(app)
+    let mut commands = fetch_latency(app);
+    commands.extend(exemplars::fetch(app));
+    commands
 }
 
-/// `o`: every operation together, then each operation the proxy has seen.
+/// `Tab`: every operation together, then each operation the proxy has seen.
 fn next_operation(app: &mut App) -> Vec<Command> {
     let Some(latency) = app.latency.as_mut() else {
         return Vec::new();
@@ -355,10 +369,12 @@ fn on_connection(app: &mut App, connection: Connection) -> Vec<Command> {
             latency.data = LatencyData::Loading;
         }
     }
+    exemplars::on_reconnect(app);
     if app.is_connected() && !was_connected {
         app.events_available = None;
         let mut commands = fetch_latency(app);
         commands.extend(logs::follow(app));
+        commands.extend(exemplars::fetch(app));
         return commands;
     }
     Vec::new()
@@ -367,8 +383,11 @@ fn on_connection(app: &mut App, connection: Connection) -> Vec<Command> {
 fn on_snapshot(app: &mut App, snapshot: Snapshot) -> Vec<Command> {
     track_multicasts(app, &snapshot);
     app.snapshot = Some(snapshot);
-    // Snapshots arrive about once a second: refresh the histogram with them.
-    fetch_latency(app)
+    // Snapshots arrive about once a second: refresh the histogram and the
+    // exemplars with them.
+    let mut commands = fetch_latency(app);
+    commands.extend(exemplars::fetch(app));
+    commands
 }
 
 /// Adds each registry namespace's totals to its trend, at the last tick's
@@ -474,6 +493,7 @@ fn compare(column: Column, a: &Pattern, b: &Pattern) -> Ordering {
         Column::Restarts => a.restart_count.cmp(&b.restart_count),
         Column::Rps => by(|t| t.rps),
         Column::ErrorRate => by(|t| t.error_rate),
+        Column::ClientErrorRate => by(|t| t.client_error_rate),
         Column::P50 => by(|t| t.p50_us as f64),
         Column::P99 => by(|t| t.p99_us as f64),
     }

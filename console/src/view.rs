@@ -3,9 +3,10 @@
 //! functions in [`crate::ui`] only lay out. [`detail`] builds the detail
 //! view, [`histogram`] its latency histogram and throughput figures,
 //! [`format`] the number formats, [`status`] the status line, [`logs`] the
-//! log view.
+//! log view, [`exemplars`] the detail view's trace exemplars.
 
 pub(crate) mod detail;
+pub(crate) mod exemplars;
 pub(crate) mod format;
 pub(crate) mod histogram;
 pub(crate) mod logs;
@@ -82,6 +83,9 @@ pub(crate) struct TableView {
     pub selected: Option<usize>,
     /// Shown instead of rows when there are none.
     pub empty: Option<String>,
+    /// The latest proxy-wide event (config reload applied or rejected,
+    /// namespace added or removed), on the table's bottom border.
+    pub proxy_event: Option<Cell>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +96,7 @@ pub(crate) struct DetailView {
     /// The health message, then the details map, as label/value pairs.
     pub health: Vec<(String, String)>,
     pub latency: LatencyView,
+    pub exemplars: exemplars::ExemplarsView,
     /// Newest first.
     pub events: Vec<EventRow>,
     pub events_note: Option<String>,
@@ -260,7 +265,16 @@ fn table(app: &App) -> TableView {
     if app.snapshot.is_some() && !app.is_connected() {
         title.push_str(" · last known");
     }
-    let empty = if app.snapshot.is_none() {
+    let disconnected = match &app.connection {
+        Connection::Disconnected { error, .. } => Some(error.as_str()),
+        _ => None,
+    };
+    if let (Some(why), Some(_)) = (disconnected, &app.snapshot) {
+        title.push_str(&format!(" · {why}"));
+    }
+    let empty = if let (Some(why), None) = (disconnected, &app.snapshot) {
+        Some(format!("disconnected — {why}"))
+    } else if app.snapshot.is_none() {
         Some("waiting for the proxy…".to_string())
     } else if rows.is_empty() && !app.filter.is_empty() {
         Some(format!("no namespace matches \"{}\"", app.filter))
@@ -275,6 +289,7 @@ fn table(app: &App) -> TableView {
         selected: (!rows.is_empty()).then_some(app.cursor),
         rows,
         empty,
+        proxy_event: detail::proxy_event(app),
     }
 }
 
@@ -291,6 +306,14 @@ pub(crate) fn row(p: &Pattern) -> Vec<Cell> {
         Some(t) if t.error_rate >= 0.05 => Cell::new(format::percent(t.error_rate), Tone::Bad),
         Some(t) if t.error_rate > 0.0 => Cell::new(format::percent(t.error_rate), Tone::Warn),
         Some(t) => Cell::new(format::percent(t.error_rate), Tone::Normal),
+        None => Cell::new("-", Tone::Dim),
+    };
+    // Caller outcomes are no alarm: shown apart, never red.
+    let client_error_rate = match traffic {
+        Some(t) if t.client_error_rate > 0.0 => {
+            Cell::new(format::percent(t.client_error_rate), Tone::Normal)
+        }
+        Some(t) => Cell::new(format::percent(t.client_error_rate), Tone::Dim),
         None => Cell::new("-", Tone::Dim),
     };
     // A quantile of nothing is no figure.
@@ -325,6 +348,7 @@ pub(crate) fn row(p: &Pattern) -> Vec<Cell> {
         ),
         figure(&|t| format::rps(t.rps)),
         error_rate,
+        client_error_rate,
         latency(traffic.map(|t| (t.count, t.p50_us))),
         latency(traffic.map(|t| (t.count, t.p99_us))),
     ]

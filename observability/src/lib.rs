@@ -11,7 +11,8 @@
 //! provider, exporter that reports a dead collector once), [`propagation`]
 //! (`traceparent` in gRPC metadata), [`grpc`] (the server layer that opens
 //! one SERVER span per call and returns `x-prism-trace-id`, and client spans),
-//! [`latency`] (HDR histograms and Prometheus text), [`redact`] (no
+//! [`latency`] (HDR histograms, trace exemplars, Prometheus and OpenMetrics
+//! text), [`outcome`] (which gRPC codes are errors), [`redact`] (no
 //! credential reaches a log line, whoever logs it), [`tags`] (a pattern's
 //! lines name its namespace and pid).
 //!
@@ -25,6 +26,7 @@
 pub mod grpc;
 pub mod latency;
 pub mod otel;
+pub mod outcome;
 pub mod propagation;
 pub mod redact;
 pub mod settings;

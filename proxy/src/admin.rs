@@ -1,8 +1,11 @@
 //! `prism.admin.v1.Admin` on the admin port: what the console and operators
 //! see of each namespace, and the levers they pull (restart, hot reload,
 //! config reload). Domain values become proto messages here and nowhere else.
-//! Larger features live in their own modules: [`logs`] (pattern logs).
+//! RPCs of their own topic live in submodules: [`events`] (resumable
+//! `WatchEvents`), [`exemplars`] (`GetExemplars`), [`logs`] (pattern logs).
 
+mod events;
+mod exemplars;
 mod logs;
 
 use std::{
@@ -18,7 +21,7 @@ use prism_proto::admin::v1::{
     RestartPatternRequest, RestartPatternResponse, TrafficSummary, WatchEventsRequest,
     WatchPatternsRequest, admin_server::Admin,
 };
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -244,6 +247,9 @@ impl Admin for AdminService {
             rps: w.rps,
             error_rate: w.error_rate,
             rps_history: w.rps_history,
+            client_error_rate: w.client_error_rate,
+            errors: w.errors,
+            client_errors: w.client_errors,
         }))
     }
 
@@ -256,7 +262,7 @@ impl Admin for AdminService {
         let events = self
             .state
             .activity
-            .recent(namespace, request.limit as usize)
+            .recent(namespace, request.limit as usize, request.after_seq)
             .iter()
             .map(event)
             .collect();
@@ -269,28 +275,9 @@ impl Admin for AdminService {
         &self,
         request: Request<WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        let namespace = request.into_inner().namespace;
-        let mut live = self.state.activity.subscribe();
+        let request = request.into_inner();
         let (tx, rx) = mpsc::channel(64);
-        let state = self.state.clone();
-        tokio::spawn(async move {
-            loop {
-                let next = tokio::select! {
-                    next = live.recv() => next,
-                    _ = tx.closed() => return,
-                    _ = state.stopped() => return,
-                };
-                match next {
-                    Ok(e) if namespace.is_empty() || e.namespace == namespace => {
-                        if tx.send(Ok(event(&e))).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        });
+        events::spawn_watch(self.state.clone(), request.namespace, request.after_seq, tx);
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
@@ -392,6 +379,16 @@ impl Admin for AdminService {
     ) -> Result<Response<ReloadConfigResponse>, Status> {
         self.delete_namespace_call(request).await
     }
+
+    async fn get_exemplars(
+        &self,
+        request: Request<pb::GetExemplarsRequest>,
+    ) -> Result<Response<pb::GetExemplarsResponse>, Status> {
+        Ok(Response::new(exemplars::get(
+            &self.state,
+            request.into_inner(),
+        )?))
+    }
 }
 
 fn info(ns: &Namespace, traffic: &WindowSnapshot) -> PatternInfo {
@@ -426,6 +423,9 @@ fn info(ns: &Namespace, traffic: &WindowSnapshot) -> PatternInfo {
             max_us: traffic.max_us,
             count: traffic.count,
             total: traffic.total,
+            client_error_rate: traffic.client_error_rate,
+            errors: traffic.errors,
+            client_errors: traffic.client_errors,
         }),
     }
 }
@@ -443,6 +443,7 @@ fn state(state: State) -> pb::PatternState {
 
 fn event(e: &Event) -> pb::Event {
     pb::Event {
+        seq: e.seq,
         timestamp_ms: epoch_ms(e.at),
         namespace: e.namespace.clone(),
         kind: event_kind(e.kind) as i32,

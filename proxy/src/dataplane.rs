@@ -1,7 +1,7 @@
 //! What every data-plane service shares: reading the namespace and deadline
 //! from the call, routing to the namespace's pattern, the CLIENT span and
 //! trace context on the way to the pattern, mapping the pattern's answer, and
-//! recording latency. [`unary`] runs one whole unary call as named steps:
+//! recording latency and exemplars. [`unary`] runs one whole unary call as named steps:
 //! admit → check → route → take its bytes of the in-flight budget → forward
 //! → record.
 
@@ -87,9 +87,23 @@ where
         .as_ref()
         .map_or_else(Status::code, |_| tonic::Code::Ok);
     let elapsed = started.elapsed();
-    state
-        .latency
-        .record(namespace.name(), operation, code, elapsed);
+    // Asked only when the call becomes an exemplar: the server span the
+    // trace layer opened is current here, and its trace id is the caller's
+    // `x-prism-trace-id`.
+    state.latency.record_traced(
+        namespace.name(),
+        operation,
+        code,
+        elapsed,
+        || tracing_grpc::trace_id_of(&Span::current()),
+        || {
+            result
+                .as_ref()
+                .err()
+                .map(|status| status.message().to_string())
+                .unwrap_or_default()
+        },
+    );
     tracing::debug!(
         namespace = namespace.name(),
         operation,

@@ -165,6 +165,12 @@ impl Proxy {
 
     /// The body of `GET /metrics` (over HTTPS under TLS).
     pub async fn metrics(&self) -> String {
+        self.metrics_accepting(None).await
+    }
+
+    /// The whole response (status line, headers, body) of `GET /metrics`
+    /// sent with `Accept: <accept>` (plain HTTP only).
+    pub async fn metrics_accepting(&self, accept: Option<&str>) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         if let Some(tls) = &self.tls {
             let response = tls
@@ -178,7 +184,15 @@ impl Proxy {
             .await
             .expect("connect to /metrics");
         stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: prism\r\nConnection: close\r\n\r\n")
+            .write_all(
+                format!(
+                    "GET /metrics HTTP/1.1\r\nHost: prism\r\nConnection: close\r\n{}\r\n",
+                    accept
+                        .map(|a| format!("Accept: {a}\r\n"))
+                        .unwrap_or_default()
+                )
+                .as_bytes(),
+            )
             .await
             .expect("send request");
         let mut response = String::new();

@@ -227,6 +227,13 @@ impl Admin for FakeAdmin {
             expires_at: 0,
         }))
     }
+
+    async fn get_exemplars(
+        &self,
+        _: Request<pb::GetExemplarsRequest>,
+    ) -> Result<Response<pb::GetExemplarsResponse>, Status> {
+        Err(Status::unimplemented("GetExemplars"))
+    }
 }
 
 /// Serves a fake on `listener` until the test ends; returns its handle.
@@ -325,7 +332,10 @@ async fn calls_carry_the_token_and_the_identity_is_reported() {
             _ => None,
         })
         .await;
-    assert_eq!(error, crate::model::UNAUTHENTICATED);
+    assert!(
+        error.starts_with(crate::model::UNAUTHENTICATED) && error.contains("bad token"),
+        "the fix, then the proxy's own word: {error}"
+    );
 
     // A fresh token in the shared slot is used from the next connection on.
     bearer.set(&prism_auth::Secret::new("good-token"));

@@ -52,6 +52,7 @@ pub(crate) async fn run(args: &CtlArgs, out: &mut impl Write) -> Result<(), Erro
             let mut stream = if *follow {
                 let watch = WatchEventsRequest {
                     namespace: namespace.clone(),
+                    after_seq: 0,
                 };
                 let stream = admin
                     .watch_events(watch)
@@ -67,6 +68,7 @@ pub(crate) async fn run(args: &CtlArgs, out: &mut impl Write) -> Result<(), Erro
                     ListEventsRequest {
                         namespace,
                         limit: *limit,
+                        after_seq: 0,
                     },
                 ))
                 .await
@@ -80,10 +82,11 @@ pub(crate) async fn run(args: &CtlArgs, out: &mut impl Write) -> Result<(), Erro
             for event in &list.events {
                 line(out, json, event)?;
             }
+            let listed = list.events.iter().map(|e| e.seq).max().unwrap_or(0);
             loop {
                 match stream.message().await {
-                    // Already printed from the list.
-                    Ok(Some(event)) if list.events.contains(&event) => {}
+                    // Already printed from the list (seqs only grow).
+                    Ok(Some(event)) if event.seq <= listed => {}
                     Ok(Some(event)) => line(out, json, &event)?,
                     Ok(None) => {
                         return Err(Error::Call {

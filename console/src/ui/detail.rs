@@ -10,7 +10,7 @@ use ratatui::{
     widgets::{Block, Paragraph},
 };
 
-use super::{health, histogram, theme};
+use super::{exemplars, health, histogram, theme};
 use crate::view::{Cell, DetailView, LatencyView, Tone};
 
 /// Rows of the health / throughput band, borders included; less on short
@@ -22,6 +22,8 @@ const SHORT: u16 = 26;
 const HISTOGRAM_MIN: u16 = 7;
 /// The event log's minimum: borders and one event.
 const EVENTS_MIN: u16 = 3;
+/// The trace list's minimum: borders and one trace.
+const TRACES_MIN: u16 = 3;
 
 pub(crate) fn render(frame: &mut Frame, area: Rect, detail: &DetailView) {
     let summary_height = detail.summary.len() as u16;
@@ -30,10 +32,10 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, detail: &DetailView) {
     } else {
         BAND_HEIGHT
     };
-    // The band may take what the histogram and event log can spare.
+    // The band may take what the histogram, trace list and event log can spare.
     let room = area
         .height
-        .saturating_sub(1 + summary_height + HISTOGRAM_MIN + EVENTS_MIN)
+        .saturating_sub(1 + summary_height + HISTOGRAM_MIN + TRACES_MIN + EVENTS_MIN)
         .max(base);
     let [half, _] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
         .areas(Rect { height: 1, ..area });
@@ -50,7 +52,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, detail: &DetailView) {
     let rest = area.height.saturating_sub(1 + summary_height + band_height);
     // The histogram gets three fifths of what is left, the event log the rest.
     let histogram_height = (rest * 3 / 5).max(HISTOGRAM_MIN).min(rest);
-    let [title, summary, band, latency, events] = Layout::vertical([
+    let [title, summary, band, latency, bottom] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(summary_height),
         Constraint::Length(band_height),
@@ -58,6 +60,15 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, detail: &DetailView) {
         Constraint::Fill(1),
     ])
     .areas(area);
+    // The trace list takes what it needs, up to half of what is below the
+    // histogram and never the event log's last row; the event log the rest.
+    let traces_height = exemplars::height(&detail.exemplars)
+        .min(bottom.height / 2)
+        .min(bottom.height.saturating_sub(EVENTS_MIN))
+        .max(TRACES_MIN.min(bottom.height));
+    let [traces, events] =
+        Layout::vertical([Constraint::Length(traces_height), Constraint::Fill(1)]).areas(bottom);
+    exemplars::render(frame, traces, &detail.exemplars);
 
     frame.render_widget(
         Paragraph::new(Span::styled(format!(" {}", detail.title), theme::title())),

@@ -16,7 +16,7 @@ use super::tests::{self, cache_detail, sick_and_failed};
 use crate::{
     app::App,
     event::{Action, ActionOutcome, Connection, Event, Feed, Pids},
-    model::{LogEvent, ProxyInfo, Role, Snapshot},
+    model::{Exemplar, Exemplars, LogEvent, ProxyInfo, Role, Snapshot},
     update::{
         logs::tests::log_line,
         tests::{connected, disconnect, identity, key, options, pattern, press, snapshot},
@@ -126,6 +126,7 @@ fn detail() -> App {
         update(
             &mut app,
             Event::LogEvent(LogEvent {
+                seq: 0,
                 timestamp_ms,
                 namespace: "cache".to_string(),
                 kind: kind.to_string(),
@@ -253,6 +254,69 @@ fn disconnected() -> App {
     app
 }
 
+/// `cache` opened with its trace exemplars (two slow calls, a failure),
+/// the second selected and copied with `y`.
+fn detail_traces() -> App {
+    let mut app = detail();
+    let call = |operation: &str, trace_id: &str, latency_us, failed: bool| Exemplar {
+        operation: operation.to_string(),
+        trace_id: trace_id.to_string(),
+        timestamp_ms: 985_000,
+        latency_us,
+        code: if failed { "UNAVAILABLE" } else { "OK" }.to_string(),
+        message: String::new(),
+        failed,
+    };
+    update(
+        &mut app,
+        Event::Exemplars {
+            namespace: "cache".to_string(),
+            result: Ok(Exemplars {
+                namespace: "cache".to_string(),
+                calls: vec![
+                    call("Scan", "4bf92f3577b34da6a3ce929d0e0e4736", 1_250_000, false),
+                    call("Get", "0af7651916cd43dd8448eb211c80319c", 48_000, false),
+                    call("Set", "b7ad6b7169203331b7ad6b7169203331", 2_000, true),
+                ],
+            }),
+        },
+    );
+    press(&mut app, "j");
+    press(&mut app, "y");
+    app
+}
+
+/// A config reload the proxy rejected, on the table's bottom border.
+fn proxy_event() -> App {
+    let mut app = table();
+    update(
+        &mut app,
+        Event::LogEvent(LogEvent {
+            seq: 12,
+            timestamp_ms: 990_000,
+            namespace: String::new(),
+            kind: "CONFIG_RELOAD_FAILED".to_string(),
+            reason: "namespaces[1].backend: unknown backend `mongo`".to_string(),
+            pid: 0,
+        }),
+    );
+    app
+}
+
+/// Pointed at a gRPC port that is not the admin port: the reason instead
+/// of the table.
+fn wrong_port() -> App {
+    let mut app = App::new(options(), 1_000_000);
+    update(
+        &mut app,
+        Event::Connection(Connection::Disconnected {
+            error: crate::client::WRONG_PORT.to_string(),
+            retry_at_ms: 1_004_000,
+        }),
+    );
+    app
+}
+
 macro_rules! screens {
     ($($name:ident),* $(,)?) => {
         $(
@@ -357,5 +421,8 @@ screens!(
     confirm,
     disconnected,
     viewer,
-    auth_off
+    auth_off,
+    detail_traces,
+    proxy_event,
+    wrong_port
 );

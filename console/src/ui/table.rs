@@ -5,7 +5,7 @@ use ratatui::{
     Frame,
     layout::{Constraint, Rect},
     text::{Line, Span, Text},
-    widgets::{Block, Paragraph, Row, Table, TableState},
+    widgets::{Block, Paragraph, Row, Table, TableState, Wrap},
 };
 
 use super::theme;
@@ -16,8 +16,9 @@ use crate::{
 
 /// Dropped in this order when the terminal is too narrow; the namespace and
 /// health columns always stay.
-const DROP_ORDER: [Column; 10] = [
+const DROP_ORDER: [Column; 11] = [
     Column::Pattern,
+    Column::ClientErrorRate,
     Column::Backend,
     Column::P50,
     Column::Restarts,
@@ -42,7 +43,7 @@ fn width(column: Column) -> u16 {
         Column::Pid => 7,
         Column::Uptime => 7,
         Column::Restarts => 9,
-        Column::Rps | Column::ErrorRate | Column::P50 | Column::P99 => 6,
+        Column::Rps | Column::ErrorRate | Column::ClientErrorRate | Column::P50 | Column::P99 => 6,
     }
 }
 
@@ -63,13 +64,21 @@ pub(crate) fn columns_for(available: u16) -> Vec<Column> {
 }
 
 pub(crate) fn render(frame: &mut Frame, area: Rect, table: &TableView) {
-    let block = Block::bordered()
+    let mut block = Block::bordered()
         .border_style(theme::border())
         .title(Span::styled(format!(" {} ", table.title), theme::title()));
+    if let Some(event) = &table.proxy_event {
+        block = block.title_bottom(Span::styled(
+            format!(" {} ", event.text),
+            theme::style(event.tone),
+        ));
+    }
     let inner = block.inner(area);
     if let Some(empty) = &table.empty {
         frame.render_widget(
-            Paragraph::new(Span::styled(empty.as_str(), theme::style(Tone::Dim))).block(block),
+            Paragraph::new(Span::styled(empty.as_str(), theme::style(Tone::Dim)))
+                .wrap(Wrap { trim: true })
+                .block(block),
             area,
         );
         return;

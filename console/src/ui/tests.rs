@@ -178,6 +178,7 @@ fn detail_with_latency() -> App {
     update(
         &mut app,
         Event::LogEvent(LogEvent {
+            seq: 0,
             timestamp_ms: 990_000,
             namespace: "cache".to_string(),
             kind: "PATTERN_STARTED".to_string(),

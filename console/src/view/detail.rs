@@ -32,6 +32,7 @@ pub(crate) fn detail(app: &App, namespace: &str) -> DetailView {
             )]],
             health: Vec::new(),
             latency: LatencyView::NotAvailable(String::new()),
+            exemplars: super::exemplars::exemplars(app),
             events: events(app, namespace),
             events_note: None,
         };
@@ -117,6 +118,7 @@ pub(crate) fn detail(app: &App, namespace: &str) -> DetailView {
         summary,
         health,
         latency,
+        exemplars: super::exemplars::exemplars(app),
         events: events(app, namespace),
         events_note,
     }
@@ -173,11 +175,35 @@ fn pair(line: &mut Vec<Cell>, name: &str, value: Cell) {
     line.push(value);
 }
 
+/// Events about the whole proxy rather than one pattern process: config
+/// reloads applied or rejected and namespaces coming and going (the audit
+/// record of the admin call that asked for a reload says less).
+pub(crate) fn is_proxy_wide(e: &LogEvent) -> bool {
+    matches!(
+        e.kind.as_str(),
+        "CONFIG_RELOADED" | "CONFIG_RELOAD_FAILED" | "NAMESPACE_ADDED" | "NAMESPACE_REMOVED"
+    )
+}
+
+/// The latest proxy-wide event in one line: age, kind, namespace, reason.
+pub(crate) fn proxy_event(app: &App) -> Option<Cell> {
+    let e = app.events.iter().rev().find(|e| is_proxy_wide(e))?;
+    let mut text = format!("{} {}", format::ago(app.now_ms, e.timestamp_ms), e.kind);
+    if !e.namespace.is_empty() {
+        text.push_str(&format!(" {}", e.namespace));
+    }
+    if !e.reason.is_empty() {
+        text.push_str(&format!(": {}", e.reason));
+    }
+    Some(Cell::new(text, event_tone(&e.kind)))
+}
+
+/// The namespace's own events and the proxy-wide ones, newest first.
 fn events(app: &App, namespace: &str) -> Vec<EventRow> {
     app.events
         .iter()
         .rev()
-        .filter(|e| e.namespace == namespace)
+        .filter(|e| e.namespace == namespace || e.namespace.is_empty())
         .map(|e: &LogEvent| EventRow {
             age: format::ago(app.now_ms, e.timestamp_ms),
             kind: Cell::new(&e.kind, event_tone(&e.kind)),

@@ -25,7 +25,9 @@ pub(crate) fn status(app: &App) -> StatusView {
         (Mode::Normal, Screen::Detail { .. }) => &[
             ("? help", 0),
             ("Esc back", 1),
-            ("o operation", 2),
+            ("y copy trace", 2),
+            ("o link", 3),
+            ("Tab operation", 4),
             ("q quit", 0),
         ],
         (Mode::Normal, Screen::Logs { .. }) => &[
@@ -137,6 +139,13 @@ pub(crate) fn message(status: &Status) -> Cell {
             format!("{} {namespace} failed: {error}", verb(*action)),
             Tone::Bad,
         ),
+        Status::Copied { trace_id } => Cell::new(format!("copied trace {trace_id}"), Tone::Good),
+        Status::TraceLink { url } => Cell::new(url.as_str(), Tone::Accent),
+        Status::NoTraceUrl { trace_id } => Cell::new(
+            format!("trace {trace_id} (start with --trace-url for a link)"),
+            Tone::Normal,
+        ),
+        Status::NoExemplar => Cell::new("no trace selected", Tone::Bad),
     }
 }
 

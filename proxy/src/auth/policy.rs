@@ -91,6 +91,7 @@ pub(crate) fn admin_need(path: &str) -> Need {
                 Need::Role(Role::Viewer)
             }
             "ListPatternLogs" | "WatchPatternLogs" => Need::Role(Role::Viewer),
+            "GetExemplars" => Need::Role(Role::Viewer),
             "RestartPattern" | "ReloadPattern" => Need::Role(Role::Operator),
             // ReloadConfig, ApplyNamespace, DeleteNamespace and anything new.
             _ => Need::Role(Role::Admin),
@@ -299,6 +300,7 @@ namespaces:
             ("WatchEvents", Need::Role(Role::Viewer)),
             ("ListPatternLogs", Need::Role(Role::Viewer)),
             ("WatchPatternLogs", Need::Role(Role::Viewer)),
+            ("GetExemplars", Need::Role(Role::Viewer)),
             ("RestartPattern", Need::Role(Role::Operator)),
             ("ReloadPattern", Need::Role(Role::Operator)),
             ("ReloadConfig", Need::Role(Role::Admin)),

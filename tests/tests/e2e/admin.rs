@@ -51,10 +51,12 @@ async fn traffic_latency_and_metrics_are_recorded() {
     let traffic = info.traffic.expect("traffic summary");
     assert_eq!(traffic.count, 110);
     assert_eq!(traffic.total, 110);
+    // NOT_FOUND of a missing key is a caller outcome, not an error.
+    assert_eq!(traffic.error_rate, 0.0);
     assert!(
-        (traffic.error_rate - 10.0 / 110.0).abs() < 1e-6,
+        (traffic.client_error_rate - 10.0 / 110.0).abs() < 1e-6,
         "{}",
-        traffic.error_rate
+        traffic.client_error_rate
     );
     assert!(
         traffic.p50_us > 0 && traffic.p50_us <= traffic.p99_us && traffic.p99_us <= traffic.max_us
@@ -86,8 +88,8 @@ async fn traffic_latency_and_metrics_are_recorded() {
 
     let metrics = proxy.metrics().await;
     for needle in [
-        r#"prism_requests_total{namespace="default",operation="Set",code="OK"} 50"#,
-        r#"prism_requests_total{namespace="default",operation="Get",code="NOT_FOUND"} 10"#,
+        r#"prism_requests_total{namespace="default",operation="Set",code="OK",outcome="ok"} 50"#,
+        r#"prism_requests_total{namespace="default",operation="Get",code="NOT_FOUND",outcome="client_error"} 10"#,
         r#"prism_request_duration_seconds_count{namespace="default",operation="Get"} 60"#,
         r#"prism_request_duration_seconds_bucket{namespace="default",operation="Get",le="0.0001"}"#,
         r#"prism_pattern_up{namespace="default"} 1"#,
@@ -121,6 +123,7 @@ async fn restart_changes_the_pid_and_is_streamed_as_events() {
     let mut events = admin
         .watch_events(WatchEventsRequest {
             namespace: "default".into(),
+            after_seq: 0,
         })
         .await
         .unwrap()
@@ -184,6 +187,7 @@ async fn restart_changes_the_pid_and_is_streamed_as_events() {
         .list_events(ListEventsRequest {
             namespace: "default".into(),
             limit: 0,
+            after_seq: 0,
         })
         .await
         .unwrap()
@@ -343,6 +347,7 @@ async fn failed_hot_reload_keeps_the_old_process_serving() {
         .list_events(ListEventsRequest {
             namespace: "default".into(),
             limit: 2,
+            after_seq: 0,
         })
         .await
         .unwrap()

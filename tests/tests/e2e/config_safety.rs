@@ -228,6 +228,7 @@ async fn a_watched_file_out_of_range_is_refused_and_changes_nothing() {
                     .list_events(ListEventsRequest {
                         namespace: String::new(),
                         limit: 0,
+                        after_seq: 0,
                     })
                     .await
                     .expect("ListEvents")

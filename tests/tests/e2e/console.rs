@@ -12,6 +12,9 @@ use std::{
 use prism_proto::{admin::v1::PatternState, keyvalue::v1::SetRequest};
 use prism_tests::{Proxy, bins, eventually};
 
+mod disconnect;
+mod traces;
+
 /// How long the screen may take to show what a test waits for.
 const SCREEN_TIMEOUT: Duration = Duration::from_secs(20);
 

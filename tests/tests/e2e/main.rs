@@ -21,6 +21,10 @@
 //! - `observability`: one trace per request, exported to a real OTLP receiver.
 //! - `pattern_logs`: pattern output captured by the proxy and served on the
 //!   admin API (tagging, restart, resume, JSON lines, a flood kept bounded).
+//! - `exemplars`: a slow and a failed call's trace ids in `GetExemplars`,
+//!   OTLP and OpenMetrics; NOT_FOUND apart from errors.
+//! - `events`: event seqs; a reconnecting watcher resumes without
+//!   duplicates or gaps; a rejected config reload names its reason.
 //! - `config_safety`: a watched file rewritten slowly never applies half of
 //!   it; absurd numbers and missing backend addresses are refused.
 //! - `compose`: the compose stack's files, checked without Docker.
@@ -82,6 +86,8 @@ mod cluster;
 mod compose;
 mod config_safety;
 mod console;
+mod events;
+mod exemplars;
 mod faults;
 mod harness;
 mod lifecycle;

@@ -394,7 +394,7 @@ async fn latency_metrics_and_the_admin_snapshot_show_a_registry_namespace() {
 
     let metrics = proxy.metrics().await;
     for needle in [
-        r#"prism_requests_total{namespace="fleet",operation="Register",code="OK"} 3"#,
+        r#"prism_requests_total{namespace="fleet",operation="Register",code="OK",outcome="ok"} 3"#,
         r#"prism_registry_receive_streams{namespace="fleet"} 1"#,
     ] {
         assert!(metrics.contains(needle), "{needle} in\n{metrics}");

@@ -138,6 +138,7 @@ async fn roles_gate_the_admin_api_and_actions_are_audited() {
             .list_events(ListEventsRequest {
                 namespace: String::new(),
                 limit: 0,
+                after_seq: 0,
             })
             .await
             .ok()?

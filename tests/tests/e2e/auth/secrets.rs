@@ -73,6 +73,7 @@ async fn no_token_in_logs_spans_metrics_or_admin_output() {
         .list_events(ListEventsRequest {
             namespace: String::new(),
             limit: 0,
+            after_seq: 0,
         })
         .await
         .unwrap()
