@@ -14,7 +14,8 @@
 //! [`latency`] (HDR histograms, trace exemplars, Prometheus and OpenMetrics
 //! text), [`outcome`] (which gRPC codes are errors), [`redact`] (no
 //! credential reaches a log line, whoever logs it), [`tags`] (a pattern's
-//! lines name its namespace and pid).
+//! lines name its namespace and pid), [`fatal`] (a process's last line, in
+//! the same format).
 //!
 //! Span and attribute scheme: SERVER spans are named after the RPC
 //! (`prism.keyvalue.v1.KeyValue/Get`), CLIENT spans likewise, backend spans
@@ -23,6 +24,7 @@
 //! plus `prism.namespace`, `prism.pattern`, `prism.request_id`. Never keys,
 //! values, payloads or tokens.
 
+pub mod fatal;
 pub mod grpc;
 pub mod latency;
 pub mod otel;
@@ -38,6 +40,7 @@ use tracing_subscriber::{
     EnvFilter, Layer, filter::filter_fn, fmt, layer::SubscriberExt, util::SubscriberInitExt,
 };
 
+pub use fatal::fatal;
 pub use settings::{LogFormat, Sampler, Settings};
 
 /// Keeps observability alive; dropping it flushes buffered spans.

@@ -35,6 +35,9 @@ names!(
     ReloadPatternResponse,
     ReloadConfigResponse,
     WhoAmIResponse,
+    ListPatternLogsResponse,
+    PatternLogLine,
+    GetExemplarsResponse,
 );
 
 fn pool() -> &'static DescriptorPool {

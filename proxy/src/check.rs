@@ -41,6 +41,9 @@ fn check_namespace(ns: &NamespaceConfig, binary: &Path) -> Result<(), String> {
     let spawn_error = |e: std::io::Error| format!("cannot run {}: {e}", binary.display());
     let mut child = Command::new(binary)
         .arg("--check-config")
+        // The verdict is read as text, whatever format the proxy logs in.
+        .env_remove("PRISM_LOG_FORMAT")
+        .env_remove("PRISM_NAMESPACE")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     let config = match args.load_config() {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("prism-proxy: invalid config: {e}");
+            prism_observability::fatal("prism-proxy", &format!("invalid config: {e}"));
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         let problems = prism_proxy::check::check_patterns(&config);
         if !problems.is_empty() {
             for problem in &problems {
-                eprintln!("prism-proxy: {problem}");
+                prism_observability::fatal("prism-proxy", &problem.to_string());
             }
             return ExitCode::from(EXIT_CONFIG);
         }
@@ -93,14 +93,14 @@ fn main() -> ExitCode {
     let runtime = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("prism-proxy: cannot start the runtime: {e}");
+            prism_observability::fatal("prism-proxy", &format!("cannot start the runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(serve(config, args.config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("prism-proxy: {e:#}");
+            prism_observability::fatal("prism-proxy", &format!("{e:#}"));
             ExitCode::FAILURE
         }
     }

@@ -71,6 +71,24 @@ pub enum CtlCommand {
         /// e.g. Get; default: every operation together.
         operation: Option<String>,
     },
+    /// What a namespace's pattern process wrote (stdout and stderr, as the
+    /// proxy keeps it), oldest first; --follow keeps printing new lines.
+    Logs {
+        namespace: String,
+        /// Keep printing lines as they are written (until interrupted).
+        #[arg(long, short)]
+        follow: bool,
+        /// The most recent lines to start with (0: all the proxy keeps).
+        #[arg(long, default_value_t = 100)]
+        tail: u32,
+    },
+    /// Trace ids of a namespace's slowest recent calls and latest
+    /// server-side failures, to look up in the trace viewer.
+    Traces {
+        namespace: String,
+        /// e.g. Get; default: every operation.
+        operation: Option<String>,
+    },
     /// Kill and restart a namespace's pattern process.
     Restart { namespace: String },
     /// Replace a namespace's pattern process make-before-break.

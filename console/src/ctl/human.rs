@@ -3,8 +3,8 @@
 
 use prism_proto::{
     admin::v1::{
-        AdminRole, Event, EventKind, LatencyHistogram, ListPatternsResponse, PatternState,
-        WhoAmIResponse,
+        AdminRole, Event, EventKind, Exemplar, GetExemplarsResponse, LatencyHistogram,
+        ListPatternsResponse, LogStream, PatternLogLine, PatternState, WhoAmIResponse,
     },
     lifecycle::v1::HealthStatus,
 };
@@ -123,6 +123,62 @@ pub(crate) fn event(e: &Event) -> String {
         line.push_str(&format!("  pid={}", e.pid));
     }
     line
+}
+
+/// `2026-11-30T02:00:00.123Z  namespace  pid 4242  stderr  text`
+pub(crate) fn log_line(l: &PatternLogLine) -> String {
+    let stream = match LogStream::try_from(l.stream) {
+        Ok(LogStream::Stdout) => "stdout",
+        Ok(LogStream::Stderr) => "stderr",
+        _ => "?",
+    };
+    let cut = if l.truncated { " …(cut)" } else { "" };
+    format!(
+        "{}  {}  pid {}  {stream}  {}{cut}",
+        utc(l.timestamp_ms),
+        l.namespace,
+        l.pid,
+        l.text
+    )
+}
+
+/// The slowest calls, then the failures, one row each with its trace id.
+pub(crate) fn exemplars(reply: &GetExemplarsResponse) -> String {
+    let row = |kind: &str, e: &Exemplar| {
+        let outcome = if e.code == 0 {
+            "OK".to_string()
+        } else {
+            format!("{}: {}", e.code_name, e.message)
+        };
+        vec![
+            kind.to_string(),
+            e.operation.clone(),
+            utc(e.timestamp_ms),
+            format!("{}µs", e.latency_us),
+            outcome,
+            e.trace_id.clone(),
+        ]
+    };
+    let rows: Vec<Vec<String>> = reply
+        .slowest
+        .iter()
+        .map(|e| row("slowest", e))
+        .chain(reply.failures.iter().map(|e| row("failure", e)))
+        .collect();
+    if rows.is_empty() {
+        return "no calls recorded in the window\n".to_string();
+    }
+    table(
+        &[
+            "KIND",
+            "OPERATION",
+            "WHEN",
+            "LATENCY",
+            "OUTCOME",
+            "TRACE ID",
+        ],
+        &rows,
+    )
 }
 
 pub(crate) fn latency(h: &LatencyHistogram) -> String {

@@ -5,9 +5,10 @@ use std::{io::Write, time::Duration};
 
 use prism_proto::{
     admin::v1::{
-        ApplyNamespaceRequest, DeleteNamespaceRequest, Event, GetLatencyRequest, ListEventsRequest,
-        ListPatternsRequest, ReloadConfigRequest, ReloadPatternRequest, RestartPatternRequest,
-        WatchEventsRequest, WhoAmIRequest, admin_client::AdminClient,
+        ApplyNamespaceRequest, DeleteNamespaceRequest, GetExemplarsRequest, GetLatencyRequest,
+        ListEventsRequest, ListPatternLogsRequest, ListPatternsRequest, ReloadConfigRequest,
+        ReloadPatternRequest, RestartPatternRequest, WatchEventsRequest, WatchPatternLogsRequest,
+        WhoAmIRequest, admin_client::AdminClient,
     },
     proto_json::{ProtoName, to_json},
 };
@@ -80,14 +81,14 @@ pub(crate) async fn run(args: &CtlArgs, out: &mut impl Write) -> Result<(), Erro
                 });
             };
             for event in &list.events {
-                line(out, json, event)?;
+                line(out, json, event, human::event)?;
             }
             let listed = list.events.iter().map(|e| e.seq).max().unwrap_or(0);
             loop {
                 match stream.message().await {
                     // Already printed from the list (seqs only grow).
                     Ok(Some(event)) if event.seq <= listed => {}
-                    Ok(Some(event)) => line(out, json, &event)?,
+                    Ok(Some(event)) => line(out, json, &event, human::event)?,
                     Ok(None) => {
                         return Err(Error::Call {
                             call: "WatchEvents",
@@ -112,6 +113,67 @@ pub(crate) async fn run(args: &CtlArgs, out: &mut impl Write) -> Result<(), Erro
                 .await
                 .map_err(|s| Error::call("GetLatency", &s))?;
             print(out, json, &reply.into_inner(), human::latency)
+        }
+        CtlCommand::Logs {
+            namespace,
+            follow: false,
+            tail,
+        } => {
+            let request = ListPatternLogsRequest {
+                namespace: namespace.clone(),
+                limit: *tail,
+                since_seq: 0,
+            };
+            let reply = admin
+                .list_pattern_logs(timed(timeout, request))
+                .await
+                .map_err(|s| Error::call("ListPatternLogs", &s))?;
+            print(out, json, &reply.into_inner(), |r| {
+                r.lines.iter().map(|l| human::log_line(l) + "\n").collect()
+            })
+        }
+        CtlCommand::Logs {
+            namespace,
+            follow: true,
+            tail,
+        } => {
+            let request = WatchPatternLogsRequest {
+                namespace: namespace.clone(),
+                since_seq: 0,
+                tail: *tail,
+            };
+            let mut stream = admin
+                .watch_pattern_logs(request)
+                .await
+                .map_err(|s| Error::call("WatchPatternLogs", &s))?
+                .into_inner();
+            loop {
+                match stream.message().await {
+                    Ok(Some(log)) => line(out, json, &log, human::log_line)?,
+                    Ok(None) => {
+                        return Err(Error::Call {
+                            call: "WatchPatternLogs",
+                            code: Code::Unavailable,
+                            message: "the proxy ended the log stream".into(),
+                        });
+                    }
+                    Err(status) => return Err(Error::call("WatchPatternLogs", &status)),
+                }
+            }
+        }
+        CtlCommand::Traces {
+            namespace,
+            operation,
+        } => {
+            let request = GetExemplarsRequest {
+                namespace: namespace.clone(),
+                operation: operation.clone().unwrap_or_default(),
+            };
+            let reply = admin
+                .get_exemplars(timed(timeout, request))
+                .await
+                .map_err(|s| Error::call("GetExemplars", &s))?;
+            print(out, json, &reply.into_inner(), human::exemplars)
         }
         CtlCommand::Restart { namespace } => {
             let request = RestartPatternRequest {
@@ -189,13 +251,19 @@ fn print<M: ProtoName>(
     out.flush().map_err(Error::Output)
 }
 
-/// One followed event: a line of text, or one compact JSON object.
-fn line(out: &mut impl Write, json: bool, event: &Event) -> Result<(), Error> {
+/// One followed event or log line: a line of text, or one compact JSON
+/// object.
+fn line<M: ProtoName>(
+    out: &mut impl Write,
+    json: bool,
+    message: &M,
+    human: impl Fn(&M) -> String,
+) -> Result<(), Error> {
     let text = if json {
-        let value = to_json(event).map_err(|e| Error::Output(e.into()))?;
+        let value = to_json(message).map_err(|e| Error::Output(e.into()))?;
         value.to_string()
     } else {
-        human::event(event)
+        human(message)
     };
     writeln!(out, "{text}").map_err(Error::Output)?;
     out.flush().map_err(Error::Output)

@@ -30,7 +30,7 @@ where
     let runtime = match args.runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("{}: cannot start the runtime: {e}", help.name);
+            prism_observability::fatal(help.name, &format!("cannot start the runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -44,7 +44,7 @@ where
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{}: {e}", help.name);
+            prism_observability::fatal(help.name, &e.to_string());
             ExitCode::from(e.exit_code())
         }
     }

@@ -75,6 +75,50 @@ fn every_binary_exits_64_on_a_config_it_rejects() {
     }
 }
 
+/// With `PRISM_LOG_FORMAT=json` even a process's last line, the config it
+/// refuses, is JSON: the proxy's and a pattern's alike.
+#[test]
+fn a_refused_config_is_reported_in_json_when_logs_are_json() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("prism.yaml");
+    std::fs::write(&file, "worker_threads: 0\n").expect("config file");
+    let proxy = Command::new(bins::bin("prism-proxy"))
+        .arg("--config")
+        .arg(&file)
+        .env("PRISM_LOG_FORMAT", "json")
+        .stdin(Stdio::null())
+        .output()
+        .expect("prism-proxy");
+    let memstore = Command::new(bins::bin("prism-memstore"))
+        .args([
+            "--autostart",
+            "--grpc-port",
+            "0",
+            "--config",
+            r#"{"max_keyz": 5}"#,
+        ])
+        .env("PRISM_LOG_FORMAT", "json")
+        .env("PRISM_NAMESPACE", "orders")
+        .stdin(Stdio::null())
+        .output()
+        .expect("prism-memstore");
+    for (output, needle) in [(proxy, "worker_threads"), (memstore, "max_keyz")] {
+        assert_eq!(output.status.code(), Some(64), "{output:?}");
+        let text = stderr(&output);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(!lines.is_empty(), "{output:?}");
+        for line in &lines {
+            let value: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            assert!(value.is_object(), "{line}");
+        }
+        let last: serde_json::Value = serde_json::from_str(lines[lines.len() - 1]).unwrap();
+        assert_eq!(last["level"], "ERROR", "{text}");
+        let message = last["fields"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{text}");
+    }
+}
+
 /// Each pattern's `--help` describes its own config with its own example.
 #[test]
 fn each_pattern_help_describes_its_own_config() {

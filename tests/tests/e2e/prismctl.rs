@@ -307,3 +307,79 @@ async fn exit_codes_for_usage_unreachable_and_refusals() {
         "{events}"
     );
 }
+
+/// What the console's log view and trace list show, for scripts: the
+/// pattern's output (listed and followed) and the trace ids of recent calls,
+/// the one the caller got among them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_and_traces_of_a_namespace() {
+    let proxy = Proxy::start_with_config(CONFIG).await;
+    let pattern = proxy.wait_healthy("default").await;
+    let admin = proxy.admin_addr;
+    let mut kv = proxy.kv("default").await;
+    let reply = kv
+        .set(SetRequest {
+            key: "k".into(),
+            value: b"v".to_vec(),
+            ttl_seconds: 0,
+        })
+        .await
+        .unwrap();
+    let trace_id = prism_tests::otlp::trace_id_header(reply.metadata());
+
+    let traces = ok(&prismctl(admin, &["traces", "default"]));
+    assert!(traces.starts_with("KIND"), "{traces}");
+    let row = traces
+        .lines()
+        .find(|l| l.contains(&trace_id))
+        .unwrap_or_else(|| panic!("{trace_id} missing:\n{traces}"));
+    assert!(row.starts_with("slowest") && row.contains("Set"), "{row}");
+    let traces = json_of(&prismctl(admin, &["traces", "default", "Set", "--json"]));
+    assert_eq!(
+        traces["slowest"][0]["traceId"],
+        trace_id.as_str(),
+        "{traces}"
+    );
+
+    // The pattern logs its start at info level.
+    let tag = format!("default  pid {}", pattern.pid);
+    prism_tests::eventually(Duration::from_secs(20), "the pattern's lines", || {
+        let tag = tag.clone();
+        async move {
+            let logs = ok(&prismctl(admin, &["logs", "default"]));
+            logs.lines().any(|l| l.contains(&tag)).then_some(())
+        }
+    })
+    .await;
+    let logs = json_of(&prismctl(
+        admin,
+        &["logs", "default", "--tail", "1", "--json"],
+    ));
+    let lines = logs["lines"].as_array().expect("lines");
+    assert_eq!(lines.len(), 1, "{logs}");
+    assert_eq!(lines[0]["namespace"], "default");
+
+    let mut child = Command::new(bin("prismctl"))
+        .args(["--admin", &admin.to_string()])
+        .args(["logs", "default", "--follow", "--tail", "1", "--json"])
+        .env_remove("PRISM_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(TIMEOUT).expect("a followed line");
+    let _ = child.kill();
+    let _ = child.wait();
+    let first: Value = serde_json::from_str(&first).expect("one JSON object per line");
+    assert_eq!(first["namespace"], "default", "{first}");
+    assert_eq!(first["pid"], pattern.pid, "{first}");
+}
