@@ -22,6 +22,9 @@ def example(text: str) -> str:
 
 
 def run(source: str, proxy: Proxy) -> list[str]:
+    # The example must name the default address, or it would run against
+    # whatever listens there instead of the test's proxy on a free port.
+    assert "127.0.0.1:8980" in source, "the example calls the proxy at 127.0.0.1:8980"
     source = source.replace("127.0.0.1:8980", proxy.address)
     done = subprocess.run(
         [sys.executable, "-c", source], capture_output=True, text=True, timeout=120

@@ -9,6 +9,8 @@ use prism_proto::{
     lifecycle::v1::HealthStatus,
 };
 
+use time::OffsetDateTime;
+
 use crate::view::format;
 
 /// `rows` under `headers`, columns padded to their widest cell.
@@ -244,26 +246,21 @@ pub(crate) fn whoami(w: &WhoAmIResponse) -> String {
     out + "\n"
 }
 
-/// Unix epoch milliseconds as RFC 3339 UTC, `2026-11-30T02:00:00.123Z`.
+/// Unix epoch milliseconds as RFC 3339 UTC, `2026-11-30T02:00:00.123Z`;
+/// the bare number when it is no date (past the year 9999).
 pub(crate) fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Days to a civil date (proleptic Gregorian), after H. Hinnant.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let Some(at) = OffsetDateTime::UNIX_EPOCH.checked_add(time::Duration::milliseconds(ms)) else {
+        return format!("{ms} ms");
+    };
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60,
-        ms.rem_euclid(1000)
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.millisecond()
     )
 }
 

@@ -20,6 +20,7 @@ use std::{
 };
 
 use prism_observability::LogFormat;
+use time::OffsetDateTime;
 
 use super::LogLine;
 
@@ -120,23 +121,19 @@ fn is_json_object(text: &str) -> bool {
 /// `2026-11-30T02:15:04.123456Z`, as the JSON log lines write time.
 pub(crate) fn rfc3339(at: SystemTime) -> String {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Days since the epoch to a civil date (proleptic Gregorian calendar).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let at = OffsetDateTime::UNIX_EPOCH
+        .checked_add(time::Duration::seconds(
+            i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        ))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rest / 3_600,
-        rest / 60 % 60,
-        rest % 60,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
         since.subsec_micros()
     )
 }
