@@ -10,7 +10,8 @@
 //! [`limits`] (KeyValue), [`cursor`] (Scan cursors), [`topic`],
 //! [`publish`] (payload, metadata, subscriber ids), [`batch`], [`filter`]
 //! (the registry's filter language), [`registry`] (the registry's rules, and
-//! its generated code in `registry::v1`).
+//! its generated code in `registry::v1`), [`wire`] (requests read and checked
+//! straight from their encoding, for forwarding them unchanged).
 
 pub mod batch;
 pub mod codec;
@@ -23,6 +24,7 @@ pub mod proto_json;
 pub mod publish;
 pub mod registry;
 pub mod topic;
+pub mod wire;
 
 pub use field::FieldError;
 

@@ -48,9 +48,17 @@ pub fn check_payload(len: usize, limit: usize, setting: &str) -> Result<(), Fiel
 /// not a valid header name, a value holding CR or LF, or a map over
 /// [`MAX_METADATA_BYTES`].
 pub fn check_metadata(metadata: &HashMap<String, String>) -> Result<(), FieldError> {
+    check_metadata_entries(metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+/// [`check_metadata`] over entries as they come (from the wire, where a
+/// map is a sequence of entries).
+pub fn check_metadata_entries<'a>(
+    entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), FieldError> {
     let invalid = |reason: String| FieldError::new("metadata", reason);
     let mut size = 0usize;
-    for (key, value) in metadata {
+    for (key, value) in entries {
         if key.is_empty() {
             return Err(invalid("keys must not be empty".into()));
         }
@@ -95,9 +103,28 @@ pub fn check_publish(
     max_payload: usize,
     setting: &str,
 ) -> Result<(), FieldError> {
-    topic::check("topic", &request.topic, false)?;
-    check_payload(request.payload.len(), max_payload, setting)?;
-    check_metadata(&request.metadata)
+    check_publish_parts(
+        &request.topic,
+        request.payload.len(),
+        request
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+        (max_payload, setting),
+    )
+}
+
+/// [`check_publish`] over a message's parts: its topic, its payload's
+/// length and its metadata entries.
+pub fn check_publish_parts<'a>(
+    topic: &str,
+    payload_len: usize,
+    metadata: impl IntoIterator<Item = (&'a str, &'a str)>,
+    (max_payload, setting): (usize, &str),
+) -> Result<(), FieldError> {
+    topic::check("topic", topic, false)?;
+    check_payload(payload_len, max_payload, setting)?;
+    check_metadata_entries(metadata)
 }
 
 /// A batch passes when its size is allowed and every message passes
