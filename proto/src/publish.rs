@@ -140,6 +140,13 @@ pub fn check_publish_batch(
     })
 }
 
+/// The topic and subscriber an Unsubscribe or Ack names: both required,
+/// the topic may hold wildcards (it names a subscription).
+pub fn check_subscription(topic: &str, subscriber_id: &str) -> Result<(), FieldError> {
+    topic::check("topic", topic, true)?;
+    check_subscriber_id(subscriber_id, true)
+}
+
 /// Refuses a subscriber id that is too long or holds control characters
 /// (it names durable state on some backends), or an empty one where the
 /// call must name its subscriber (`required`).

@@ -87,6 +87,12 @@ impl<'a> Fields<'a> {
         Ok(head)
     }
 
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], Refusal> {
+        let mut bytes = [0; N];
+        bytes.copy_from_slice(self.take(N)?);
+        Ok(bytes)
+    }
+
     fn key(&mut self) -> Result<(u32, u64), Refusal> {
         let key = self.varint()?;
         if key > u64::from(u32::MAX) {
@@ -144,7 +150,7 @@ impl<'a> Iterator for Fields<'a> {
             let (number, wire_type) = self.key()?;
             let value = match wire_type {
                 0 => Value::Varint(self.varint()?),
-                1 => Value::Fixed64(u64::from_le_bytes(self.take(8)?.try_into().unwrap())),
+                1 => Value::Fixed64(u64::from_le_bytes(self.fixed()?)),
                 2 => {
                     let len = self.len()?;
                     Value::Bytes(self.take(len)?)
@@ -154,7 +160,7 @@ impl<'a> Iterator for Fields<'a> {
                     Value::Group
                 }
                 4 => return Err(undecodable("unexpected end group tag")),
-                5 => Value::Fixed32(u32::from_le_bytes(self.take(4)?.try_into().unwrap())),
+                5 => Value::Fixed32(u32::from_le_bytes(self.fixed()?)),
                 other => return Err(undecodable(format!("invalid wire type value: {other}"))),
             };
             Ok(Field { number, value })

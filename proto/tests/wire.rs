@@ -198,8 +198,7 @@ proptest! {
     ) {
         let buf = apply(AckRequest { topic, subscriber_id, message_ids }.encode_to_vec(), &damage);
         let check = |r: &AckRequest| {
-            prism_proto::topic::check("topic", &r.topic, true)?;
-            publish::check_subscriber_id(&r.subscriber_id, true)?;
+            publish::check_subscription(&r.topic, &r.subscriber_id)?;
             publish::check_ack_ids(r.message_ids.len())
         };
         prop_assert_eq!(wire(requests::ack(&buf), true), typed::<AckRequest>(&buf, check, true));

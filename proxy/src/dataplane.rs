@@ -8,7 +8,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use prism_observability::grpc::{self as tracing_grpc, Side};
-use prism_proto::{field::FieldError, limits::Limits};
+use prism_proto::limits::Limits;
 use tokio::time::Instant;
 use tonic::{
     Request, Response, Status,
@@ -27,17 +27,30 @@ use crate::{
 pub(crate) const NAMESPACE_HEADER: &str = tracing_grpc::NAMESPACE_HEADER;
 pub(crate) const DEFAULT_NAMESPACE: &str = "default";
 
-/// One unary call of `service/operation` on a namespace serving `kind`.
-pub(crate) async fn unary<Req, Resp, Fut>(
+/// How many bytes a request holds, for the namespace's in-flight budget.
+pub(crate) trait Weighed {
+    fn weight(&self) -> usize;
+}
+
+impl<T: prost::Message> Weighed for T {
+    fn weight(&self) -> usize {
+        self.encoded_len()
+    }
+}
+
+/// One unary call of `service/operation` on a namespace serving `kind`:
+/// a typed request, or an encoded one ([`crate::forward`]).
+pub(crate) async fn unary<Req, Resp, Fut, E>(
     state: &ProxyState,
     kind: PatternKind,
     (service, operation): (&'static str, &'static str),
     request: Request<Req>,
-    check: impl FnOnce(&Limits, &Req) -> Result<(), FieldError>,
+    check: impl FnOnce(&Limits, &Req) -> Result<(), E>,
     send: impl FnOnce(PatternChannel, Request<Req>) -> Fut,
 ) -> Result<Response<Resp>, Status>
 where
-    Req: prost::Message,
+    Req: Weighed,
+    E: Into<ProxyError>,
     Fut: Future<Output = Result<Response<Resp>, Status>>,
 {
     let started = Instant::now();
@@ -51,13 +64,11 @@ where
         let body = request.into_inner();
         // Checked before routing: bad input is refused the same way whatever
         // state the namespace's pattern is in.
-        check(&namespace.spec().limits, &body).map_err(ProxyError::from)?;
+        check(&namespace.spec().limits, &body).map_err(Into::into)?;
         let routed = namespace.route(kind)?;
         Span::current().record("prism.pattern", kind.as_str());
-        let _budget = namespace.admit(
-            body.encoded_len(),
-            routed.spec.config.limits.max_in_flight_bytes,
-        )?;
+        let _budget =
+            namespace.admit(body.weight(), routed.spec.config.limits.max_in_flight_bytes)?;
         let mut outgoing = Request::new(body);
         let span = client_span(
             (service, operation),

@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use prism_proto::field::{FieldError, quote};
+use prism_proto::{
+    field::{FieldError, quote},
+    wire::Refusal,
+};
 use tonic::Status;
 
 use crate::{config::ConfigError, supervisor::SupervisorError};
@@ -14,6 +17,10 @@ pub enum ProxyError {
     /// A request field breaks one of the rules every edge shares.
     #[error(transparent)]
     Invalid(#[from] FieldError),
+    /// A forwarded request whose encoding is broken (the text is the
+    /// codec's: `the request could not be decoded: …`).
+    #[error("{0}")]
+    Undecodable(String),
     #[error("namespace `{}` not found", quote(.0))]
     UnknownNamespace(String),
     #[error("namespace `{namespace}` is unavailable: {reason}")]
@@ -142,11 +149,22 @@ impl std::fmt::Display for ConfigRejected {
     }
 }
 
+impl From<Refusal> for ProxyError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Field(err) => Self::Invalid(err),
+            undecodable @ Refusal::Undecodable(_) => Self::Undecodable(undecodable.to_string()),
+        }
+    }
+}
+
 impl From<ProxyError> for Status {
     fn from(err: ProxyError) -> Self {
         let message = err.to_string();
         match err {
-            ProxyError::Invalid(_) => Status::invalid_argument(message),
+            ProxyError::Invalid(_) | ProxyError::Undecodable(_) => {
+                Status::invalid_argument(message)
+            }
             ProxyError::UnknownNamespace(_) => Status::not_found(message),
             ProxyError::NamespaceUnavailable { .. }
             | ProxyError::BackendUnreachable { .. }
@@ -217,6 +235,10 @@ mod tests {
         let cases = [
             (
                 ProxyError::Invalid(FieldError::new("topic", "must not be empty")),
+                Code::InvalidArgument,
+            ),
+            (
+                Refusal::Undecodable("buffer underflow".into()).into(),
                 Code::InvalidArgument,
             ),
             (ProxyError::UnknownNamespace("x".into()), Code::NotFound),

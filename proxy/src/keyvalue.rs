@@ -1,102 +1,67 @@
-//! The KeyValue data plane: each call is checked against the namespace's
-//! limits (a Scan's prefix like a key, its cursor's length; what the cursor
-//! holds is the pattern's to check) and forwarded to its pattern by
-//! [`dataplane::unary`].
+//! The KeyValue data plane: every call is forwarded as encoded
+//! ([`crate::forward`]) after its request passes the namespace's limits
+//! (a key, a value and its TTL; a Scan's prefix like a key, its cursor's
+//! length — what the cursor holds is the pattern's to check).
 
-use std::sync::Arc;
+use prism_proto::wire::requests;
 
-use prism_proto::keyvalue::v1::{
-    DeleteRequest, DeleteResponse, ExistsRequest, ExistsResponse, GetRequest, GetResponse,
-    ScanRequest, ScanResponse, SetRequest, SetResponse, key_value_client::KeyValueClient,
-    key_value_server::KeyValue,
+use crate::{
+    config::PatternKind::Keyvalue,
+    forward::{Method, Table, method},
 };
-use tonic::{Request, Response, Status};
 
-use crate::{channel::PatternChannel, config::PatternKind, dataplane, state::ProxyState};
+pub(crate) struct KeyValueTable;
 
-const SERVICE: &str = "prism.keyvalue.v1.KeyValue";
-
-pub(crate) struct KeyValueProxy {
-    state: Arc<ProxyState>,
+impl Table for KeyValueTable {
+    const SERVICE: &'static str = "prism.keyvalue.v1.KeyValue";
+    const METHODS: &'static [Method] = &[
+        method!("prism.keyvalue.v1.KeyValue", "Set", Keyvalue, requests::set),
+        method!("prism.keyvalue.v1.KeyValue", "Get", Keyvalue, requests::key),
+        method!(
+            "prism.keyvalue.v1.KeyValue",
+            "Delete",
+            Keyvalue,
+            requests::key
+        ),
+        method!(
+            "prism.keyvalue.v1.KeyValue",
+            "Exists",
+            Keyvalue,
+            requests::key
+        ),
+        method!(
+            "prism.keyvalue.v1.KeyValue",
+            "Scan",
+            Keyvalue,
+            requests::scan
+        ),
+    ];
 }
 
-impl KeyValueProxy {
-    pub(crate) fn new(state: Arc<ProxyState>) -> Self {
-        Self { state }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use prism_proto::FILE_DESCRIPTOR_SET;
+    use prost::Message;
 
-fn client(channel: PatternChannel) -> KeyValueClient<PatternChannel> {
-    KeyValueClient::new(channel)
-        .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
-}
+    use super::*;
 
-#[tonic::async_trait]
-impl KeyValue for KeyValueProxy {
-    async fn set(&self, request: Request<SetRequest>) -> Result<Response<SetResponse>, Status> {
-        dataplane::unary(
-            &self.state,
-            PatternKind::Keyvalue,
-            (SERVICE, "Set"),
-            request,
-            |limits, r| limits.check_set(&r.key, &r.value, r.ttl_seconds),
-            |ch, r| async move { client(ch).set(r).await },
-        )
-        .await
-    }
-
-    async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
-        dataplane::unary(
-            &self.state,
-            PatternKind::Keyvalue,
-            (SERVICE, "Get"),
-            request,
-            |limits, r| limits.check_key(&r.key),
-            |ch, r| async move { client(ch).get(r).await },
-        )
-        .await
-    }
-
-    async fn delete(
-        &self,
-        request: Request<DeleteRequest>,
-    ) -> Result<Response<DeleteResponse>, Status> {
-        dataplane::unary(
-            &self.state,
-            PatternKind::Keyvalue,
-            (SERVICE, "Delete"),
-            request,
-            |limits, r| limits.check_key(&r.key),
-            |ch, r| async move { client(ch).delete(r).await },
-        )
-        .await
-    }
-
-    async fn exists(
-        &self,
-        request: Request<ExistsRequest>,
-    ) -> Result<Response<ExistsResponse>, Status> {
-        dataplane::unary(
-            &self.state,
-            PatternKind::Keyvalue,
-            (SERVICE, "Exists"),
-            request,
-            |limits, r| limits.check_key(&r.key),
-            |ch, r| async move { client(ch).exists(r).await },
-        )
-        .await
-    }
-
-    async fn scan(&self, request: Request<ScanRequest>) -> Result<Response<ScanResponse>, Status> {
-        dataplane::unary(
-            &self.state,
-            PatternKind::Keyvalue,
-            (SERVICE, "Scan"),
-            request,
-            |limits, r| limits.check_scan(&r.prefix, &r.cursor),
-            |ch, r| async move { client(ch).scan(r).await },
-        )
-        .await
+    /// Every method the `.proto` defines is forwarded, on its own path.
+    #[test]
+    fn the_table_covers_the_service() {
+        let set = prost_types::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).unwrap();
+        let service = set
+            .file
+            .iter()
+            .flat_map(|f| f.service.iter().map(move |s| (f.package(), s)))
+            .find(|(package, s)| format!("{package}.{}", s.name()) == KeyValueTable::SERVICE)
+            .unwrap()
+            .1;
+        let defined: Vec<String> = service
+            .method
+            .iter()
+            .map(|m| format!("/{}/{}", KeyValueTable::SERVICE, m.name()))
+            .collect();
+        let forwarded: Vec<&str> = KeyValueTable::METHODS.iter().map(|m| m.path).collect();
+        assert_eq!(defined, forwarded);
     }
 }

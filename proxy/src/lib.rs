@@ -19,6 +19,7 @@ mod config_diff;
 mod dataplane;
 mod drain;
 mod error;
+mod forward;
 mod keyvalue;
 mod listener;
 mod metrics;

@@ -9,27 +9,36 @@
 //! For at-least-once backends the proxy acknowledges each message once it is
 //! handed to the client's stream, unless the client asked for `manual_ack`.
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use prism_proto::{
-    field::FieldError,
-    publish::{self, check_publish, check_publish_batch},
+    codec::PrismCodec,
+    publish::{self, check_subscription},
     pubsub::v1::{
-        AckRequest, AckResponse, Message, PublishBatchRequest, PublishBatchResponse,
-        PublishRequest, PublishResponse, SubscribeRequest, UnsubscribeRequest, UnsubscribeResponse,
-        pub_sub_client::PubSubClient, pub_sub_server::PubSub,
+        AckRequest, Message, SubscribeRequest, UnsubscribeRequest, UnsubscribeResponse,
+        pub_sub_client::PubSubClient,
     },
+    wire::requests,
 };
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
-use tonic::{Code, Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming, body::Body, server::Grpc};
+use tower::{Service, service_fn};
 
 use crate::{
     channel::PatternChannel,
-    config::PatternKind,
+    config::PatternKind::{self, Pubsub},
     dataplane,
     error::{self, ProxyError},
+    forward::{Method, NoOtherMethods, Table, method},
     namespace::{Namespace, State},
     state::ProxyState,
     subscriptions::{Buffer, Policy},
@@ -44,26 +53,14 @@ const RESUBSCRIBE_BACKOFF: (Duration, Duration) =
 /// Acknowledgements sent to the pattern in one call, at most.
 const ACK_BATCH: usize = 256;
 
-pub(crate) struct PubSubProxy {
+struct PubSubProxy {
     state: Arc<ProxyState>,
-}
-
-impl PubSubProxy {
-    pub(crate) fn new(state: Arc<ProxyState>) -> Self {
-        Self { state }
-    }
 }
 
 fn client(channel: PatternChannel) -> PubSubClient<PatternChannel> {
     PubSubClient::new(channel)
         .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
-}
-
-/// The topic and subscriber an Unsubscribe or Ack names: both required.
-fn check_subscription(topic: &str, subscriber_id: &str) -> Result<(), FieldError> {
-    prism_proto::topic::check("topic", topic, true)?;
-    publish::check_subscriber_id(subscriber_id, true)
 }
 
 /// Whether a failed (re)subscription is worth another try.
@@ -74,44 +71,95 @@ fn retryable(status: &Status) -> bool {
     )
 }
 
-#[tonic::async_trait]
-impl PubSub for PubSubProxy {
-    async fn publish(
-        &self,
-        request: Request<PublishRequest>,
-    ) -> Result<Response<PublishResponse>, Status> {
-        dataplane::unary(
-            &self.state,
-            PatternKind::Pubsub,
-            (SERVICE, "Publish"),
-            request,
-            |limits, r| check_publish(r, limits.max_value_bytes, PAYLOAD_SETTING),
-            |ch, r| async move { client(ch).publish(r).await },
-        )
-        .await
+/// Publish, PublishBatch and Ack are forwarded as encoded; Subscribe and
+/// Unsubscribe are served by [`Streams`].
+pub(crate) struct PubSubTable;
+
+impl Table for PubSubTable {
+    const SERVICE: &'static str = SERVICE;
+    const METHODS: &'static [Method] = &[
+        method!(
+            "prism.pubsub.v1.PubSub",
+            "Publish",
+            Pubsub,
+            |limits, buf| { requests::publish(buf, (limits.max_value_bytes, PAYLOAD_SETTING)) }
+        ),
+        method!(
+            "prism.pubsub.v1.PubSub",
+            "PublishBatch",
+            Pubsub,
+            |limits, buf| {
+                requests::publish_batch(buf, (limits.max_value_bytes, PAYLOAD_SETTING))
+            }
+        ),
+        method!("prism.pubsub.v1.PubSub", "Ack", Pubsub, |_, buf| {
+            requests::ack(buf)
+        }),
+    ];
+}
+
+/// The PubSub calls the proxy handles as messages: Subscribe (its stream
+/// outlives pattern restarts, through a buffer) and Unsubscribe (it also
+/// ends the proxy's own streams).
+#[derive(Clone)]
+pub(crate) struct Streams {
+    proxy: Arc<PubSubProxy>,
+}
+
+impl Streams {
+    pub(crate) fn new(state: Arc<ProxyState>) -> Self {
+        Self {
+            proxy: Arc::new(PubSubProxy { state }),
+        }
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, Infallible>> + Send>>;
+
+impl Service<http::Request<Body>> for Streams {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
     }
 
-    async fn publish_batch(
-        &self,
-        request: Request<PublishBatchRequest>,
-    ) -> Result<Response<PublishBatchResponse>, Status> {
-        dataplane::unary(
-            &self.state,
-            PatternKind::Pubsub,
-            (SERVICE, "PublishBatch"),
-            request,
-            |limits, r| check_publish_batch(r, limits.max_value_bytes, PAYLOAD_SETTING),
-            |ch, r| async move { client(ch).publish_batch(r).await },
-        )
-        .await
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let proxy = self.proxy.clone();
+        let limit = Some(prism_proto::limits::MAX_MESSAGE_BYTES);
+        match request.uri().path() {
+            "/prism.pubsub.v1.PubSub/Subscribe" => Box::pin(async move {
+                let call = service_fn(move |r| {
+                    let proxy = proxy.clone();
+                    async move { proxy.subscribe(r).await }
+                });
+                let mut grpc = Grpc::new(PrismCodec::<Message, SubscribeRequest>::default())
+                    .apply_max_message_size_config(limit, limit);
+                Ok(grpc.server_streaming(call, request).await)
+            }),
+            "/prism.pubsub.v1.PubSub/Unsubscribe" => Box::pin(async move {
+                let call = service_fn(move |r| {
+                    let proxy = proxy.clone();
+                    async move { proxy.unsubscribe(r).await }
+                });
+                let mut grpc =
+                    Grpc::new(PrismCodec::<UnsubscribeResponse, UnsubscribeRequest>::default())
+                        .apply_max_message_size_config(limit, limit);
+                Ok(grpc.unary(call, request).await)
+            }),
+            _ => Box::pin(NoOtherMethods.call(request)),
+        }
     }
+}
 
-    type SubscribeStream = Pin<Box<dyn Stream<Item = Result<Message, Status>> + Send>>;
+type SubscribeStream = Pin<Box<dyn Stream<Item = Result<Message, Status>> + Send>>;
 
+impl PubSubProxy {
     async fn subscribe(
         &self,
         request: Request<SubscribeRequest>,
-    ) -> Result<Response<Self::SubscribeStream>, Status> {
+    ) -> Result<Response<SubscribeStream>, Status> {
         let setup = self.state.drain.enter()?;
         let namespace = self
             .state
@@ -190,21 +238,6 @@ impl PubSub for PubSubProxy {
         .await?;
         response.get_mut().unsubscribed |= closed > 0;
         Ok(response)
-    }
-
-    async fn ack(&self, request: Request<AckRequest>) -> Result<Response<AckResponse>, Status> {
-        dataplane::unary(
-            &self.state,
-            PatternKind::Pubsub,
-            (SERVICE, "Ack"),
-            request,
-            |_, r| {
-                check_subscription(&r.topic, &r.subscriber_id)?;
-                publish::check_ack_ids(r.message_ids.len())
-            },
-            |ch, r| async move { client(ch).ack(r).await },
-        )
-        .await
     }
 }
 

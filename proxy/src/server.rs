@@ -7,8 +7,7 @@
 use std::{future::Future, path::PathBuf};
 
 use prism_proto::{
-    admin::v1::admin_server::AdminServer, keyvalue::v1::key_value_server::KeyValueServer,
-    pubsub::v1::pub_sub_server::PubSubServer,
+    admin::v1::admin_server::AdminServer,
     registry::v1::multicast_registry_server::MulticastRegistryServer,
 };
 use tokio::{net::TcpListener, sync::watch, time::Instant};
@@ -20,10 +19,11 @@ use crate::{
     admin::AdminService,
     auth::layer::{AuthService, Plane},
     config::{Config, ListenerName},
-    keyvalue::KeyValueProxy,
+    forward::{Forward, NoOtherMethods},
+    keyvalue::KeyValueTable,
     listener::{self, Protocol, message::MessageBounds, tls::Acceptor},
     metrics,
-    pubsub::PubSubProxy,
+    pubsub::{PubSubTable, Streams},
     registry::RegistryProxy,
     state::ProxyState,
 };
@@ -123,16 +123,14 @@ pub async fn run(
     let bounds = listeners_config.clone();
     let mut data_routes = Routes::builder();
     data_routes
-        .add_service(
-            KeyValueServer::new(KeyValueProxy::new(state.clone()))
-                .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES),
-        )
-        .add_service(
-            PubSubServer::new(PubSubProxy::new(state.clone()))
-                .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES),
-        )
+        .add_service(Forward::<KeyValueTable, _>::new(
+            state.clone(),
+            NoOtherMethods,
+        ))
+        .add_service(Forward::<PubSubTable, _>::new(
+            state.clone(),
+            Streams::new(state.clone()),
+        ))
         .add_service(
             MulticastRegistryServer::new(RegistryProxy::new(state.clone()))
                 .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)

@@ -2,10 +2,10 @@
 //! reads the fields its rules need (every field the `.proto` defines is
 //! checked for its wire type and, for strings, UTF-8, as prost would), then
 //! calls the same rule the typed path calls ([`Limits`], [`publish`],
-//! [`batch`], [`topic`]), so a refusal reads the same whichever path made it.
+//! [`batch`]), so a refusal reads the same whichever path made it.
 
 use super::{Field, Fields, Refusal};
-use crate::{batch, field::FieldError, limits::Limits, publish, topic};
+use crate::{batch, field::FieldError, limits::Limits, publish};
 
 /// Runs `read` on every field of `buf`, in order.
 fn each<'a>(
@@ -160,8 +160,7 @@ pub fn ack(buf: &[u8]) -> Result<(), Refusal> {
         }
         Ok(())
     })?;
-    topic::check("topic", topic, true)?;
-    publish::check_subscriber_id(subscriber_id, true)?;
+    publish::check_subscription(topic, subscriber_id)?;
     Ok(publish::check_ack_ids(ids)?)
 }
 
