@@ -226,6 +226,21 @@ async fn send(
         .await
 }
 
+/// Opens a server stream on the pattern; its messages arrive as encoded.
+pub(crate) async fn open_stream(
+    channel: PatternChannel,
+    path: &'static str,
+    request: Request<Raw>,
+) -> Result<tonic::Streaming<Raw>, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unknown(format!("the pattern connection is not ready: {e}")))?;
+    grpc.server_streaming(request, PathAndQuery::from_static(path), RawCodec)
+        .await
+        .map(Response::into_inner)
+}
+
 /// The typed server of a service whose every method is forwarded: answers
 /// any other path as tonic's generated servers do, `UNIMPLEMENTED`.
 #[derive(Debug, Clone, Copy, Default)]

@@ -18,15 +18,17 @@ use std::{
     time::Duration,
 };
 
+use delivered::{Delivered, SubscribeCodec};
 use prism_proto::{
     codec::PrismCodec,
     publish::{self, check_subscription},
     pubsub::v1::{
-        AckRequest, Message, SubscribeRequest, UnsubscribeRequest, UnsubscribeResponse,
+        AckRequest, SubscribeRequest, UnsubscribeRequest, UnsubscribeResponse,
         pub_sub_client::PubSubClient,
     },
     wire::requests,
 };
+use prost::Message as _;
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
@@ -38,13 +40,16 @@ use crate::{
     config::PatternKind::{self, Pubsub},
     dataplane,
     error::{self, ProxyError},
-    forward::{Method, NoOtherMethods, Table, method},
+    forward::{self, Method, NoOtherMethods, Raw, Table, method},
     namespace::{Namespace, State},
     state::ProxyState,
     subscriptions::{Buffer, Policy},
 };
 
+mod delivered;
+
 const SERVICE: &str = "prism.pubsub.v1.PubSub";
+const SUBSCRIBE_PATH: &str = "/prism.pubsub.v1.PubSub/Subscribe";
 /// The config field that limits a payload here, named in refusals.
 const PAYLOAD_SETTING: &str = "max_value_bytes";
 /// Waits between attempts to subscribe again after the pattern went away.
@@ -134,8 +139,8 @@ impl Service<http::Request<Body>> for Streams {
                     let proxy = proxy.clone();
                     async move { proxy.subscribe(r).await }
                 });
-                let mut grpc = Grpc::new(PrismCodec::<Message, SubscribeRequest>::default())
-                    .apply_max_message_size_config(limit, limit);
+                let mut grpc =
+                    Grpc::new(SubscribeCodec).apply_max_message_size_config(limit, limit);
                 Ok(grpc.server_streaming(call, request).await)
             }),
             "/prism.pubsub.v1.PubSub/Unsubscribe" => Box::pin(async move {
@@ -153,7 +158,7 @@ impl Service<http::Request<Body>> for Streams {
     }
 }
 
-type SubscribeStream = Pin<Box<dyn Stream<Item = Result<Message, Status>> + Send>>;
+type SubscribeStream = Pin<Box<dyn Stream<Item = Result<Delivered, Status>> + Send>>;
 
 impl PubSubProxy {
     async fn subscribe(
@@ -183,7 +188,7 @@ impl PubSubProxy {
         } else {
             Policy::DropOldest
         };
-        let buffer = Arc::new(Buffer::new(capacity, policy));
+        let buffer = Arc::new(Buffer::<Delivered>::new(capacity, policy));
         let id = self.state.subscriptions.register(
             (namespace.name(), PatternKind::Pubsub),
             &subscribe.topic,
@@ -246,11 +251,11 @@ async fn open(
     namespace: &Namespace,
     subscribe: &SubscribeRequest,
     subject: Option<&str>,
-) -> Result<Streaming<Message>, Status> {
+) -> Result<Streaming<Raw>, Status> {
     // The route's call count is for unary calls a hot reload waits for; a
     // stream must not hold it, so it is released once the stream is open.
     let channel = namespace.route(PatternKind::Pubsub)?.channel;
-    let mut request = Request::new(subscribe.clone());
+    let mut request = Request::new(Raw(subscribe.encode_to_vec().into()));
     let _span = dataplane::client_span(
         (SERVICE, "Subscribe"),
         namespace.name(),
@@ -258,10 +263,8 @@ async fn open(
         subject,
         &mut request,
     );
-    client(channel)
-        .subscribe(request)
+    forward::open_stream(channel, SUBSCRIBE_PATH, request)
         .await
-        .map(Response::into_inner)
         .map_err(|status| error::from_pattern(namespace.name(), status))
 }
 
@@ -272,19 +275,22 @@ async fn open(
 async fn pump(
     namespace: Arc<Namespace>,
     (subscribe, subject): (SubscribeRequest, Option<Arc<str>>),
-    mut upstream: Streaming<Message>,
-    buffer: Arc<Buffer>,
+    mut upstream: Streaming<Raw>,
+    buffer: Arc<Buffer<Delivered>>,
     patience: Duration,
 ) {
+    let subscriber_id: Arc<str> = subscribe.subscriber_id.as_str().into();
     loop {
         let next = tokio::select! {
             next = upstream.message() => next,
             _ = buffer.closed() => return,
         };
         let ended = match next {
-            Ok(Some(mut message)) => {
-                message.subscriber_id.clone_from(&subscribe.subscriber_id);
-                if !buffer.push(message).await {
+            Ok(Some(Raw(message))) => {
+                if !buffer
+                    .push(Delivered::new(message, subscriber_id.clone()))
+                    .await
+                {
                     return;
                 }
                 continue;
@@ -387,17 +393,19 @@ fn spawn_acker(
 
 /// The client's side of one subscription.
 struct Delivery {
-    buffer: Arc<Buffer>,
+    buffer: Arc<Buffer<Delivered>>,
     acks: Option<mpsc::UnboundedSender<String>>,
     _registration: Registration,
 }
 
 impl Delivery {
-    fn into_stream(self) -> impl Stream<Item = Result<Message, Status>> + Send {
+    fn into_stream(self) -> impl Stream<Item = Result<Delivered, Status>> + Send {
         futures_util::stream::unfold(self, |delivery| async move {
             let item = delivery.buffer.pop().await?;
-            if let (Ok(message), Some(acks)) = (&item, &delivery.acks) {
-                let _ = acks.send(message.message_id.clone());
+            if let (Ok(message), Some(acks)) = (&item, &delivery.acks)
+                && let Some(id) = message.message_id()
+            {
+                let _ = acks.send(id);
             }
             Some((item, delivery))
         })

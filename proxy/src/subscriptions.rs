@@ -76,7 +76,7 @@ impl<T: Queued> Stream for Buffer<T> {
     }
 }
 
-pub(crate) struct Buffer<T = Message> {
+pub(crate) struct Buffer<T> {
     state: Mutex<Queue<T>>,
     capacity: usize,
     policy: Policy,
