@@ -259,3 +259,65 @@ impl Service<http::Request<Body>> for NoOtherMethods {
         std::future::ready(Ok(Status::unimplemented("").into_http()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use prism_proto::FILE_DESCRIPTOR_SET;
+    use prost::Message;
+
+    use super::*;
+    use crate::{keyvalue::KeyValueTable, pubsub::PubSubTable, registry::RegistryTable};
+
+    /// The methods the `.proto` defines for `service`, as paths.
+    fn defined(service: &str) -> Vec<String> {
+        let set = prost_types::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).unwrap();
+        let (_, found) = set
+            .file
+            .iter()
+            .flat_map(|f| f.service.iter().map(move |s| (f.package(), s)))
+            .find(|(package, s)| format!("{package}.{}", s.name()) == service)
+            .unwrap();
+        let mut paths: Vec<String> = found
+            .method
+            .iter()
+            .map(|m| format!("/{service}/{}", m.name()))
+            .collect();
+        paths.sort();
+        paths
+    }
+
+    fn served<T: Table>(typed: &[&str]) -> Vec<String> {
+        let mut paths: Vec<String> = T::METHODS
+            .iter()
+            .map(|m| {
+                assert_eq!(m.service, T::SERVICE);
+                assert_eq!(m.path, format!("/{}/{}", m.service, m.name));
+                m.path.to_string()
+            })
+            .chain(typed.iter().map(|p| p.to_string()))
+            .collect();
+        paths.sort();
+        paths
+    }
+
+    /// Every method the `.proto` files define is served, forwarded or typed,
+    /// and nothing else.
+    #[test]
+    fn every_data_plane_method_is_served_once() {
+        assert_eq!(
+            served::<KeyValueTable>(&[]),
+            defined(KeyValueTable::SERVICE)
+        );
+        assert_eq!(
+            served::<PubSubTable>(&[
+                crate::pubsub::SUBSCRIBE_PATH,
+                crate::pubsub::UNSUBSCRIBE_PATH
+            ]),
+            defined(PubSubTable::SERVICE)
+        );
+        assert_eq!(
+            served::<RegistryTable>(&[crate::registry::RECEIVE_PATH]),
+            defined(RegistryTable::SERVICE)
+        );
+    }
+}

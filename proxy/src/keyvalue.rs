@@ -37,31 +37,3 @@ impl Table for KeyValueTable {
         ),
     ];
 }
-
-#[cfg(test)]
-mod tests {
-    use prism_proto::FILE_DESCRIPTOR_SET;
-    use prost::Message;
-
-    use super::*;
-
-    /// Every method the `.proto` defines is forwarded, on its own path.
-    #[test]
-    fn the_table_covers_the_service() {
-        let set = prost_types::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).unwrap();
-        let service = set
-            .file
-            .iter()
-            .flat_map(|f| f.service.iter().map(move |s| (f.package(), s)))
-            .find(|(package, s)| format!("{package}.{}", s.name()) == KeyValueTable::SERVICE)
-            .unwrap()
-            .1;
-        let defined: Vec<String> = service
-            .method
-            .iter()
-            .map(|m| format!("/{}/{}", KeyValueTable::SERVICE, m.name()))
-            .collect();
-        let forwarded: Vec<&str> = KeyValueTable::METHODS.iter().map(|m| m.path).collect();
-        assert_eq!(defined, forwarded);
-    }
-}

@@ -1,7 +1,7 @@
 //! `prism-proxy`: the gRPC front door. It checks who calls ([`auth`]), loads `prism.yaml` ([`config`],
 //! [`cli`], [`check`]; reloads apply [`config_diff`]), supervises one pattern process per namespace ([`supervisor`]
 //! over [`process`], calls going out on a [`channel`]), keeps the live routing table ([`namespace`]) inside the
-//! shared [`state`], forwards data-plane calls ([`dataplane`], [`keyvalue`],
+//! shared [`state`], forwards data-plane calls as encoded ([`forward`], [`dataplane`], [`keyvalue`],
 //! [`pubsub`] with per-subscriber buffers in [`subscriptions`], [`registry`]), records what
 //! happens ([`activity`]), captures what patterns print ([`pattern_logs`]), serves the admin API ([`admin`]) and Prometheus
 //! metrics ([`metrics`]) on bounded listeners ([`listener`]; [`ports`] says which serves what), follows config file changes ([`watch`]) and shuts

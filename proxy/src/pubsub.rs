@@ -49,7 +49,8 @@ use crate::{
 mod delivered;
 
 const SERVICE: &str = "prism.pubsub.v1.PubSub";
-const SUBSCRIBE_PATH: &str = "/prism.pubsub.v1.PubSub/Subscribe";
+pub(crate) const SUBSCRIBE_PATH: &str = "/prism.pubsub.v1.PubSub/Subscribe";
+pub(crate) const UNSUBSCRIBE_PATH: &str = "/prism.pubsub.v1.PubSub/Unsubscribe";
 /// The config field that limits a payload here, named in refusals.
 const PAYLOAD_SETTING: &str = "max_value_bytes";
 /// Waits between attempts to subscribe again after the pattern went away.
@@ -134,7 +135,7 @@ impl Service<http::Request<Body>> for Streams {
         let proxy = self.proxy.clone();
         let limit = Some(prism_proto::limits::MAX_MESSAGE_BYTES);
         match request.uri().path() {
-            "/prism.pubsub.v1.PubSub/Subscribe" => Box::pin(async move {
+            SUBSCRIBE_PATH => Box::pin(async move {
                 let call = service_fn(move |r| {
                     let proxy = proxy.clone();
                     async move { proxy.subscribe(r).await }
@@ -143,7 +144,7 @@ impl Service<http::Request<Body>> for Streams {
                     Grpc::new(SubscribeCodec).apply_max_message_size_config(limit, limit);
                 Ok(grpc.server_streaming(call, request).await)
             }),
-            "/prism.pubsub.v1.PubSub/Unsubscribe" => Box::pin(async move {
+            UNSUBSCRIBE_PATH => Box::pin(async move {
                 let call = service_fn(move |r| {
                     let proxy = proxy.clone();
                     async move { proxy.unsubscribe(r).await }

@@ -1,7 +1,7 @@
 //! The multicast registry data plane. Register, Unregister, Get, Enumerate
 //! and Multicast are unary calls checked with `prism_proto::registry`'s rules
 //! (the filter parsed, the Multicast payload held to the namespace's
-//! `max_value_bytes`) and forwarded by [`dataplane::unary`]. Receive opens
+//! `max_value_bytes`) and forwarded as encoded ([`crate::forward`]). Receive opens
 //! the pattern's inbox stream and pumps it through a one-message [`Buffer`]
 //! that never drops (a message the pattern reported DELIVERED must reach the
 //! client, so a slow client holds the pattern's stream back instead). Unlike a
@@ -9,49 +9,51 @@
 //! the stream ends with UNAVAILABLE and the client calls Receive again,
 //! finding what is PENDING for it on slots that keep messages.
 
-use std::{pin::Pin, sync::Arc};
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use prism_proto::{
+    codec::PrismCodec,
     field::FieldError,
     registry::{
         EnumerateQuery, MulticastOrder, Registration, check_identity,
         v1::{
-            EnumerateRequest, EnumerateResponse, GetRequest, GetResponse, InboxMessage,
-            MulticastRequest, MulticastResponse, ReceiveRequest, RegisterRequest, RegisterResponse,
-            UnregisterRequest, UnregisterResponse,
-            multicast_registry_client::MulticastRegistryClient,
-            multicast_registry_server::MulticastRegistry,
+            EnumerateRequest, GetRequest, InboxMessage, MulticastRequest, ReceiveRequest,
+            RegisterRequest, UnregisterRequest, multicast_registry_client::MulticastRegistryClient,
         },
     },
+    wire::requests::decoded,
 };
 use tokio_stream::Stream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status, Streaming, body::Body, server::Grpc};
+use tower::{Service, service_fn};
 
 use crate::{
     channel::PatternChannel,
-    config::PatternKind,
+    config::PatternKind::{self, MulticastRegistry},
     dataplane,
     error::{self, ProxyError},
+    forward::{Method, NoOtherMethods, Table, method},
     namespace::Namespace,
     state::ProxyState,
     subscriptions::{Buffer, Policy},
 };
 
 const SERVICE: &str = "prism.registry.v1.MulticastRegistry";
-const KIND: PatternKind = PatternKind::MulticastRegistry;
+pub(crate) const RECEIVE_PATH: &str = "/prism.registry.v1.MulticastRegistry/Receive";
+const KIND: PatternKind = MulticastRegistry;
 /// Messages the proxy holds per Receive stream. The pattern acknowledges a
 /// message to an at-least-once slot once its stream has taken it, so what
 /// the proxy holds is lost if the client goes away: one message, no more.
 const RECEIVE_BUFFER: usize = 1;
 
-pub(crate) struct RegistryProxy {
+struct RegistryProxy {
     state: Arc<ProxyState>,
-}
-
-impl RegistryProxy {
-    pub(crate) fn new(state: Arc<ProxyState>) -> Self {
-        Self { state }
-    }
 }
 
 fn client(channel: PatternChannel) -> MulticastRegistryClient<PatternChannel> {
@@ -65,86 +67,101 @@ fn check_multicast(request: &MulticastRequest, max_value_bytes: usize) -> Result
     MulticastOrder::from_request(request, max_value_bytes).map(drop)
 }
 
-#[tonic::async_trait]
-impl MulticastRegistry for RegistryProxy {
-    async fn register(
-        &self,
-        request: Request<RegisterRequest>,
-    ) -> Result<Response<RegisterResponse>, Status> {
-        dataplane::unary(
-            &self.state,
-            KIND,
-            (SERVICE, "Register"),
-            request,
-            |_, r| Registration::from_request(r).map(drop),
-            |ch, r| async move { client(ch).register(r).await },
-        )
-        .await
+/// Every call but Receive is forwarded as encoded; the registry's rules
+/// read most of a request (metadata, filters), so they run on it decoded.
+pub(crate) struct RegistryTable;
+
+impl Table for RegistryTable {
+    const SERVICE: &'static str = SERVICE;
+    const METHODS: &'static [Method] = &[
+        method!(
+            "prism.registry.v1.MulticastRegistry",
+            "Register",
+            MulticastRegistry,
+            |_, buf| Ok(Registration::from_request(&decoded::<RegisterRequest>(buf)?).map(drop)?)
+        ),
+        method!(
+            "prism.registry.v1.MulticastRegistry",
+            "Unregister",
+            MulticastRegistry,
+            |_, buf| Ok(check_identity(
+                &decoded::<UnregisterRequest>(buf)?.identity
+            )?)
+        ),
+        method!(
+            "prism.registry.v1.MulticastRegistry",
+            "Get",
+            MulticastRegistry,
+            |_, buf| Ok(check_identity(&decoded::<GetRequest>(buf)?.identity)?)
+        ),
+        method!(
+            "prism.registry.v1.MulticastRegistry",
+            "Enumerate",
+            MulticastRegistry,
+            |_, buf| Ok(
+                EnumerateQuery::from_request(&decoded::<EnumerateRequest>(buf)?).map(drop)?
+            )
+        ),
+        method!(
+            "prism.registry.v1.MulticastRegistry",
+            "Multicast",
+            MulticastRegistry,
+            |limits, buf| Ok(check_multicast(&decoded(buf)?, limits.max_value_bytes)?)
+        ),
+    ];
+}
+
+/// Receive, the one registry call the proxy handles as messages (its
+/// stream goes through a buffer that never drops).
+#[derive(Clone)]
+pub(crate) struct Inbox {
+    proxy: Arc<RegistryProxy>,
+}
+
+impl Inbox {
+    pub(crate) fn new(state: Arc<ProxyState>) -> Self {
+        Self {
+            proxy: Arc::new(RegistryProxy { state }),
+        }
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, Infallible>> + Send>>;
+
+impl Service<http::Request<Body>> for Inbox {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
     }
 
-    async fn unregister(
-        &self,
-        request: Request<UnregisterRequest>,
-    ) -> Result<Response<UnregisterResponse>, Status> {
-        dataplane::unary(
-            &self.state,
-            KIND,
-            (SERVICE, "Unregister"),
-            request,
-            |_, r| check_identity(&r.identity),
-            |ch, r| async move { client(ch).unregister(r).await },
-        )
-        .await
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        if request.uri().path() != RECEIVE_PATH {
+            return Box::pin(NoOtherMethods.call(request));
+        }
+        let proxy = self.proxy.clone();
+        Box::pin(async move {
+            let call = service_fn(move |r| {
+                let proxy = proxy.clone();
+                async move { proxy.receive(r).await }
+            });
+            let limit = Some(prism_proto::limits::MAX_MESSAGE_BYTES);
+            let mut grpc = Grpc::new(PrismCodec::<InboxMessage, ReceiveRequest>::default())
+                .apply_max_message_size_config(limit, limit);
+            Ok(grpc.server_streaming(call, request).await)
+        })
     }
+}
 
-    async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
-        dataplane::unary(
-            &self.state,
-            KIND,
-            (SERVICE, "Get"),
-            request,
-            |_, r| check_identity(&r.identity),
-            |ch, r| async move { client(ch).get(r).await },
-        )
-        .await
-    }
+type ReceiveStream = Pin<Box<dyn Stream<Item = Result<InboxMessage, Status>> + Send>>;
 
-    async fn enumerate(
-        &self,
-        request: Request<EnumerateRequest>,
-    ) -> Result<Response<EnumerateResponse>, Status> {
-        dataplane::unary(
-            &self.state,
-            KIND,
-            (SERVICE, "Enumerate"),
-            request,
-            |_, r| EnumerateQuery::from_request(r).map(drop),
-            |ch, r| async move { client(ch).enumerate(r).await },
-        )
-        .await
-    }
-
-    async fn multicast(
-        &self,
-        request: Request<MulticastRequest>,
-    ) -> Result<Response<MulticastResponse>, Status> {
-        dataplane::unary(
-            &self.state,
-            KIND,
-            (SERVICE, "Multicast"),
-            request,
-            |limits, r| check_multicast(r, limits.max_value_bytes),
-            |ch, r| async move { client(ch).multicast(r).await },
-        )
-        .await
-    }
-
-    type ReceiveStream = Pin<Box<dyn Stream<Item = Result<InboxMessage, Status>> + Send>>;
-
+impl RegistryProxy {
     async fn receive(
         &self,
         request: Request<ReceiveRequest>,
-    ) -> Result<Response<Self::ReceiveStream>, Status> {
+    ) -> Result<Response<ReceiveStream>, Status> {
         let setup = self.state.drain.enter()?;
         let namespace = self
             .state

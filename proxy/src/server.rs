@@ -6,10 +6,7 @@
 
 use std::{future::Future, path::PathBuf};
 
-use prism_proto::{
-    admin::v1::admin_server::AdminServer,
-    registry::v1::multicast_registry_server::MulticastRegistryServer,
-};
+use prism_proto::admin::v1::admin_server::AdminServer;
 use tokio::{net::TcpListener, sync::watch, time::Instant};
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
@@ -24,7 +21,7 @@ use crate::{
     listener::{self, Protocol, message::MessageBounds, tls::Acceptor},
     metrics,
     pubsub::{PubSubTable, Streams},
-    registry::RegistryProxy,
+    registry::{Inbox, RegistryTable},
     state::ProxyState,
 };
 
@@ -131,11 +128,10 @@ pub async fn run(
             state.clone(),
             Streams::new(state.clone()),
         ))
-        .add_service(
-            MulticastRegistryServer::new(RegistryProxy::new(state.clone()))
-                .max_decoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(prism_proto::limits::MAX_MESSAGE_BYTES),
-        )
+        .add_service(Forward::<RegistryTable, _>::new(
+            state.clone(),
+            Inbox::new(state.clone()),
+        ))
         .add_service(health_service.clone())
         .add_service(reflection_v1(ports::data_port_services())?)
         .add_service(reflection_v1alpha(ports::data_port_services())?);

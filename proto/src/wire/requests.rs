@@ -18,6 +18,13 @@ fn each<'a>(
     Ok(())
 }
 
+/// The whole request decoded, for rules that read most of it (the
+/// registry's metadata and filters); prost's refusal becomes the same
+/// `INVALID_ARGUMENT` the typed path gives.
+pub fn decoded<T: prost::Message + Default>(buf: &[u8]) -> Result<T, Refusal> {
+    T::decode(buf).map_err(|err| Refusal::Undecodable(err.to_string()))
+}
+
 /// `GetRequest`, `DeleteRequest`, `ExistsRequest`: `string key = 1`.
 pub fn key(limits: &Limits, buf: &[u8]) -> Result<(), Refusal> {
     let mut key = "";
