@@ -56,3 +56,15 @@ for i, first in enumerate(runs[0]["comparisons"]):
     ratio = med(c["throughput_ratio"] for c in same)
     print(f"| {first['path']} vs {first['baseline']} | {signed(med(c['added_p50_us'] for c in same))} "
           f"| {signed(med(c['added_p99_us'] for c in same))} | {'-' if ratio is None else f'{ratio:.2f}×'} |")
+
+if any(p.get("pubsub") for p in runs[0]["paths"]):
+    print()
+    print("| path | publish→deliver p50 | p90 | p99 | p99.9 | published msg/s | delivered msg/s | lost | dropped |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for i, first in enumerate(runs[0]["paths"]):
+        same = [run["paths"][i]["pubsub"] for run in runs]
+        q = {k: time(med(p["deliver_latency_us"][k] for p in same))
+             for k in ("p50_us", "p90_us", "p99_us", "p999_us")}
+        print(f"| {first['path']} | {q['p50_us']} | {q['p90_us']} | {q['p99_us']} | {q['p999_us']} "
+              f"| {med(p['published_per_s'] for p in same):,.0f} | {med(p['delivered_per_s'] for p in same):,.0f} "
+              f"| {med(p['lost'] for p in same):.0f} | {med(p['dropped_before'] for p in same):.0f} |")
