@@ -15,7 +15,7 @@ use crate::{
     },
     paths,
     registry::args::RegistryArgs,
-    server_process::Kind,
+    server_process::{Kind, parse_cluster_urls},
     target::pubsub::{MAX_BATCH, STAMP_BYTES},
 };
 
@@ -69,14 +69,19 @@ pub struct KvArgs {
     /// Size of the key space; every key is written before measuring so Gets hit.
     #[arg(long, default_value_t = 10_000)]
     pub keys: u64,
-    /// The store behind the pattern: `memstore`, or `redis` (which adds the
-    /// `redis` path, straight to Redis, to compare with).
+    /// The store behind the pattern: `memstore`, `redis` or `redis-cluster`
+    /// (which add the `redis` path, straight to Redis, to compare with).
     #[arg(long, value_enum, default_value_t = Backend::Memstore)]
     pub backend: Backend,
     /// A running Redis (`redis://HOST:PORT`) for `--backend redis`; default:
     /// start `redis-server` ($REDIS_SERVER or PATH) on a free port.
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
+    /// A running Redis Cluster's nodes (`redis://HOST:PORT,…`) for
+    /// `--backend redis-cluster`; default: start three masters and three
+    /// replicas ($REDIS_SERVER, $REDIS_CLI or PATH) on free ports.
+    #[arg(long, value_name = "URL,URL,…")]
+    pub redis_cluster: Option<String>,
 }
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -95,14 +100,20 @@ pub struct PubsubArgs {
     /// The topic published and subscribed to; default `bench.<PID>`.
     #[arg(long)]
     pub topic: Option<String>,
-    /// The broker behind the pattern: `memstore`, or `nats` (core NATS, which
-    /// adds the `nats` path, straight to NATS, to compare with).
+    /// The broker behind the pattern: `memstore`, `nats` or `nats-cluster`
+    /// (core NATS, which add the `nats` path, straight to NATS, to compare
+    /// with; on a cluster it publishes to the first node and subscribes on
+    /// the second).
     #[arg(long, value_enum, default_value_t = Backend::Memstore)]
     pub backend: Backend,
     /// A running NATS (`nats://HOST:PORT`) for `--backend nats`; default:
     /// start `nats-server` ($NATS_SERVER or PATH) on a free port.
     #[arg(long, value_name = "URL")]
     pub nats: Option<String>,
+    /// A running NATS cluster's nodes (`nats://HOST:PORT,…`) for `--backend
+    /// nats-cluster`; default: start three routed nodes on free ports.
+    #[arg(long, value_name = "URL,URL,…")]
+    pub nats_cluster: Option<String>,
 }
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -173,17 +184,29 @@ impl Args {
         match self.target {
             TargetArgs::Kv { kv, common } => {
                 let redis = kv.redis.clone();
+                let cluster = kv
+                    .redis_cluster
+                    .as_deref()
+                    .map(|list| parse_cluster_urls(Kind::Redis, "--redis-cluster", list))
+                    .transpose()?;
                 let target = TargetSettings::Kv(kv.into_settings()?);
                 let mut config = common.into_config(target, 1)?;
                 config.endpoints.redis = redis;
+                config.endpoints.cluster = cluster;
                 Ok(config)
             }
             TargetArgs::Pubsub { pubsub, common } => {
                 let nats = pubsub.nats.clone();
+                let cluster = pubsub
+                    .nats_cluster
+                    .as_deref()
+                    .map(|list| parse_cluster_urls(Kind::Nats, "--nats-cluster", list))
+                    .transpose()?;
                 let settings = pubsub.into_settings()?;
                 let batch = settings.batch;
                 let mut config = common.into_config(TargetSettings::Pubsub(settings), batch)?;
                 config.endpoints.nats = nats;
+                config.endpoints.cluster = cluster;
                 Ok(config)
             }
             TargetArgs::Chaos(_) => usage("`chaos` runs with chaos::run, not as a measured target"),
@@ -207,14 +230,17 @@ impl PubsubArgs {
         if !(1..=MAX_BATCH).contains(&self.batch) {
             return usage(format!("--batch must be between 1 and {MAX_BATCH}"));
         }
-        match self.backend {
-            Backend::Memstore | Backend::Nats => {}
-            Backend::Redis => {
-                return usage("--backend redis serves KeyValue only (pubsub: memstore or nats)");
-            }
+        if self.backend.is_redis() {
+            return usage(format!(
+                "--backend {} serves KeyValue only (pubsub: memstore, nats or nats-cluster)",
+                self.backend.flag_value()
+            ));
         }
         if self.nats.is_some() && self.backend != Backend::Nats {
             return usage("--nats needs --backend nats");
+        }
+        if self.nats_cluster.is_some() && self.backend != Backend::NatsCluster {
+            return usage("--nats-cluster needs --backend nats-cluster");
         }
         if let Some(url) = &self.nats {
             Kind::Nats.check_url(url)?;
@@ -246,11 +272,17 @@ impl KvArgs {
         if self.keys == 0 {
             return usage("--keys must be at least 1");
         }
-        if self.backend == Backend::Nats {
-            return usage("--backend nats serves PubSub only (kv: memstore or redis)");
+        if self.backend.is_nats() {
+            return usage(format!(
+                "--backend {} serves PubSub only (kv: memstore, redis or redis-cluster)",
+                self.backend.flag_value()
+            ));
         }
         if self.redis.is_some() && self.backend != Backend::Redis {
             return usage("--redis needs --backend redis");
+        }
+        if self.redis_cluster.is_some() && self.backend != Backend::RedisCluster {
+            return usage("--redis-cluster needs --backend redis-cluster");
         }
         if let Some(url) = &self.redis {
             Kind::Redis.check_url(url)?;
@@ -330,6 +362,7 @@ impl CommonArgs {
                 pattern: self.pattern,
                 redis: None,
                 nats: None,
+                cluster: None,
                 bin_dir,
             },
             output: if self.json {
@@ -451,6 +484,75 @@ mod tests {
             Some("redis://127.0.0.1:7")
         );
         assert!(Args::try_parse_from(["prism-bench", "kv", "--backend", "mongo"]).is_err());
+    }
+
+    #[test]
+    fn cluster_backends_take_a_running_cluster() {
+        let kv = config(&[
+            "--backend",
+            "redis-cluster",
+            "--redis-cluster",
+            "redis://127.0.0.1:7000,redis://127.0.0.1:7001",
+        ])
+        .unwrap();
+        assert!(matches!(&kv.target, TargetSettings::Kv(s) if s.backend == Backend::RedisCluster));
+        assert_eq!(
+            kv.endpoints.cluster.as_deref(),
+            Some(
+                &[
+                    "redis://127.0.0.1:7000".to_string(),
+                    "redis://127.0.0.1:7001".to_string()
+                ][..]
+            )
+        );
+        let started = pubsub(&["--backend", "nats-cluster"]).unwrap();
+        assert!(
+            matches!(&started.target, TargetSettings::Pubsub(s) if s.backend == Backend::NatsCluster)
+        );
+        assert_eq!(started.endpoints.cluster, None);
+        for args in [
+            &["--redis-cluster", "redis://127.0.0.1:1,redis://127.0.0.1:2"][..],
+            &[
+                "--backend",
+                "redis",
+                "--redis-cluster",
+                "redis://127.0.0.1:1,redis://127.0.0.1:2",
+            ],
+            &[
+                "--backend",
+                "redis-cluster",
+                "--redis-cluster",
+                "redis://127.0.0.1:1",
+            ],
+            &[
+                "--backend",
+                "redis-cluster",
+                "--redis",
+                "redis://127.0.0.1:1",
+            ],
+            &["--backend", "nats-cluster"],
+        ] {
+            let err = config(args).unwrap_err();
+            assert!(err.is_usage(), "{args:?}: {err}");
+        }
+        for args in [
+            &["--backend", "redis-cluster"][..],
+            &[
+                "--backend",
+                "nats",
+                "--nats-cluster",
+                "nats://127.0.0.1:1,nats://127.0.0.1:2",
+            ],
+            &[
+                "--backend",
+                "nats-cluster",
+                "--nats-cluster",
+                "redis://127.0.0.1:1,redis://127.0.0.1:2",
+            ],
+        ] {
+            let err = pubsub(args).unwrap_err();
+            assert!(err.is_usage(), "{args:?}: {err}");
+        }
     }
 
     #[test]

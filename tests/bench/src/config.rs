@@ -47,10 +47,22 @@ pub enum Backend {
     /// KeyValue only: `prism-redis` on a Redis the bench starts (or `--redis
     /// URL`); adds the `redis` path, the same operations sent straight to Redis.
     Redis,
+    /// KeyValue only: `prism-redis` with `config.cluster` on a Redis Cluster
+    /// of three masters and three replicas the bench starts (or
+    /// `--redis-cluster URL,URL,…`); the `redis` path sends the same
+    /// operations with the redis crate's cluster client.
+    #[serde(rename = "redis-cluster")]
+    RedisCluster,
     /// PubSub only: `prism-nats` (core NATS) on a `nats-server` the bench
     /// starts (or `--nats URL`); adds the `nats` path, the same messages
     /// published and received straight through NATS.
     Nats,
+    /// PubSub only: `prism-nats` (core NATS) given every node of a
+    /// three-node NATS cluster the bench starts (or `--nats-cluster
+    /// URL,URL,…`); the `nats` path publishes to the first node and
+    /// subscribes on the second, so every message crosses a route.
+    #[serde(rename = "nats-cluster")]
+    NatsCluster,
 }
 
 impl Backend {
@@ -59,8 +71,36 @@ impl Backend {
         match self {
             Self::Memstore => "MemStore",
             Self::Redis => "Redis",
+            Self::RedisCluster => "Redis Cluster",
             Self::Nats => "NATS",
+            Self::NatsCluster => "a NATS cluster",
         }
+    }
+
+    /// How `--backend` spells it.
+    pub fn flag_value(self) -> &'static str {
+        match self {
+            Self::Memstore => "memstore",
+            Self::Redis => "redis",
+            Self::RedisCluster => "redis-cluster",
+            Self::Nats => "nats",
+            Self::NatsCluster => "nats-cluster",
+        }
+    }
+
+    /// Redis, one server or a cluster: serves KeyValue only.
+    pub fn is_redis(self) -> bool {
+        matches!(self, Self::Redis | Self::RedisCluster)
+    }
+
+    /// NATS, one server or a cluster: serves PubSub only.
+    pub fn is_nats(self) -> bool {
+        matches!(self, Self::Nats | Self::NatsCluster)
+    }
+
+    /// A cluster of several servers.
+    pub fn is_cluster(self) -> bool {
+        matches!(self, Self::RedisCluster | Self::NatsCluster)
     }
 }
 
@@ -111,6 +151,9 @@ pub struct Endpoints {
     /// A running NATS (`nats://HOST:PORT`) to use instead of starting
     /// `nats-server`; only with `--backend nats`.
     pub nats: Option<String>,
+    /// A running cluster's nodes (`--redis-cluster` or `--nats-cluster`)
+    /// to use instead of starting one; only with that cluster backend.
+    pub cluster: Option<Vec<String>>,
     /// Where `prism-proxy` and the pattern binaries are.
     pub bin_dir: PathBuf,
 }

@@ -23,7 +23,7 @@ use tonic::{
 use crate::{
     BenchError, Config,
     auth::{self, Authorization, BenchIssuer},
-    config::{Backend, Mode},
+    config::Mode,
     floor::Floor,
     paths::PathKind,
     procstat,
@@ -97,11 +97,11 @@ impl Endpoint {
             PathKind::Nginx if config.endpoints.pattern.is_none() => {
                 missing(target.pattern_binary())
             }
-            PathKind::Redis if target.backend() != Backend::Redis => {
-                Some("the redis path needs --backend redis".to_string())
+            PathKind::Redis if !target.backend().is_redis() => {
+                Some("the redis path needs --backend redis or redis-cluster".to_string())
             }
-            PathKind::Nats if target.backend() != Backend::Nats => {
-                Some("the nats path needs pubsub --backend nats".to_string())
+            PathKind::Nats if !target.backend().is_nats() => {
+                Some("the nats path needs pubsub --backend nats or nats-cluster".to_string())
             }
             PathKind::Floor if !target.has_floor() => Some(format!(
                 "the floor serves KeyValue only, not {}",
@@ -126,14 +126,15 @@ impl Endpoint {
             endpoint.authorization = config.auth.given();
         }
         if let Some(server) = backend
-            && let Some(pid) = server.pid()
             && path != PathKind::Floor
         {
-            endpoint.processes.push(Watched {
-                role: server.kind().role(),
-                pid,
-                idle_rss_kb: procstat::read_rss_kb(pid),
-            });
+            for pid in server.pids() {
+                endpoint.processes.push(Watched {
+                    role: server.kind().role(),
+                    pid,
+                    idle_rss_kb: procstat::read_rss_kb(pid),
+                });
+            }
         }
         Ok(endpoint)
     }

@@ -35,12 +35,14 @@ pub async fn run(config: Config, board: Arc<Board>) -> Result<Report, BenchError
     // key space (Redis) or broker (NATS).
     let backend = match target.backend_server() {
         Some(kind) if paths.iter().any(|&p| p != PathKind::Floor) => {
-            let url = match kind {
-                Kind::Redis => config.endpoints.redis.as_deref(),
-                Kind::Nats => config.endpoints.nats.as_deref(),
+            let cluster = target.backend().is_cluster();
+            let given = match (kind, &config.endpoints.cluster) {
+                (_, Some(nodes)) => Some(nodes.clone()),
+                (Kind::Redis, None) => config.endpoints.redis.clone().map(|u| vec![u]),
+                (Kind::Nats, None) => config.endpoints.nats.clone().map(|u| vec![u]),
             };
-            let server = ServerProcess::start(kind, url).await?;
-            target.set_backend_url(server.url());
+            let server = ServerProcess::start(kind, cluster, given.as_deref()).await?;
+            target.set_backend_urls(server.urls());
             Some(server)
         }
         _ => None,
@@ -122,10 +124,10 @@ async fn measure(
     ticks_per_second: u64,
 ) -> Result<PathReport, BenchError> {
     let load = &config.load;
-    let transport = Arc::new(connect(endpoint, config, &target, load.connections).await?);
+    let transport = Arc::new(connect(endpoint, config, &target, load.connections, false).await?);
     let listeners = match target.listeners() {
         0 => None,
-        n => Some(connect(endpoint, config, &target, n).await?),
+        n => Some(connect(endpoint, config, &target, n, true).await?),
     };
     board.set_phase(Phase::Populating);
     let state = Arc::new(target.prepare(&transport, listeners.as_ref()).await?);
@@ -176,20 +178,27 @@ async fn measure(
 }
 
 /// `connections` separate connections to the server of `endpoint`, with the
-/// client of its path: the `redis` crate, async-nats, or gRPC.
+/// client of its path: the `redis` crate (its cluster client on a Redis
+/// Cluster), async-nats, or gRPC. On a NATS cluster the `nats` path's
+/// publishers connect to the first node and its subscribers (`listeners`)
+/// to the second: what crossing the cluster costs.
 async fn connect(
     endpoint: &Endpoint,
     config: &Config,
     target: &Target,
     connections: usize,
+    listeners: bool,
 ) -> Result<Transport, BenchError> {
     let timeout = config.load.timeout;
-    Ok(match (endpoint.path, target.backend_url()) {
-        (PathKind::Redis, Some(url)) => {
-            Transport::Redis(RedisPool::connect(url, connections, timeout).await?)
+    let urls = target.backend_urls();
+    Ok(match endpoint.path {
+        PathKind::Redis if !urls.is_empty() => {
+            let cluster = target.backend().is_cluster();
+            Transport::Redis(RedisPool::connect(urls, cluster, connections, timeout).await?)
         }
-        (PathKind::Nats, Some(url)) => {
-            Transport::Nats(NatsPool::connect(url, connections, timeout).await?)
+        PathKind::Nats if !urls.is_empty() => {
+            let node = if listeners { 1 % urls.len() } else { 0 };
+            Transport::Nats(NatsPool::connect(&urls[node], connections, timeout).await?)
         }
         _ => Transport::Grpc(
             GrpcPool::connect(endpoint.addr, connections, &config.namespace, timeout)

@@ -1,16 +1,20 @@
 //! The backend server a run shares across its paths: `redis-server` for
-//! `--backend redis`, `nats-server` for `--backend nats`. Either one named by
-//! URL (`--redis`, `--nats`), polled with a deadline until it answers, or one
-//! the bench starts with `prism-harness` on a free loopback port (Redis with
-//! persistence off, NATS without JetStream) and stops by PID at the end. A
-//! [`Kind`] says only how its server is addressed and probed.
+//! `--backend redis`, `nats-server` for `--backend nats`, or a cluster of
+//! them for `redis-cluster` and `nats-cluster`. Either named by URL
+//! (`--redis`, `--nats`, `--redis-cluster`, `--nats-cluster`), polled with a
+//! deadline until every node answers, or started by the bench with
+//! `prism-harness` on free loopback ports and stopped by PID at the end: one
+//! Redis with persistence off, one NATS without JetStream, the harness's
+//! Redis Cluster (three masters, three replicas, every write fsynced to the
+//! append-only file) or its three routed NATS nodes (JetStream on, unused
+//! here). A [`Kind`] says only how its servers are addressed and probed.
 
 use std::{
     net::{SocketAddr, ToSocketAddrs},
     time::Duration,
 };
 
-use prism_harness::{Nats, NatsServer, Redis, RedisServer, wait::poll};
+use prism_harness::{Nats, NatsCluster, NatsServer, Redis, RedisCluster, RedisServer, wait::poll};
 
 use crate::BenchError;
 
@@ -71,7 +75,12 @@ impl Kind {
     /// The TCP address of `scheme://[user[:pass]@]host[:port][/…]`, for the
     /// report and the path straight to the server.
     fn resolve(self, url: &str) -> Result<SocketAddr, BenchError> {
-        let bad = |detail: &str| BenchError::Usage(format!("{} `{url}`: {detail}", self.flag()));
+        self.resolve_named(self.flag(), url)
+    }
+
+    /// The same, errors naming `flag`.
+    fn resolve_named(self, flag: &str, url: &str) -> Result<SocketAddr, BenchError> {
+        let bad = |detail: &str| BenchError::Usage(format!("{flag} `{url}`: {detail}"));
         let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("needs a scheme"))?;
         if !self.schemes().contains(&scheme) {
             return Err(bad(&format!(
@@ -124,67 +133,67 @@ impl Kind {
 
 pub(crate) struct ServerProcess {
     kind: Kind,
-    url: String,
+    /// Every node's URL; one for a single server.
+    urls: Vec<String>,
+    /// The first node's address.
     addr: SocketAddr,
     started: Option<Started>,
 }
 
-/// A server the bench started (stopped by PID on drop).
+/// Servers the bench started (stopped by PID on drop).
 enum Started {
     Redis(RedisServer),
     Nats(NatsServer),
+    RedisCluster(RedisCluster),
+    NatsCluster(NatsCluster),
 }
 
 impl ServerProcess {
-    /// Uses `url` when given, else starts the kind's server; returns once it
-    /// answers.
-    pub(crate) async fn start(kind: Kind, url: Option<&str>) -> Result<Self, BenchError> {
-        if let Some(url) = url {
-            let addr = kind.resolve(url)?;
-            let last = std::sync::Mutex::new(String::new());
-            let answered = poll(READY_TIMEOUT, || {
-                let last = &last;
-                async move {
-                    match kind.ping(url).await {
-                        Ok(()) => Some(()),
-                        Err(e) => {
-                            if let Ok(mut last) = last.lock() {
-                                *last = e;
-                            }
-                            None
-                        }
-                    }
-                }
-            })
-            .await;
-            return match answered {
-                Some(()) => Ok(Self {
-                    kind,
-                    url: url.to_string(),
-                    addr,
-                    started: None,
-                }),
-                None => Err(BenchError::NotReady {
-                    what: format!("{} at {url}", kind.binary_name()),
-                    timeout: READY_TIMEOUT,
-                    detail: last.into_inner().unwrap_or_default(),
-                }),
-            };
-        }
-        let (url, started) = match kind {
-            Kind::Redis => {
-                let server = Redis::default().start().await?;
-                (server.url(), Started::Redis(server))
+    /// Uses the servers at `urls` when given, else starts the kind's server
+    /// (a cluster of them when `cluster`); returns once every one answers.
+    pub(crate) async fn start(
+        kind: Kind,
+        cluster: bool,
+        urls: Option<&[String]>,
+    ) -> Result<Self, BenchError> {
+        if let Some(urls) = urls {
+            let first = urls
+                .first()
+                .ok_or_else(|| BenchError::Usage(format!("{}: no URL", kind.flag())))?;
+            let addr = kind.resolve(first)?;
+            for url in urls {
+                kind.resolve(url)?;
+                wait_answers(kind, url).await?;
             }
-            Kind::Nats => {
+            return Ok(Self {
+                kind,
+                urls: urls.to_vec(),
+                addr,
+                started: None,
+            });
+        }
+        let (urls, started) = match (kind, cluster) {
+            (Kind::Redis, false) => {
+                let server = Redis::default().start().await?;
+                (vec![server.url()], Started::Redis(server))
+            }
+            (Kind::Nats, false) => {
                 let server = Nats::default().start().await?;
-                (server.url(), Started::Nats(server))
+                (vec![server.url()], Started::Nats(server))
+            }
+            (Kind::Redis, true) => {
+                let cluster = RedisCluster::start().await?;
+                (cluster.urls(), Started::RedisCluster(cluster))
+            }
+            (Kind::Nats, true) => {
+                let cluster = NatsCluster::start().await?;
+                (cluster.urls(), Started::NatsCluster(cluster))
             }
         };
         Ok(Self {
             kind,
-            addr: kind.resolve(&url)?,
-            url,
+            addr: kind.resolve(&urls[0])?,
+            urls,
             started: Some(started),
         })
     }
@@ -193,27 +202,88 @@ impl ServerProcess {
         self.kind
     }
 
-    /// `redis://HOST:PORT` or `nats://HOST:PORT`
-    pub(crate) fn url(&self) -> &str {
-        &self.url
+    /// `redis://HOST:PORT` or `nats://HOST:PORT` of every node.
+    pub(crate) fn urls(&self) -> &[String] {
+        &self.urls
     }
 
+    /// The first node's address.
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// The PID of the server the bench started, if it started one.
-    pub(crate) fn pid(&self) -> Option<u32> {
-        match self.started.as_ref()? {
-            Started::Redis(server) => server.pid(),
-            Started::Nats(server) => server.pid(),
+    /// The PIDs of the servers the bench started (none if it started none).
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        match &self.started {
+            None => Vec::new(),
+            Some(Started::Redis(server)) => server.pid().into_iter().collect(),
+            Some(Started::Nats(server)) => server.pid().into_iter().collect(),
+            Some(Started::RedisCluster(cluster)) => {
+                cluster.nodes.iter().filter_map(|n| n.pid()).collect()
+            }
+            Some(Started::NatsCluster(cluster)) => {
+                cluster.nodes.iter().filter_map(|n| n.pid()).collect()
+            }
         }
     }
 
-    /// Stops the server the bench started, by PID.
+    /// Stops the servers the bench started, by PID.
     pub(crate) async fn stop(self) {
-        drop(self.started);
+        // Stopping waits for each exit by polling; off the runtime's threads.
+        let started = self.started;
+        let _ = tokio::task::spawn_blocking(move || drop(started)).await;
     }
+}
+
+/// Polls the server at `url` until it answers, within [`READY_TIMEOUT`].
+async fn wait_answers(kind: Kind, url: &str) -> Result<(), BenchError> {
+    let last = std::sync::Mutex::new(String::new());
+    let answered = poll(READY_TIMEOUT, || {
+        let last = &last;
+        async move {
+            match kind.ping(url).await {
+                Ok(()) => Some(()),
+                Err(e) => {
+                    if let Ok(mut last) = last.lock() {
+                        *last = e;
+                    }
+                    None
+                }
+            }
+        }
+    })
+    .await;
+    answered.ok_or_else(|| BenchError::NotReady {
+        what: format!("{} at {url}", kind.binary_name()),
+        timeout: READY_TIMEOUT,
+        detail: last.into_inner().unwrap_or_default(),
+    })
+}
+
+/// Splits `URL,URL,…` (a `--redis-cluster` or `--nats-cluster` value) and
+/// checks each URL; a cluster needs at least two. Fails with
+/// [`BenchError::Usage`] naming `flag`.
+pub(crate) fn parse_cluster_urls(
+    kind: Kind,
+    flag: &str,
+    list: &str,
+) -> Result<Vec<String>, BenchError> {
+    let urls: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(String::from)
+        .collect();
+    if urls.len() < 2 {
+        return Err(BenchError::Usage(format!(
+            "{flag}: name at least two nodes, comma separated (got {})",
+            urls.len()
+        )));
+    }
+    for url in &urls {
+        kind.resolve_named(flag, url)?;
+    }
+    Ok(urls)
 }
 
 #[cfg(test)]
@@ -248,6 +318,26 @@ mod tests {
             let err = kind.check_url(url).unwrap_err();
             assert!(err.is_usage(), "{url}: {err}");
             assert!(err.to_string().starts_with(kind.flag()), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_cluster_list_names_two_nodes_or_more() {
+        let urls = parse_cluster_urls(
+            Kind::Redis,
+            "--redis-cluster",
+            "redis://127.0.0.1:7000, redis://127.0.0.1:7001,",
+        )
+        .unwrap();
+        assert_eq!(urls, ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]);
+        for list in [
+            "redis://127.0.0.1:7000",
+            "",
+            "redis://127.0.0.1:1,nats://127.0.0.1:2",
+        ] {
+            let err = parse_cluster_urls(Kind::Redis, "--redis-cluster", list).unwrap_err();
+            assert!(err.is_usage(), "{list}: {err}");
+            assert!(err.to_string().starts_with("--redis-cluster"), "{err}");
         }
     }
 }

@@ -84,39 +84,41 @@ impl Target {
         }
     }
 
-    /// The server the backend needs, which a run starts once for every path.
+    /// The server the backend needs, which a run starts once for every
+    /// path (a cluster of them when the backend is a cluster).
     pub(crate) fn backend_server(&self) -> Option<Kind> {
         match self.backend() {
             Backend::Memstore => None,
-            Backend::Redis => Some(Kind::Redis),
-            Backend::Nats => Some(Kind::Nats),
+            Backend::Redis | Backend::RedisCluster => Some(Kind::Redis),
+            Backend::Nats | Backend::NatsCluster => Some(Kind::Nats),
         }
     }
 
     /// The paths a run takes when `--paths` is not given.
     pub(crate) fn default_paths(&self) -> &'static [PathKind] {
         match (self, self.backend()) {
-            (Self::Kv(_), Backend::Redis) => &PathKind::DEFAULT_REDIS,
+            (Self::Kv(_), Backend::Redis | Backend::RedisCluster) => &PathKind::DEFAULT_REDIS,
             (Self::Kv(_), _) => &PathKind::DEFAULT,
-            (Self::Pubsub(_), Backend::Nats) => &PathKind::DEFAULT_NATS,
+            (Self::Pubsub(_), Backend::Nats | Backend::NatsCluster) => &PathKind::DEFAULT_NATS,
             (Self::Pubsub(_), _) => &PathKind::DEFAULT_PUBSUB,
         }
     }
 
-    /// Tells the target where the run's backend server is, once it is up.
-    pub(crate) fn set_backend_url(&mut self, url: &str) {
+    /// Tells the target where the run's backend servers are, once they
+    /// are up: one URL, or every node of a cluster.
+    pub(crate) fn set_backend_urls(&mut self, urls: &[String]) {
         match self {
-            Self::Kv(kv) => kv.set_redis_url(url),
-            Self::Pubsub(p) => p.set_nats_url(url),
+            Self::Kv(kv) => kv.set_redis_urls(urls),
+            Self::Pubsub(p) => p.set_nats_urls(urls),
         }
     }
 
-    /// Where the run's backend server is (the `redis` and `nats` paths go
-    /// straight to it).
-    pub(crate) fn backend_url(&self) -> Option<&str> {
+    /// Where the run's backend servers are (the `redis` and `nats` paths go
+    /// straight to them); empty without one.
+    pub(crate) fn backend_urls(&self) -> &[String] {
         match self {
-            Self::Kv(kv) => kv.redis_url(),
-            Self::Pubsub(p) => p.nats_url(),
+            Self::Kv(kv) => kv.redis_urls(),
+            Self::Pubsub(p) => p.nats_urls(),
         }
     }
 

@@ -75,32 +75,91 @@ pub(crate) fn nats_code_name(err: &async_nats::PublishError) -> &'static str {
     }
 }
 
-/// `connections` multiplexed Redis connections; request `i` of a run takes
+/// `connections` multiplexed Redis connections (or cluster connections,
+/// each with its own connection to every node); request `i` of a run takes
 /// connection `i % connections`. Every command fails with
 /// DEADLINE_EXCEEDED after `timeout`, as a gRPC call would.
 pub(crate) struct RedisPool {
-    connections: Vec<redis::aio::MultiplexedConnection>,
+    connections: Vec<RedisConn>,
     timeout: Duration,
 }
 
+/// One server's connection, or a cluster connection that sends each
+/// command to the master serving its key's slot and follows MOVED and ASK.
+#[derive(Clone)]
+pub(crate) enum RedisConn {
+    Server(redis::aio::MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for RedisConn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Self::Server(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Self::Server(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Server(conn) => conn.get_db(),
+            Self::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
+
 impl RedisPool {
-    /// Opens `connections` separate connections to `url`.
+    /// Opens `connections` separate connections to the Redis at `urls[0]`,
+    /// or, when `cluster`, to the Redis Cluster whose nodes `urls` names
+    /// (the client learns the slot map from them).
     pub(crate) async fn connect(
-        url: &str,
+        urls: &[String],
+        cluster: bool,
         connections: usize,
         timeout: Duration,
     ) -> Result<Self, BenchError> {
-        let failed = |e: redis::RedisError| BenchError::Load(format!("connecting to {url}: {e}"));
-        let client = redis::Client::open(url).map_err(failed)?;
+        let named = urls.join(",");
+        let failed = |e: redis::RedisError| BenchError::Load(format!("connecting to {named}: {e}"));
         let mut pool = Vec::with_capacity(connections);
-        for _ in 0..connections {
-            // Each call opens its own connection; clones would share one.
-            pool.push(
-                client
-                    .get_multiplexed_async_connection()
-                    .await
-                    .map_err(failed)?,
-            );
+        if cluster {
+            let client = redis::cluster::ClusterClientBuilder::new(urls.to_vec())
+                .connection_timeout(Duration::from_secs(5))
+                .response_timeout(timeout)
+                .build()
+                .map_err(failed)?;
+            for _ in 0..connections {
+                // Each call opens its own connections; clones would share them.
+                pool.push(RedisConn::Cluster(
+                    client.get_async_connection().await.map_err(failed)?,
+                ));
+            }
+        } else {
+            let url = urls.first().map_or("", String::as_str);
+            let client = redis::Client::open(url).map_err(failed)?;
+            for _ in 0..connections {
+                // Each call opens its own connection; clones would share one.
+                pool.push(RedisConn::Server(
+                    client
+                        .get_multiplexed_async_connection()
+                        .await
+                        .map_err(failed)?,
+                ));
+            }
         }
         Ok(Self {
             connections: pool,
@@ -109,7 +168,7 @@ impl RedisPool {
     }
 
     /// Connection `index % connections` (a cheap handle to it).
-    pub(crate) fn connection(&self, index: usize) -> redis::aio::MultiplexedConnection {
+    pub(crate) fn connection(&self, index: usize) -> RedisConn {
         self.connections[index % self.connections.len()].clone()
     }
 

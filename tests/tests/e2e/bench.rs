@@ -2,8 +2,11 @@
 //! over every path (it starts its own proxy, pattern and nginx on free
 //! ports) and its JSON report must hold together; with `--backend redis`
 //! too, and the `pubsub` target on MemStore and on NATS, and the `registry`
-//! target; the auth paths, and a token given to a proxy with auth on. nginx
-//! comes from `$NGINX`, which `scripts/tools.sh` installs and exports.
+//! target; the auth paths, and a token given to a proxy with auth on; on a
+//! Redis Cluster and a NATS cluster ([`cluster`]). nginx comes from
+//! `$NGINX`, which `scripts/tools.sh` installs and exports.
+
+mod cluster;
 
 use std::{process::Command, time::Duration};
 

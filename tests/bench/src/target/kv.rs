@@ -2,7 +2,10 @@
 //! of one key of the key space, both chosen by hashing `seq`, so every path
 //! of a run sends the same sequence. Every key is written before measuring,
 //! so Gets hit. With `--backend redis` the `redis` path sends the same
-//! sequence as GET/SET straight to Redis, same keys, same values.
+//! sequence as GET/SET straight to Redis, same keys, same values; with
+//! `--backend redis-cluster` through the redis crate's cluster client,
+//! which sends each key to the master serving its slot, as the pattern's
+//! own cluster client does.
 
 use prism_proto::{
     keyvalue::v1::{
@@ -38,8 +41,9 @@ pub(crate) enum Op {
 pub(crate) struct KvTarget {
     settings: KvSettings,
     value: Vec<u8>,
-    /// The Redis of `--backend redis`, once it is up.
-    redis_url: Option<String>,
+    /// The Redis of `--backend redis` (or every node of the Redis Cluster
+    /// of `redis-cluster`), once it is up.
+    redis_urls: Vec<String>,
 }
 
 impl KvTarget {
@@ -50,7 +54,7 @@ impl KvTarget {
         Self {
             settings,
             value,
-            redis_url: None,
+            redis_urls: Vec::new(),
         }
     }
 
@@ -58,32 +62,42 @@ impl KvTarget {
         self.settings.backend
     }
 
-    pub(crate) fn set_redis_url(&mut self, url: &str) {
-        self.redis_url = Some(url.to_string());
+    pub(crate) fn set_redis_urls(&mut self, urls: &[String]) {
+        self.redis_urls = urls.to_vec();
     }
 
-    pub(crate) fn redis_url(&self) -> Option<&str> {
-        self.redis_url.as_deref()
+    pub(crate) fn redis_urls(&self) -> &[String] {
+        &self.redis_urls
     }
 
-    /// `prism-redis` on Redis, else `prism-memstore` (the flags refuse NATS
-    /// for KeyValue).
+    /// `prism-redis` on Redis or a Redis Cluster, else `prism-memstore`
+    /// (the flags refuse NATS for KeyValue).
     pub(crate) fn pattern_binary(&self) -> &'static str {
-        match self.settings.backend {
-            Backend::Redis => "prism-redis",
-            Backend::Memstore | Backend::Nats => "prism-memstore",
+        if self.settings.backend.is_redis() {
+            "prism-redis"
+        } else {
+            "prism-memstore"
         }
     }
 
-    /// The Redis pattern's config: where Redis is.
+    /// The Redis pattern's config: where Redis is, or the cluster's nodes
+    /// in `cluster`.
     fn redis_config(&self) -> serde_json::Value {
-        serde_json::json!({ "address": self.redis_url.as_deref().unwrap_or_default() })
+        if self.settings.backend == Backend::RedisCluster {
+            serde_json::json!({ "cluster": self.redis_urls })
+        } else {
+            let address = self.redis_urls.first().map_or("", String::as_str);
+            serde_json::json!({ "address": address })
+        }
     }
 
     /// The config of the pattern run by hand on the `pattern` path; `None`:
     /// its defaults.
     pub(crate) fn pattern_config(&self) -> Option<serde_json::Value> {
-        (self.settings.backend == Backend::Redis).then(|| self.redis_config())
+        self.settings
+            .backend
+            .is_redis()
+            .then(|| self.redis_config())
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -117,12 +131,11 @@ impl KvTarget {
         // A JSON string is a valid YAML double-quoted scalar, and a JSON
         // object a valid YAML flow mapping.
         let name = serde_json::to_string(namespace).expect("a string serializes");
-        let (backend, config) = match self.settings.backend {
-            Backend::Redis => ("redis", self.redis_config()),
-            Backend::Memstore | Backend::Nats => {
-                let max_keys = MEMSTORE_DEFAULT_MAX_KEYS.max(self.settings.keys.saturating_mul(2));
-                ("memstore", serde_json::json!({ "max_keys": max_keys }))
-            }
+        let (backend, config) = if self.settings.backend.is_redis() {
+            ("redis", self.redis_config())
+        } else {
+            let max_keys = MEMSTORE_DEFAULT_MAX_KEYS.max(self.settings.keys.saturating_mul(2));
+            ("memstore", serde_json::json!({ "max_keys": max_keys }))
         };
         format!(
             "namespaces:\n  - name: {name}\n    pattern: keyvalue\n    backend: {backend}\n    config: {config}\n"
@@ -372,7 +385,7 @@ mod tests {
             keys: 10,
             backend: Backend::Redis,
         });
-        t.set_redis_url("redis://127.0.0.1:7000");
+        t.set_redis_urls(&["redis://127.0.0.1:7000".to_string()]);
         let yaml = t.proxy_config_yaml("bench");
         assert!(yaml.contains("backend: redis"), "{yaml}");
         assert!(
@@ -383,6 +396,37 @@ mod tests {
         assert_eq!(
             t.pattern_config(),
             Some(serde_json::json!({"address": "redis://127.0.0.1:7000"}))
+        );
+    }
+
+    #[test]
+    fn the_redis_cluster_backend_names_every_node_in_cluster() {
+        let mut t = KvTarget::new(KvSettings {
+            get_ratio: 0.9,
+            value_size: 16,
+            keys: 10,
+            backend: Backend::RedisCluster,
+        });
+        let nodes = ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"].map(String::from);
+        t.set_redis_urls(&nodes);
+        let yaml = t.proxy_config_yaml("bench");
+        assert!(yaml.contains("backend: redis"), "{yaml}");
+        assert!(
+            yaml.contains(
+                r#"config: {"cluster":["redis://127.0.0.1:7000","redis://127.0.0.1:7001"]}"#
+            ),
+            "{yaml}"
+        );
+        assert!(!yaml.contains("address"), "{yaml}");
+        assert_eq!(t.pattern_binary(), "prism-redis");
+        assert_eq!(
+            t.pattern_config(),
+            Some(serde_json::json!({"cluster": nodes}))
+        );
+        assert!(
+            t.describe().ends_with("on Redis Cluster"),
+            "{}",
+            t.describe()
         );
     }
 }

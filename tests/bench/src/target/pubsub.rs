@@ -12,7 +12,11 @@
 //!
 //! With `--backend nats` the `nats` path does the same straight through
 //! NATS with async-nats: core NATS publishes (a call's messages, then one
-//! flush) and subscriptions on the topic as subject.
+//! flush) and subscriptions on the topic as subject. With `--backend
+//! nats-cluster` its publishers connect to the first node and its
+//! subscribers to the second, so every message crosses a route between
+//! nodes; the pattern gets every node's URL and publishes and subscribes
+//! over its one connection, to whichever node it chose.
 //!
 //! Modules: [`stamp`] (payload layout, clock), [`tally`] (per-subscriber
 //! counts and the summary), [`subscriber`] (the subscriber tasks).
@@ -60,8 +64,9 @@ pub(crate) struct PubsubTarget {
     settings: PubsubSettings,
     payloads: Payloads,
     clock: Clock,
-    /// The NATS of `--backend nats`, once it is up.
-    nats_url: Option<String>,
+    /// The NATS of `--backend nats` (or every node of the cluster of
+    /// `nats-cluster`), once it is up.
+    nats_urls: Vec<String>,
 }
 
 impl PubsubTarget {
@@ -70,7 +75,7 @@ impl PubsubTarget {
             payloads: Payloads::new(settings.payload_size),
             settings,
             clock: Clock::new(),
-            nats_url: None,
+            nats_urls: Vec::new(),
         }
     }
 
@@ -82,27 +87,29 @@ impl PubsubTarget {
         self.settings.subscribers
     }
 
-    pub(crate) fn set_nats_url(&mut self, url: &str) {
-        self.nats_url = Some(url.to_string());
+    pub(crate) fn set_nats_urls(&mut self, urls: &[String]) {
+        self.nats_urls = urls.to_vec();
     }
 
-    pub(crate) fn nats_url(&self) -> Option<&str> {
-        self.nats_url.as_deref()
+    pub(crate) fn nats_urls(&self) -> &[String] {
+        &self.nats_urls
     }
 
-    /// `prism-nats` on NATS, else `prism-memstore` (the flags refuse Redis
-    /// for PubSub).
+    /// `prism-nats` on NATS or a NATS cluster, else `prism-memstore` (the
+    /// flags refuse Redis for PubSub).
     pub(crate) fn pattern_binary(&self) -> &'static str {
-        match self.settings.backend {
-            Backend::Nats => "prism-nats",
-            Backend::Memstore | Backend::Redis => "prism-memstore",
+        if self.settings.backend.is_nats() {
+            "prism-nats"
+        } else {
+            "prism-memstore"
         }
     }
 
-    /// The NATS pattern's config: where NATS is, core NATS only.
+    /// The NATS pattern's config: where NATS is (every node of a cluster,
+    /// comma separated), core NATS only.
     fn nats_config(&self) -> serde_json::Value {
         serde_json::json!({
-            "url": self.nats_url.as_deref().unwrap_or_default(),
+            "url": self.nats_urls.join(","),
             "jetstream": false,
         })
     }
@@ -110,7 +117,7 @@ impl PubsubTarget {
     /// The config of the pattern run by hand on the `pattern` path; `None`:
     /// its defaults.
     pub(crate) fn pattern_config(&self) -> Option<serde_json::Value> {
-        (self.settings.backend == Backend::Nats).then(|| self.nats_config())
+        self.settings.backend.is_nats().then(|| self.nats_config())
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -135,9 +142,10 @@ impl PubsubTarget {
         // A JSON string is a valid YAML double-quoted scalar, and a JSON
         // object a valid YAML flow mapping.
         let name = serde_json::to_string(namespace).expect("a string serializes");
-        let (backend, config) = match self.settings.backend {
-            Backend::Nats => ("nats", self.nats_config()),
-            Backend::Memstore | Backend::Redis => ("memstore", serde_json::json!({})),
+        let (backend, config) = if self.settings.backend.is_nats() {
+            ("nats", self.nats_config())
+        } else {
+            ("memstore", serde_json::json!({}))
         };
         format!(
             "namespaces:\n  - name: {name}\n    pattern: pubsub\n    backend: {backend}\n    config: {config}\n"
@@ -347,7 +355,7 @@ mod tests {
         assert!(yaml.contains("pattern: pubsub"), "{yaml}");
         assert!(yaml.contains("backend: memstore"), "{yaml}");
         let mut nats = target(Backend::Nats, 1);
-        nats.set_nats_url("nats://127.0.0.1:4333");
+        nats.set_nats_urls(&["nats://127.0.0.1:4333".to_string()]);
         let yaml = nats.proxy_config_yaml("bench");
         assert!(yaml.contains("backend: nats"), "{yaml}");
         assert!(
@@ -360,6 +368,18 @@ mod tests {
             Some(serde_json::json!({"url": "nats://127.0.0.1:4333", "jetstream": false}))
         );
         assert_eq!(target(Backend::Memstore, 1).pattern_config(), None);
+        let mut cluster = target(Backend::NatsCluster, 1);
+        cluster
+            .set_nats_urls(&["nats://127.0.0.1:4333", "nats://127.0.0.1:4334"].map(String::from));
+        let yaml = cluster.proxy_config_yaml("bench");
+        assert!(
+            yaml.contains(
+                r#"{"jetstream":false,"url":"nats://127.0.0.1:4333,nats://127.0.0.1:4334"}"#
+            ),
+            "{yaml}"
+        );
+        assert_eq!(cluster.pattern_binary(), "prism-nats");
+        assert!(cluster.describe().ends_with("on a NATS cluster"));
     }
 
     #[test]
