@@ -8,6 +8,10 @@
 //! `x-request-id`) on every response, errors included.
 //!
 //! [`client_span`] and [`inject`] do the same for an outgoing call.
+//!
+//! Whether a call is sampled is decided first ([`crate::sampling`]): an
+//! unsampled call builds none of these spans or attributes, yet still
+//! answers with its trace id and passes a `traceparent` on.
 
 use std::{
     future::Future,
