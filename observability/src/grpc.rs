@@ -8,10 +8,15 @@
 //! `x-request-id`) on every response, errors included.
 //!
 //! [`client_span`] and [`inject`] do the same for an outgoing call.
+//!
+//! Whether a call is sampled is decided first ([`crate::sampling`]): an
+//! unsampled call builds none of these spans or attributes, yet still
+//! answers with its trace id and passes a `traceparent` on.
 
 use std::{
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -26,7 +31,10 @@ use tower::{Layer, Service};
 use tracing::{Instrument, Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::propagation;
+use crate::{
+    propagation,
+    sampling::{self, Decision, Sampling, unsampled_of, unsampled_span},
+};
 
 pub const TRACE_ID_HEADER: &str = "x-prism-trace-id";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -39,12 +47,14 @@ pub const SUBJECT_HEADER: &str = "x-prism-subject";
 const MAX_REQUEST_ID: usize = 128;
 
 /// Which calls get a SERVER span.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TraceLayer {
     traced: fn(&str) -> bool,
     /// Whether `x-prism-subject` names the caller: only behind the proxy,
     /// which sets it; on the proxy's own edge a client could forge it.
     trust_subject: bool,
+    /// `None`: the process's, set up by [`crate::init`].
+    sampling: Option<Arc<Sampling>>,
 }
 
 /// Prism's data-plane services only: not lifecycle, health, admin or
@@ -61,6 +71,7 @@ impl TraceLayer {
         Self {
             traced: data_plane_path,
             trust_subject: false,
+            sampling: None,
         }
     }
 
@@ -69,7 +80,14 @@ impl TraceLayer {
         Self {
             traced: data_plane_path,
             trust_subject: true,
+            sampling: None,
         }
+    }
+
+    /// Samples with `sampling` instead of the process's.
+    pub fn with_sampling(mut self, sampling: Sampling) -> Self {
+        self.sampling = Some(Arc::new(sampling));
+        self
     }
 }
 
@@ -81,6 +99,7 @@ impl<S> Layer<S> for TraceLayer {
             inner,
             traced: self.traced,
             trust_subject: self.trust_subject,
+            sampling: self.sampling.clone(),
         }
     }
 }
@@ -90,6 +109,7 @@ pub struct TraceService<S> {
     inner: S,
     traced: fn(&str) -> bool,
     trust_subject: bool,
+    sampling: Option<Arc<Sampling>>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -114,39 +134,55 @@ where
         if !(self.traced)(request.uri().path()) {
             return Box::pin(inner.call(request));
         }
-        let span = server_span(request.uri().path(), request.headers());
-        if self.trust_subject
-            && let Some(subject) = request
-                .headers()
-                .get(SUBJECT_HEADER)
-                .filter(|v| v.len() <= 320)
-                .and_then(|v| v.to_str().ok())
-        {
-            span.record("enduser.id", subject);
-        }
-        let trace_id = trace_id_of(&span);
+        let name = request.uri().path().trim_start_matches('/');
+        let sampling = match self.sampling.as_deref() {
+            Some(sampling) => Some(sampling),
+            None => Sampling::global(),
+        };
+        let decision = match sampling {
+            Some(sampling) => sampling.decide(
+                request
+                    .headers()
+                    .get("traceparent")
+                    .and_then(|v| v.to_str().ok()),
+            ),
+            None => Decision::Sampled {
+                root_trace_id: None,
+            },
+        };
+        let (span, trace_id) = match decision {
+            Decision::Unsampled(context) => (unsampled_span(context), Some(context.trace_id)),
+            Decision::Sampled { root_trace_id } => {
+                let parent = propagation::extract(request.headers());
+                let span = sampling::with_trace_id(root_trace_id, || {
+                    server_span(name, request.headers(), parent)
+                });
+                self.record_sampled(&span, request.headers());
+                let trace_id = trace_id_of(&span);
+                (span, trace_id)
+            }
+        };
         let request_id = request
             .headers()
             .get(REQUEST_ID_HEADER)
-            .filter(|v| v.len() <= MAX_REQUEST_ID)
-            .and_then(|v| v.to_str().ok().map(|s| (v.clone(), s.to_string())));
-        if let Some((_, id)) = &request_id {
-            span.record("prism.request_id", id.as_str());
-        }
+            .filter(|v| v.len() <= MAX_REQUEST_ID && v.to_str().is_ok())
+            .cloned();
         let response = {
             let _entered = span.enter();
             inner.call(request)
         };
         Box::pin(async move {
             let mut response = response.instrument(span.clone()).await?;
-            let code = grpc_status(response.headers());
-            record_status(&span, code, Side::Server);
+            if matches!(decision, Decision::Sampled { .. }) {
+                let code = grpc_status(response.headers());
+                record_status(&span, code, Side::Server);
+            }
             let headers = response.headers_mut();
             if let Some(value) = trace_id.and_then(|id| HeaderValue::try_from(id.to_string()).ok())
             {
                 headers.insert(TRACE_ID_HEADER, value);
             }
-            if let Some((value, _)) = request_id {
+            if let Some(value) = request_id {
                 headers.insert(REQUEST_ID_HEADER, value);
             }
             Ok(response)
@@ -154,8 +190,28 @@ where
     }
 }
 
-fn server_span(path: &str, headers: &HeaderMap) -> Span {
-    let name = path.trim_start_matches('/');
+impl<S> TraceService<S> {
+    /// The sampled span's attributes from the request headers.
+    fn record_sampled(&self, span: &Span, headers: &HeaderMap) {
+        if self.trust_subject
+            && let Some(subject) = headers
+                .get(SUBJECT_HEADER)
+                .filter(|v| v.len() <= 320)
+                .and_then(|v| v.to_str().ok())
+        {
+            span.record("enduser.id", subject);
+        }
+        if let Some(id) = headers
+            .get(REQUEST_ID_HEADER)
+            .filter(|v| v.len() <= MAX_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+        {
+            span.record("prism.request_id", id);
+        }
+    }
+}
+
+fn server_span(name: &str, headers: &HeaderMap, parent: opentelemetry::Context) -> Span {
     let (service, method) = name.split_once('/').unwrap_or((name, ""));
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let span = tracing::info_span!(
@@ -177,15 +233,19 @@ fn server_span(path: &str, headers: &HeaderMap) -> Span {
     if let Some(pattern) = header(PATTERN_HEADER).filter(|p| p.len() <= 63) {
         span.record("prism.pattern", pattern);
     }
-    let _ = span.set_parent(propagation::extract(headers));
+    let _ = span.set_parent(parent);
     if let Some(id) = trace_id_of(&span) {
         span.record("trace_id", tracing::field::display(id));
     }
     span
 }
 
-/// The CLIENT span for a call to `service/method`.
+/// The CLIENT span for a call to `service/method`; a disabled span inside
+/// an unsampled call, which [`inject`] still gives a `traceparent`.
 pub fn client_span(service: &str, method: &str) -> Span {
+    if sampling::current_is_unsampled() {
+        return Span::none();
+    }
     tracing::info_span!(
         target: "prism::grpc",
         "grpc.client",
@@ -202,8 +262,15 @@ pub fn client_span(service: &str, method: &str) -> Span {
     )
 }
 
-/// Writes `span`'s trace context into an outgoing call's metadata.
+/// Writes `span`'s trace context into an outgoing call's metadata (the
+/// current call's, unsampled, when `span` is disabled).
 pub fn inject(span: &Span, metadata: &mut MetadataMap) {
+    if let Some(context) = unsampled_of(span) {
+        if let Ok(value) = MetadataValue::try_from(context.traceparent()) {
+            metadata.insert("traceparent", value);
+        }
+        return;
+    }
     TraceContextPropagator::new().inject_context(&span.context(), &mut Metadata(metadata));
 }
 
@@ -231,6 +298,9 @@ pub enum Side {
 /// errors (as the OpenTelemetry conventions say); on the client side every
 /// non-OK code does.
 pub fn record_status(span: &Span, code: i32, side: Side) {
+    if span.is_disabled() {
+        return;
+    }
     span.record("rpc.grpc.status_code", code);
     let server_error = matches!(code, 2 | 4 | 12 | 13 | 14 | 15);
     if code != 0 && (side == Side::Client || server_error) {
@@ -240,6 +310,9 @@ pub fn record_status(span: &Span, code: i32, side: Side) {
 
 /// The trace id of `span`, when tracing is installed and the id is valid.
 pub fn trace_id_of(span: &Span) -> Option<TraceId> {
+    if let Some(context) = unsampled_of(span) {
+        return Some(context.trace_id);
+    }
     let id = span.context().span().span_context().trace_id();
     (id != TraceId::INVALID).then_some(id)
 }

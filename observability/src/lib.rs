@@ -11,7 +11,8 @@
 //! provider, exporter that reports a dead collector once), [`propagation`]
 //! (`traceparent` in gRPC metadata), [`grpc`] (the server layer that opens
 //! one SERVER span per call and returns `x-prism-trace-id`, and client spans),
-//! [`latency`] (HDR histograms, trace exemplars, Prometheus and OpenMetrics
+//! [`sampling`] (whether a call is traced, decided before any span is
+//! built), [`latency`] (HDR histograms, trace exemplars, Prometheus and OpenMetrics
 //! text), [`outcome`] (which gRPC codes are errors), [`redact`] (no
 //! credential reaches a log line, whoever logs it), [`tags`] (a pattern's
 //! lines name its namespace and pid), [`fatal`] (a process's last line, in
@@ -31,14 +32,13 @@ pub mod otel;
 pub mod outcome;
 pub mod propagation;
 pub mod redact;
+pub mod sampling;
 pub mod settings;
 pub mod tags;
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::{
-    EnvFilter, Layer, filter::filter_fn, fmt, layer::SubscriberExt, util::SubscriberInitExt,
-};
+use tracing_subscriber::{EnvFilter, Layer, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 
 pub use fatal::fatal;
 pub use settings::{LogFormat, Sampler, Settings};
@@ -57,13 +57,6 @@ impl Drop for Guard {
     }
 }
 
-/// Targets whose spans go to OpenTelemetry: Prism's own. The exporter's own
-/// gRPC client (tonic, h2, hyper) must never be traced, or exporting would
-/// produce spans to export.
-fn traced_target(target: &str) -> bool {
-    target.starts_with("prism")
-}
-
 /// Installs the global subscriber: logs to stderr (filtered by `RUST_LOG`,
 /// credentials redacted, see [`redact`]) and, independently of the log level, Prism's spans to OpenTelemetry.
 /// Trace export runs on a thread and runtime of its own. Calling it
@@ -71,15 +64,14 @@ fn traced_target(target: &str) -> bool {
 pub fn init(settings: &Settings) -> Guard {
     let provider = otel::provider(settings);
     let tracer = opentelemetry::trace::TracerProvider::tracer(&provider, "prism");
-    let otel_layer = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_location(false)
-        .with_threads(false)
-        .with_target(false)
-        .with_tracked_inactivity(false)
-        .with_filter(filter_fn(|meta| {
-            traced_target(meta.target()) && *meta.level() <= tracing::Level::INFO
-        }));
+    let otel_layer = sampling::sampled_only(
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false),
+    );
     let log_filter = || {
         // The SDK's own diagnostics are replaced by one line from the exporter.
         let directives = format!(

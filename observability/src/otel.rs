@@ -19,14 +19,19 @@ use opentelemetry_sdk::{
 };
 use rand::Rng;
 
-use crate::{Sampler, Settings};
+use crate::{
+    Sampler, Settings,
+    sampling::{self, Sampling},
+};
 
-/// Builds the provider. Without an endpoint it creates spans (so trace ids
-/// exist) and exports nothing.
+/// Builds the provider and sets up the process's [`Sampling`]. Without an
+/// endpoint no call is sampled: trace ids still exist, spans are not built.
 pub fn provider(settings: &Settings) -> SdkTracerProvider {
     let mut builder = SdkTracerProvider::builder()
         .with_sampler(sampler(settings.sampler))
+        .with_id_generator(sampling::Ids::default())
         .with_resource(resource(settings));
+    let mut exporting = false;
     if let Some(endpoint) = &settings.otlp_endpoint {
         // The exporter's channel spawns its tasks on the runtime it is built in.
         let runtime = export_runtime();
@@ -37,6 +42,7 @@ pub fn provider(settings: &Settings) -> SdkTracerProvider {
             .build()
         {
             Ok(exporter) => {
+                exporting = true;
                 builder = builder.with_batch_exporter(ReportOnce::new(
                     exporter,
                     endpoint.clone(),
@@ -48,6 +54,7 @@ pub fn provider(settings: &Settings) -> SdkTracerProvider {
             }
         }
     }
+    Sampling::new(settings.sampler, exporting).install();
     builder.build()
 }
 

@@ -8,6 +8,8 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 
+use crate::sampling::{self, Decision, Sampling};
+
 struct Headers<'a>(&'a HeaderMap);
 
 impl Extractor for Headers<'_> {
@@ -40,9 +42,13 @@ pub fn inject(cx: &Context, headers: &mut HeaderMap) {
     TraceContextPropagator::new().inject_context(cx, &mut HeadersMut(headers));
 }
 
-/// The `traceparent` value of `span`, to carry inside a message.
+/// The `traceparent` value of `span` (of the current call, unsampled, when
+/// `span` is disabled), to carry inside a message.
 pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
     use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if let Some(context) = sampling::unsampled_of(span) {
+        return Some(context.traceparent());
+    }
     let mut headers = HeaderMap::new();
     inject(&span.context(), &mut headers);
     headers
@@ -58,6 +64,30 @@ pub fn from_traceparent(traceparent: &str) -> Context {
         headers.insert("traceparent", value);
     }
     extract(&headers)
+}
+
+/// The trace of one message delivered to a receiver, continuing the
+/// `traceparent` the message carried: the span `consumer` opens (built only
+/// when the delivery is sampled; disabled otherwise) and the `traceparent`
+/// the receiver gets. Unsampled, that string is the one allocation.
+pub fn continue_message(
+    traceparent: Option<&str>,
+    consumer: impl FnOnce() -> tracing::Span,
+) -> (tracing::Span, Option<String>) {
+    let open = || {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let span = consumer();
+        if let Some(parent) = traceparent.filter(|tp| sampling::parse_traceparent(tp).is_some()) {
+            let _ = span.set_parent(from_traceparent(parent));
+        }
+        let traceparent = traceparent_of(&span);
+        (span, traceparent)
+    };
+    match Sampling::global().map(|sampling| sampling.decide(traceparent)) {
+        None => open(),
+        Some(Decision::Unsampled(context)) => (tracing::Span::none(), Some(context.traceparent())),
+        Some(Decision::Sampled { root_trace_id }) => sampling::with_trace_id(root_trace_id, open),
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use prism_observability::propagation;
+use prism_observability::{propagation, sampling};
 use prism_pattern_sdk::Gate;
 use prism_proto::{
     publish::{self, check_publish, check_publish_batch},
@@ -24,7 +24,6 @@ use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
     broker::{Delivery, SubscriptionGuard},
@@ -72,7 +71,11 @@ impl PubSubService {
     }
 }
 
+/// A PRODUCER or CONSUMER span; none inside a call that is not sampled.
 fn messaging_span(kind: &'static str, topic: &str, message_id: &str) -> tracing::Span {
+    if kind == "producer" && sampling::current_is_unsampled() {
+        return tracing::Span::none();
+    }
     let (name_suffix, operation) = match kind {
         "producer" => ("publish", "publish"),
         _ => ("receive", "receive"),
@@ -92,6 +95,9 @@ fn messaging_span(kind: &'static str, topic: &str, message_id: &str) -> tracing:
 /// The PRODUCER span of a whole batch; every message carries its context.
 /// It names the topic when all the messages share one.
 fn batch_span(topic: Option<&str>, count: usize) -> tracing::Span {
+    if sampling::current_is_unsampled() {
+        return tracing::Span::none();
+    }
     tracing::info_span!(
         target: "prism::memstore",
         "memstore.messaging",
@@ -227,11 +233,12 @@ impl Stream for Deliveries {
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => return Poll::Pending,
         };
-        let span = messaging_span("consumer", &delivery.topic, &delivery.message_id);
-        if let Some(parent) = &delivery.traceparent {
-            let _ = span.set_parent(propagation::from_traceparent(parent));
-        }
-        let traceparent = propagation::traceparent_of(&span).unwrap_or_default();
+        // Built only when the delivery is sampled; it ends with this poll.
+        let (_span, traceparent) =
+            propagation::continue_message(delivery.traceparent.as_deref(), || {
+                messaging_span("consumer", &delivery.topic, &delivery.message_id)
+            });
+        let traceparent = traceparent.unwrap_or_default();
         Poll::Ready(Some(Ok(Message {
             topic: delivery.topic,
             payload: delivery.payload,

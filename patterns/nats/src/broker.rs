@@ -20,7 +20,7 @@ use prism_proto::pubsub::v1::Message;
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_stream::{Stream, wrappers::WatchStream};
 use tonic::Status;
-use tracing::{Instrument, Span};
+use tracing::Instrument;
 
 use crate::{
     client::{self, Connected},
@@ -142,7 +142,7 @@ impl Connection {
         self.check_connected()?;
         let id = delivery::new_message_id();
         let span = telemetry::producer_span(&req.topic, &id);
-        let message = self.outgoing(req, &id, &span);
+        let message = self.outgoing(req, &id, &telemetry::Carrier::of(&span));
         let sent = async {
             match &self.jetstream {
                 Some(js) => js.publish(message).await,
@@ -177,10 +177,11 @@ impl Connection {
             telemetry::batch_producer_span(topic, batch.len())
         };
         let ids: Vec<String> = batch.iter().map(|_| delivery::new_message_id()).collect();
+        let carrier = telemetry::Carrier::of(&span);
         let messages: Vec<Outgoing> = batch
             .into_iter()
             .zip(&ids)
-            .map(|(req, id)| self.outgoing(req, id, &span))
+            .map(|(req, id)| self.outgoing(req, id, &carrier))
             .collect();
         let max_payload = self.client.max_payload();
         for (index, message) in messages.iter().enumerate() {
@@ -209,15 +210,15 @@ impl Connection {
         sent.map(|()| ids)
     }
 
-    /// `req` as NATS will carry it: published as `id` now, in `span`'s trace.
-    fn outgoing(&self, req: Publish, id: &str, span: &Span) -> Outgoing {
+    /// `req` as NATS will carry it: published as `id` now, in `carrier`'s trace.
+    fn outgoing(&self, req: Publish, id: &str, carrier: &telemetry::Carrier) -> Outgoing {
         let mut headers = headers::encode(
             &req.metadata,
             id,
             delivery::now_ms(),
             self.jetstream.is_some(),
         );
-        telemetry::inject(span, &mut headers);
+        carrier.write(&mut headers);
         Outgoing {
             subject: self.setup.subjects.subject(&req.topic),
             headers,

@@ -81,9 +81,9 @@ impl Outlet {
         let topic = self.subjects.topic(msg.subject.as_str()).to_string();
         let incoming = headers::decode(msg.headers.as_ref());
         let message_id = incoming.message_id.unwrap_or_else(fallback_id);
-        let span = telemetry::consumer_span(&topic, &message_id, msg.headers.as_ref());
+        let (span, traceparent) = telemetry::delivery(&topic, &message_id, msg.headers.as_ref());
         let message = Message {
-            traceparent: telemetry::traceparent(&span),
+            traceparent,
             topic,
             payload: msg.payload.to_vec(),
             metadata: incoming.metadata,

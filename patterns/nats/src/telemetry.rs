@@ -4,19 +4,30 @@
 //! context read back from those headers, so a subscriber's work belongs to
 //! the publisher's trace. Attributes follow the OpenTelemetry messaging
 //! conventions; never payloads or metadata values.
+//!
+//! Inside a call that is not sampled (see `prism_observability::sampling`)
+//! neither span is built: the context still travels, flagged unsampled, at
+//! the cost of the `traceparent` string alone.
 
 use std::collections::HashMap;
 
-use async_nats::HeaderMap;
+use async_nats::{HeaderMap, HeaderName};
 use opentelemetry::{propagation::TextMapPropagator, trace::TraceContextExt};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use prism_observability::{propagation, sampling};
 use tracing::{Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::headers::{HeaderExtractor, HeaderInjector};
 
-/// The PRODUCER span of one publish; a child of the current span.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// The PRODUCER span of one publish; a child of the current span (disabled
+/// when the current call is not sampled).
 pub fn producer_span(topic: &str, message_id: &str) -> Span {
+    if sampling::current_is_unsampled() {
+        return Span::none();
+    }
     tracing::info_span!(
         target: "prism::nats",
         "nats.publish",
@@ -34,6 +45,9 @@ pub fn producer_span(topic: &str, message_id: &str) -> Span {
 /// every message of the batch carries its context. It names the topic when
 /// all the messages share one.
 pub fn batch_producer_span(topic: Option<&str>, count: usize) -> Span {
+    if sampling::current_is_unsampled() {
+        return Span::none();
+    }
     tracing::info_span!(
         target: "prism::nats",
         "nats.publish",
@@ -70,14 +84,57 @@ pub fn consumer_span(topic: &str, message_id: &str, headers: Option<&HeaderMap>)
     span
 }
 
+/// The trace of one delivery: its CONSUMER span (disabled when the
+/// delivery is not sampled) and the `traceparent` the subscriber gets
+/// (empty without tracing). Unsampled, the one allocation is that string.
+pub fn delivery(topic: &str, message_id: &str, headers: Option<&HeaderMap>) -> (Span, String) {
+    let sent = headers.and_then(|headers| {
+        headers
+            .iter()
+            .find(|(name, _)| AsRef::<str>::as_ref(*name).eq_ignore_ascii_case("traceparent"))
+            .and_then(|(_, values)| values.last())
+            .map(async_nats::HeaderValue::as_str)
+    });
+    let (span, traceparent) =
+        propagation::continue_message(sent, || consumer_span(topic, message_id, None));
+    (span, traceparent.unwrap_or_default())
+}
+
 /// Marks a span as failed.
 pub fn record_error(span: &Span) {
     span.record("otel.status_code", "ERROR");
 }
 
-/// Writes `span`'s W3C context into outgoing NATS headers.
+/// Writes `span`'s W3C context (the current call's, unsampled, when `span`
+/// is disabled) into outgoing NATS headers.
 pub fn inject(span: &Span, headers: &mut HeaderMap) {
-    TraceContextPropagator::new().inject_context(&span.context(), &mut HeaderInjector(headers));
+    Carrier::of(span).write(headers);
+}
+
+/// The trace context every message of one publish carries, worked out once.
+#[derive(Debug)]
+pub enum Carrier {
+    /// Not sampled: this `traceparent`, as it is.
+    Unsampled(String),
+    /// The span's own context.
+    Traced(Span),
+}
+
+impl Carrier {
+    pub fn of(span: &Span) -> Self {
+        match sampling::unsampled_of(span) {
+            Some(context) => Self::Unsampled(context.traceparent()),
+            None => Self::Traced(span.clone()),
+        }
+    }
+
+    pub fn write(&self, headers: &mut HeaderMap) {
+        match self {
+            Self::Unsampled(traceparent) => headers.insert(TRACEPARENT, traceparent.as_str()),
+            Self::Traced(span) => TraceContextPropagator::new()
+                .inject_context(&span.context(), &mut HeaderInjector(headers)),
+        }
+    }
 }
 
 /// `span`'s W3C `traceparent`, or empty when tracing is off.
