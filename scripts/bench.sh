@@ -8,6 +8,7 @@
 #   BEFORE=<git rev> scripts/bench.sh      # the same runs on <rev> too, and a
 #                                          # before/after table of the medians
 #   RUNS=3 DURATION=10s WARMUP=2s OUT=/tmp/runs scripts/bench.sh
+#   BEFORE_SRC=… BEFORE_TARGET=…           # where <rev> is checked out and built
 #
 # With BEFORE, <rev> is checked out in a worktree under the target folder and
 # built there, and each run of a configuration on <rev> is followed at once by
@@ -51,14 +52,15 @@ after="$target_dir/release/prism-bench"
 
 before=""
 if [[ -n "${BEFORE:-}" ]]; then
-  src="$target_dir/bench-before/src"
+  src="${BEFORE_SRC:-$target_dir/bench-before/src}"
+  before_target="${BEFORE_TARGET:-$target_dir/bench-before/target}"
   rev="$(git rev-parse "$BEFORE")"
   if [[ "$(git -C "$src" rev-parse HEAD 2>/dev/null)" != "$rev" ]]; then
     git worktree remove --force "$src" 2>/dev/null || rm -rf "$src"
     git worktree add --detach "$src" "$rev"
   fi
-  (cd "$src" && CARGO_TARGET_DIR="$target_dir/bench-before/target" cargo build --release --workspace)
-  before="$target_dir/bench-before/target/release/prism-bench"
+  (cd "$src" && CARGO_TARGET_DIR="$before_target" cargo build --release --workspace)
+  before="$before_target/release/prism-bench"
 fi
 
 for name in "${only[@]}"; do
