@@ -176,11 +176,7 @@ where
             state: self.state.clone(),
             method,
         };
-        Box::pin(async move {
-            let mut grpc = tonic::server::Grpc::new(RawCodec)
-                .apply_max_message_size_config(Some(MAX_MESSAGE_BYTES), Some(MAX_MESSAGE_BYTES));
-            Ok(grpc.unary(unary, request).await)
-        })
+        Box::pin(async move { Ok(serve_unary(RawCodec, unary, request).await) })
     }
 }
 
@@ -223,6 +219,70 @@ async fn send(
         .await
         .map_err(|e| Status::unknown(format!("the pattern connection is not ready: {e}")))?;
     grpc.unary(request, PathAndQuery::from_static(path), RawCodec)
+        .await
+}
+
+/// What handles the calls of a service that a [`Table`] does not forward.
+pub(crate) trait Typed:
+    Service<
+        http::Request<Body>,
+        Response = http::Response<Body>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> Typed for S where
+    S: Service<
+            http::Request<Body>,
+            Response = http::Response<Body>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// Serves a server-streaming call with a typed handler, within the
+/// transport's size limits.
+pub(crate) async fn serve_stream<C, S>(
+    codec: C,
+    handler: S,
+    request: http::Request<Body>,
+) -> http::Response<Body>
+where
+    C: Codec,
+    S: tonic::server::ServerStreamingService<C::Decode, Response = C::Encode>,
+    S::ResponseStream: Send + 'static,
+{
+    let limit = Some(MAX_MESSAGE_BYTES);
+    tonic::server::Grpc::new(codec)
+        .apply_max_message_size_config(limit, limit)
+        .server_streaming(handler, request)
+        .await
+}
+
+/// Serves a unary call with a typed handler, within the transport's size
+/// limits.
+pub(crate) async fn serve_unary<C, S>(
+    codec: C,
+    handler: S,
+    request: http::Request<Body>,
+) -> http::Response<Body>
+where
+    C: Codec,
+    S: UnaryService<C::Decode, Response = C::Encode>,
+{
+    let limit = Some(MAX_MESSAGE_BYTES);
+    tonic::server::Grpc::new(codec)
+        .apply_max_message_size_config(limit, limit)
+        .unary(handler, request)
         .await
 }
 

@@ -9,14 +9,7 @@
 //! For at-least-once backends the proxy acknowledges each message once it is
 //! handed to the client's stream, unless the client asked for `manual_ack`.
 
-use std::{
-    convert::Infallible,
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::{convert::Infallible, pin::Pin, sync::Arc, time::Duration};
 
 use delivered::{Delivered, SubscribeCodec};
 use prism_proto::{
@@ -32,15 +25,15 @@ use prost::Message as _;
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
-use tonic::{Code, Request, Response, Status, Streaming, body::Body, server::Grpc};
-use tower::{Service, service_fn};
+use tonic::{Code, Request, Response, Status, Streaming, body::Body};
+use tower::service_fn;
 
 use crate::{
     channel::PatternChannel,
     config::PatternKind::{self, Pubsub},
     dataplane,
     error::{self, ProxyError},
-    forward::{self, Method, NoOtherMethods, Raw, Table, method},
+    forward::{self, Method, Raw, Table, method},
     namespace::{Namespace, State},
     state::ProxyState,
     subscriptions::{Buffer, Policy},
@@ -78,7 +71,7 @@ fn retryable(status: &Status) -> bool {
 }
 
 /// Publish, PublishBatch and Ack are forwarded as encoded; Subscribe and
-/// Unsubscribe are served by [`Streams`].
+/// Unsubscribe are served by [`streams`].
 pub(crate) struct PubSubTable;
 
 impl Table for PubSubTable {
@@ -107,56 +100,32 @@ impl Table for PubSubTable {
 /// The PubSub calls the proxy handles as messages: Subscribe (its stream
 /// outlives pattern restarts, through a buffer) and Unsubscribe (it also
 /// ends the proxy's own streams).
-#[derive(Clone)]
-pub(crate) struct Streams {
-    proxy: Arc<PubSubProxy>,
-}
-
-impl Streams {
-    pub(crate) fn new(state: Arc<ProxyState>) -> Self {
-        Self {
-            proxy: Arc::new(PubSubProxy { state }),
+pub(crate) fn streams(state: Arc<ProxyState>) -> impl forward::Typed {
+    let proxy = Arc::new(PubSubProxy { state });
+    service_fn(move |request: http::Request<Body>| {
+        let proxy = proxy.clone();
+        async move {
+            let response = match request.uri().path() {
+                SUBSCRIBE_PATH => {
+                    let subscribe = service_fn(move |r| {
+                        let proxy = proxy.clone();
+                        async move { proxy.subscribe(r).await }
+                    });
+                    forward::serve_stream(SubscribeCodec, subscribe, request).await
+                }
+                UNSUBSCRIBE_PATH => {
+                    let unsubscribe = service_fn(move |r| {
+                        let proxy = proxy.clone();
+                        async move { proxy.unsubscribe(r).await }
+                    });
+                    let codec = PrismCodec::<UnsubscribeResponse, UnsubscribeRequest>::default();
+                    forward::serve_unary(codec, unsubscribe, request).await
+                }
+                _ => Status::unimplemented("").into_http(),
+            };
+            Ok::<_, Infallible>(response)
         }
-    }
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, Infallible>> + Send>>;
-
-impl Service<http::Request<Body>> for Streams {
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let proxy = self.proxy.clone();
-        let limit = Some(prism_proto::limits::MAX_MESSAGE_BYTES);
-        match request.uri().path() {
-            SUBSCRIBE_PATH => Box::pin(async move {
-                let call = service_fn(move |r| {
-                    let proxy = proxy.clone();
-                    async move { proxy.subscribe(r).await }
-                });
-                let mut grpc =
-                    Grpc::new(SubscribeCodec).apply_max_message_size_config(limit, limit);
-                Ok(grpc.server_streaming(call, request).await)
-            }),
-            UNSUBSCRIBE_PATH => Box::pin(async move {
-                let call = service_fn(move |r| {
-                    let proxy = proxy.clone();
-                    async move { proxy.unsubscribe(r).await }
-                });
-                let mut grpc =
-                    Grpc::new(PrismCodec::<UnsubscribeResponse, UnsubscribeRequest>::default())
-                        .apply_max_message_size_config(limit, limit);
-                Ok(grpc.unary(call, request).await)
-            }),
-            _ => Box::pin(NoOtherMethods.call(request)),
-        }
-    }
+    })
 }
 
 type SubscribeStream = Pin<Box<dyn Stream<Item = Result<Delivered, Status>> + Send>>;

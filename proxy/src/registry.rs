@@ -9,13 +9,7 @@
 //! the stream ends with UNAVAILABLE and the client calls Receive again,
 //! finding what is PENDING for it on slots that keep messages.
 
-use std::{
-    convert::Infallible,
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::{convert::Infallible, pin::Pin, sync::Arc};
 
 use prism_proto::{
     codec::PrismCodec,
@@ -30,15 +24,15 @@ use prism_proto::{
     wire::requests::decoded,
 };
 use tokio_stream::Stream;
-use tonic::{Request, Response, Status, Streaming, body::Body, server::Grpc};
-use tower::{Service, service_fn};
+use tonic::{Request, Response, Status, Streaming, body::Body};
+use tower::service_fn;
 
 use crate::{
     channel::PatternChannel,
     config::PatternKind::{self, MulticastRegistry},
     dataplane,
     error::{self, ProxyError},
-    forward::{Method, NoOtherMethods, Table, method},
+    forward::{self, Method, Table, method},
     namespace::Namespace,
     state::ProxyState,
     subscriptions::{Buffer, Policy},
@@ -113,46 +107,22 @@ impl Table for RegistryTable {
 
 /// Receive, the one registry call the proxy handles as messages (its
 /// stream goes through a buffer that never drops).
-#[derive(Clone)]
-pub(crate) struct Inbox {
-    proxy: Arc<RegistryProxy>,
-}
-
-impl Inbox {
-    pub(crate) fn new(state: Arc<ProxyState>) -> Self {
-        Self {
-            proxy: Arc::new(RegistryProxy { state }),
-        }
-    }
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, Infallible>> + Send>>;
-
-impl Service<http::Request<Body>> for Inbox {
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        if request.uri().path() != RECEIVE_PATH {
-            return Box::pin(NoOtherMethods.call(request));
-        }
-        let proxy = self.proxy.clone();
-        Box::pin(async move {
-            let call = service_fn(move |r| {
+pub(crate) fn inbox(state: Arc<ProxyState>) -> impl forward::Typed {
+    let proxy = Arc::new(RegistryProxy { state });
+    service_fn(move |request: http::Request<Body>| {
+        let proxy = proxy.clone();
+        async move {
+            if request.uri().path() != RECEIVE_PATH {
+                return Ok(Status::unimplemented("").into_http());
+            }
+            let receive = service_fn(move |r| {
                 let proxy = proxy.clone();
                 async move { proxy.receive(r).await }
             });
-            let limit = Some(prism_proto::limits::MAX_MESSAGE_BYTES);
-            let mut grpc = Grpc::new(PrismCodec::<InboxMessage, ReceiveRequest>::default())
-                .apply_max_message_size_config(limit, limit);
-            Ok(grpc.server_streaming(call, request).await)
-        })
-    }
+            let codec = PrismCodec::<InboxMessage, ReceiveRequest>::default();
+            Ok::<_, Infallible>(forward::serve_stream(codec, receive, request).await)
+        }
+    })
 }
 
 type ReceiveStream = Pin<Box<dyn Stream<Item = Result<InboxMessage, Status>> + Send>>;

@@ -20,8 +20,8 @@ use crate::{
     keyvalue::KeyValueTable,
     listener::{self, Protocol, message::MessageBounds, tls::Acceptor},
     metrics,
-    pubsub::{PubSubTable, Streams},
-    registry::{Inbox, RegistryTable},
+    pubsub::{self, PubSubTable},
+    registry::{self, RegistryTable},
     state::ProxyState,
 };
 
@@ -126,11 +126,11 @@ pub async fn run(
         ))
         .add_service(Forward::<PubSubTable, _>::new(
             state.clone(),
-            Streams::new(state.clone()),
+            pubsub::streams(state.clone()),
         ))
         .add_service(Forward::<RegistryTable, _>::new(
             state.clone(),
-            Inbox::new(state.clone()),
+            registry::inbox(state.clone()),
         ))
         .add_service(health_service.clone())
         .add_service(reflection_v1(ports::data_port_services())?)
