@@ -206,7 +206,12 @@ fn bench_output<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
 
 /// Runs `prism-bench ARGS --json --bin-dir BIN_DIR` and returns its report.
 fn run_bench(args: &[&str]) -> Value {
-    let output = bench_output(args);
+    report_of(&bench_output(args))
+}
+
+/// The JSON report of a finished `prism-bench --json` run; fails the test
+/// with its output when it failed or printed something else.
+fn report_of(output: &std::process::Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

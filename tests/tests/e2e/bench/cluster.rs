@@ -5,9 +5,8 @@
 //! every path measured with no error, and the cluster really in use.
 
 use prism_tests::cluster::redis_cluster;
-use serde_json::Value;
 
-use super::{SHORT_RUN, bench_output, check_pubsub, comparisons, number};
+use super::{SHORT_RUN, bench_output, check_pubsub, comparisons, number, report_of};
 
 /// The Redis Cluster's three masters each hold part of the key space after
 /// the run: the pattern's cluster client and the bench's both hashed keys
@@ -105,17 +104,6 @@ fn prism_bench_measures_pubsub_on_a_nats_cluster() {
         comparisons(&report),
         [("proxy", "pattern"), ("proxy", "nats"), ("pattern", "nats")]
     );
-}
-
-fn report_of(output: &std::process::Output) -> Value {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "prism-bench failed ({}):\n{}{stdout}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}"))
 }
 
 /// Keys held by the Redis on `port`.
