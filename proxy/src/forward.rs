@@ -316,8 +316,14 @@ impl Service<http::Request<Body>> for NoOtherMethods {
     }
 
     fn call(&mut self, _request: http::Request<Body>) -> Self::Future {
-        std::future::ready(Ok(Status::unimplemented("").into_http()))
+        std::future::ready(Ok(unimplemented()))
     }
+}
+
+/// The answer to a method a service does not have, as tonic's generated
+/// servers give it.
+pub(crate) fn unimplemented() -> http::Response<Body> {
+    Status::unimplemented("").into_http()
 }
 
 #[cfg(test)]

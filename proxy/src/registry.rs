@@ -113,7 +113,7 @@ pub(crate) fn inbox(state: Arc<ProxyState>) -> impl forward::Typed {
         let proxy = proxy.clone();
         async move {
             if request.uri().path() != RECEIVE_PATH {
-                return Ok(Status::unimplemented("").into_http());
+                return Ok(forward::unimplemented());
             }
             let receive = service_fn(move |r| {
                 let proxy = proxy.clone();

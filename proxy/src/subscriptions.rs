@@ -26,7 +26,7 @@ use std::{
     time::Duration,
 };
 
-use prism_proto::{pubsub::v1::Message, registry::v1::InboxMessage};
+use prism_proto::registry::v1::InboxMessage;
 use tokio::sync::Notify;
 use tonic::Status;
 
@@ -44,12 +44,6 @@ pub(crate) enum Policy {
 /// What a buffer holds: it tells the client how many were dropped before it.
 pub(crate) trait Queued: Send + 'static {
     fn count_dropped(&mut self, dropped: u64);
-}
-
-impl Queued for Message {
-    fn count_dropped(&mut self, dropped: u64) {
-        self.dropped_before += dropped;
-    }
 }
 
 /// Receive buffers apply backpressure, so there is never a drop to count.
@@ -341,7 +335,16 @@ impl Subscriptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prism_proto::pubsub::v1::Message;
     use std::time::Duration;
+
+    /// The policy is the same whatever a buffer holds; these tests hold
+    /// typed messages so the drop count is easy to read.
+    impl Queued for Message {
+        fn count_dropped(&mut self, dropped: u64) {
+            self.dropped_before += dropped;
+        }
+    }
 
     fn msg(n: u8) -> Message {
         Message {

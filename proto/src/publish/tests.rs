@@ -136,3 +136,15 @@ fn acks_are_bounded() {
         "message_ids"
     );
 }
+
+#[test]
+fn unsubscribe_and_ack_name_topic_and_subscriber() {
+    assert!(check_subscription("orders.*", "worker").is_ok());
+    assert_eq!(check_subscription("", "worker").unwrap_err().field, "topic");
+    for id in ["", "a\nb"] {
+        assert_eq!(
+            check_subscription("t", id).unwrap_err().field,
+            "subscriber_id"
+        );
+    }
+}
