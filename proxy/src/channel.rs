@@ -21,6 +21,7 @@ use hyper::{
     client::conn::http2::{Builder, SendRequest},
 };
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use prism_net::Corked;
 use tokio::net::UnixStream;
 use tonic::body::Body;
 
@@ -66,7 +67,7 @@ impl PatternChannel {
             .timer(TokioTimer::new())
             .initial_connection_window_size(CONNECTION_WINDOW)
             .initial_stream_window_size(STREAM_WINDOW)
-            .handshake(TokioIo::new(stream))
+            .handshake(TokioIo::new(Corked::new(stream)))
             .await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {

@@ -3,13 +3,14 @@
 
 use std::{sync::Arc, time::Duration};
 
+use prism_net::Corked;
 use prism_proto::lifecycle::v1::pattern_lifecycle_server::PatternLifecycleServer;
 use tokio::{
     net::{TcpListener, UnixListener},
     signal::unix::{SignalKind, signal},
     sync::Notify,
 };
-use tokio_stream::wrappers::UnixListenerStream;
+use tokio_stream::{Stream, StreamExt, wrappers::UnixListenerStream};
 use tonic::{
     service::Routes,
     transport::{Server, server::TcpIncoming},
@@ -129,7 +130,7 @@ pub async fn serve<P: Pattern>(
             })?;
             tracing::info!(%addr, "pattern listening");
             let result = router
-                .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+                .serve_with_incoming_shutdown(corked(UnixListenerStream::new(listener)), shutdown)
                 .await;
             let _ = std::fs::remove_file(path);
             result?;
@@ -149,7 +150,7 @@ pub async fn serve<P: Pattern>(
             println!("listening on {local}");
             router
                 .serve_with_incoming_shutdown(
-                    TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    corked(TcpIncoming::from(listener).with_nodelay(Some(true))),
                     shutdown,
                 )
                 .await?;
@@ -159,6 +160,14 @@ pub async fn serve<P: Pattern>(
         pattern.stop().await;
     }
     Ok(())
+}
+
+/// Every accepted connection with its writes batched per turn
+/// ([`prism_net::cork`]): a unary reply leaves in one write, not two.
+fn corked<IO>(
+    incoming: impl Stream<Item = std::io::Result<IO>>,
+) -> impl Stream<Item = std::io::Result<Corked<IO>>> {
+    incoming.map(|accepted| accepted.map(Corked::new))
 }
 
 /// Resolves on `Stop`, SIGINT, SIGTERM, or when the parent process changes.

@@ -15,6 +15,7 @@ use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use prism_net::Corked;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     sync::watch,
@@ -113,11 +114,11 @@ pub(crate) async fn serve<IO, S, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let tracker = Arc::new(Tracker::new(Instant::now()));
-    let io = TokioIo::new(Watched {
+    let watched = Watched {
         inner: stream,
         read: 0,
         tracker: (protocol == Protocol::Http2).then(|| tracker.clone()),
-    });
+    };
     let service = Tracked {
         inner: service,
         tracker: tracker.clone(),
@@ -132,7 +133,7 @@ pub(crate) async fn serve<IO, S, B>(
                 .max_concurrent_streams(bounds.max_concurrent_streams)
                 .keep_alive_interval(bounds.keepalive_interval())
                 .keep_alive_timeout(bounds.keepalive_timeout());
-            let conn = builder.serve_connection(io, service);
+            let conn = builder.serve_connection(TokioIo::new(Corked::new(watched)), service);
             watchdog(conn, |c| c.graceful_shutdown(), &tracker, bounds, stop).await;
         }
         Protocol::Http1 => {
@@ -140,7 +141,7 @@ pub(crate) async fn serve<IO, S, B>(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(bounds.handshake_timeout());
-            let conn = builder.serve_connection(io, service);
+            let conn = builder.serve_connection(TokioIo::new(watched), service);
             watchdog(conn, |c| c.graceful_shutdown(), &tracker, bounds, stop).await;
         }
     }
