@@ -90,6 +90,71 @@ pub fn continue_message(
     }
 }
 
+/// One CONSUMER span for a run of deliveries that carry the same sampled
+/// context, such as the messages of one `PublishBatch` read in one go:
+/// the first message of a run opens the span ([`continue_message`]), the
+/// next ones with the same `traceparent` join it (a clone of its
+/// `traceparent`, the one allocation each), and the run ends when the
+/// deliverer finds nothing more ready ([`ConsumerRuns::end`]) or a message
+/// carries another context. The span counts its messages in
+/// `messaging.batch.message_count` when it has more than one (consumer
+/// spans declare that field empty). Unsampled deliveries never open a run.
+#[derive(Debug, Default)]
+pub struct ConsumerRuns {
+    open: Option<Run>,
+}
+
+#[derive(Debug)]
+struct Run {
+    /// The `traceparent` the run's messages carried.
+    sent: String,
+    span: tracing::Span,
+    /// The `traceparent` its receivers get: the span's.
+    delivered: Option<String>,
+    messages: u64,
+}
+
+impl ConsumerRuns {
+    /// The span and `traceparent` for one delivery (see [`continue_message`]),
+    /// joining the open run when `traceparent` is the run's.
+    pub fn continue_message(
+        &mut self,
+        traceparent: Option<&str>,
+        consumer: impl FnOnce() -> tracing::Span,
+    ) -> (tracing::Span, Option<String>) {
+        if let (Some(run), Some(sent)) = (self.open.as_mut(), traceparent)
+            && run.sent == sent
+        {
+            run.messages += 1;
+            return (run.span.clone(), run.delivered.clone());
+        }
+        self.end();
+        let (span, delivered) = continue_message(traceparent, consumer);
+        if let Some(sent) = traceparent
+            && !span.is_disabled()
+        {
+            self.open = Some(Run {
+                sent: sent.to_string(),
+                span: span.clone(),
+                delivered: delivered.clone(),
+                messages: 1,
+            });
+        }
+        (span, delivered)
+    }
+
+    /// Ends the open run, if any: its span closes once the last delivery
+    /// holding it is done.
+    pub fn end(&mut self) {
+        if let Some(run) = self.open.take()
+            && run.messages > 1
+        {
+            run.span
+                .record("messaging.batch.message_count", run.messages);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +178,63 @@ mod tests {
         let mut out = HeaderMap::new();
         inject(&cx, &mut out);
         assert_eq!(out["traceparent"], PARENT);
+    }
+
+    const OTHER: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    fn traced<T>(f: impl FnOnce() -> T) -> T {
+        use opentelemetry::trace::TracerProvider;
+        use tracing_subscriber::layer::SubscriberExt;
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, f)
+    }
+
+    fn consumer() -> tracing::Span {
+        tracing::info_span!(
+            "receive",
+            messaging.batch.message_count = tracing::field::Empty
+        )
+    }
+
+    #[test]
+    fn deliveries_of_one_context_share_a_consumer_span_until_the_run_ends() {
+        traced(|| {
+            let mut runs = ConsumerRuns::default();
+            let (_a, first) = runs.continue_message(Some(PARENT), consumer);
+            let (_b, second) = runs.continue_message(Some(PARENT), consumer);
+            let first = first.expect("a traceparent");
+            assert_eq!(second.as_deref(), Some(first.as_str()));
+            assert!(
+                first.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+                "in the publisher's trace: {first}"
+            );
+            assert_ne!(first, PARENT, "with a span of its own");
+
+            let (_c, other) = runs.continue_message(Some(OTHER), consumer);
+            let other = other.expect("a traceparent");
+            assert!(other.starts_with("00-0af7651916cd43dd8448eb211c80319c-"));
+            let (_d, again) = runs.continue_message(Some(PARENT), consumer);
+            let again = again.expect("a traceparent");
+            assert_ne!(again, first, "another context ended the first run");
+
+            runs.end();
+            let (_e, after) = runs.continue_message(Some(PARENT), consumer);
+            assert_ne!(after.as_deref(), Some(again.as_str()), "end() ends the run");
+        });
+    }
+
+    #[test]
+    fn deliveries_without_context_each_start_their_own_trace() {
+        traced(|| {
+            let mut runs = ConsumerRuns::default();
+            let (_a, first) = runs.continue_message(None, consumer);
+            let (_b, second) = runs.continue_message(None, consumer);
+            assert!(first.is_some());
+            assert_ne!(first, second);
+            assert!(runs.open.is_none());
+        });
     }
 
     #[test]

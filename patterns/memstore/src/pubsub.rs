@@ -89,6 +89,7 @@ fn messaging_span(kind: &'static str, topic: &str, message_id: &str) -> tracing:
         messaging.destination.name = topic,
         messaging.operation.type = operation,
         messaging.message.id = message_id,
+        messaging.batch.message_count = tracing::field::Empty,
     )
 }
 
@@ -193,6 +194,7 @@ impl PubSub for PubSubService {
         Ok(Response::new(Deliveries {
             receiver,
             subscriber_id,
+            runs: propagation::ConsumerRuns::default(),
             _guard: guard,
         }))
     }
@@ -221,6 +223,9 @@ impl PubSub for PubSubService {
 pub(crate) struct Deliveries {
     receiver: mpsc::Receiver<Delivery>,
     subscriber_id: String,
+    /// Messages taken in one go with one sampled context share a CONSUMER
+    /// span; the run ends when nothing more is waiting.
+    runs: propagation::ConsumerRuns,
     _guard: SubscriptionGuard,
 }
 
@@ -231,11 +236,15 @@ impl Stream for Deliveries {
         let delivery = match self.receiver.poll_recv(cx) {
             Poll::Ready(Some(delivery)) => delivery,
             Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Pending => return Poll::Pending,
+            Poll::Pending => {
+                self.runs.end();
+                return Poll::Pending;
+            }
         };
-        // Built only when the delivery is sampled; it ends with this poll.
-        let (_span, traceparent) =
-            propagation::continue_message(delivery.traceparent.as_deref(), || {
+        // Built only when the delivery is sampled and starts a run.
+        let (_span, traceparent) = self
+            .runs
+            .continue_message(delivery.traceparent.as_deref(), || {
                 messaging_span("consumer", &delivery.topic, &delivery.message_id)
             });
         let traceparent = traceparent.unwrap_or_default();

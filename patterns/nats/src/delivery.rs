@@ -1,5 +1,7 @@
 //! Moving messages from NATS to one Subscribe stream: each delivery gets a
-//! CONSUMER span in the publisher's trace and becomes a `Message`.
+//! CONSUMER span in the publisher's trace (one span for the messages read
+//! in one go that carry the same context, such as one `PublishBatch`) and
+//! becomes a `Message`.
 //!
 //! Core NATS ([`pump_core`]) is at-most-once: a message that does not fit
 //! the stream's channel is dropped and counted (`dropped_before` on the next
@@ -12,10 +14,12 @@
 //! subscriber gets it without waiting out `ack_wait`.
 
 use std::{
+    pin::Pin,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
+    task::{Context, Poll, Waker},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -23,9 +27,10 @@ use async_nats::jetstream::{
     self, AckKind,
     consumer::{Consumer, pull},
 };
+use prism_observability::propagation::ConsumerRuns;
 use prism_proto::pubsub::v1::Message;
 use tokio::sync::{mpsc, watch};
-use tokio_stream::StreamExt;
+use tokio_stream::{Stream, StreamExt};
 use tonic::Status;
 use tracing::{Instrument, Span};
 
@@ -73,6 +78,7 @@ impl Outlet {
     /// and `fallback_ms` serve messages from publishers that are not Prism.
     fn prepare(
         &self,
+        runs: &mut ConsumerRuns,
         msg: &async_nats::Message,
         attempt: u32,
         fallback_id: impl FnOnce() -> String,
@@ -81,7 +87,8 @@ impl Outlet {
         let topic = self.subjects.topic(msg.subject.as_str()).to_string();
         let incoming = headers::decode(msg.headers.as_ref());
         let message_id = incoming.message_id.unwrap_or_else(fallback_id);
-        let (span, traceparent) = telemetry::delivery(&topic, &message_id, msg.headers.as_ref());
+        let (span, traceparent) =
+            telemetry::delivery(runs, &topic, &message_id, msg.headers.as_ref());
         let message = Message {
             traceparent,
             topic,
@@ -127,14 +134,21 @@ pub(crate) async fn pump_core(
     mut stop: watch::Receiver<bool>,
 ) -> Exit {
     let mut dropped_before = 0u64;
+    let mut runs = ConsumerRuns::default();
     let exit = loop {
-        let msg = tokio::select! {
-            _ = stopped(&mut stop) => break Exit::Stopped,
-            _ = outlet.tx.closed() => break Exit::Closed,
-            msg = subscriber.next() => match msg {
-                Some(msg) => msg,
-                None => break Exit::SourceEnded,
-            },
+        let next = match waiting(&mut subscriber) {
+            Some(next) if !*stop.borrow() && !outlet.tx.is_closed() => next,
+            _ => {
+                runs.end();
+                tokio::select! {
+                    _ = stopped(&mut stop) => break Exit::Stopped,
+                    _ = outlet.tx.closed() => break Exit::Closed,
+                    next = subscriber.next() => next,
+                }
+            }
+        };
+        let Some(msg) = next else {
+            break Exit::SourceEnded;
         };
         if outlet.tx.capacity() == 0 {
             // Full: drop before spending a span and a copy on the message.
@@ -144,7 +158,7 @@ pub(crate) async fn pump_core(
             outlet.link.slow_consumer(Instant::now());
             continue;
         }
-        let (mut message, span) = outlet.prepare(&msg, 1, new_message_id, now_ms());
+        let (mut message, span) = outlet.prepare(&mut runs, &msg, 1, new_message_id, now_ms());
         message.dropped_before = dropped_before;
         let offered = {
             let _entered = span.enter();
@@ -170,6 +184,16 @@ pub(crate) async fn pump_core(
     exit
 }
 
+/// The next item of `source` if it is already there, without waiting: a
+/// message read this way continues the current run of deliveries (one
+/// CONSUMER span for a batch published in one go).
+fn waiting<S: Stream + Unpin>(source: &mut S) -> Option<Option<S::Item>> {
+    match Pin::new(source).poll_next(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(item) => Some(item),
+        Poll::Pending => None,
+    }
+}
+
 /// How long one pull request waits on the server for messages. It bounds
 /// how long a stream that ended keeps draining its last pull.
 pub(crate) const PULL_EXPIRES: Duration = Duration::from_secs(3);
@@ -190,7 +214,9 @@ pub(crate) async fn pump_jetstream(
     stop: &mut watch::Receiver<bool>,
     online: &mut Online,
 ) -> Exit {
+    let mut runs = ConsumerRuns::default();
     let exit = 'pulls: loop {
+        runs.end();
         tokio::select! {
             _ = stopped(stop) => break Exit::Stopped,
             _ = outlet.tx.closed() => break Exit::Closed,
@@ -214,16 +240,22 @@ pub(crate) async fn pump_jetstream(
             }
         };
         loop {
-            let item = tokio::select! {
-                _ = stopped(stop) => {
-                    give_back(batch, &outlet.handle).await;
-                    break 'pulls Exit::Stopped;
+            let item = match waiting(&mut batch) {
+                Some(item) if !*stop.borrow() && !outlet.tx.is_closed() => item,
+                _ => {
+                    runs.end();
+                    tokio::select! {
+                        _ = stopped(stop) => {
+                            give_back(batch, &outlet.handle).await;
+                            break 'pulls Exit::Stopped;
+                        }
+                        _ = outlet.tx.closed() => {
+                            give_back(batch, &outlet.handle).await;
+                            break 'pulls Exit::Closed;
+                        }
+                        item = batch.next() => item,
+                    }
                 }
-                _ = outlet.tx.closed() => {
-                    give_back(batch, &outlet.handle).await;
-                    break 'pulls Exit::Closed;
-                }
-                item = batch.next() => item,
             };
             let msg = match item {
                 // This pull is complete; ask again.
@@ -234,7 +266,7 @@ pub(crate) async fn pump_jetstream(
                     break 'pulls Exit::SourceEnded;
                 }
             };
-            let (message, span) = prepare_jetstream(outlet, &msg);
+            let (message, span) = prepare_jetstream(outlet, &mut runs, &msg);
             outlet.handle.hold(message.message_id.clone(), msg);
             // The pull asked for no more than the channel had room for, and
             // this task is its only sender: this does not wait.
@@ -265,7 +297,11 @@ async fn room(outlet: &Outlet, stop: &mut watch::Receiver<bool>) -> Result<usize
     Ok(outlet.tx.capacity().max(1))
 }
 
-fn prepare_jetstream(outlet: &Outlet, msg: &jetstream::Message) -> (Message, Span) {
+fn prepare_jetstream(
+    outlet: &Outlet,
+    runs: &mut ConsumerRuns,
+    msg: &jetstream::Message,
+) -> (Message, Span) {
     let (attempt, fallback_id, published_ms) = match msg.info() {
         Ok(info) => (
             u32::try_from(info.delivered).unwrap_or(1).max(1),
@@ -274,7 +310,7 @@ fn prepare_jetstream(outlet: &Outlet, msg: &jetstream::Message) -> (Message, Spa
         ),
         Err(_) => (1, new_message_id(), now_ms()),
     };
-    outlet.prepare(&msg.message, attempt, || fallback_id, published_ms)
+    outlet.prepare(runs, &msg.message, attempt, || fallback_id, published_ms)
 }
 
 /// Reads an outstanding pull to its end, holding every message it brings

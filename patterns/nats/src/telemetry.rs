@@ -74,6 +74,7 @@ pub fn consumer_span(topic: &str, message_id: &str, headers: Option<&HeaderMap>)
         messaging.destination.name = topic,
         messaging.operation.type = "receive",
         messaging.message.id = message_id,
+        messaging.batch.message_count = Empty,
     );
     if let Some(headers) = headers {
         let cx = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
@@ -85,9 +86,17 @@ pub fn consumer_span(topic: &str, message_id: &str, headers: Option<&HeaderMap>)
 }
 
 /// The trace of one delivery: its CONSUMER span (disabled when the
-/// delivery is not sampled) and the `traceparent` the subscriber gets
-/// (empty without tracing). Unsampled, the one allocation is that string.
-pub fn delivery(topic: &str, message_id: &str, headers: Option<&HeaderMap>) -> (Span, String) {
+/// delivery is not sampled; shared with the messages before it that carried
+/// the same context and were read in one go, see
+/// [`propagation::ConsumerRuns`]) and the `traceparent` the subscriber gets
+/// (empty without tracing). Unsampled, or joining a run, the one
+/// allocation is that string.
+pub fn delivery(
+    runs: &mut propagation::ConsumerRuns,
+    topic: &str,
+    message_id: &str,
+    headers: Option<&HeaderMap>,
+) -> (Span, String) {
     let sent = headers.and_then(|headers| {
         headers
             .iter()
@@ -96,7 +105,7 @@ pub fn delivery(topic: &str, message_id: &str, headers: Option<&HeaderMap>) -> (
             .map(async_nats::HeaderValue::as_str)
     });
     let (span, traceparent) =
-        propagation::continue_message(sent, || consumer_span(topic, message_id, None));
+        runs.continue_message(sent, || consumer_span(topic, message_id, None));
     (span, traceparent.unwrap_or_default())
 }
 
