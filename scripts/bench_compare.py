@@ -55,6 +55,7 @@ def figures(reports):
         ratio = "delivered_ratio" if c.get("delivered_ratio") is not None else "throughput_ratio"
         found.append((f"{label}: {'delivered' if ratio == 'delivered_ratio' else 'throughput'} ratio", "ratio",
                       med(x.get(ratio) for x in same)))
+        found.append((f"{label}: server CPU per call", "ratio", med(x.get("server_cpu_ratio") for x in same)))
     return found
 
 

@@ -49,13 +49,15 @@ for i, first in enumerate(runs[0]["paths"]):
               f"| {mib(med(p['end_rss_kb'] for p in same))} |")
 
 print()
-print("| comparison | added p50 | added p99 | throughput ratio |")
-print("|---|---:|---:|---:|")
+print("| comparison | added p50 | added p99 | throughput ratio | server CPU per call |")
+print("|---|---:|---:|---:|---:|")
 for i, first in enumerate(runs[0]["comparisons"]):
     same = [run["comparisons"][i] for run in runs]
     ratio = med(c["throughput_ratio"] for c in same)
+    cpu = med(c.get("server_cpu_ratio") for c in same)
     print(f"| {first['path']} vs {first['baseline']} | {signed(med(c['added_p50_us'] for c in same))} "
-          f"| {signed(med(c['added_p99_us'] for c in same))} | {'-' if ratio is None else f'{ratio:.2f}×'} |")
+          f"| {signed(med(c['added_p99_us'] for c in same))} | {'-' if ratio is None else f'{ratio:.2f}×'} "
+          f"| {'-' if cpu is None else f'{cpu:.2f}×'} |")
 
 if any(p.get("pubsub") for p in runs[0]["paths"]):
     print()

@@ -56,6 +56,10 @@ pub enum TargetArgs {
     /// filter, Multicast to many live receivers; against a point Get and a
     /// one-target Multicast in the same run.
     Registry(RegistryArgs),
+    /// The `proxy-traced` path's OTLP sink, run by the bench in a process
+    /// of its own (see `sink`).
+    #[command(hide = true)]
+    OtlpSink,
 }
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -213,6 +217,7 @@ impl Args {
             TargetArgs::Registry(_) => {
                 usage("`registry` runs with registry::run, not as a measured target")
             }
+            TargetArgs::OtlpSink => usage("`otlp-sink` serves a trace sink, it measures nothing"),
         }
     }
 }

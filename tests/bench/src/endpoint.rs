@@ -10,7 +10,7 @@
 
 use std::{net::SocketAddr, path::Path, time::Duration};
 
-use prism_harness::{Nginx, NginxServer, OtlpReceiver, PatternProcess, ProxyConfig, ProxyProcess};
+use prism_harness::{Nginx, NginxServer, PatternProcess, ProxyConfig, ProxyProcess};
 use prism_proto::{
     admin::v1::{ListPatternsRequest, PatternInfo, PatternState, admin_client::AdminClient},
     lifecycle::v1::HealthStatus,
@@ -29,6 +29,7 @@ use crate::{
     procstat,
     procstat::Watched,
     server_process::ServerProcess,
+    sink::SinkProcess,
     target::Target,
 };
 
@@ -42,7 +43,7 @@ pub(crate) struct Endpoint {
     pub processes: Vec<Watched>,
     server: Server,
     /// The trace sink of the `proxy-traced` path.
-    pub sink: Option<OtlpReceiver>,
+    sink: Option<SinkProcess>,
     /// What the path's gRPC calls carry in `authorization`.
     pub authorization: Authorization,
     /// The issuer a `proxy-auth` path's proxy trusts.
@@ -169,9 +170,16 @@ impl Endpoint {
                 start_auth_proxy(path, config, target).await
             }
             PathKind::ProxyTraced => {
-                let sink = OtlpReceiver::counting().await?;
+                let sink = SinkProcess::start(&config.endpoints.bin_dir).await?;
                 let mut endpoint = start_proxy(config, target, Some(&sink)).await?;
                 endpoint.path = PathKind::ProxyTraced;
+                if let Some(pid) = sink.pid() {
+                    endpoint.processes.push(Watched {
+                        role: "sink",
+                        pid,
+                        idle_rss_kb: procstat::read_rss_kb(pid),
+                    });
+                }
                 endpoint.sink = Some(sink);
                 Ok(endpoint)
             }
@@ -210,13 +218,6 @@ impl Endpoint {
 
     /// Stops what the bench started.
     pub(crate) async fn stop(self) {
-        if let Some(sink) = &self.sink {
-            eprintln!(
-                "{}: the OTLP sink received {} spans",
-                self.path,
-                sink.span_count()
-            );
-        }
         match self.server {
             Server::External => {}
             // Stopping waits for the exit by polling; off the runtime's threads.
@@ -230,6 +231,13 @@ impl Endpoint {
                 let _ = tokio::task::spawn_blocking(move || drop((nginx, pattern))).await;
             }
             Server::Floor(floor) => floor.stop().await,
+        }
+        // After the proxy, whose last spans leave as it stops.
+        if let Some(sink) = self.sink {
+            match sink.finish().await {
+                Some(spans) => eprintln!("{}: the OTLP sink received {spans} spans", self.path),
+                None => eprintln!("{}: the OTLP sink did not report its count", self.path),
+            }
         }
         drop(self.issuer);
     }
@@ -332,11 +340,14 @@ async fn start_auth_proxy(
 async fn start_proxy(
     config: &Config,
     target: &Target,
-    sink: Option<&OtlpReceiver>,
+    sink: Option<&SinkProcess>,
 ) -> Result<Endpoint, BenchError> {
     let env: Vec<(String, String)> = match sink {
         Some(sink) => vec![
-            ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), sink.endpoint()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
+                sink.endpoint().to_string(),
+            ),
             ("OTEL_TRACES_SAMPLER".into(), "always_on".into()),
         ],
         None => Vec::new(),

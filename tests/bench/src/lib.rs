@@ -38,6 +38,7 @@ mod report;
 mod run;
 mod schedule;
 mod server_process;
+pub mod sink;
 mod stats;
 pub mod table;
 mod target;

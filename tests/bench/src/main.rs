@@ -32,6 +32,12 @@ fn main() -> ExitCode {
     let args = match args.target {
         TargetArgs::Chaos(chaos) => return run_chaos(chaos),
         TargetArgs::Registry(registry) => return run_registry(registry),
+        TargetArgs::OtlpSink => {
+            return match run_to_report(prism_bench::sink::serve()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            };
+        }
         _ => args,
     };
     let config = match args.into_config() {

@@ -120,6 +120,11 @@ pub struct Comparison {
     /// PubSub: delivered messages per second, `path` over `baseline`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivered_ratio: Option<f64>,
+    /// CPU per call of the processes serving each path (see
+    /// [`PathReport::server_cpu_us_per_call`]), `path` over `baseline`:
+    /// what a path costs the machine whatever else shares it. `None`
+    /// unless both paths had their processes watched.
+    pub server_cpu_ratio: Option<f64>,
 }
 
 impl Comparison {
@@ -136,6 +141,10 @@ impl Comparison {
                 .as_ref()
                 .zip(baseline.pubsub.as_ref())
                 .and_then(|(p, b)| ratio(p.delivered_per_s, b.delivered_per_s)),
+            server_cpu_ratio: path
+                .server_cpu_us_per_call()
+                .zip(baseline.server_cpu_us_per_call())
+                .and_then(|(p, b)| ratio(p, b)),
         }
     }
 }
@@ -155,6 +164,23 @@ impl PathReport {
             Some(p) => p.delivered > 0,
             None => self.ok > 0,
         }
+    }
+
+    /// CPU time per call (PubSub: per published message), in µs, of the
+    /// processes that serve the path: every watched process but the bench
+    /// itself and the `proxy-traced` path's trace sink, which stands in for
+    /// a collector elsewhere. `None` when none was watched or nothing
+    /// completed.
+    pub fn server_cpu_us_per_call(&self) -> Option<f64> {
+        let cpu: Vec<f64> = self
+            .processes
+            .iter()
+            .filter(|p| !matches!(p.role.as_str(), "bench" | "sink"))
+            .filter_map(|p| p.cpu_percent)
+            .collect();
+        let rate = self.headline_throughput();
+        // % of a core is 10⁴ µs of CPU per second.
+        (!cpu.is_empty() && rate > 0.0).then(|| cpu.iter().sum::<f64>() * 1e4 / rate)
     }
 
     /// Calls per second, or for PubSub published messages per second.
@@ -234,6 +260,7 @@ pub(crate) mod tests {
                 added_p99_us: 400.0,
                 throughput_ratio: Some(0.5),
                 delivered_ratio: None,
+                server_cpu_ratio: None,
             }
         );
         assert_eq!(
@@ -247,6 +274,46 @@ pub(crate) mod tests {
             (PathKind::Pattern, PathKind::Floor)
         );
         assert_eq!(c[2].throughput_ratio, Some(0.8));
+    }
+
+    fn process(role: &str, cpu_percent: f64) -> ProcessReport {
+        ProcessReport {
+            role: role.into(),
+            pid: 1,
+            cpu_percent: Some(cpu_percent),
+            idle_rss_kb: None,
+            peak_rss_kb: None,
+            end_rss_kb: None,
+        }
+    }
+
+    #[test]
+    fn server_cpu_counts_the_serving_processes_but_not_the_bench_or_the_sink() {
+        let mut plain = path(PathKind::Proxy, 300.0, 900.0, 10_000.0);
+        plain.processes = vec![
+            process("proxy", 80.0),
+            process("pattern", 40.0),
+            process("bench", 60.0),
+        ];
+        // 120% of a core over 10,000 calls a second: 120 µs a call.
+        assert_eq!(plain.server_cpu_us_per_call(), Some(120.0));
+
+        let mut traced = path(PathKind::ProxyTraced, 400.0, 1000.0, 8_000.0);
+        traced.processes = vec![
+            process("proxy", 84.0),
+            process("pattern", 36.0),
+            process("bench", 50.0),
+            process("sink", 30.0),
+        ];
+        assert_eq!(traced.server_cpu_us_per_call(), Some(150.0));
+        let c = Comparison::between(&traced, &plain);
+        assert_eq!(c.server_cpu_ratio, Some(1.25));
+        assert_eq!(c.throughput_ratio, Some(0.8));
+
+        // Nothing watched (a server the user gave): no figure, no ratio.
+        let given = path(PathKind::Pattern, 200.0, 500.0, 16_000.0);
+        assert_eq!(given.server_cpu_us_per_call(), None);
+        assert_eq!(Comparison::between(&plain, &given).server_cpu_ratio, None);
     }
 
     #[test]

@@ -211,6 +211,7 @@ fn comparison_table(comparisons: &[Comparison]) -> String {
             "delivered/s",
         ];
     }
+    head.push("server CPU/call");
     let mut rows = vec![head.into_iter().map(String::from).collect::<Vec<_>>()];
     for c in comparisons {
         let mut row = vec![
@@ -222,6 +223,7 @@ fn comparison_table(comparisons: &[Comparison]) -> String {
         if pubsub {
             row.push(ratio(c.delivered_ratio));
         }
+        row.push(ratio(c.server_cpu_ratio));
         rows.push(row);
     }
     columns(&rows)

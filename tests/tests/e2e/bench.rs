@@ -131,6 +131,57 @@ fn prism_bench_measures_what_auth_adds() {
     }
 }
 
+/// Trace export at 100% (`proxy-traced`): the spans go to a sink the bench
+/// runs as a process of its own, watched on its own row and left out of
+/// the server CPU per call, by which export's cost is compared; it received
+/// at least the proxy's two spans of every measured call.
+#[test]
+fn prism_bench_measures_trace_export_with_the_sink_apart() {
+    let output = bench_output(
+        &[
+            &["kv", "--keys", "100", "--paths", "proxy,proxy-traced"],
+            SHORT_RUN,
+        ]
+        .concat(),
+    );
+    let report = report_of(&output);
+    let paths = report["paths"].as_array().expect("paths");
+    let names: Vec<&str> = paths.iter().filter_map(|p| p["path"].as_str()).collect();
+    assert_eq!(names, ["proxy", "proxy-traced"], "{report:#}");
+    for path in paths {
+        assert_eq!(path["requests"], 200, "{path:#}");
+        assert_eq!(path["error_count"], 0, "{path:#}");
+    }
+    let traced = paths[1]["processes"].as_array().expect("processes");
+    let roles: Vec<&str> = traced.iter().filter_map(|p| p["role"].as_str()).collect();
+    assert_eq!(roles, ["proxy", "pattern", "sink", "bench"]);
+    assert!(number(&traced[2]["cpu_percent"]) >= 0.0, "{traced:#?}");
+    assert!(number(&traced[2]["peak_rss_kb"]) > 0.0, "{traced:#?}");
+
+    let comparison = report["comparisons"]
+        .as_array()
+        .expect("comparisons")
+        .iter()
+        .find(|c| c["path"] == "proxy-traced" && c["baseline"] == "proxy")
+        .unwrap_or_else(|| panic!("proxy-traced vs proxy in {report:#}"));
+    assert!(
+        number(&comparison["server_cpu_ratio"]) > 0.0,
+        "{comparison:#}"
+    );
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let spans: u64 = stderr
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("proxy-traced: the OTLP sink received ")?
+                .strip_suffix(" spans")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no span count in:\n{stderr}"));
+    assert!(spans >= 2 * 200, "{spans} spans");
+}
+
 /// `--token-file` against a proxy started with auth on: with the token
 /// every call passes (and the token appears in no output); without it the
 /// bench stops at pre-populating, UNAUTHENTICATED.
