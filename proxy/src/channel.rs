@@ -1,26 +1,32 @@
 //! The data-plane connection to one pattern process: HTTP/2 over its Unix
-//! socket, driven by hyper's connection directly.
+//! socket, spoken with h2's client directly.
 //!
 //! tonic's `Channel` puts a `tower` buffer (a queue and a worker task) and a
-//! reconnect layer in front of the connection. The proxy needs neither: a
-//! pattern process has exactly one socket for its whole life, and when the
-//! connection breaks the process is gone and the supervisor starts a new one
-//! with a new [`PatternChannel`]. Skipping the buffer takes one task hand-off
-//! off every call. Lifecycle calls keep using a tonic `Channel` of their own.
+//! reconnect layer in front of the connection, and hyper's client hands each
+//! request to a dispatch task and spawns a task for its response and one
+//! for its body. The proxy needs none of them: a pattern process has exactly
+//! one socket for its whole life (when the connection breaks the process is
+//! gone and the supervisor starts a new one with a new [`PatternChannel`]),
+//! and every request the proxy sends a pattern is one message, whole before
+//! it leaves. So a call opens its stream, writes its message with the end of
+//! the stream, and reads the reply, all in the caller's task; only the
+//! connection itself runs in a task of its own. Lifecycle calls keep using a
+//! tonic `Channel` of their own.
 
 use std::{
     future::Future,
     path::Path,
     pin::Pin,
-    task::{Context, Poll},
+    task::{Context, Poll, ready},
 };
 
-use http::{Request, Response, Uri, uri::PathAndQuery};
-use hyper::{
-    body::Incoming,
-    client::conn::http2::{Builder, SendRequest},
+use bytes::Bytes;
+use h2::{
+    RecvStream,
+    client::{self, SendRequest},
 };
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use http::{Request, Response, Uri, uri::PathAndQuery};
+use http_body::{Body as _, Frame, SizeHint};
 use prism_net::Corked;
 use tokio::net::UnixStream;
 use tonic::body::Body;
@@ -33,11 +39,16 @@ const STREAM_WINDOW: u32 = 1024 * 1024;
 /// The authority sent on every call; the socket, not the name, picks the peer.
 const AUTHORITY: &str = "pattern.local";
 
+/// What a call to the pattern fails with: the connection's or the stream's
+/// HTTP/2 error, or the request body's own. tonic keeps it as the status's
+/// source, which the proxy maps to UNAVAILABLE.
+pub(crate) type CallError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A cheap-to-clone handle for sending gRPC calls to one pattern process.
 /// Dropping the last clone closes the connection.
 #[derive(Clone, Debug)]
 pub(crate) struct PatternChannel {
-    sender: SendRequest<Body>,
+    sender: SendRequest<Bytes>,
 }
 
 /// Why the channel could not be opened.
@@ -49,7 +60,7 @@ pub(crate) enum ConnectError {
         source: std::io::Error,
     },
     #[error("HTTP/2 handshake failed: {0}")]
-    Handshake(#[from] hyper::Error),
+    Handshake(#[from] h2::Error),
 }
 
 impl PatternChannel {
@@ -63,11 +74,11 @@ impl PatternChannel {
                 socket: socket.display().to_string(),
                 source,
             })?;
-        let (sender, connection) = Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
+        let (sender, connection) = client::Builder::new()
+            .enable_push(false)
             .initial_connection_window_size(CONNECTION_WINDOW)
-            .initial_stream_window_size(STREAM_WINDOW)
-            .handshake(TokioIo::new(Corked::new(stream)))
+            .initial_window_size(STREAM_WINDOW)
+            .handshake(Corked::new(stream))
             .await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -78,40 +89,131 @@ impl PatternChannel {
     }
 }
 
-type ResponseFuture =
-    Pin<Box<dyn Future<Output = Result<Response<Incoming>, hyper::Error>> + Send>>;
+type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Reply>, CallError>> + Send>>;
 
 impl tower::Service<Request<Body>> for PatternChannel {
-    type Response = Response<Incoming>;
-    type Error = hyper::Error;
+    type Response = Response<Reply>;
+    type Error = CallError;
     type Future = ResponseFuture;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // HTTP/2 sending never waits here (hyper's own poll_ready only checks
-        // for a closed connection). A closed connection must fail in `call`:
-        // tonic turns a readiness error into UNKNOWN "Service was not ready"
-        // without its cause, while a `call` error keeps the transport error
-        // as its source, which the proxy maps to UNAVAILABLE.
+        // Readiness (a free stream under the peer's limit) is awaited in
+        // `call`: tonic turns a readiness error into UNKNOWN "Service was not
+        // ready" without its cause, while a `call` error keeps the transport
+        // error as its source, which the proxy maps to UNAVAILABLE.
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
-        // Generated clients send an origin-less path; HTTP/2 needs a scheme
-        // and an authority.
-        let path = request
-            .uri()
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        if let Ok(uri) = Uri::builder()
-            .scheme("http")
-            .authority(AUTHORITY)
-            .path_and_query(path)
-            .build()
-        {
-            *request.uri_mut() = uri;
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let sender = self.sender.clone();
+        Box::pin(send(sender, request))
+    }
+}
+
+/// One call: opens the stream, sends the request's message with the end of
+/// the stream, and waits for the response head.
+async fn send(
+    sender: SendRequest<Bytes>,
+    request: Request<Body>,
+) -> Result<Response<Reply>, CallError> {
+    let mut sender = sender.ready().await?;
+    let (mut head, mut body) = request.into_parts();
+    // Generated clients send an origin-less path; HTTP/2 needs a scheme and
+    // an authority.
+    let path = head
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    if let Ok(uri) = Uri::builder()
+        .scheme("http")
+        .authority(AUTHORITY)
+        .path_and_query(path)
+        .build()
+    {
+        head.uri = uri;
+    }
+    let end = body.is_end_stream();
+    let (response, mut stream) = sender.send_request(Request::from_parts(head, ()), end)?;
+    if !end {
+        // One frame is held back so that the last goes with END_STREAM
+        // (tonic's encoder says it is done only when polled past its end).
+        let mut held: Option<Bytes> = None;
+        loop {
+            match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => {
+                        if let Some(previous) = held.replace(data) {
+                            stream.send_data(previous, false)?;
+                        }
+                    }
+                    Err(frame) => {
+                        if let Some(previous) = held.take() {
+                            stream.send_data(previous, false)?;
+                        }
+                        if let Ok(trailers) = frame.into_trailers() {
+                            stream.send_trailers(trailers)?;
+                        }
+                        break;
+                    }
+                },
+                Some(Err(status)) => {
+                    stream.send_reset(h2::Reason::CANCEL);
+                    return Err(Box::new(status));
+                }
+                None => {
+                    stream.send_data(held.take().unwrap_or_default(), true)?;
+                    break;
+                }
+            }
         }
-        Box::pin(self.sender.send_request(request))
+    }
+    let response = response.await?;
+    Ok(response.map(|recv| Reply {
+        recv,
+        data_done: false,
+    }))
+}
+
+/// A response body read off its h2 stream: DATA frames (their flow-control
+/// window given back as they are taken), then the trailers.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    recv: RecvStream,
+    data_done: bool,
+}
+
+impl http_body::Body for Reply {
+    type Data = Bytes;
+    type Error = h2::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, h2::Error>>> {
+        if !self.data_done {
+            match ready!(self.recv.poll_data(cx)) {
+                Some(Ok(data)) => {
+                    let _ = self.recv.flow_control().release_capacity(data.len());
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => self.data_done = true,
+            }
+        }
+        match ready!(self.recv.poll_trailers(cx)) {
+            Ok(Some(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+            Ok(None) => Poll::Ready(None),
+            Err(e) => Poll::Ready(Some(Err(e))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.recv.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
     }
 }
 
@@ -212,26 +314,21 @@ mod tests {
             "a transport error, not a status the peer sent: {status:?}"
         );
 
-        // Once hyper knows the connection is closed, calls still fail with
-        // the transport error as their source (not tonic's sourceless
-        // UNKNOWN "Service was not ready").
-        tokio::time::timeout(std::time::Duration::from_secs(5), async {
-            while !peer.channel.sender.is_closed() {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await
-        .expect("the connection is seen closed");
-        let status = client
-            .check(HealthCheckRequest {
-                service: "ns".into(),
-            })
-            .await
-            .unwrap_err();
-        assert!(
-            std::error::Error::source(&status).is_some(),
-            "a transport error: {status:?}"
-        );
+        // Later calls fail the same way, however far the connection's
+        // closing has got.
+        for _ in 0..3 {
+            let status = client
+                .check(HealthCheckRequest {
+                    service: "ns".into(),
+                })
+                .await
+                .unwrap_err();
+            assert!(
+                std::error::Error::source(&status).is_some(),
+                "a transport error: {status:?}"
+            );
+            tokio::task::yield_now().await;
+        }
     }
 
     #[tokio::test]
