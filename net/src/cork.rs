@@ -49,7 +49,8 @@ impl<IO> Corked<IO> {
         }
     }
 
-    pub fn get_ref(&self) -> &IO {
+    #[cfg(test)]
+    fn get_ref(&self) -> &IO {
         &self.inner
     }
 }

@@ -26,7 +26,7 @@ use h2::{
     client::{self, SendRequest},
 };
 use http::{Request, Response, Uri, uri::PathAndQuery};
-use http_body::{Body as _, Frame, SizeHint};
+use http_body::{Body as _, Frame};
 use prism_net::Corked;
 use tokio::net::UnixStream;
 use tonic::body::Body;
@@ -210,10 +210,6 @@ impl http_body::Body for Reply {
 
     fn is_end_stream(&self) -> bool {
         self.recv.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
     }
 }
 

@@ -212,14 +212,22 @@ async fn send(
     path: &'static str,
     request: Request<Raw>,
 ) -> Result<Response<Raw>, Status> {
+    client(channel)
+        .await?
+        .unary(request, PathAndQuery::from_static(path), RawCodec)
+        .await
+}
+
+/// A gRPC client on the pattern's channel, within the transport's size
+/// limits, ready for one call.
+async fn client(channel: PatternChannel) -> Result<tonic::client::Grpc<PatternChannel>, Status> {
     let mut grpc = tonic::client::Grpc::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     grpc.ready()
         .await
         .map_err(|e| Status::unknown(format!("the pattern connection is not ready: {e}")))?;
-    grpc.unary(request, PathAndQuery::from_static(path), RawCodec)
-        .await
+    Ok(grpc)
 }
 
 /// What handles the calls of a service that a [`Table`] does not forward.
@@ -292,11 +300,9 @@ pub(crate) async fn open_stream(
     path: &'static str,
     request: Request<Raw>,
 ) -> Result<tonic::Streaming<Raw>, Status> {
-    let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
-    grpc.ready()
-        .await
-        .map_err(|e| Status::unknown(format!("the pattern connection is not ready: {e}")))?;
-    grpc.server_streaming(request, PathAndQuery::from_static(path), RawCodec)
+    client(channel)
+        .await?
+        .server_streaming(request, PathAndQuery::from_static(path), RawCodec)
         .await
         .map(Response::into_inner)
 }

@@ -136,9 +136,14 @@ pub(crate) async fn pump_core(
     let mut dropped_before = 0u64;
     let mut runs = ConsumerRuns::default();
     let exit = loop {
-        let next = match waiting(&mut subscriber) {
-            Some(next) if !*stop.borrow() && !outlet.tx.is_closed() => next,
-            _ => {
+        let ready = if *stop.borrow() || outlet.tx.is_closed() {
+            None
+        } else {
+            waiting(&mut subscriber)
+        };
+        let next = match ready {
+            Some(next) => next,
+            None => {
                 runs.end();
                 tokio::select! {
                     _ = stopped(&mut stop) => break Exit::Stopped,
@@ -186,7 +191,8 @@ pub(crate) async fn pump_core(
 
 /// The next item of `source` if it is already there, without waiting: a
 /// message read this way continues the current run of deliveries (one
-/// CONSUMER span for a batch published in one go).
+/// CONSUMER span for a batch published in one go). Callers check stop and
+/// closed first, so a message taken here is always delivered.
 fn waiting<S: Stream + Unpin>(source: &mut S) -> Option<Option<S::Item>> {
     match Pin::new(source).poll_next(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(item) => Some(item),
@@ -240,9 +246,14 @@ pub(crate) async fn pump_jetstream(
             }
         };
         loop {
-            let item = match waiting(&mut batch) {
-                Some(item) if !*stop.borrow() && !outlet.tx.is_closed() => item,
-                _ => {
+            let ready = if *stop.borrow() || outlet.tx.is_closed() {
+                None
+            } else {
+                waiting(&mut batch)
+            };
+            let item = match ready {
+                Some(item) => item,
+                None => {
                     runs.end();
                     tokio::select! {
                         _ = stopped(stop) => {

@@ -13,6 +13,7 @@ use prism_proto::{
     pubsub::v1::{Message, SubscribeRequest},
     wire::{Fields, Value},
 };
+use prost::encoding::{WireType, encode_key, encode_varint};
 use tonic::{
     Status,
     codec::{Codec, EncodeBuf, Encoder},
@@ -61,11 +62,11 @@ impl Delivered {
                 Some(Value::Varint(n)) => n,
                 _ => 0,
             };
-            put_varint(dst, u64::from(DROPPED_BEFORE << 3));
-            put_varint(dst, before.saturating_add(self.dropped));
+            encode_key(DROPPED_BEFORE, WireType::Varint, dst);
+            encode_varint(before.saturating_add(self.dropped), dst);
         }
-        put_varint(dst, u64::from(SUBSCRIBER_ID << 3 | 2));
-        put_varint(dst, self.subscriber_id.len() as u64);
+        encode_key(SUBSCRIBER_ID, WireType::LengthDelimited, dst);
+        encode_varint(self.subscriber_id.len() as u64, dst);
         dst.put_slice(self.subscriber_id.as_bytes());
     }
 }
@@ -83,14 +84,6 @@ fn last_field(bytes: &[u8], number: u32) -> Option<Value<'_>> {
         .filter(|f| f.number == number)
         .last()
         .map(|f| f.value)
-}
-
-fn put_varint(dst: &mut impl BufMut, mut value: u64) {
-    while value >= 0x80 {
-        dst.put_u8((value as u8) | 0x80);
-        value >>= 7;
-    }
-    dst.put_u8(value as u8);
 }
 
 /// Subscribe as the client sees it: a `SubscribeRequest` decoded (bad bytes
