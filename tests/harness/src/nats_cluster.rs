@@ -22,6 +22,8 @@ use crate::{
 /// How long the cluster may take to elect its JetStream leader.
 const FORM_TIMEOUT: Duration = Duration::from_secs(60);
 const NODES: usize = 3;
+/// Fresh sets of cluster ports tried when a node cannot take its own.
+const CLUSTER_ATTEMPTS: usize = 3;
 
 /// One cluster node: a [`Nats`] with JetStream, a name, a cluster port and
 /// routes to its peers.
@@ -77,11 +79,32 @@ pub struct NatsCluster {
 
 impl NatsCluster {
     /// Starts three routed nodes and waits until JetStream answers on each.
+    /// A node's cluster port is chosen before any node starts (its peers
+    /// route to it), so another process can take it meanwhile; then the
+    /// whole cluster starts again on fresh cluster ports.
     pub async fn start() -> Result<Self, HarnessError> {
-        let cluster_ports = (0..NODES)
-            .map(|_| procs::free_port())
-            .collect::<Result<Vec<u16>, _>>()?;
-        let mut nodes = Vec::with_capacity(NODES);
+        Self::start_with(|| (0..NODES).map(|_| procs::free_port()).collect()).await
+    }
+
+    /// [`NatsCluster::start`] with the cluster ports of each attempt chosen
+    /// by `cluster_ports` (three per call).
+    pub async fn start_with(
+        mut cluster_ports: impl FnMut() -> Result<Vec<u16>, HarnessError>,
+    ) -> Result<Self, HarnessError> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_on(&cluster_ports()?).await {
+                Ok(cluster) => return Ok(cluster),
+                Err(e) if attempt == CLUSTER_ATTEMPTS => return Err(e),
+                Err(_) => attempt += 1,
+            }
+        }
+    }
+
+    /// Starts one node per cluster port, each routed to the others; the
+    /// nodes already started stop on error.
+    async fn start_on(cluster_ports: &[u16]) -> Result<Self, HarnessError> {
+        let mut nodes = Vec::with_capacity(cluster_ports.len());
         for (i, &cluster_port) in cluster_ports.iter().enumerate() {
             let routes = cluster_ports
                 .iter()

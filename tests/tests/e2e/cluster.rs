@@ -67,3 +67,40 @@ pub(crate) async fn nats_cluster_core_env(builder: ProxyBuilder) -> PubSubEnv {
         _backend: Some(Box::new(cluster)),
     }
 }
+
+/// A cluster port taken by another process between being chosen and being
+/// bound does not fail the cluster: it starts again on fresh ports.
+#[tokio::test]
+async fn a_nats_cluster_forms_when_a_chosen_cluster_port_is_taken() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_port = taken.local_addr().expect("addr").port();
+    let mut attempts = 0;
+    let cluster = prism_tests::cluster::NatsCluster::start_with(|| {
+        attempts += 1;
+        let fresh = if attempts == 1 { 2 } else { 3 };
+        let mut ports = (0..fresh)
+            .map(|_| prism_harness::procs::free_port())
+            .collect::<Result<Vec<u16>, _>>()?;
+        if attempts == 1 {
+            ports.insert(0, taken_port);
+        }
+        Ok(ports)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(attempts, 2, "the first set held a taken port");
+    assert_eq!(cluster.nodes.len(), 3);
+    assert!(
+        cluster
+            .nodes
+            .iter()
+            .all(|n| n.launcher().cluster_port != taken_port),
+        "no node serves its routes on the taken port"
+    );
+    assert!(
+        cluster
+            .wait_jetstream(std::time::Duration::from_secs(5))
+            .await
+            .is_ok()
+    );
+}
