@@ -136,12 +136,7 @@ pub(crate) async fn pump_core(
     let mut dropped_before = 0u64;
     let mut runs = ConsumerRuns::default();
     let exit = loop {
-        let ready = if *stop.borrow() || outlet.tx.is_closed() {
-            None
-        } else {
-            waiting(&mut subscriber)
-        };
-        let next = match ready {
+        let next = match waiting(&mut subscriber, &stop, &outlet) {
             Some(next) => next,
             None => {
                 runs.end();
@@ -191,9 +186,17 @@ pub(crate) async fn pump_core(
 
 /// The next item of `source` if it is already there, without waiting: a
 /// message read this way continues the current run of deliveries (one
-/// CONSUMER span for a batch published in one go). Callers check stop and
-/// closed first, so a message taken here is always delivered.
-fn waiting<S: Stream + Unpin>(source: &mut S) -> Option<Option<S::Item>> {
+/// CONSUMER span for a batch published in one go). `None` as well once stop
+/// is asked or the subscriber has gone, so that a message is taken only
+/// when it will be delivered; the caller's wait then sees why.
+fn waiting<S: Stream + Unpin>(
+    source: &mut S,
+    stop: &watch::Receiver<bool>,
+    outlet: &Outlet,
+) -> Option<Option<S::Item>> {
+    if *stop.borrow() || outlet.tx.is_closed() {
+        return None;
+    }
     match Pin::new(source).poll_next(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(item) => Some(item),
         Poll::Pending => None,
@@ -246,12 +249,7 @@ pub(crate) async fn pump_jetstream(
             }
         };
         loop {
-            let ready = if *stop.borrow() || outlet.tx.is_closed() {
-                None
-            } else {
-                waiting(&mut batch)
-            };
-            let item = match ready {
+            let item = match waiting(&mut batch, stop, outlet) {
                 Some(item) => item,
                 None => {
                     runs.end();
