@@ -290,7 +290,8 @@ impl Namespace {
                 status.last_error.as_deref().unwrap_or("unknown error")
             ),
             State::Stopped | State::Draining => "stopped".to_string(),
-            _ => "restarting; retry shortly".to_string(),
+            State::Starting => "starting; retry shortly".to_string(),
+            State::Running | State::Restarting => "restarting; retry shortly".to_string(),
         };
         Err(ProxyError::NamespaceUnavailable {
             namespace: self.name.clone(),
@@ -384,13 +385,20 @@ mod tests {
     }
 
     #[test]
-    fn no_route_while_starting_is_unavailable() {
-        let status = tonic::Status::from(ns().route(PatternKind::Keyvalue).err().unwrap());
+    fn no_route_while_starting_or_restarting_is_unavailable_saying_which() {
+        let ns = ns();
+        let status = tonic::Status::from(ns.route(PatternKind::Keyvalue).err().unwrap());
         assert_eq!(status.code(), Code::Unavailable);
-        assert!(
-            status.message().contains("restarting"),
-            "{}",
-            status.message()
+        assert_eq!(
+            status.message(),
+            "namespace `default` is unavailable: starting; retry shortly"
+        );
+        ns.update(|s| s.state = State::Restarting);
+        let status = tonic::Status::from(ns.route(PatternKind::Keyvalue).err().unwrap());
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            status.message(),
+            "namespace `default` is unavailable: restarting; retry shortly"
         );
     }
 

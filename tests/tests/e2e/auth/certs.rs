@@ -38,6 +38,7 @@ async fn a_client_certificate_is_the_principal_cert_common_name() {
         .start()
         .await;
     proxy.wait_serving("devices").await;
+    proxy.wait_serving("tokens-only").await;
 
     // The certificate alone: no token at all.
     let mut kv = proxy.kv_as("devices", None).await;
