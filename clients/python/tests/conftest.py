@@ -11,15 +11,17 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from prism_client import PrismClient  # noqa: E402
-from proxy import Proxy, start_proxy  # noqa: E402
+from proxy import Proxy, start_proxy, wait_pubsub_serving  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def proxy() -> Iterator[Proxy]:
-    """A proxy without a config: `default` on MemStore, `events` on PubSub."""
+    """A proxy without a config, once both its namespaces serve: `default`
+    on MemStore, `events` on PubSub."""
     proxy = start_proxy()
     try:
         proxy.wait_serving("default")
+        wait_pubsub_serving(proxy, "events")
         yield proxy
     finally:
         proxy.stop()

@@ -15,7 +15,7 @@ from typing import Awaitable, Callable, Iterator
 
 import pytest
 
-from oidc import CLI_CLIENT, DEV_ACCOUNT, OidcProvider, auth_config, start_oidc
+from oidc import CLI_CLIENT, DEV_ACCOUNT, READER, OidcProvider, auth_config, start_oidc
 from prism_client import PrismClient, Unauthenticated
 from prism_client.auth import (
     CachedToken,
@@ -44,7 +44,10 @@ def oidc() -> Iterator[OidcProvider]:
 def auth_proxy(oidc: OidcProvider) -> Iterator[Proxy]:
     proxy = start_proxy(auth_config(oidc))
     try:
-        proxy.wait_serving("orders", metadata=(("authorization", "Bearer probe"),))
+        # A token that may read `orders`: a bad one is refused before the
+        # namespace is reached, which would end the wait at once.
+        token = oidc.client_credentials(READER)
+        proxy.wait_serving("orders", metadata=(("authorization", f"Bearer {token}"),))
         yield proxy
     finally:
         proxy.stop()
