@@ -96,9 +96,11 @@ pub fn continue_message(
 /// next ones with the same `traceparent` join it (a clone of its
 /// `traceparent`, the one allocation each), and the run ends when the
 /// deliverer finds nothing more ready ([`ConsumerRuns::end`]) or a message
-/// carries another context. The span counts its messages in
-/// `messaging.batch.message_count` when it has more than one (consumer
-/// spans declare that field empty). Unsampled deliveries never open a run.
+/// carries another context. A span of one message names it in
+/// `messaging.message.id`; a span of more counts them in
+/// `messaging.batch.message_count` instead, since a message id on a span
+/// of several would name only one of them (consumer spans declare both
+/// fields empty). Unsampled deliveries never open a run.
 #[derive(Debug, Default)]
 pub struct ConsumerRuns {
     open: Option<Run>,
@@ -112,14 +114,18 @@ struct Run {
     /// The `traceparent` its receivers get: the span's.
     delivered: Option<String>,
     messages: u64,
+    /// The id of the run's first message, named on the span if it stays alone.
+    first_id: String,
 }
 
 impl ConsumerRuns {
-    /// The span and `traceparent` for one delivery (see [`continue_message`]),
-    /// joining the open run when `traceparent` is the run's.
+    /// The span and `traceparent` for one delivery of message `message_id`
+    /// (see [`continue_message`]), joining the open run when `traceparent`
+    /// is the run's.
     pub fn continue_message(
         &mut self,
         traceparent: Option<&str>,
+        message_id: &str,
         consumer: impl FnOnce() -> tracing::Span,
     ) -> (tracing::Span, Option<String>) {
         if let (Some(run), Some(sent)) = (self.open.as_mut(), traceparent)
@@ -130,27 +136,35 @@ impl ConsumerRuns {
         }
         self.end();
         let (span, delivered) = continue_message(traceparent, consumer);
-        if let Some(sent) = traceparent
-            && !span.is_disabled()
-        {
-            self.open = Some(Run {
-                sent: sent.to_string(),
-                span: span.clone(),
-                delivered: delivered.clone(),
-                messages: 1,
-            });
+        match traceparent {
+            Some(sent) if !span.is_disabled() => {
+                self.open = Some(Run {
+                    sent: sent.to_string(),
+                    span: span.clone(),
+                    delivered: delivered.clone(),
+                    messages: 1,
+                    first_id: message_id.to_string(),
+                });
+            }
+            // No context to share: a span of its own (or none, unsampled).
+            _ => {
+                span.record("messaging.message.id", message_id);
+            }
         }
         (span, delivered)
     }
 
-    /// Ends the open run, if any: its span closes once the last delivery
-    /// holding it is done.
+    /// Ends the open run, if any: its span names its message or counts its
+    /// messages, and closes once the last delivery holding it is done.
     pub fn end(&mut self) {
-        if let Some(run) = self.open.take()
-            && run.messages > 1
-        {
-            run.span
-                .record("messaging.batch.message_count", run.messages);
+        if let Some(run) = self.open.take() {
+            if run.messages > 1 {
+                run.span
+                    .record("messaging.batch.message_count", run.messages);
+            } else {
+                run.span
+                    .record("messaging.message.id", run.first_id.as_str());
+            }
         }
     }
 }
@@ -194,16 +208,103 @@ mod tests {
     fn consumer() -> tracing::Span {
         tracing::info_span!(
             "receive",
+            messaging.message.id = tracing::field::Empty,
             messaging.batch.message_count = tracing::field::Empty
         )
+    }
+
+    type Fields = std::collections::HashMap<u64, Vec<(String, String)>>;
+
+    /// The fields each span was given, by span id, at its start or later.
+    #[derive(Clone, Default)]
+    struct Recorded(std::sync::Arc<std::sync::Mutex<Fields>>);
+
+    struct Visitor<'a>(&'a mut Vec<(String, String)>);
+
+    impl tracing::field::Visit for Visitor<'_> {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            self.0
+                .push((field.name().to_string(), format!("{value:?}")));
+        }
+
+        fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+            self.0.push((field.name().to_string(), value.to_string()));
+        }
+    }
+
+    impl Recorded {
+        /// The value `span` was given for `field`, the last one if several.
+        fn value(&self, span: &tracing::Span, field: &str) -> Option<String> {
+            let id = span.id().expect("an enabled span").into_u64();
+            let fields = self.0.lock().unwrap();
+            fields
+                .get(&id)?
+                .iter()
+                .rev()
+                .find(|(name, _)| name == field)
+                .map(|(_, value)| value.clone())
+        }
+    }
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Recorded {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            id: &tracing::span::Id,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let mut fields = self.0.lock().unwrap();
+            attrs.record(&mut Visitor(fields.entry(id.into_u64()).or_default()));
+        }
+
+        fn on_record(
+            &self,
+            id: &tracing::span::Id,
+            values: &tracing::span::Record<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let mut fields = self.0.lock().unwrap();
+            values.record(&mut Visitor(fields.entry(id.into_u64()).or_default()));
+        }
+    }
+
+    #[test]
+    fn a_span_of_one_message_names_it_and_a_span_of_a_run_counts_them() {
+        use opentelemetry::trace::TracerProvider;
+        use tracing_subscriber::layer::SubscriberExt;
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let recorded = Recorded::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(recorded.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let mut runs = ConsumerRuns::default();
+            let (run, _) = runs.continue_message(Some(PARENT), "a", consumer);
+            let (_, _) = runs.continue_message(Some(PARENT), "b", consumer);
+            let (alone, _) = runs.continue_message(Some(OTHER), "c", consumer);
+            runs.end();
+            let (fresh, _) = runs.continue_message(None, "d", consumer);
+
+            let count = "messaging.batch.message_count";
+            let id = "messaging.message.id";
+            assert_eq!(recorded.value(&run, count).as_deref(), Some("2"));
+            assert_eq!(recorded.value(&run, id), None, "two messages, no one id");
+            assert_eq!(recorded.value(&alone, id).as_deref(), Some("c"));
+            assert_eq!(recorded.value(&alone, count), None);
+            assert_eq!(
+                recorded.value(&fresh, id).as_deref(),
+                Some("d"),
+                "named at once: a delivery without context opens no run"
+            );
+        });
     }
 
     #[test]
     fn deliveries_of_one_context_share_a_consumer_span_until_the_run_ends() {
         traced(|| {
             let mut runs = ConsumerRuns::default();
-            let (_a, first) = runs.continue_message(Some(PARENT), consumer);
-            let (_b, second) = runs.continue_message(Some(PARENT), consumer);
+            let (_a, first) = runs.continue_message(Some(PARENT), "m", consumer);
+            let (_b, second) = runs.continue_message(Some(PARENT), "m", consumer);
             let first = first.expect("a traceparent");
             assert_eq!(second.as_deref(), Some(first.as_str()));
             assert!(
@@ -212,15 +313,15 @@ mod tests {
             );
             assert_ne!(first, PARENT, "with a span of its own");
 
-            let (_c, other) = runs.continue_message(Some(OTHER), consumer);
+            let (_c, other) = runs.continue_message(Some(OTHER), "m", consumer);
             let other = other.expect("a traceparent");
             assert!(other.starts_with("00-0af7651916cd43dd8448eb211c80319c-"));
-            let (_d, again) = runs.continue_message(Some(PARENT), consumer);
+            let (_d, again) = runs.continue_message(Some(PARENT), "m", consumer);
             let again = again.expect("a traceparent");
             assert_ne!(again, first, "another context ended the first run");
 
             runs.end();
-            let (_e, after) = runs.continue_message(Some(PARENT), consumer);
+            let (_e, after) = runs.continue_message(Some(PARENT), "m", consumer);
             assert_ne!(after.as_deref(), Some(again.as_str()), "end() ends the run");
         });
     }
@@ -229,8 +330,8 @@ mod tests {
     fn deliveries_without_context_each_start_their_own_trace() {
         traced(|| {
             let mut runs = ConsumerRuns::default();
-            let (_a, first) = runs.continue_message(None, consumer);
-            let (_b, second) = runs.continue_message(None, consumer);
+            let (_a, first) = runs.continue_message(None, "m", consumer);
+            let (_b, second) = runs.continue_message(None, "m", consumer);
             assert!(first.is_some());
             assert_ne!(first, second);
             assert!(runs.open.is_none());

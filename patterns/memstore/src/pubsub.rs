@@ -71,7 +71,9 @@ impl PubSubService {
     }
 }
 
-/// A PRODUCER or CONSUMER span; none inside a call that is not sampled.
+/// A PRODUCER or CONSUMER span; none inside a call that is not sampled. A
+/// CONSUMER span's message id or count is recorded by the run it opens
+/// (see [`propagation::ConsumerRuns`]).
 fn messaging_span(kind: &'static str, topic: &str, message_id: &str) -> tracing::Span {
     if kind == "producer" && sampling::current_is_unsampled() {
         return tracing::Span::none();
@@ -88,7 +90,7 @@ fn messaging_span(kind: &'static str, topic: &str, message_id: &str) -> tracing:
         messaging.system = "memstore",
         messaging.destination.name = topic,
         messaging.operation.type = operation,
-        messaging.message.id = message_id,
+        messaging.message.id = (kind == "producer").then_some(message_id),
         messaging.batch.message_count = tracing::field::Empty,
     )
 }
@@ -242,11 +244,11 @@ impl Stream for Deliveries {
             }
         };
         // Built only when the delivery is sampled and starts a run.
-        let (_span, traceparent) = self
-            .runs
-            .continue_message(delivery.traceparent.as_deref(), || {
-                messaging_span("consumer", &delivery.topic, &delivery.message_id)
-            });
+        let (_span, traceparent) = self.runs.continue_message(
+            delivery.traceparent.as_deref(),
+            &delivery.message_id,
+            || messaging_span("consumer", &delivery.topic, &delivery.message_id),
+        );
         let traceparent = traceparent.unwrap_or_default();
         Poll::Ready(Some(Ok(Message {
             topic: delivery.topic,

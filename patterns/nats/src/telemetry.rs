@@ -62,8 +62,10 @@ pub fn batch_producer_span(topic: Option<&str>, count: usize) -> Span {
 }
 
 /// The CONSUMER span of one delivery, continuing the trace whose context
-/// `headers` carry (a new trace when they carry none).
-pub fn consumer_span(topic: &str, message_id: &str, headers: Option<&HeaderMap>) -> Span {
+/// `headers` carry (a new trace when they carry none). The run it opens
+/// records its message id or message count (see
+/// [`propagation::ConsumerRuns`]).
+pub fn consumer_span(topic: &str, headers: Option<&HeaderMap>) -> Span {
     let span = tracing::info_span!(
         target: "prism::nats",
         parent: None,
@@ -73,7 +75,7 @@ pub fn consumer_span(topic: &str, message_id: &str, headers: Option<&HeaderMap>)
         messaging.system = "nats",
         messaging.destination.name = topic,
         messaging.operation.type = "receive",
-        messaging.message.id = message_id,
+        messaging.message.id = Empty,
         messaging.batch.message_count = Empty,
     );
     if let Some(headers) = headers {
@@ -105,7 +107,7 @@ pub fn delivery(
             .map(async_nats::HeaderValue::as_str)
     });
     let (span, traceparent) =
-        runs.continue_message(sent, || consumer_span(topic, message_id, None));
+        runs.continue_message(sent, message_id, || consumer_span(topic, None));
     (span, traceparent.unwrap_or_default())
 }
 
@@ -183,7 +185,7 @@ mod tests {
                 .expect("traceparent in the headers")
                 .to_string();
 
-            let consumer = consumer_span("orders.eu", "id-1", Some(&headers));
+            let consumer = consumer_span("orders.eu", Some(&headers));
             assert_eq!(trace_id(&consumer), trace_id(&producer));
             assert!(trace_id(&producer).is_some());
 
@@ -202,12 +204,11 @@ mod tests {
     fn every_message_of_a_batch_continues_the_batch_span() {
         traced(|| {
             let batch = batch_producer_span(None, 2);
-            let consumers: Vec<Span> = ["id-1", "id-2"]
-                .into_iter()
-                .map(|id| {
+            let consumers: Vec<Span> = (0..2)
+                .map(|_| {
                     let mut headers = HeaderMap::new();
                     inject(&batch, &mut headers);
-                    consumer_span("orders.eu", id, Some(&headers))
+                    consumer_span("orders.eu", Some(&headers))
                 })
                 .collect();
             assert!(trace_id(&batch).is_some());
@@ -222,7 +223,7 @@ mod tests {
         traced(|| {
             let outer = producer_span("t", "unrelated");
             let _entered = outer.enter();
-            let consumer = consumer_span("t", "id", None);
+            let consumer = consumer_span("t", None);
             assert!(trace_id(&consumer).is_some());
             assert_ne!(
                 trace_id(&consumer),
