@@ -5,10 +5,11 @@ use prism_client::{Error, PrismClient};
 
 #[tokio::test]
 async fn nothing_listening_is_a_connect_error_naming_the_address() {
-    // A port that was free a moment ago: bound, read, released.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    drop(listener);
+    // A port bound but never listened on: refused, and no other process
+    // can take it while the socket lives.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let address = closed.local_addr().unwrap().to_string();
     let error = PrismClient::connect(address.clone()).await.unwrap_err();
     assert!(matches!(error, Error::Connect { .. }), "{error}");
     assert!(error.to_string().contains(&address), "{error}");

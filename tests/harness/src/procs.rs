@@ -1,7 +1,8 @@
 //! Processes by PID: is it alive, send it a signal (stop, continue, kill),
-//! how much memory it holds, and a free loopback port for a new one.
+//! how much memory it holds, a free loopback port for a new one, and a
+//! loopback port that refuses connections.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 
 use crate::HarnessError;
 
@@ -78,9 +79,48 @@ pub fn free_port() -> Result<u16, HarnessError> {
         .map_err(|e| HarnessError::io("finding a free port", e))
 }
 
+/// A loopback address that refuses connections for as long as this value
+/// lives: its port is bound but never listened on. A port bound and closed
+/// again would be refused too, but only until another process takes it;
+/// this one no other socket can bind meanwhile.
+#[derive(Debug)]
+pub struct ClosedPort {
+    /// Bound, never listening, without `SO_REUSEADDR`.
+    _socket: tokio::net::TcpSocket,
+    addr: SocketAddr,
+}
+
+impl ClosedPort {
+    pub fn new() -> Result<Self, HarnessError> {
+        let failed = |e| HarnessError::io("reserving a closed port", e);
+        let socket = tokio::net::TcpSocket::new_v4().map_err(failed)?;
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .map_err(failed)?;
+        let addr = socket.local_addr().map_err(failed)?;
+        Ok(Self {
+            _socket: socket,
+            addr,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_closed_port_refuses_connections_and_cannot_be_taken() {
+        let closed = ClosedPort::new().unwrap();
+        let refused = std::net::TcpStream::connect(closed.addr()).unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+        let taken = TcpListener::bind(closed.addr()).unwrap_err();
+        assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
+    }
 
     #[test]
     fn reads_this_process() {

@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use prism_harness::procs::ClosedPort;
 use prism_proto::{
     admin::v1::{GetExemplarsRequest, GetLatencyRequest},
     keyvalue::v1::{GetRequest, SetRequest},
@@ -21,23 +22,22 @@ use tonic::Code;
 const WAIT: Duration = Duration::from_secs(30);
 const BIG: usize = 2 * 1024 * 1024;
 
-/// `default` on MemStore, and `cache` on a Redis address where nothing listens.
-async fn traced_proxy(receiver: &OtlpReceiver) -> Proxy {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+/// `default` on MemStore, and `cache` on a Redis address where nothing
+/// listens for as long as the returned port lives.
+async fn traced_proxy(receiver: &OtlpReceiver) -> (Proxy, ClosedPort) {
+    let closed = ClosedPort::new().unwrap();
     let proxy = ProxyBuilder::new()
         .namespace("{name: default, pattern: keyvalue, backend: memstore}")
         .namespace(&format!(
-            "{{name: cache, pattern: keyvalue, backend: redis, config: {{address: \"redis://{closed}\"}}}}"
+            "{{name: cache, pattern: keyvalue, backend: redis, config: {{address: \"redis://{}\"}}}}",
+            closed.addr()
         ))
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint())
         .env("OTEL_BSP_SCHEDULE_DELAY", "50")
         .start()
         .await;
     proxy.wait_healthy("default").await;
-    proxy
+    (proxy, closed)
 }
 
 fn get(key: &str) -> GetRequest {
@@ -47,7 +47,7 @@ fn get(key: &str) -> GetRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_call_and_a_failure_carry_the_callers_trace_id_everywhere() {
     let receiver = OtlpReceiver::start().await;
-    let proxy = traced_proxy(&receiver).await;
+    let (proxy, _closed) = traced_proxy(&receiver).await;
     let mut kv = proxy.kv("default").await;
     kv.set(SetRequest {
         key: "big".into(),

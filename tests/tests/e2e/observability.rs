@@ -205,10 +205,8 @@ async fn errors_carry_the_trace_id_and_an_error_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_succeed_without_a_collector_and_the_drop_is_logged_once() {
     // A port nobody listens on.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = prism_harness::procs::ClosedPort::new().unwrap();
+    let dead = closed.addr();
     let proxy = ProxyBuilder::new()
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{dead}"))
         .env("OTEL_BSP_SCHEDULE_DELAY", "50")

@@ -243,10 +243,8 @@ async fn exit_codes_for_usage_unreachable_and_refusals() {
     assert!(help.contains("Exit codes") && help.contains("77"), "{help}");
 
     // A port nothing listens on.
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed = free.local_addr().unwrap();
-    drop(free);
-    let (code, stderr) = failed(&prismctl(closed, &["status"]));
+    let closed = prism_harness::procs::ClosedPort::new().unwrap();
+    let (code, stderr) = failed(&prismctl(closed.addr(), &["status"]));
     assert_eq!(code, 69, "{stderr}");
     assert!(stderr.contains("cannot reach the admin port"), "{stderr}");
 

@@ -19,11 +19,9 @@ async fn pointed_at_the_data_port_it_says_wrong_port() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_nothing_listening_it_says_refused() {
-    // A port that was free a moment ago and is closed again.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // A port nothing listens on, for as long as the test runs.
+    let closed = prism_harness::procs::ClosedPort::new().unwrap();
+    let addr = closed.addr();
     let console = Console::start(addr, &[], 120, 30);
     console
         .wait_screen("the refused reason", |screen| {
