@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from proxy import REPO, eventually, free_port
+from proxy import REPO, ServerExited, eventually, on_a_free_port
 
 SCRIPT = REPO / "tests" / "oidc" / "provider.mjs"
 #: The public client of device logins (as `prism-console login` uses it).
@@ -130,8 +130,13 @@ def start_oidc(*, access_token_ttl: int = 600) -> OidcProvider:
         raise RuntimeError("node not found: install Node.js or set NODE")
     if not os.environ.get("PRISM_OIDC_MODULES"):
         raise RuntimeError("PRISM_OIDC_MODULES is not set: source scripts/tools.sh")
+    return on_a_free_port(
+        "oidc-provider", lambda port: _start_oidc_on(node, port, access_token_ttl)
+    )
+
+
+def _start_oidc_on(node: str, port: int, access_token_ttl: int) -> OidcProvider:
     folder = tempfile.TemporaryDirectory(prefix="prism-pyclient-oidc-")
-    port = free_port()
     log = Path(folder.name) / "oidc.log"
     process = subprocess.Popen(
         [
@@ -149,7 +154,7 @@ def start_oidc(*, access_token_ttl: int = 600) -> OidcProvider:
 
     def ready() -> bool | None:
         if process.poll() is not None:
-            raise RuntimeError(f"oidc-provider exited ({process.returncode}):\n{provider.log}")
+            raise ServerExited(f"oidc-provider exited ({process.returncode}):\n{provider.log}")
         try:
             url = f"{provider.issuer}/.well-known/openid-configuration"
             with urllib.request.urlopen(url, timeout=2) as answer:

@@ -157,12 +157,37 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ServerExited(RuntimeError):
+    """A server the tests started exited before it answered."""
+
+
+PORT_ATTEMPTS = 5
+
+
+def on_a_free_port(
+    what: str, start: Callable[[int], T], ports: Callable[[], int] = free_port
+) -> T:
+    """`start(port)` on a port from `ports`; when the server exits before
+    it answers (another process took the port after it was chosen), again
+    on a fresh one, up to `PORT_ATTEMPTS` ports."""
+    exits: list[str] = []
+    for _ in range(PORT_ATTEMPTS):
+        try:
+            return start(ports())
+        except ServerExited as exited:
+            exits.append(str(exited))
+    raise RuntimeError(f"{what} did not start on {PORT_ATTEMPTS} ports: " + "; ".join(exits))
+
+
 def start_redis() -> Redis:
     """A throwaway redis-server (no persistence) on a free port, answering PING."""
     binary = redis_binary()
     if binary is None:
         raise RuntimeError("redis-server not found: install it or set PRISM_REDIS_SERVER")
-    port = free_port()
+    return on_a_free_port("redis-server", lambda port: _start_redis_on(binary, port))
+
+
+def _start_redis_on(binary: str, port: int) -> Redis:
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
@@ -172,7 +197,7 @@ def start_redis() -> Redis:
 
     def pong() -> bool | None:
         if process.poll() is not None:
-            raise RuntimeError(f"redis-server exited ({process.returncode}) on port {port}")
+            raise ServerExited(f"redis-server exited ({process.returncode}) on port {port}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
                 s.sendall(b"PING\r\n")
@@ -214,7 +239,10 @@ def start_nats() -> Nats:
     binary = os.environ.get("NATS_SERVER") or shutil.which("nats-server")
     if binary is None:
         raise RuntimeError("nats-server not found: source scripts/tools.sh or set NATS_SERVER")
-    port = free_port()
+    return on_a_free_port("nats-server", lambda port: _start_nats_on(binary, port))
+
+
+def _start_nats_on(binary: str, port: int) -> Nats:
     folder = tempfile.TemporaryDirectory(prefix="prism-pyclient-nats-")
     process = subprocess.Popen(
         [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", f"{folder.name}/store",
@@ -226,7 +254,7 @@ def start_nats() -> Nats:
 
     def pong() -> bool | None:
         if process.poll() is not None:
-            raise RuntimeError(f"nats-server exited ({process.returncode}) on port {port}")
+            raise ServerExited(f"nats-server exited ({process.returncode}) on port {port}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
                 s.settimeout(1)
