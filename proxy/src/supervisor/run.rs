@@ -336,6 +336,9 @@ pub(super) fn go_live(
     cx: &Context,
     previous: Option<u32>,
 ) -> (Arc<Route>, Option<Arc<Route>>) {
+    // Routing first: whoever reads RUNNING can be served at once.
+    let route = Route::new(running.channel.clone());
+    let old = ns.set_route(Some(route.clone()));
     ns.update(|s| {
         s.state = State::Running;
         s.pid = Some(running.pid);
@@ -344,8 +347,6 @@ pub(super) fn go_live(
         s.version = running.metadata.version.clone();
         s.capabilities = running.metadata.capabilities.clone();
     });
-    let route = Route::new(running.channel.clone());
-    let old = ns.set_route(Some(route.clone()));
     let reason = match previous {
         Some(old_pid) => format!("pid {} replaced pid {old_pid}", running.pid),
         None => format!("pid {} serving", running.pid),
