@@ -22,7 +22,7 @@ use std::{
 
 use bytes::Bytes;
 use h2::{
-    RecvStream,
+    RecvStream, SendStream,
     client::{self, SendRequest},
 };
 use http::{Request, Response, Uri, uri::PathAndQuery};
@@ -117,7 +117,7 @@ async fn send(
     request: Request<Body>,
 ) -> Result<Response<Reply>, CallError> {
     let mut sender = sender.ready().await?;
-    let (mut head, mut body) = request.into_parts();
+    let (mut head, body) = request.into_parts();
     // Generated clients send an origin-less path; HTTP/2 needs a scheme and
     // an authority.
     let path = head
@@ -136,43 +136,40 @@ async fn send(
     let end = body.is_end_stream();
     let (response, mut stream) = sender.send_request(Request::from_parts(head, ()), end)?;
     if !end {
-        // One frame is held back so that the last goes with END_STREAM
-        // (tonic's encoder says it is done only when polled past its end).
-        let mut held: Option<Bytes> = None;
-        loop {
-            match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => {
-                        if let Some(previous) = held.replace(data) {
-                            stream.send_data(previous, false)?;
-                        }
-                    }
-                    Err(frame) => {
-                        if let Some(previous) = held.take() {
-                            stream.send_data(previous, false)?;
-                        }
-                        if let Ok(trailers) = frame.into_trailers() {
-                            stream.send_trailers(trailers)?;
-                        }
-                        break;
-                    }
-                },
-                Some(Err(status)) => {
-                    stream.send_reset(h2::Reason::CANCEL);
-                    return Err(Box::new(status));
-                }
-                None => {
-                    stream.send_data(held.take().unwrap_or_default(), true)?;
-                    break;
-                }
-            }
-        }
+        send_body(body, &mut stream).await?;
     }
     let response = response.await?;
     Ok(response.map(|recv| Reply {
         recv,
         data_done: false,
     }))
+}
+
+/// Sends a request body on its h2 stream, ending the stream with its last
+/// frame. One DATA frame is held back so that the last one carries
+/// END_STREAM (tonic's encoder says it is done only when polled past its
+/// end); trailers, if the body has them, end the stream instead.
+async fn send_body(mut body: Body, stream: &mut SendStream<Bytes>) -> Result<(), CallError> {
+    let mut held: Option<Bytes> = None;
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.inspect_err(|_| stream.send_reset(h2::Reason::CANCEL))?;
+        match frame.into_data() {
+            Ok(data) => {
+                if let Some(previous) = held.replace(data) {
+                    stream.send_data(previous, false)?;
+                }
+            }
+            Err(frame) => {
+                if let Some(previous) = held.take() {
+                    stream.send_data(previous, false)?;
+                }
+                stream.send_trailers(frame.into_trailers().unwrap_or_default())?;
+                return Ok(());
+            }
+        }
+    }
+    stream.send_data(held.unwrap_or_default(), true)?;
+    Ok(())
 }
 
 /// A response body read off its h2 stream: DATA frames (their flow-control

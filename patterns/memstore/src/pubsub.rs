@@ -72,9 +72,9 @@ impl PubSubService {
 }
 
 /// A PRODUCER or CONSUMER span; none inside a call that is not sampled. A
-/// CONSUMER span's message id or count is recorded by the run it opens
-/// (see [`propagation::ConsumerRuns`]).
-fn messaging_span(kind: &'static str, topic: &str, message_id: &str) -> tracing::Span {
+/// PRODUCER span is given its message's id; a CONSUMER span's id or message
+/// count is recorded by the run it opens (see [`propagation::ConsumerRuns`]).
+fn messaging_span(kind: &'static str, topic: &str, message_id: Option<&str>) -> tracing::Span {
     if kind == "producer" && sampling::current_is_unsampled() {
         return tracing::Span::none();
     }
@@ -90,7 +90,7 @@ fn messaging_span(kind: &'static str, topic: &str, message_id: &str) -> tracing:
         messaging.system = "memstore",
         messaging.destination.name = topic,
         messaging.operation.type = operation,
-        messaging.message.id = (kind == "producer").then_some(message_id),
+        messaging.message.id = message_id,
         messaging.batch.message_count = tracing::field::Empty,
     )
 }
@@ -140,7 +140,7 @@ impl PubSub for PubSubService {
         let req = request.into_inner();
         check_publish(&req, self.max_payload(), PAYLOAD_SETTING).map_err(Error::from)?;
         let message_id = new_message_id();
-        let span = messaging_span("producer", &req.topic, &message_id);
+        let span = messaging_span("producer", &req.topic, Some(&message_id));
         let delivered = span
             .in_scope(|| self.deliver(req, message_id.clone(), propagation::traceparent_of(&span)));
         tracing::debug!(delivered, "published");
@@ -247,7 +247,7 @@ impl Stream for Deliveries {
         let (_span, traceparent) = self.runs.continue_message(
             delivery.traceparent.as_deref(),
             &delivery.message_id,
-            || messaging_span("consumer", &delivery.topic, &delivery.message_id),
+            || messaging_span("consumer", &delivery.topic, None),
         );
         let traceparent = traceparent.unwrap_or_default();
         Poll::Ready(Some(Ok(Message {
